@@ -1,0 +1,9 @@
+//! Who is calling: session tokens (JWT), the principal they carry, and login throttling.
+
+mod jwt;
+mod principal;
+mod rate_limit;
+
+pub use jwt::{Claims, JwtKeys};
+pub use principal::{Authentication, Principal};
+pub use rate_limit::LoginLimiter;

@@ -1,0 +1,49 @@
+//! Login throttling, per account and per client address, so that neither a slow spray over
+//! many accounts nor a fast guess at one gets far.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+pub struct LoginLimiter {
+    per_account: DefaultKeyedRateLimiter<String>,
+    per_address: DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl LoginLimiter {
+    pub fn new(account_per_minute: u32, address_per_minute: u32) -> Self {
+        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
+        LoginLimiter {
+            per_account: RateLimiter::keyed(quota(account_per_minute)),
+            per_address: RateLimiter::keyed(quota(address_per_minute)),
+        }
+    }
+
+    /// Counts one attempt; `false` when either budget is spent.
+    pub fn check(&self, account: &str, address: Option<IpAddr>) -> bool {
+        let account_ok = self.per_account.check_key(&account.to_owned()).is_ok();
+        let address_ok = address.is_none_or(|ip| self.per_address.check_key(&ip).is_ok());
+        account_ok && address_ok
+    }
+
+    /// Forgets idle keys so the maps do not grow without bound.
+    pub fn retain_recent(&self) {
+        self.per_account.retain_recent();
+        self.per_address.retain_recent();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_after_the_budget() {
+        let limiter = LoginLimiter::new(3, 100);
+        let ip = Some(IpAddr::from([127, 0, 0, 1]));
+        assert!((0..3).all(|_| limiter.check("acme/ann@x.io", ip)));
+        assert!(!limiter.check("acme/ann@x.io", ip));
+        assert!(limiter.check("acme/bob@x.io", ip));
+    }
+}

@@ -1,0 +1,69 @@
+//! Configuration: clap flags, each with an environment-variable fallback. The README's table
+//! is the user-facing copy of this file; keep them in step.
+
+use std::net::SocketAddr;
+
+use clap::{Args, ValueEnum};
+use secrecy::SecretString;
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database to use: `sqlite://path` (created if missing) or `postgres://user@host/db`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://clickledger.db")]
+    pub database_url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Address to listen on.
+    #[arg(long, env = "CLICKLEDGER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Secret that signs session tokens (JWT, HS256); at least 32 bytes. Without it a random
+    /// secret is generated and stored in the database, which is only fit for a demo.
+    #[arg(long, env = "CLICKLEDGER_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<SecretString>,
+
+    /// Base URL the outside world uses to reach this server; tracking links are built on it.
+    /// Defaults to `http://<listen>`.
+    #[arg(long, env = "CLICKLEDGER_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Refuse `signUp`: only existing tenants can log in.
+    #[arg(long, env = "CLICKLEDGER_DISABLE_SIGNUP")]
+    pub disable_signup: bool,
+
+    /// Do not create the demo tenant on first start.
+    #[arg(long, env = "CLICKLEDGER_NO_DEMO")]
+    pub no_demo: bool,
+
+    /// Lifetime of a session token, in minutes.
+    #[arg(long, env = "CLICKLEDGER_TOKEN_TTL_MINUTES", default_value_t = 720)]
+    pub token_ttl_minutes: u32,
+
+    /// Log format.
+    #[arg(long, env = "CLICKLEDGER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Seconds in-flight requests get to finish on shutdown (Ctrl-C / SIGTERM).
+    #[arg(long, env = "CLICKLEDGER_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
+    pub shutdown_grace_seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl ServeArgs {
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}

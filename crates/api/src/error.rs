@@ -1,0 +1,144 @@
+//! The API's error type, mapped once to a GraphQL `extensions.code` and an HTTP status.
+
+use async_graphql::ErrorExtensions;
+use poem::http::StatusCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("not allowed for this role")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("{field}: {message}")]
+    BadInput { field: String, message: String },
+    #[error("{field} is already taken")]
+    Conflict { field: String },
+    #[error("too many attempts; try again later")]
+    RateLimited,
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::BadInput { field: field.into(), message: message.into() }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Unauthenticated => "UNAUTHENTICATED",
+            Error::Forbidden => "FORBIDDEN",
+            Error::NotFound => "NOT_FOUND",
+            Error::BadInput { .. } => "BAD_USER_INPUT",
+            Error::Conflict { .. } => "CONFLICT",
+            Error::RateLimited => "RATE_LIMITED",
+            Error::Internal(_) => "INTERNAL_SERVER_ERROR",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Error::Forbidden => StatusCode::FORBIDDEN,
+            Error::NotFound => StatusCode::NOT_FOUND,
+            Error::BadInput { .. } => StatusCode::BAD_REQUEST,
+            Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Error::BadInput { field, .. } | Error::Conflict { field } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// The JSON body of a non-GraphQL error answer.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut error = serde_json::json!({ "code": self.code(), "message": self.to_string() });
+        if let Some(field) = self.field() {
+            error["field"] = field.into();
+        }
+        serde_json::json!({ "error": error })
+    }
+}
+
+impl From<clickledger_domain::Error> for Error {
+    fn from(err: clickledger_domain::Error) -> Self {
+        match err {
+            clickledger_domain::Error::Invalid { field, reason } => {
+                Error::BadInput { field: field.to_owned(), message: reason }
+            }
+        }
+    }
+}
+
+impl From<clickledger_persistence::Error> for Error {
+    fn from(err: clickledger_persistence::Error) -> Self {
+        use clickledger_persistence::Error as Db;
+        match err {
+            Db::NotFound => Error::NotFound,
+            Db::Forbidden => Error::Forbidden,
+            Db::Conflict { field } => Error::Conflict { field: field.to_owned() },
+            Db::Invalid(err) => err.into(),
+            Db::Database(err) => {
+                // The detail goes to the log, never to the client.
+                tracing::error!(error = %err, "database error");
+                Error::Internal(err.to_string())
+            }
+        }
+    }
+}
+
+impl Error {
+    pub fn into_gql(self) -> async_graphql::Error {
+        self.extend()
+    }
+
+    /// The same error code with a more specific message.
+    pub fn extend_message(self, message: &str) -> async_graphql::Error {
+        let mut error = self.extend();
+        error.message = message.to_owned();
+        error
+    }
+}
+
+impl ErrorExtensions for Error {
+    fn extend(&self) -> async_graphql::Error {
+        async_graphql::Error::new(self.to_string()).extend_with(|_, extensions| {
+            extensions.set("code", self.code());
+            if let Some(field) = self.field() {
+                extensions.set("field", field);
+            }
+        })
+    }
+}
+
+/// `async_graphql::Error` converts from anything `Display`, which would drop our code, so
+/// resolvers convert explicitly: `repo.get(id).await.gql()?`.
+pub trait GqlResultExt<T> {
+    fn gql(self) -> async_graphql::Result<T>;
+}
+
+impl<T, E: Into<Error>> GqlResultExt<T> for Result<T, E> {
+    fn gql(self) -> async_graphql::Result<T> {
+        self.map_err(|err| err.into().extend())
+    }
+}
+
+impl poem::error::ResponseError for Error {
+    fn status(&self) -> StatusCode {
+        Error::status(self)
+    }
+
+    fn as_response(&self) -> poem::Response {
+        poem::Response::builder()
+            .status(Error::status(self))
+            .content_type("application/json")
+            .body(self.to_json().to_string())
+    }
+}

@@ -1,0 +1,26 @@
+use std::net::IpAddr;
+
+use async_graphql::Context;
+
+use crate::auth::{Authentication, Principal};
+use crate::state::SharedState;
+
+/// The caller's address, for per-address throttling; absent over WebSocket.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+pub fn state<'a>(ctx: &Context<'a>) -> &'a SharedState {
+    // Always present: `build_schema` is the only constructor of a served schema.
+    ctx.data_unchecked::<SharedState>()
+}
+
+pub fn principal<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Principal> {
+    ctx.data_opt::<Authentication>()
+        .unwrap_or(&Authentication::Anonymous)
+        .principal()
+        .map_err(crate::Error::into_gql)
+}
+
+pub fn client_ip(ctx: &Context<'_>) -> Option<IpAddr> {
+    ctx.data_opt::<ClientIp>().and_then(|ip| ip.0)
+}

@@ -1,0 +1,79 @@
+//! The GraphQL schema. Each area keeps its resolvers in its own module; they are merged here,
+//! and [`build_schema`] is the one place that sets limits, so the server and
+//! `export-schema` can never disagree.
+
+mod account;
+mod affiliates;
+mod api_keys;
+mod campaigns;
+mod context;
+mod guard;
+mod pagination;
+mod tracking_links;
+mod types;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+
+use crate::state::SharedState;
+
+pub use context::ClientIp;
+
+#[derive(MergedObject, Default)]
+pub struct Query(
+    account::AccountQuery,
+    affiliates::AffiliateQuery,
+    campaigns::CampaignQuery,
+    tracking_links::TrackingLinkQuery,
+    api_keys::ApiKeyQuery,
+);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    account::AccountMutation,
+    affiliates::AffiliateMutation,
+    campaigns::CampaignMutation,
+    tracking_links::TrackingLinkMutation,
+    api_keys::ApiKeyMutation,
+);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Deepest selection nesting accepted; our deepest honest query (a connection of nodes with
+/// a nested object) is about 6.
+pub const MAX_DEPTH: usize = 12;
+/// Upper bound on a query's cost (every field 1, lists multiplied by their `first`).
+pub const MAX_COMPLEXITY: usize = 2_000;
+/// Fragment-recursion bound for the parser, far below anything that could blow the stack.
+pub const MAX_RECURSION: usize = 32;
+/// Directives on one field; more is only ever an attack on the validator.
+pub const MAX_DIRECTIVES: usize = 8;
+
+fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_recursive_depth(MAX_RECURSION)
+        .limit_directives(MAX_DIRECTIVES)
+}
+
+pub fn build_schema(state: SharedState) -> AppSchema {
+    builder().data(state).finish()
+}
+
+/// The schema in SDL, as checked in at `schema.graphql`.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn checked_in_schema_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schema.graphql");
+        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            checked_in == super::sdl(),
+            "schema.graphql is out of date: run `cargo run -- export-schema --out schema.graphql`"
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! GraphQL object types. They are built from persistence records and never expose a column
+//! that was not chosen for the API.
+
+use async_graphql::{Enum, ID, SimpleObject};
+use chrono::{DateTime, Utc};
+use clickledger_domain::role::Role as DomainRole;
+use clickledger_domain::status::{ActiveStatus, CampaignStatus as DomainCampaignStatus};
+use clickledger_persistence::records;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum Role {
+    Owner,
+    Manager,
+    Affiliate,
+}
+
+impl From<DomainRole> for Role {
+    fn from(role: DomainRole) -> Self {
+        match role {
+            DomainRole::Owner => Role::Owner,
+            DomainRole::Manager => Role::Manager,
+            DomainRole::Affiliate => Role::Affiliate,
+        }
+    }
+}
+
+/// Affiliates, users and tracking links are active or suspended.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum Status {
+    Active,
+    Suspended,
+}
+
+impl From<ActiveStatus> for Status {
+    fn from(status: ActiveStatus) -> Self {
+        match status {
+            ActiveStatus::Active => Status::Active,
+            ActiveStatus::Suspended => Status::Suspended,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum CampaignStatus {
+    Active,
+    /// Links answer with the campaign's fallback URL.
+    Paused,
+    /// Links answer 404.
+    Archived,
+}
+
+impl From<DomainCampaignStatus> for CampaignStatus {
+    fn from(status: DomainCampaignStatus) -> Self {
+        match status {
+            DomainCampaignStatus::Active => CampaignStatus::Active,
+            DomainCampaignStatus::Paused => CampaignStatus::Paused,
+            DomainCampaignStatus::Archived => CampaignStatus::Archived,
+        }
+    }
+}
+
+impl From<CampaignStatus> for DomainCampaignStatus {
+    fn from(status: CampaignStatus) -> Self {
+        match status {
+            CampaignStatus::Active => DomainCampaignStatus::Active,
+            CampaignStatus::Paused => DomainCampaignStatus::Paused,
+            CampaignStatus::Archived => DomainCampaignStatus::Archived,
+        }
+    }
+}
+
+/// How a conversion's credit is shared among the clicks of its journey.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
+pub enum AttributionModel {
+    FirstClick,
+    #[default]
+    LastClick,
+    Linear,
+    /// Later clicks weigh more; the weight halves every 7 days before the conversion.
+    TimeDecay,
+    /// 40% first, 40% last, 20% shared by the middle.
+    PositionBased,
+    /// Markov-chain removal effect, trained on the tenant's journeys.
+    DataDriven,
+}
+
+impl AttributionModel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttributionModel::FirstClick => "FIRST_CLICK",
+            AttributionModel::LastClick => "LAST_CLICK",
+            AttributionModel::Linear => "LINEAR",
+            AttributionModel::TimeDecay => "TIME_DECAY",
+            AttributionModel::PositionBased => "POSITION_BASED",
+            AttributionModel::DataDriven => "DATA_DRIVEN",
+        }
+    }
+
+    fn from_stored(raw: &str) -> Self {
+        [
+            AttributionModel::FirstClick,
+            AttributionModel::LastClick,
+            AttributionModel::Linear,
+            AttributionModel::TimeDecay,
+            AttributionModel::PositionBased,
+            AttributionModel::DataDriven,
+        ]
+        .into_iter()
+        .find(|model| model.as_str() == raw)
+        .unwrap_or_default()
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct Tenant {
+    pub id: ID,
+    pub name: String,
+    pub slug: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<records::Tenant> for Tenant {
+    fn from(t: records::Tenant) -> Self {
+        Tenant { id: ID(t.id.to_string()), name: t.name, slug: t.slug, created_at: t.created_at }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct User {
+    pub id: ID,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// The affiliate this login belongs to, for affiliate users.
+    pub affiliate_id: Option<ID>,
+}
+
+impl From<records::User> for User {
+    fn from(u: records::User) -> Self {
+        User {
+            id: ID(u.id.to_string()),
+            email: u.email,
+            name: u.name,
+            role: u.role.into(),
+            affiliate_id: u.affiliate_id.map(|id| ID(id.to_string())),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct Affiliate {
+    pub id: ID,
+    pub name: String,
+    pub email: String,
+    /// The affiliate that recruited this one (multi-tier).
+    pub parent_id: Option<ID>,
+    pub status: Status,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<records::Affiliate> for Affiliate {
+    fn from(a: records::Affiliate) -> Self {
+        Affiliate {
+            id: ID(a.id.to_string()),
+            name: a.name,
+            email: a.email,
+            parent_id: a.parent_id.map(|id| ID(id.to_string())),
+            status: a.status.into(),
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct Campaign {
+    pub id: ID,
+    pub name: String,
+    /// Where clicks are sent; may contain `{click_id}`, `{sub1}`…`{sub5}`, `{affiliate_id}`,
+    /// `{campaign_id}`.
+    pub landing_url: String,
+    /// Where clicks go while the campaign is paused.
+    pub fallback_url: Option<String>,
+    pub attribution_model: AttributionModel,
+    /// Clicks older than this many days before a conversion are not part of its journey.
+    pub lookback_days: i32,
+    pub status: CampaignStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<records::Campaign> for Campaign {
+    fn from(c: records::Campaign) -> Self {
+        Campaign {
+            id: ID(c.id.to_string()),
+            name: c.name,
+            landing_url: c.landing_url,
+            fallback_url: c.fallback_url,
+            attribution_model: AttributionModel::from_stored(&c.attribution_model),
+            lookback_days: i32::try_from(c.lookback_days).unwrap_or(i32::MAX),
+            status: c.status.into(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct TrackingLink {
+    pub id: ID,
+    /// The short code in the link's URL.
+    pub code: String,
+    /// The URL to hand to the affiliate: `{public-url}/c/{code}`.
+    pub url: String,
+    pub affiliate_id: ID,
+    pub campaign_id: ID,
+    pub status: Status,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TrackingLink {
+    pub fn new(link: records::TrackingLink, public_url: &str) -> Self {
+        TrackingLink {
+            id: ID(link.id.to_string()),
+            url: format!("{public_url}/c/{}", link.code),
+            code: link.code,
+            affiliate_id: ID(link.affiliate_id.to_string()),
+            campaign_id: ID(link.campaign_id.to_string()),
+            status: link.status.into(),
+            created_at: link.created_at,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ApiKey {
+    pub id: ID,
+    pub name: String,
+    /// The key's first characters, to tell keys apart; the key itself is never shown again.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<records::ApiKey> for ApiKey {
+    fn from(k: records::ApiKey) -> Self {
+        ApiKey {
+            id: ID(k.id.to_string()),
+            name: k.name,
+            prefix: k.prefix,
+            created_at: k.created_at,
+            revoked_at: k.revoked_at,
+            last_used_at: k.last_used_at,
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Plain HTTP routes: GraphQL transport (POST, GET, WebSocket), health and metrics.
+
+pub mod api_key;
+pub mod graphql;
+pub mod ops;
+
+use std::net::IpAddr;
+
+use poem::Request;
+use poem::web::RemoteAddr;
+
+use crate::auth::Authentication;
+use crate::state::AppState;
+
+/// The caller's address as the socket saw it. Behind a proxy this is the proxy; trusting
+/// `X-Forwarded-For` needs a configured list of trusted proxies, which we do not have yet.
+pub fn client_ip(req: &Request) -> Option<IpAddr> {
+    let remote: &RemoteAddr = req.remote_addr();
+    remote.as_socket_addr().map(|addr| addr.ip())
+}
+
+/// Reads `Authorization: Bearer <jwt>`. A present but bad token is `Invalid`, not anonymous,
+/// so the caller learns that its token is the problem.
+pub async fn authenticate(state: &AppState, req: &Request) -> Authentication {
+    let Some(header) = req.headers().get(poem::http::header::AUTHORIZATION) else {
+        return Authentication::Anonymous;
+    };
+    let token = header.to_str().ok().and_then(|value| value.strip_prefix("Bearer ")).map(str::trim);
+    match token {
+        Some(token) => authenticate_token(state, token).await,
+        None => Authentication::Invalid,
+    }
+}
+
+/// Verifies a token and that its user still exists and is active (a suspended affiliate's
+/// sessions stop working at once, not at expiry).
+pub async fn authenticate_token(state: &AppState, token: &str) -> Authentication {
+    let Some(principal) = state.jwt.verify(token) else {
+        return Authentication::Invalid;
+    };
+    let users = clickledger_persistence::repo::Users::scoped(
+        &state.db,
+        clickledger_persistence::Scope::staff(principal.tenant),
+    );
+    match users.get(principal.user).await {
+        Ok(user) if user.status == clickledger_domain::status::ActiveStatus::Active => {
+            Authentication::Authenticated(principal)
+        }
+        _ => Authentication::Invalid,
+    }
+}

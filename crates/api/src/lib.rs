@@ -1,0 +1,16 @@
+//! The Clickledger server: poem HTTP routes, the async-graphql schema, authentication, and
+//! the command line that starts it all.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+mod demo;
+pub mod error;
+pub mod graphql;
+mod http;
+mod metrics;
+pub mod server;
+mod state;
+
+pub use error::Error;
+pub use state::AppState;

@@ -1,0 +1,152 @@
+//! Start-up and shutdown: connect and migrate, seed the demo on first start, build the routes,
+//! serve until Ctrl-C / SIGTERM, then let in-flight requests finish.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clickledger_persistence::{Db, settings};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::middleware::CatchPanic;
+use poem::{EndpointExt, Route, Server, get};
+use rand::Rng;
+use secrecy::ExposeSecret;
+
+use crate::auth::{JwtKeys, LoginLimiter};
+use crate::cli::{anyhow_like, init_logging};
+use crate::config::ServeArgs;
+use crate::state::{AppState, SharedState};
+use crate::{demo, graphql, http, metrics};
+
+/// Login attempts allowed per account, and per client address, per minute.
+const LOGINS_PER_ACCOUNT_PER_MINUTE: u32 = 10;
+const LOGINS_PER_ADDRESS_PER_MINUTE: u32 = 60;
+const MIN_JWT_SECRET_BYTES: usize = 32;
+
+pub async fn run(args: ServeArgs) -> anyhow_like::Result {
+    init_logging(args.log_format);
+    let db = Db::connect(&args.database.database_url).await?;
+    db.migrate().await?;
+
+    let jwt_secret = jwt_secret(&args, &db).await?;
+    let demo = if args.no_demo { None } else { demo::seed_once(&db).await? };
+    let prometheus = metrics::install()?;
+
+    let state: SharedState = Arc::new(AppState {
+        db: db.clone(),
+        jwt: JwtKeys::new(&jwt_secret, args.token_ttl_minutes),
+        login_limiter: LoginLimiter::new(LOGINS_PER_ACCOUNT_PER_MINUTE, LOGINS_PER_ADDRESS_PER_MINUTE),
+        public_url: args.public_url(),
+        signup_enabled: !args.disable_signup,
+    });
+    let schema = graphql::build_schema(state.clone());
+
+    let app = Route::new()
+        .at("/graphql", get(http::graphql::get).post(http::graphql::post))
+        .at("/graphql/ws", get(http::graphql::websocket))
+        .at("/healthz", get(http::ops::healthz))
+        .at("/readyz", get(http::ops::readyz))
+        .at("/metrics", get(http::ops::metrics))
+        .data(state.clone())
+        .data(schema)
+        .data(prometheus)
+        .around(metrics::track)
+        .with(CatchPanic::new());
+
+    let acceptor = TcpListener::bind(args.listen).into_acceptor().await?;
+    let local = acceptor.local_addr().into_iter().find_map(|addr| addr.as_socket_addr().copied());
+    let listen = local.map(|addr| addr.to_string()).unwrap_or_else(|| args.listen.to_string());
+    announce(&listen, &state.public_url, demo.as_ref(), args.no_demo);
+
+    let limiter_state = state.clone();
+    let janitor = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            limiter_state.login_limiter.retain_recent();
+        }
+    });
+
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(
+            app,
+            shutdown_signal(),
+            Some(Duration::from_secs(args.shutdown_grace_seconds)),
+        )
+        .await?;
+    janitor.abort();
+    tracing::info!("shut down");
+    db.close().await;
+    Ok(())
+}
+
+/// The configured secret, or for the demo a random one persisted in the database, so tokens
+/// survive a restart.
+async fn jwt_secret(args: &ServeArgs, db: &Db) -> anyhow_like::Result<Vec<u8>> {
+    if let Some(secret) = &args.jwt_secret {
+        let bytes = secret.expose_secret().as_bytes().to_vec();
+        if bytes.len() < MIN_JWT_SECRET_BYTES {
+            return Err(format!("--jwt-secret must be at least {MIN_JWT_SECRET_BYTES} bytes").into());
+        }
+        return Ok(bytes);
+    }
+    tracing::warn!(
+        "no --jwt-secret / CLICKLEDGER_JWT_SECRET given: using a generated secret stored in the database; \
+         fine for a demo, not for production"
+    );
+    let (secret, _) = settings::get_or_init(db, "generated_jwt_secret", || {
+        let bytes: [u8; 32] = rand::rng().random();
+        hex_string(&bytes)
+    })
+    .await?;
+    Ok(secret.into_bytes())
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a newcomer needs, on standard output (logs may be JSON or filtered).
+fn announce(listen: &str, public_url: &str, demo: Option<&demo::DemoCredentials>, no_demo: bool) {
+    println!("Clickledger listening on http://{listen}");
+    println!("  GraphiQL:      http://{listen}/graphql");
+    println!("  Tracking URL:  {public_url}/c/{{code}}");
+    match demo {
+        Some(creds) => {
+            println!("  Demo tenant `{}` created. Save these, they are shown once:", demo::DEMO_SLUG);
+            println!("    owner      {} / {}", demo::DEMO_EMAIL, creds.password);
+            println!("    affiliate  affiliate@demo.clickledger.dev / {}", creds.affiliate_password);
+            println!("    API key    {}", creds.api_key);
+            println!("    link       {public_url}/c/{}", creds.link_code);
+        }
+        None if !no_demo => {
+            println!(
+                "  Demo tenant `{}`: owner {} (password shown at first start)",
+                demo::DEMO_SLUG,
+                demo::DEMO_EMAIL
+            );
+        }
+        None => {}
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,16 @@
+//! Clickledger's domain: pure logic with no I/O. Everything here is deterministic given its
+//! inputs (randomness and clocks are passed in or confined to constructors), which is what
+//! makes it property-testable.
+
+pub mod attribution;
+pub mod click_id;
+pub mod commission;
+pub mod error;
+pub mod ids;
+pub mod money;
+pub mod password;
+pub mod role;
+pub mod status;
+pub mod validate;
+
+pub use error::Error;

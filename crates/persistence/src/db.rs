@@ -1,0 +1,115 @@
+//! Connections. SQLite gets one writer connection and a pool of read-only readers: SQLite
+//! allows one writer at a time, and a deferred transaction that upgrades to a write fails with
+//! SQLITE_BUSY at once whatever busy_timeout says, so funnelling every write through a single
+//! connection is what keeps "database is locked" away. PostgreSQL uses one pool for both.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use clickledger_migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::Result;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Db {
+    writer: DatabaseConnection,
+    reader: DatabaseConnection,
+    backend: Backend,
+}
+
+impl Db {
+    /// Opens `url` (`sqlite://path`, `sqlite::memory:` is not supported, or `postgres://…`),
+    /// creating the SQLite file when it does not exist.
+    pub async fn connect(url: &str) -> Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url).map_err(invalid_url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(32)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(connect_failed)?;
+            let conn = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+            return Ok(Db { writer: conn.clone(), reader: conn, backend: Backend::Postgres });
+        }
+        if !url.starts_with("sqlite:") {
+            return Err(clickledger_domain::Error::invalid(
+                "database-url",
+                "must start with sqlite:// or postgres://",
+            )
+            .into());
+        }
+        let base = SqliteConnectOptions::from_str(url)
+            .map_err(invalid_url)?
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before we answer; group commit keeps this affordable.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer_pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.clone().create_if_missing(true))
+            .await
+            .map_err(connect_failed)?;
+        let reader_pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(connect_failed)?;
+        Ok(Db {
+            writer: SqlxSqliteConnector::from_sqlx_sqlite_pool(writer_pool),
+            reader: SqlxSqliteConnector::from_sqlx_sqlite_pool(reader_pool),
+            backend: Backend::Sqlite,
+        })
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        Migrator::up(&self.writer, None).await?;
+        Ok(())
+    }
+
+    /// Whether the database answers; `/readyz` reports this.
+    pub async fn ping(&self) -> Result<()> {
+        self.reader.execute_unprepared("SELECT 1").await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub(crate) fn writer(&self) -> &DatabaseConnection {
+        &self.writer
+    }
+
+    pub(crate) fn reader(&self) -> &DatabaseConnection {
+        &self.reader
+    }
+
+    pub async fn close(self) {
+        let _ = self.writer.close().await;
+        if self.backend == Backend::Sqlite {
+            let _ = self.reader.close().await;
+        }
+    }
+}
+
+fn invalid_url(err: sqlx::Error) -> crate::Error {
+    clickledger_domain::Error::invalid("database-url", err.to_string()).into()
+}
+
+fn connect_failed(err: sqlx::Error) -> crate::Error {
+    crate::Error::Database(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(err))))
+}

@@ -1,0 +1,144 @@
+//! The entry points that establish a scope rather than take one: sign-up, login and API-key
+//! authentication. Everything else goes through a scoped repository.
+
+use chrono::Utc;
+use clickledger_domain::ids::{ApiKeyId, TenantId, UserId};
+use clickledger_domain::role::Role;
+use clickledger_domain::status::ActiveStatus;
+use rand::Rng;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+
+use crate::entities::{api_keys, tenants, users};
+use crate::records::{Tenant, User};
+use crate::{Db, Error, Result};
+
+pub struct NewTenant {
+    pub name: String,
+    pub slug: String,
+    pub owner_email: String,
+    pub owner_name: String,
+    pub owner_password_hash: String,
+}
+
+/// A user found for a login attempt, with what is needed to check the password.
+pub struct LoginCandidate {
+    pub user: User,
+    pub password_hash: String,
+}
+
+pub struct Directory<'a> {
+    db: &'a Db,
+}
+
+impl<'a> Directory<'a> {
+    pub fn new(db: &'a Db) -> Self {
+        Directory { db }
+    }
+
+    /// Creates a tenant and its owner in one transaction.
+    pub async fn sign_up(&self, new: NewTenant) -> Result<(Tenant, User)> {
+        let now = Utc::now();
+        let tenant_id = TenantId::new();
+        let user_id = UserId::new();
+        let click_tag = i64::from(rand::rng().random::<u32>());
+        let click_secret = hex_secret();
+        let txn = self.db.writer().begin().await?;
+        let tenant = tenants::ActiveModel {
+            id: Set(tenant_id.uuid()),
+            name: Set(new.name),
+            slug: Set(new.slug),
+            click_tag: Set(click_tag),
+            click_secret: Set(click_secret),
+            status: Set(ActiveStatus::Active.as_str().to_owned()),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await
+        .map_err(Error::from)
+        .map_err(Error::conflict_on("tenantSlug"))?;
+        let user = users::ActiveModel {
+            id: Set(user_id.uuid()),
+            tenant_id: Set(tenant_id.uuid()),
+            email: Set(new.owner_email),
+            name: Set(new.owner_name),
+            password_hash: Set(new.owner_password_hash),
+            role: Set(Role::Owner.as_str().to_owned()),
+            affiliate_id: Set(None),
+            status: Set(ActiveStatus::Active.as_str().to_owned()),
+            created_at: Set(now),
+            last_login_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok((tenant.into(), User::try_from(user)?))
+    }
+
+    pub async fn tenant_by_slug(&self, slug: &str) -> Result<Tenant> {
+        tenants::Entity::find()
+            .filter(tenants::Column::Slug.eq(slug))
+            .one(self.db.reader())
+            .await?
+            .map(Tenant::from)
+            .ok_or(Error::NotFound)
+    }
+
+    pub async fn tenant_count(&self) -> Result<u64> {
+        use sea_orm::PaginatorTrait;
+        Ok(tenants::Entity::find().count(self.db.reader()).await?)
+    }
+
+    pub async fn find_login(&self, tenant_slug: &str, email: &str) -> Result<Option<LoginCandidate>> {
+        let Ok(tenant) = self.tenant_by_slug(tenant_slug).await else {
+            return Ok(None);
+        };
+        let found = users::Entity::find()
+            .filter(users::Column::TenantId.eq(tenant.id.uuid()))
+            .filter(users::Column::Email.eq(email))
+            .one(self.db.reader())
+            .await?;
+        match found {
+            Some(model) => {
+                let password_hash = model.password_hash.clone();
+                Ok(Some(LoginCandidate { user: User::try_from(model)?, password_hash }))
+            }
+            None => Ok(None),
+        }
+    }
+
+    pub async fn record_login(&self, user: UserId) -> Result<()> {
+        users::Entity::update_many()
+            .col_expr(users::Column::LastLoginAt, sea_orm::sea_query::Expr::value(Utc::now()))
+            .filter(users::Column::Id.eq(user.uuid()))
+            .exec(self.db.writer())
+            .await?;
+        Ok(())
+    }
+
+    /// The tenant and key a presented API key belongs to, if it exists and is not revoked.
+    /// `key_hash` is the SHA-256 of the presented key: keys are long random strings, so a
+    /// fast hash is the right tool (argon2 is for low-entropy passwords).
+    pub async fn authenticate_api_key(&self, key_hash: &str) -> Result<Option<(TenantId, ApiKeyId)>> {
+        let found = api_keys::Entity::find()
+            .filter(api_keys::Column::KeyHash.eq(key_hash))
+            .filter(api_keys::Column::RevokedAt.is_null())
+            .one(self.db.reader())
+            .await?;
+        Ok(found.map(|key| (TenantId::from_uuid(key.tenant_id), ApiKeyId::from_uuid(key.id))))
+    }
+}
+
+fn hex_secret() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Directory<'_> {
+    pub async fn tenant(&self, id: TenantId) -> Result<Tenant> {
+        tenants::Entity::find_by_id(id.uuid())
+            .one(self.db.reader())
+            .await?
+            .map(Tenant::from)
+            .ok_or(Error::NotFound)
+    }
+}

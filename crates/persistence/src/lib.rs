@@ -1,0 +1,23 @@
+//! Storage for Clickledger: sea-orm entities behind tenant-scoped repositories.
+//!
+//! Every repository is built from a [`Scope`] (tenant + who is looking), and the unscoped
+//! entities are private to this crate, so there is no query path that forgets the tenant.
+//! The few entry points that *establish* a scope (sign-up, login, API-key authentication)
+//! live in [`directory`].
+
+mod db;
+pub mod directory;
+mod entities;
+mod error;
+mod page;
+pub mod records;
+pub mod repo;
+mod scope;
+pub mod settings;
+
+pub use db::{Backend, Db};
+pub use error::Error;
+pub use page::{Page, PageRequest};
+pub use scope::{Scope, Viewer};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

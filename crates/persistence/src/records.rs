@@ -1,0 +1,169 @@
+//! What leaves the storage layer: typed, already-scoped records, never sea-orm models.
+
+use chrono::{DateTime, Utc};
+use clickledger_domain::ids::{AffiliateId, ApiKeyId, CampaignId, TenantId, TrackingLinkId, UserId};
+use clickledger_domain::role::Role;
+use clickledger_domain::status::{ActiveStatus, CampaignStatus};
+
+use crate::entities::{affiliates, api_keys, campaigns, tenants, tracking_links, users};
+
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub slug: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: UserId,
+    pub tenant_id: TenantId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub affiliate_id: Option<AffiliateId>,
+    pub status: ActiveStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Affiliate {
+    pub id: AffiliateId,
+    pub name: String,
+    pub email: String,
+    pub parent_id: Option<AffiliateId>,
+    pub status: ActiveStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Campaign {
+    pub id: CampaignId,
+    pub name: String,
+    pub landing_url: String,
+    pub fallback_url: Option<String>,
+    /// One of the attribution models' names, e.g. `LAST_CLICK`.
+    pub attribution_model: String,
+    pub lookback_days: u32,
+    pub status: CampaignStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrackingLink {
+    pub id: TrackingLinkId,
+    pub affiliate_id: AffiliateId,
+    pub campaign_id: CampaignId,
+    pub code: String,
+    pub status: ActiveStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub name: String,
+    /// The first characters of the key, enough for a person to tell keys apart.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+// Stored enums were written by this crate; an unknown value means a corrupted row, which we
+// surface as a validation error rather than a panic.
+fn parse<T: std::str::FromStr<Err = clickledger_domain::Error>>(raw: &str) -> Result<T, crate::Error> {
+    raw.parse::<T>().map_err(crate::Error::from)
+}
+
+impl From<tenants::Model> for Tenant {
+    fn from(m: tenants::Model) -> Self {
+        Tenant { id: TenantId::from_uuid(m.id), name: m.name, slug: m.slug, created_at: m.created_at }
+    }
+}
+
+impl TryFrom<users::Model> for User {
+    type Error = crate::Error;
+    fn try_from(m: users::Model) -> Result<Self, crate::Error> {
+        Ok(User {
+            id: UserId::from_uuid(m.id),
+            tenant_id: TenantId::from_uuid(m.tenant_id),
+            email: m.email,
+            name: m.name,
+            role: parse(&m.role)?,
+            affiliate_id: m.affiliate_id.map(AffiliateId::from_uuid),
+            status: parse(&m.status)?,
+            created_at: m.created_at,
+        })
+    }
+}
+
+impl TryFrom<affiliates::Model> for Affiliate {
+    type Error = crate::Error;
+    fn try_from(m: affiliates::Model) -> Result<Self, crate::Error> {
+        Ok(Affiliate {
+            id: AffiliateId::from_uuid(m.id),
+            name: m.name,
+            email: m.email,
+            parent_id: m.parent_id.map(AffiliateId::from_uuid),
+            status: parse(&m.status)?,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        })
+    }
+}
+
+impl TryFrom<campaigns::Model> for Campaign {
+    type Error = crate::Error;
+    fn try_from(m: campaigns::Model) -> Result<Self, crate::Error> {
+        Ok(Campaign {
+            id: CampaignId::from_uuid(m.id),
+            name: m.name,
+            landing_url: m.landing_url,
+            fallback_url: m.fallback_url,
+            attribution_model: m.attribution_model,
+            lookback_days: u32::try_from(m.lookback_days).unwrap_or(0),
+            status: parse(&m.status)?,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        })
+    }
+}
+
+impl TryFrom<tracking_links::Model> for TrackingLink {
+    type Error = crate::Error;
+    fn try_from(m: tracking_links::Model) -> Result<Self, crate::Error> {
+        Ok(TrackingLink {
+            id: TrackingLinkId::from_uuid(m.id),
+            affiliate_id: AffiliateId::from_uuid(m.affiliate_id),
+            campaign_id: CampaignId::from_uuid(m.campaign_id),
+            code: m.code,
+            status: parse(&m.status)?,
+            created_at: m.created_at,
+        })
+    }
+}
+
+impl From<api_keys::Model> for ApiKey {
+    fn from(m: api_keys::Model) -> Self {
+        ApiKey {
+            id: ApiKeyId::from_uuid(m.id),
+            name: m.name,
+            prefix: m.key_prefix,
+            created_at: m.created_at,
+            revoked_at: m.revoked_at,
+            last_used_at: m.last_used_at,
+        }
+    }
+}
+
+pub(crate) fn try_page<M, T>(page: crate::Page<M>) -> Result<crate::Page<T>, crate::Error>
+where
+    T: TryFrom<M, Error = crate::Error>,
+{
+    let items = page.items.into_iter().map(T::try_from).collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::Page { items, has_next: page.has_next })
+}

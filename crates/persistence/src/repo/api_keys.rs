@@ -1,0 +1,71 @@
+use chrono::Utc;
+use clickledger_domain::ids::ApiKeyId;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, Select};
+
+use super::require_staff;
+use crate::entities::api_keys;
+use crate::page::{self, Page, PageRequest};
+use crate::records::ApiKey;
+use crate::{Db, Error, Result, Scope};
+
+pub struct ApiKeys<'a> {
+    db: &'a Db,
+    scope: Scope,
+}
+
+impl<'a> ApiKeys<'a> {
+    pub fn scoped(db: &'a Db, scope: Scope) -> Self {
+        ApiKeys { db, scope }
+    }
+
+    fn visible(&self) -> Result<Select<api_keys::Entity>> {
+        require_staff(&self.scope)?;
+        Ok(api_keys::Entity::find().filter(api_keys::Column::TenantId.eq(self.scope.tenant().uuid())))
+    }
+
+    pub async fn get(&self, id: ApiKeyId) -> Result<ApiKey> {
+        self.visible()?
+            .filter(api_keys::Column::Id.eq(id.uuid()))
+            .one(self.db.reader())
+            .await?
+            .map(ApiKey::from)
+            .ok_or(Error::NotFound)
+    }
+
+    pub async fn list(&self, request: PageRequest) -> Result<Page<ApiKey>> {
+        let page = page::fetch(self.visible()?, api_keys::Column::Id, request, self.db.reader()).await?;
+        Ok(page.map(ApiKey::from))
+    }
+
+    /// Stores `secret_hash` (see `Directory::authenticate_api_key`); `prefix` is kept for display.
+    pub async fn create(&self, name: String, prefix: String, secret_hash: String) -> Result<ApiKey> {
+        self.visible()?;
+        let model = api_keys::ActiveModel {
+            id: Set(ApiKeyId::new().uuid()),
+            tenant_id: Set(self.scope.tenant().uuid()),
+            name: Set(name),
+            key_prefix: Set(prefix),
+            key_hash: Set(secret_hash),
+            created_at: Set(Utc::now()),
+            revoked_at: Set(None),
+            last_used_at: Set(None),
+        }
+        .insert(self.db.writer())
+        .await?;
+        Ok(ApiKey::from(model))
+    }
+
+    pub async fn revoke(&self, id: ApiKeyId) -> Result<ApiKey> {
+        let current = self.get(id).await?;
+        if current.revoked_at.is_none() {
+            api_keys::ActiveModel {
+                id: Set(current.id.uuid()),
+                revoked_at: Set(Some(Utc::now())),
+                ..Default::default()
+            }
+            .update(self.db.writer())
+            .await?;
+        }
+        self.get(id).await
+    }
+}

@@ -1,0 +1,23 @@
+//! Tenant-scoped repositories. Each is built with `scoped(db, scope)` and every query it runs
+//! starts from the scope's tenant (and, for an affiliate viewer, its own rows).
+
+mod affiliates;
+mod api_keys;
+mod campaigns;
+mod tracking_links;
+mod users;
+
+pub use affiliates::{AffiliatePatch, Affiliates, NewAffiliate};
+pub use api_keys::ApiKeys;
+pub use campaigns::{CampaignPatch, Campaigns, NewCampaign};
+pub use tracking_links::{LinkFilter, NewTrackingLink, TrackingLinks};
+pub use users::Users;
+
+use crate::{Error, Result, Scope, Viewer};
+
+fn require_staff(scope: &Scope) -> Result<()> {
+    match scope.viewer() {
+        Viewer::Staff => Ok(()),
+        Viewer::Affiliate(_) => Err(Error::Forbidden),
+    }
+}

@@ -1,0 +1,25 @@
+//! Instance-wide settings (not tenant data): the demo JWT secret, whether the demo was seeded.
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, EntityTrait};
+
+use crate::entities::instance_settings;
+use crate::{Db, Result};
+
+/// Returns the stored value for `key`, storing `init()` first if there is none. Safe when
+/// several processes start at once: the first insert wins and everyone reads it back.
+pub async fn get_or_init(db: &Db, key: &str, init: impl FnOnce() -> String) -> Result<(String, bool)> {
+    if let Some(existing) = instance_settings::Entity::find_by_id(key.to_owned()).one(db.writer()).await? {
+        return Ok((existing.value, false));
+    }
+    let row = instance_settings::ActiveModel { key: Set(key.to_owned()), value: Set(init()) };
+    let inserted = instance_settings::Entity::insert(row)
+        .on_conflict(OnConflict::column(instance_settings::Column::Key).do_nothing().to_owned())
+        .exec_without_returning(db.writer())
+        .await?;
+    let stored = instance_settings::Entity::find_by_id(key.to_owned())
+        .one(db.writer())
+        .await?
+        .ok_or(crate::Error::NotFound)?;
+    Ok((stored.value, inserted > 0))
+}
