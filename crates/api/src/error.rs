@@ -57,6 +57,11 @@ impl Error {
         }
     }
 
+    /// The answer to a plain HTTP request that failed this way.
+    pub fn as_http(&self) -> poem::Response {
+        poem::error::ResponseError::as_response(self)
+    }
+
     /// The JSON body of a non-GraphQL error answer.
     pub fn to_json(&self) -> serde_json::Value {
         let mut error = serde_json::json!({ "code": self.code(), "message": self.to_string() });
@@ -85,6 +90,8 @@ impl From<clickledger_persistence::Error> for Error {
             Db::Forbidden => Error::Forbidden,
             Db::Conflict { field } => Error::Conflict { field: field.to_owned() },
             Db::Invalid(err) => err.into(),
+            Db::Mismatch { fields } => Error::Conflict { field: fields.join(",") },
+            Db::StatusBackward { .. } => Error::Conflict { field: "status".to_owned() },
             Db::Database(err) => {
                 // The detail goes to the log, never to the client.
                 tracing::error!(error = %err, "database error");

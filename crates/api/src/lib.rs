@@ -8,9 +8,11 @@ mod demo;
 pub mod error;
 pub mod graphql;
 mod http;
+mod live;
 mod metrics;
 pub mod server;
 mod state;
+mod tracking;
 
 pub use error::Error;
 pub use state::AppState;

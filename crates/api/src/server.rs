@@ -15,7 +15,8 @@ use crate::auth::{JwtKeys, LoginLimiter};
 use crate::cli::{anyhow_like, init_logging};
 use crate::config::ServeArgs;
 use crate::state::{AppState, SharedState};
-use crate::{demo, graphql, http, metrics};
+use crate::tracking::ClickBatcher;
+use crate::{demo, graphql, http, metrics, tracking};
 
 /// Login attempts allowed per account, and per client address, per minute.
 const LOGINS_PER_ACCOUNT_PER_MINUTE: u32 = 10;
@@ -31,18 +32,23 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
     let demo = if args.no_demo { None } else { demo::seed_once(&db).await? };
     let prometheus = metrics::install()?;
 
-    let state: SharedState = Arc::new(AppState {
-        db: db.clone(),
-        jwt: JwtKeys::new(&jwt_secret, args.token_ttl_minutes),
-        login_limiter: LoginLimiter::new(LOGINS_PER_ACCOUNT_PER_MINUTE, LOGINS_PER_ADDRESS_PER_MINUTE),
-        public_url: args.public_url(),
-        signup_enabled: !args.disable_signup,
-    });
+    let (clicks, click_writer) = ClickBatcher::start(db.clone());
+    let state: SharedState = Arc::new(AppState::new(
+        db.clone(),
+        JwtKeys::new(&jwt_secret, args.token_ttl_minutes),
+        LoginLimiter::new(LOGINS_PER_ACCOUNT_PER_MINUTE, LOGINS_PER_ADDRESS_PER_MINUTE),
+        args.public_url(),
+        !args.disable_signup,
+        clicks,
+    ));
+    let listener = state.live.spawn_listener(db.clone());
     let schema = graphql::build_schema(state.clone());
 
     let app = Route::new()
         .at("/graphql", get(http::graphql::get).post(http::graphql::post))
         .at("/graphql/ws", get(http::graphql::websocket))
+        .at("/c/:code", get(tracking::click).head(tracking::click))
+        .at("/postback", get(http::postback::receive).post(http::postback::receive))
         .at("/healthz", get(http::ops::healthz))
         .at("/readyz", get(http::ops::readyz))
         .at("/metrics", get(http::ops::metrics))
@@ -74,6 +80,12 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
         )
         .await?;
     janitor.abort();
+    if let Some(listener) = listener {
+        listener.abort();
+    }
+    // Clicks already answered are in the queue: write them before exiting.
+    state.clicks.stop();
+    let _ = click_writer.await;
     tracing::info!("shut down");
     db.close().await;
     Ok(())

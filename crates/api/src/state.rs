@@ -1,8 +1,14 @@
 use std::sync::Arc;
+use std::time::Duration;
 
+use clickledger_domain::ids::TenantId;
 use clickledger_persistence::Db;
+use clickledger_persistence::tracking::{self, ClickKeys};
+use moka::sync::Cache;
 
 use crate::auth::{JwtKeys, LoginLimiter};
+use crate::live::Live;
+use crate::tracking::{ClickBatcher, LinkCache};
 
 /// Everything a request handler may need, shared by every request.
 pub struct AppState {
@@ -12,6 +18,49 @@ pub struct AppState {
     /// Base URL of the tracking domain, without a trailing slash.
     pub public_url: String,
     pub signup_enabled: bool,
+    pub links: LinkCache,
+    pub clicks: ClickBatcher,
+    pub live: Arc<Live>,
+    /// API-key hash → tenant (or known-bad), for a few seconds: postbacks arrive in bursts.
+    pub api_keys: Cache<String, Option<TenantId>>,
+    click_keys: Cache<TenantId, ClickKeys>,
+}
+
+/// How long an API key lookup is trusted; a revoked key stops working within this.
+pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+
+impl AppState {
+    pub fn new(
+        db: Db,
+        jwt: JwtKeys,
+        login_limiter: LoginLimiter,
+        public_url: String,
+        signup_enabled: bool,
+        clicks: ClickBatcher,
+    ) -> Self {
+        AppState {
+            db,
+            jwt,
+            login_limiter,
+            public_url,
+            signup_enabled,
+            links: LinkCache::new(),
+            clicks,
+            live: Live::new(),
+            api_keys: Cache::builder().max_capacity(10_000).time_to_live(API_KEY_CACHE_TTL).build(),
+            click_keys: Cache::builder().max_capacity(10_000).build(),
+        }
+    }
+
+    /// A tenant's click-ID keys; they never change, so they are cached for good.
+    pub async fn click_keys(&self, tenant: TenantId) -> Result<ClickKeys, crate::Error> {
+        if let Some(keys) = self.click_keys.get(&tenant) {
+            return Ok(keys);
+        }
+        let keys = tracking::click_keys(&self.db, tenant).await?;
+        self.click_keys.insert(tenant, keys.clone());
+        Ok(keys)
+    }
 }
 
 pub type SharedState = Arc<AppState>;

@@ -5,10 +5,12 @@
 pub mod attribution;
 pub mod click_id;
 pub mod commission;
+pub mod conversion;
 pub mod error;
 pub mod ids;
 pub mod money;
 pub mod password;
+pub mod postback;
 pub mod role;
 pub mod status;
 pub mod validate;

@@ -110,6 +110,10 @@ fn invalid_url(err: sqlx::Error) -> crate::Error {
     clickledger_domain::Error::invalid("database-url", err.to_string()).into()
 }
 
+pub(crate) fn sqlx_error(err: sqlx::Error) -> crate::Error {
+    connect_failed(err)
+}
+
 fn connect_failed(err: sqlx::Error) -> crate::Error {
     crate::Error::Database(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(err))))
 }

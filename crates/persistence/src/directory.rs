@@ -51,6 +51,7 @@ impl<'a> Directory<'a> {
             click_secret: Set(click_secret),
             status: Set(ActiveStatus::Active.as_str().to_owned()),
             created_at: Set(now),
+            event_seq: Set(0),
         }
         .insert(&txn)
         .await

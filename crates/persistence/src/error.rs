@@ -13,6 +13,12 @@ pub enum Error {
     /// A uniqueness rule was broken; `field` is the input field that caused it.
     #[error("{field} is already taken")]
     Conflict { field: &'static str },
+    /// A repeat of a known transaction whose payload differs in these fields.
+    #[error("transaction already received with different {fields:?}")]
+    Mismatch { fields: Vec<String> },
+    /// A repeat that would move a conversion's status backwards.
+    #[error("status cannot move from {from} to {to}")]
+    StatusBackward { from: &'static str, to: &'static str },
     #[error(transparent)]
     Invalid(#[from] clickledger_domain::Error),
     #[error("database error: {0}")]

@@ -5,6 +5,7 @@
 //! The few entry points that *establish* a scope (sign-up, login, API-key authentication)
 //! live in [`directory`].
 
+pub mod conversions;
 mod db;
 pub mod directory;
 mod entities;
@@ -14,6 +15,7 @@ pub mod records;
 pub mod repo;
 mod scope;
 pub mod settings;
+pub mod tracking;
 
 pub use db::{Backend, Db};
 pub use error::Error;

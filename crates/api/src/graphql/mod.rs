@@ -7,12 +7,13 @@ mod affiliates;
 mod api_keys;
 mod campaigns;
 mod context;
+mod conversions;
 mod guard;
 mod pagination;
 mod tracking_links;
 mod types;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::state::SharedState;
 
@@ -25,7 +26,11 @@ pub struct Query(
     campaigns::CampaignQuery,
     tracking_links::TrackingLinkQuery,
     api_keys::ApiKeyQuery,
+    conversions::ConversionQuery,
 );
+
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(conversions::ConversionSubscription);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
@@ -36,7 +41,7 @@ pub struct Mutation(
     api_keys::ApiKeyMutation,
 );
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// Deepest selection nesting accepted; our deepest honest query (a connection of nodes with
 /// a nested object) is about 6.
@@ -48,8 +53,8 @@ pub const MAX_RECURSION: usize = 32;
 /// Directives on one field; more is only ever an attack on the validator.
 pub const MAX_DIRECTIVES: usize = 8;
 
-fn builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(MAX_RECURSION)

@@ -3,6 +3,7 @@
 pub mod api_key;
 pub mod graphql;
 pub mod ops;
+pub mod postback;
 
 use std::net::IpAddr;
 

@@ -4,7 +4,13 @@
 pub mod affiliates;
 pub mod api_keys;
 pub mod campaigns;
+pub mod clicks;
+pub mod conversion_credits;
+pub mod conversion_history;
+pub mod conversions;
+pub mod events;
 pub mod instance_settings;
+pub mod players;
 pub mod tenants;
 pub mod tracking_links;
 pub mod users;

@@ -12,6 +12,7 @@ pub struct Model {
     pub click_secret: String,
     pub status: String,
     pub created_at: DateTimeUtc,
+    pub event_seq: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

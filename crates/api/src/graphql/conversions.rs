@@ -1,0 +1,190 @@
+//! Conversions: a paginated query and the live subscription.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object, SimpleObject, Subscription};
+use chrono::{DateTime, Utc};
+use clickledger_domain::ids::ConversionId;
+use clickledger_persistence::conversions::{self as store, Conversions};
+use futures_util::{Stream, StreamExt};
+use rust_decimal::Decimal;
+
+use super::context::{principal, state};
+use super::guard::Allow;
+use super::pagination;
+use crate::Error;
+use crate::error::GqlResultExt;
+use crate::live::{conversion_stream, cursor_of, parse_cursor};
+
+#[derive(SimpleObject, Clone)]
+pub struct Credit {
+    pub affiliate_id: ID,
+    /// Exact share of the conversion, e.g. "0.5"; a conversion's shares sum to exactly 1.
+    pub share: Decimal,
+    /// The commission this credit earned, once the commission engine has computed it.
+    pub commission: Option<Decimal>,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Conversion {
+    pub id: ID,
+    /// registration, ftd, deposit, purchase, trade, revenue or chargeback.
+    pub event: String,
+    /// pending, approved or rejected.
+    pub status: String,
+    pub txn_id: Option<String>,
+    pub click_id: Option<String>,
+    /// The operator's player ID. Staff only: affiliates never see it.
+    pub player_id: Option<String>,
+    pub campaign_id: Option<ID>,
+    pub amount: Option<Decimal>,
+    pub currency: Option<String>,
+    pub lots: Option<Decimal>,
+    pub instrument: Option<String>,
+    pub attributed: bool,
+    /// Why nothing was credited, e.g. `forged_click_id`, `click_expired`, `unknown_player`.
+    pub unattributed_reason: Option<String>,
+    /// The attribution model applied, e.g. LAST_CLICK; LIFETIME for a bound player.
+    pub model: Option<String>,
+    pub model_version: Option<String>,
+    /// When the operator says it happened.
+    pub occurred_at: DateTime<Utc>,
+    /// When we received it.
+    pub received_at: DateTime<Utc>,
+    pub credits: Vec<Credit>,
+}
+
+impl From<store::Conversion> for Conversion {
+    fn from(c: store::Conversion) -> Self {
+        Conversion {
+            id: ID(c.id.to_string()),
+            event: c.event.as_str().to_owned(),
+            status: c.status.as_str().to_owned(),
+            txn_id: c.txn_id,
+            click_id: c.click_id,
+            player_id: c.player_id,
+            campaign_id: c.campaign_id.map(|id| ID(id.to_string())),
+            amount: c.amount,
+            currency: c.currency,
+            lots: c.lots,
+            instrument: c.instrument,
+            attributed: c.attributed,
+            unattributed_reason: c.unattributed_reason,
+            model: c.model,
+            model_version: c.model_version,
+            occurred_at: c.occurred_at,
+            received_at: c.received_at,
+            credits: c
+                .credits
+                .into_iter()
+                .map(|credit| Credit {
+                    affiliate_id: ID(credit.affiliate_id.to_string()),
+                    share: credit.share,
+                    commission: None,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One entry of the live feed.
+#[derive(SimpleObject)]
+pub struct ConversionEvent {
+    /// Pass as `since` to resume after this event.
+    pub cursor: String,
+    /// `conversion.created` or `conversion.status_changed`.
+    pub kind: String,
+    pub id: ID,
+    pub event: String,
+    pub status: String,
+    pub amount: Option<Decimal>,
+    pub currency: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub occurred_at: DateTime<Utc>,
+    pub attributed: bool,
+    pub unattributed_reason: Option<String>,
+    pub credits: Vec<Credit>,
+    pub conversion: Conversion,
+}
+
+impl From<store::ConversionEvent> for ConversionEvent {
+    fn from(e: store::ConversionEvent) -> Self {
+        let conversion = Conversion::from(e.conversion);
+        ConversionEvent {
+            cursor: cursor_of(e.seq),
+            kind: e.kind,
+            id: conversion.id.clone(),
+            event: conversion.event.clone(),
+            status: conversion.status.clone(),
+            amount: conversion.amount,
+            currency: conversion.currency.clone(),
+            received_at: conversion.received_at,
+            occurred_at: conversion.occurred_at,
+            attributed: conversion.attributed,
+            unattributed_reason: conversion.unattributed_reason.clone(),
+            credits: conversion.credits.clone(),
+            conversion,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct ConversionQuery;
+
+#[Object]
+impl ConversionQuery {
+    /// One conversion. Affiliates see only conversions that credit them, with only their share.
+    #[graphql(guard = "Allow::ANYONE_SIGNED_IN")]
+    async fn conversion(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Conversion> {
+        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        Conversions::scoped(&state.db, scope)
+            .get(ConversionId::parse(&id, "id").gql()?)
+            .await
+            .gql()
+            .map(Conversion::from)
+    }
+
+    /// Conversions, oldest first, attributed or not.
+    #[graphql(
+        guard = "Allow::ANYONE_SIGNED_IN",
+        complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity"
+    )]
+    async fn conversions(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Connection<String, Conversion>> {
+        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let had_cursor = after.is_some();
+        let request = pagination::request(after, first, ConversionId::parse, ConversionId::uuid).gql()?;
+        let page = Conversions::scoped(&state.db, scope).list(request).await.gql()?;
+        Ok(pagination::connection(page, had_cursor, |c| (pagination::cursor(c.id), Conversion::from(c))))
+    }
+}
+
+#[derive(Default)]
+pub struct ConversionSubscription;
+
+#[Subscription]
+impl ConversionSubscription {
+    /// Conversions as they happen. With `since` (a cursor from an earlier event), first
+    /// replays what was missed, then continues live: no gap, no duplicate. Owners and managers
+    /// get every conversion of the tenant; an affiliate only those crediting it, with only its
+    /// own share and no player ID.
+    #[graphql(guard = "Allow::ANYONE_SIGNED_IN")]
+    async fn conversions(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<String>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<ConversionEvent>> + use<>> {
+        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let since = match since {
+            Some(cursor) => Some(
+                parse_cursor(&cursor).ok_or_else(|| Error::bad_input("since", "not a cursor").into_gql())?,
+            ),
+            None => None,
+        };
+        let stream = conversion_stream(state.db.clone(), state.live.clone(), scope, since);
+        Ok(stream.map(|item| item.map(ConversionEvent::from).map_err(|err| Error::from(err).into_gql())))
+    }
+}

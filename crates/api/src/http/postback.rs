@@ -1,0 +1,256 @@
+//! The inbound postback: `GET` or `POST` (query, form or JSON) at `/postback`.
+
+use std::time::Instant;
+
+use chrono::Utc;
+use clickledger_domain::ids::TenantId;
+use clickledger_domain::postback::{FieldError, parse as parse_postback};
+use clickledger_persistence::conversions::{self, Conversion, IngestOutcome};
+use clickledger_persistence::directory::Directory;
+use hmac::{Hmac, Mac};
+use poem::error::ReadBodyError;
+use poem::http::{Method, StatusCode, header};
+use poem::web::{Data, Json};
+use poem::{Body, IntoResponse, Request, Response, handler};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use super::api_key;
+use crate::state::SharedState;
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Signed requests older (or newer) than this are refused as replays.
+pub const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
+pub const SIGNATURE_HEADER: &str = "x-clickledger-signature";
+
+fn failure(status: StatusCode, code: &str, message: &str, fields: &[FieldError]) -> Response {
+    let fields: Vec<Value> =
+        fields.iter().map(|f| json!({ "field": f.field, "message": f.message })).collect();
+    let mut body = json!({ "error": { "code": code, "message": message } });
+    if !fields.is_empty() {
+        body["error"]["fields"] = Value::Array(fields);
+    }
+    (status, Json(body)).into_response()
+}
+
+#[handler]
+pub async fn receive(req: &Request, body: Body, state: Data<&SharedState>) -> Response {
+    let started = Instant::now();
+    let raw_body = match body.into_bytes_limit(MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(ReadBodyError::PayloadTooLarge) => {
+            return failure(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "body exceeds 64 KiB", &[]);
+        }
+        Err(_) => return failure(StatusCode::BAD_REQUEST, "BAD_REQUEST", "cannot read the body", &[]),
+    };
+    let params = match collect_params(req, &raw_body) {
+        Ok(params) => params,
+        Err(field) => {
+            metrics::counter!("postbacks_rejected_total", "reason" => "malformed").increment(1);
+            return failure(StatusCode::BAD_REQUEST, "BAD_REQUEST", "malformed body", &[field]);
+        }
+    };
+
+    let presented_key =
+        params.iter().find(|(name, _)| name == "key").map(|(_, value)| value.clone()).or_else(|| bearer(req));
+    let Some(presented_key) = presented_key else {
+        metrics::counter!("postbacks_rejected_total", "reason" => "unauthenticated").increment(1);
+        return failure(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "an API key is required (`key` or Authorization: Bearer)",
+            &[],
+        );
+    };
+    let tenant = match authenticate(&state, &presented_key).await {
+        Ok(Some(tenant)) => tenant,
+        Ok(None) => {
+            metrics::counter!("postbacks_rejected_total", "reason" => "unauthenticated").increment(1);
+            return failure(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "unknown or revoked API key", &[]);
+        }
+        Err(err) => return err.as_http(),
+    };
+    if let Some(signature) = req.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) {
+        let signed = if req.method() == Method::GET {
+            req.uri().query().unwrap_or_default().as_bytes()
+        } else {
+            &raw_body[..]
+        };
+        if let Err(message) = verify_signature(&presented_key, signature, signed, Utc::now().timestamp()) {
+            metrics::counter!("postbacks_rejected_total", "reason" => "signature").increment(1);
+            return failure(StatusCode::UNAUTHORIZED, "BAD_SIGNATURE", message, &[]);
+        }
+    }
+
+    let parsed = match parse_postback(params.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        Ok(parsed) => parsed,
+        Err(fields) => {
+            metrics::counter!("postbacks_rejected_total", "reason" => "invalid").increment(1);
+            return failure(StatusCode::BAD_REQUEST, "BAD_REQUEST", "invalid postback", &fields);
+        }
+    };
+    let keys = match state.click_keys(tenant).await {
+        Ok(keys) => keys,
+        Err(err) => return err.as_http(),
+    };
+    let received_at = Utc::now();
+    match conversions::ingest(&state.db, tenant, &keys, &parsed, received_at).await {
+        Ok(IngestOutcome::Created(event)) | Ok(IngestOutcome::StatusChanged(event)) => {
+            let answer = answer(&event.conversion, false);
+            let status = event.conversion.status.as_str();
+            metrics::counter!("conversions_total", "status" => status, "attributed" => event.conversion.attributed.to_string()).increment(1);
+            state.live.published_locally(event, started);
+            answer
+        }
+        Ok(IngestOutcome::Duplicate(conversion)) => {
+            metrics::counter!("postbacks_duplicate_total").increment(1);
+            answer(&conversion, true)
+        }
+        Err(clickledger_persistence::Error::Mismatch { fields }) => {
+            metrics::counter!("postbacks_rejected_total", "reason" => "conflict").increment(1);
+            let message = format!("txn_id was already received with a different {}", fields.join(", "));
+            let body =
+                json!({ "error": { "code": "CONFLICT", "message": message, "differing_fields": fields } });
+            (StatusCode::CONFLICT, Json(body)).into_response()
+        }
+        Err(clickledger_persistence::Error::StatusBackward { from, to }) => {
+            metrics::counter!("postbacks_rejected_total", "reason" => "conflict").increment(1);
+            failure(
+                StatusCode::CONFLICT,
+                "CONFLICT",
+                &format!("status cannot move back from {from} to {to}"),
+                &[],
+            )
+        }
+        Err(err) => crate::Error::from(err).as_http(),
+    }
+}
+
+fn answer(conversion: &Conversion, duplicate: bool) -> Response {
+    let credits: Vec<Value> = conversion
+        .credits
+        .iter()
+        .map(|c| json!({ "affiliate_id": c.affiliate_id.to_string(), "share": c.share.to_string() }))
+        .collect();
+    Json(json!({
+        "conversion_id": conversion.id.to_string(),
+        "event": conversion.event.as_str(),
+        "status": conversion.status.as_str(),
+        "duplicate": duplicate,
+        "attributed": conversion.attributed,
+        "unattributed_reason": conversion.unattributed_reason,
+        "credits": credits,
+    }))
+    .into_response()
+}
+
+fn bearer(req: &Request) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|v| v.trim().to_owned())
+}
+
+async fn authenticate(state: &SharedState, presented: &str) -> Result<Option<TenantId>, crate::Error> {
+    let hash = api_key::hash(presented);
+    if let Some(cached) = state.api_keys.get(&hash) {
+        return Ok(cached);
+    }
+    let found = Directory::new(&state.db).authenticate_api_key(&hash).await?.map(|(tenant, _)| tenant);
+    state.api_keys.insert(hash, found);
+    Ok(found)
+}
+
+/// Query string, then the body (form or JSON object of scalars); a later value wins.
+fn collect_params(req: &Request, body: &[u8]) -> Result<Vec<(String, String)>, FieldError> {
+    let mut params: Vec<(String, String)> =
+        url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+    if body.is_empty() {
+        return Ok(params);
+    }
+    let content_type =
+        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if content_type.starts_with("application/json") {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|err| FieldError { field: "body", message: format!("invalid JSON: {err}") })?;
+        let Value::Object(object) = value else {
+            return Err(FieldError { field: "body", message: "must be a JSON object".into() });
+        };
+        for (name, value) in object {
+            let text = match value {
+                Value::String(s) => s,
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                Value::Null => continue,
+                _ => {
+                    return Err(FieldError {
+                        field: "body",
+                        message: format!("`{name}` must be a string or number"),
+                    });
+                }
+            };
+            params.push((name, text));
+        }
+    } else {
+        params.extend(url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())));
+    }
+    Ok(params)
+}
+
+/// `X-Clickledger-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(key, "<t>.<payload>")>`,
+/// where the payload is the body (POST) or the raw query string (GET).
+pub fn verify_signature(key: &str, header_value: &str, payload: &[u8], now: i64) -> Result<(), &'static str> {
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header_value.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+            Some(("v1", sig)) => signatures.push(sig),
+            _ => {}
+        }
+    }
+    let timestamp = timestamp.ok_or("signature header lacks t=<unix seconds>")?;
+    if (now - timestamp).abs() > SIGNATURE_TOLERANCE_SECONDS {
+        return Err("signature timestamp is too old or in the future");
+    }
+    for signature in signatures {
+        let Ok(expected) = hex::decode(signature) else { continue };
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key.as_bytes()) else { continue };
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(payload);
+        // verify_slice compares in constant time.
+        if mac.verify_slice(&expected).is_ok() {
+            return Ok(());
+        }
+    }
+    Err("signature does not match")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign(key: &str, t: i64, payload: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).unwrap();
+        mac.update(format!("{t}.").as_bytes());
+        mac.update(payload);
+        format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn signatures_verify_and_reject_tampering_and_staleness() {
+        let header = sign("clk_key", 1_000, b"event=ftd");
+        assert!(verify_signature("clk_key", &header, b"event=ftd", 1_010).is_ok());
+        assert!(verify_signature("clk_key", &header, b"event=deposit", 1_010).is_err());
+        assert!(verify_signature("other", &header, b"event=ftd", 1_010).is_err());
+        assert!(
+            verify_signature("clk_key", &header, b"event=ftd", 1_000 + SIGNATURE_TOLERANCE_SECONDS + 1)
+                .is_err()
+        );
+        assert!(verify_signature("clk_key", "v1=00", b"", 0).is_err());
+    }
+}

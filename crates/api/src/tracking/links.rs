@@ -1,0 +1,56 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use clickledger_domain::click_id::ClickSecret;
+use clickledger_persistence::Db;
+use clickledger_persistence::tracking::{self, LinkTarget};
+use moka::sync::Cache;
+
+/// A link target with its tenant's secret decoded once, not per click.
+pub struct CachedLink {
+    pub target: LinkTarget,
+    pub secret: ClickSecret,
+}
+
+/// Link code → target, cached so that a redirect needs no database read. Entries live a few
+/// seconds, so an edit (a paused campaign, a suspended link) reaches every replica quickly;
+/// unknown codes are cached too, so random codes cannot hammer the database.
+pub struct LinkCache {
+    entries: Cache<String, Option<Arc<CachedLink>>>,
+}
+
+const TTL: Duration = Duration::from_secs(5);
+const CAPACITY: u64 = 200_000;
+
+impl LinkCache {
+    pub fn new() -> Self {
+        LinkCache { entries: Cache::builder().max_capacity(CAPACITY).time_to_live(TTL).build() }
+    }
+
+    pub async fn get(&self, db: &Db, code: &str) -> Result<Option<Arc<CachedLink>>, crate::Error> {
+        if let Some(hit) = self.entries.get(code) {
+            return Ok(hit);
+        }
+        let loaded = match tracking::link_target(db, code).await? {
+            Some(target) => {
+                let secret = ClickSecret::from_bytes(&target.click_secret)
+                    .map_err(|_| crate::Error::Internal("corrupted click secret".into()))?;
+                Some(Arc::new(CachedLink { target, secret }))
+            }
+            None => None,
+        };
+        self.entries.insert(code.to_owned(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Forgets everything, after an edit made through this process.
+    pub fn clear(&self) {
+        self.entries.invalidate_all();
+    }
+}
+
+impl Default for LinkCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}

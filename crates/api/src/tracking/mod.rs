@@ -1,0 +1,10 @@
+//! The click path: `GET /c/{code}` answers a redirect in microseconds; the click row is
+//! written behind it, in batches.
+
+mod batcher;
+mod links;
+mod redirect;
+
+pub use batcher::ClickBatcher;
+pub use links::LinkCache;
+pub use redirect::click;

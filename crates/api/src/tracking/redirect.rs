@@ -1,0 +1,212 @@
+use chrono::Utc;
+use clickledger_domain::click_id::ClickId;
+use clickledger_domain::ids::VisitorId;
+use clickledger_domain::status::CampaignStatus;
+use clickledger_persistence::tracking::NewClick;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use poem::http::{Method, StatusCode, header};
+use poem::web::{Data, Path};
+use poem::{Request, Response, handler};
+
+use crate::state::SharedState;
+
+/// First-party visitor cookie: recognises a browser across clicks (the journey).
+pub const VISITOR_COOKIE: &str = "clv";
+const ONE_YEAR_SECONDS: u32 = 365 * 24 * 3600;
+const MAX_CODE_LEN: usize = 32;
+/// Everything but RFC 3986's unreserved characters is encoded, so a value is safe in any part
+/// of the URL (path, query or fragment).
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const MAX_PARAM_LEN: usize = 256;
+
+fn not_found() -> Response {
+    Response::builder().status(StatusCode::NOT_FOUND).body("unknown tracking link")
+}
+
+#[handler]
+pub async fn click(req: &Request, Path(code): Path<String>, state: Data<&SharedState>) -> Response {
+    if code.is_empty() || code.len() > MAX_CODE_LEN || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return not_found();
+    }
+    let link = match state.links.get(&state.db, &code).await {
+        Ok(Some(link)) => link,
+        Ok(None) => return not_found(),
+        Err(err) => {
+            tracing::error!(error = %err, "link lookup failed");
+            return Response::builder().status(StatusCode::SERVICE_UNAVAILABLE).body("try again");
+        }
+    };
+    let target = &link.target;
+    if !target.tracking {
+        return not_found();
+    }
+    match target.campaign_status {
+        CampaignStatus::Active => {}
+        // A paused campaign keeps its traffic somewhere useful, but records nothing.
+        CampaignStatus::Paused => {
+            return match &target.fallback_url {
+                Some(url) => redirect(url, None),
+                None => not_found(),
+            };
+        }
+        CampaignStatus::Archived => return not_found(),
+    }
+
+    let params = Params::from_query(req.uri().query().unwrap_or_default());
+    let now = Utc::now();
+    let click_id = ClickId::mint(target.click_tag, target.link_tag, now).encode(&link.secret);
+    let known_visitor = visitor_cookie(req);
+    let visitor = known_visitor.unwrap_or_default();
+
+    let affiliate_id = target.affiliate_id.to_string();
+    let campaign_id = target.campaign_id.to_string();
+    let location = fill_macros(
+        &target.landing_url,
+        &[
+            ("click_id", click_id.as_str()),
+            ("affiliate_id", affiliate_id.as_str()),
+            ("campaign_id", campaign_id.as_str()),
+            ("sub1", params.subs[0].as_deref().unwrap_or_default()),
+            ("sub2", params.subs[1].as_deref().unwrap_or_default()),
+            ("sub3", params.subs[2].as_deref().unwrap_or_default()),
+            ("sub4", params.subs[3].as_deref().unwrap_or_default()),
+            ("sub5", params.subs[4].as_deref().unwrap_or_default()),
+        ],
+    );
+
+    if counts_as_click(req) {
+        metrics::counter!("clicks_total").increment(1);
+        let header_text = |name: header::HeaderName| {
+            req.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| truncate(v, 512))
+        };
+        state
+            .clicks
+            .record(NewClick {
+                click_id,
+                tenant_id: target.tenant_id,
+                link_id: target.link_id,
+                affiliate_id: target.affiliate_id,
+                campaign_id: target.campaign_id,
+                visitor_id: visitor,
+                clicked_at: now,
+                ip: crate::http::client_ip(req).map(|ip| ip.to_string()),
+                user_agent: header_text(header::USER_AGENT),
+                referrer: header_text(header::REFERER),
+                subs: params.subs,
+                source: params.source,
+                creative: params.creative,
+                landing_page: params.lp,
+            })
+            .await;
+    }
+
+    let secure = state.public_url.starts_with("https://");
+    let cookie = format!(
+        "{VISITOR_COOKIE}={visitor}; Max-Age={ONE_YEAR_SECONDS}; Path=/; HttpOnly; SameSite=Lax{}",
+        if secure { "; Secure" } else { "" }
+    );
+    redirect(&location, Some(cookie))
+}
+
+fn redirect(location: &str, cookie: Option<String>) -> Response {
+    let mut response = Response::builder()
+        .status(StatusCode::FOUND)
+        .header(header::LOCATION, location)
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::REFERRER_POLICY, "no-referrer-when-downgrade");
+    if let Some(cookie) = cookie {
+        response = response.header(header::SET_COOKIE, cookie);
+    }
+    response.finish()
+}
+
+/// The visitor ID from our cookie, if the browser sent a valid one.
+fn visitor_cookie(req: &Request) -> Option<VisitorId> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == VISITOR_COOKIE)
+        .and_then(|(_, value)| VisitorId::parse(value, "visitor").ok())
+}
+
+/// `HEAD` and browser or proxy prefetches get the redirect but are not clicks.
+fn counts_as_click(req: &Request) -> bool {
+    if req.method() == Method::HEAD {
+        return false;
+    }
+    let prefetch = |name: &str| {
+        req.headers().get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+            v.to_ascii_lowercase().contains("prefetch") || v.to_ascii_lowercase().contains("prerender")
+        })
+    };
+    !(prefetch("sec-purpose") || prefetch("purpose") || prefetch("x-purpose") || prefetch("x-moz"))
+}
+
+/// Replaces `{name}` with the URL-encoded value. Only configured macros are replaced, and the
+/// URL itself comes from the campaign, never from the request.
+pub fn fill_macros(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_owned();
+    for (name, value) in values {
+        let placeholder = format!("{{{name}}}");
+        if out.contains(&placeholder) {
+            out = out.replace(&placeholder, &utf8_percent_encode(value, COMPONENT).to_string());
+        }
+    }
+    out
+}
+
+fn truncate(value: &str, max: usize) -> String {
+    if value.len() <= max {
+        return value.to_owned();
+    }
+    let mut end = max;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    value[..end].to_owned()
+}
+
+struct Params {
+    subs: [Option<String>; 5],
+    source: Option<String>,
+    creative: Option<String>,
+    lp: Option<String>,
+}
+
+impl Params {
+    fn from_query(query: &str) -> Params {
+        let mut params = Params { subs: Default::default(), source: None, creative: None, lp: None };
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let value = Some(truncate(&value, MAX_PARAM_LEN)).filter(|v| !v.is_empty());
+            match name.as_ref() {
+                "sub1" => params.subs[0] = value,
+                "sub2" => params.subs[1] = value,
+                "sub3" => params.subs[2] = value,
+                "sub4" => params.subs[3] = value,
+                "sub5" => params.subs[4] = value,
+                "source" => params.source = value,
+                "creative" => params.creative = value,
+                "lp" => params.lp = value,
+                _ => {}
+            }
+        }
+        params
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill_macros;
+
+    #[test]
+    fn macros_are_url_encoded_and_unknown_ones_left_alone() {
+        let url = fill_macros(
+            "https://x.test/?c={click_id}&s={sub1}&k={keep}",
+            &[("click_id", "a-b"), ("sub1", "a&b=c d")],
+        );
+        assert_eq!(url, "https://x.test/?c=a-b&s=a%26b%3Dc%20d&k={keep}");
+    }
+}

@@ -1,0 +1,297 @@
+//! The inbound postback, parsed from whatever the operator's backend sent (query string, form
+//! or JSON, all flattened to name/value pairs). Every bad field is reported, not just the first,
+//! so an integrator fixes them in one round trip.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, TimeZone, Utc};
+use rust_decimal::Decimal;
+
+use crate::Error;
+use crate::conversion::{ConversionStatus, EventKind};
+
+pub const MAX_ID_LEN: usize = 128;
+pub const MAX_INSTRUMENT_LEN: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Postback {
+    pub click_id: Option<String>,
+    pub player_id: Option<String>,
+    pub event: EventKind,
+    pub txn_id: Option<String>,
+    pub amount: Option<Decimal>,
+    /// ISO 4217 alphabetic code, upper case.
+    pub currency: Option<String>,
+    pub lots: Option<Decimal>,
+    pub instrument: Option<String>,
+    pub status: ConversionStatus,
+    /// When the operator says it happened; the receive time is ours.
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+impl Postback {
+    /// The identity of the transaction for idempotency: the operator's transaction ID, or for
+    /// a registration without one, the player (a player registers once).
+    pub fn dedupe_key(&self) -> String {
+        match (&self.txn_id, self.event) {
+            (Some(txn), EventKind::Chargeback) => format!("chargeback:{txn}"),
+            (Some(txn), _) => format!("txn:{txn}"),
+            (None, event) => {
+                let who = self.player_id.as_deref().or(self.click_id.as_deref()).unwrap_or_default();
+                format!("{event}:{who}")
+            }
+        }
+    }
+
+    /// The fields that define the transaction, for "same payload?" comparisons. Status is left
+    /// out on purpose: a repeat whose status moves forward is an update, not a conflict.
+    pub fn identity_fields(&self) -> BTreeMap<&'static str, String> {
+        let mut fields = BTreeMap::new();
+        let mut put = |name: &'static str, value: Option<String>| {
+            if let Some(value) = value {
+                fields.insert(name, value);
+            }
+        };
+        put("click_id", self.click_id.clone());
+        put("player_id", self.player_id.clone());
+        put("event", Some(self.event.as_str().to_owned()));
+        put("txn_id", self.txn_id.clone());
+        put("amount", self.amount.map(|a| a.normalize().to_string()));
+        put("currency", self.currency.clone());
+        put("lots", self.lots.map(|l| l.normalize().to_string()));
+        put("instrument", self.instrument.clone());
+        put("occurred_at", self.occurred_at.map(|t| t.timestamp_millis().to_string()));
+        fields
+    }
+}
+
+/// A field the integrator must fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl From<Error> for FieldError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Invalid { field, reason } => FieldError { field, message: reason },
+        }
+    }
+}
+
+/// Parses name/value pairs (the last value of a repeated name wins; empty values count as
+/// absent, as trackers commonly send `amount=` for "none").
+pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Postback, Vec<FieldError>> {
+    let mut params: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, value) in pairs {
+        let value = value.trim();
+        if !value.is_empty() {
+            params.insert(name, value);
+        }
+    }
+    let mut errors = Vec::new();
+
+    let click_id = keep(&mut errors, identifier(params.get("click_id").copied(), "click_id"));
+    let player_id = keep(&mut errors, identifier(params.get("player_id").copied(), "player_id"));
+    let txn_id = keep(&mut errors, identifier(params.get("txn_id").copied(), "txn_id"));
+    let event = keep(
+        &mut errors,
+        match params.get("event") {
+            Some(raw) => EventKind::from_str(raw).map(Some),
+            None => Err(Error::invalid("event", "is required")),
+        },
+    );
+    let amount = keep(&mut errors, decimal(params.get("amount").copied(), "amount"));
+    let currency = keep(&mut errors, currency(params.get("currency").copied()));
+    let lots = keep(&mut errors, decimal(params.get("lots").copied(), "lots"));
+    let instrument =
+        keep(&mut errors, text(params.get("instrument").copied(), "instrument", MAX_INSTRUMENT_LEN));
+    let status =
+        keep(&mut errors, params.get("status").map(|raw| ConversionStatus::from_str(raw)).transpose())
+            .unwrap_or(ConversionStatus::Approved);
+    let occurred_at = keep(&mut errors, timestamp(params.get("occurred_at").copied()));
+
+    if click_id.is_none()
+        && player_id.is_none()
+        && !errors.iter().any(|e| e.field == "click_id" || e.field == "player_id")
+    {
+        errors.push(FieldError { field: "click_id", message: "click_id or player_id is required".into() });
+    }
+    if let Some(event) = event {
+        if event.needs_txn_id() && txn_id.is_none() && !errors.iter().any(|e| e.field == "txn_id") {
+            errors.push(FieldError { field: "txn_id", message: format!("is required for {event}") });
+        }
+        if event.needs_amount() && amount.is_none() && !errors.iter().any(|e| e.field == "amount") {
+            errors.push(FieldError { field: "amount", message: format!("is required for {event}") });
+        }
+        if event == EventKind::Trade && lots.is_none() && !errors.iter().any(|e| e.field == "lots") {
+            errors.push(FieldError { field: "lots", message: "is required for trade".into() });
+        }
+        if let Some(amount) = amount {
+            if amount.is_sign_negative() && !amount.is_zero() && event != EventKind::Revenue {
+                errors.push(FieldError {
+                    field: "amount",
+                    message: "must not be negative (only revenue may be)".into(),
+                });
+            }
+        }
+    }
+    if let Some(lots) = lots {
+        if lots <= Decimal::ZERO {
+            errors.push(FieldError { field: "lots", message: "must be positive".into() });
+        }
+    }
+    if amount.is_some() && currency.is_none() && !errors.iter().any(|e| e.field == "currency") {
+        errors.push(FieldError { field: "currency", message: "is required with amount".into() });
+    }
+
+    match event {
+        Some(event) if errors.is_empty() => Ok(Postback {
+            click_id,
+            player_id,
+            event,
+            txn_id,
+            amount,
+            currency,
+            lots,
+            instrument,
+            status,
+            occurred_at,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// The value, or `None` with the error recorded.
+fn keep<T>(errors: &mut Vec<FieldError>, result: Result<Option<T>, Error>) -> Option<T> {
+    match result {
+        Ok(value) => value,
+        Err(err) => {
+            errors.push(FieldError::from(err));
+            None
+        }
+    }
+}
+
+fn identifier(raw: Option<&str>, field: &'static str) -> Result<Option<String>, Error> {
+    text(raw, field, MAX_ID_LEN)
+}
+
+fn text(raw: Option<&str>, field: &'static str, max: usize) -> Result<Option<String>, Error> {
+    match raw {
+        None => Ok(None),
+        Some(value) if value.len() > max => {
+            Err(Error::invalid(field, format!("must be at most {max} characters")))
+        }
+        Some(value) if value.chars().any(char::is_control) => {
+            Err(Error::invalid(field, "must not contain control characters"))
+        }
+        Some(value) => Ok(Some(value.to_owned())),
+    }
+}
+
+fn decimal(raw: Option<&str>, field: &'static str) -> Result<Option<Decimal>, Error> {
+    match raw {
+        None => Ok(None),
+        Some(value) => {
+            let parsed =
+                Decimal::from_str(value).map_err(|_| Error::invalid(field, "must be a decimal number"))?;
+            if parsed.scale() > 6 {
+                return Err(Error::invalid(field, "must have at most 6 decimal places"));
+            }
+            if parsed.abs() >= Decimal::from(100_000_000_000_000i64) {
+                return Err(Error::invalid(field, "is out of range"));
+            }
+            Ok(Some(parsed))
+        }
+    }
+}
+
+fn currency(raw: Option<&str>) -> Result<Option<String>, Error> {
+    match raw {
+        None => Ok(None),
+        Some(code) => crate::money::Currency::from_str(code)
+            .map(|currency| Some(currency.to_string()))
+            .map_err(|_| Error::invalid("currency", "must be an ISO 4217 currency code")),
+    }
+}
+
+/// RFC 3339, or milliseconds since the Unix epoch.
+fn timestamp(raw: Option<&str>) -> Result<Option<DateTime<Utc>>, Error> {
+    let Some(value) = raw else { return Ok(None) };
+    if value.bytes().all(|b| b.is_ascii_digit()) {
+        let millis: i64 =
+            value.parse().map_err(|_| Error::invalid("occurred_at", "epoch milliseconds out of range"))?;
+        return Utc
+            .timestamp_millis_opt(millis)
+            .single()
+            .map(Some)
+            .ok_or_else(|| Error::invalid("occurred_at", "epoch milliseconds out of range"));
+    }
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|_| Error::invalid("occurred_at", "must be RFC 3339 or epoch milliseconds"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fields(errors: Vec<FieldError>) -> Vec<&'static str> {
+        let mut names: Vec<_> = errors.into_iter().map(|e| e.field).collect();
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn parses_a_deposit() {
+        let p = parse([
+            ("click_id", "abc"),
+            ("event", "deposit"),
+            ("txn_id", "T1"),
+            ("amount", "25.50"),
+            ("currency", "eur"),
+            ("occurred_at", "1700000000000"),
+        ])
+        .unwrap();
+        assert_eq!(p.event, EventKind::Deposit);
+        assert_eq!(p.amount, Some(Decimal::new(2550, 2)));
+        assert_eq!(p.currency.as_deref(), Some("EUR"));
+        assert_eq!(p.status, ConversionStatus::Approved);
+        assert_eq!(p.dedupe_key(), "txn:T1");
+    }
+
+    #[test]
+    fn names_every_bad_field() {
+        let errors =
+            parse([("event", "deposit"), ("amount", "lots"), ("occurred_at", "yesterday")]).unwrap_err();
+        assert_eq!(fields(errors), vec!["amount", "click_id", "occurred_at", "txn_id"]);
+        let errors = parse([("player_id", "p"), ("event", "trade"), ("txn_id", "t")]).unwrap_err();
+        assert_eq!(fields(errors), vec!["lots"]);
+        let errors = parse([
+            ("player_id", "p"),
+            ("event", "deposit"),
+            ("txn_id", "t"),
+            ("amount", "-1"),
+            ("currency", "USD"),
+        ])
+        .unwrap_err();
+        assert_eq!(fields(errors), vec!["amount"]);
+    }
+
+    #[test]
+    fn registration_dedupes_by_player() {
+        let p = parse([("player_id", "p1"), ("click_id", "c"), ("event", "registration")]).unwrap();
+        assert_eq!(p.dedupe_key(), "registration:p1");
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(pairs in proptest::collection::vec(("(click_id|player_id|event|txn_id|amount|currency|lots|instrument|status|occurred_at|x)", "\\PC{0,40}"), 0..12)) {
+            let _ = parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+    }
+}

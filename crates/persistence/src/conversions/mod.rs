@@ -1,0 +1,77 @@
+//! Conversions: ingesting postbacks (dedupe, attribution, event append, all in one
+//! transaction) and reading them back, tenant- and viewer-scoped.
+
+mod attribution;
+mod ingest;
+mod read;
+
+use chrono::{DateTime, Utc};
+use clickledger_domain::conversion::{ConversionStatus, EventKind};
+use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, TenantId};
+use rust_decimal::Decimal;
+
+pub use ingest::{IngestOutcome, ingest};
+pub use read::{Conversions, events_after};
+
+/// One affiliate's credit for a conversion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credit {
+    pub affiliate_id: AffiliateId,
+    /// Share of the conversion, exact, in [0, 1]; a conversion's shares sum to exactly 1.
+    pub share: Decimal,
+}
+
+#[derive(Debug, Clone)]
+pub struct Conversion {
+    pub id: ConversionId,
+    pub tenant_id: TenantId,
+    pub event: EventKind,
+    pub status: ConversionStatus,
+    pub txn_id: Option<String>,
+    pub click_id: Option<String>,
+    pub player_id: Option<String>,
+    pub campaign_id: Option<CampaignId>,
+    pub amount: Option<Decimal>,
+    pub currency: Option<String>,
+    pub lots: Option<Decimal>,
+    pub instrument: Option<String>,
+    pub attributed: bool,
+    /// Why nothing was credited (e.g. `forged_click_id`, `unknown_player`).
+    pub unattributed_reason: Option<String>,
+    pub model: Option<String>,
+    pub model_version: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub credits: Vec<Credit>,
+}
+
+impl Conversion {
+    /// The same conversion as one affiliate may see it: only its own credit.
+    pub fn for_affiliate(mut self, affiliate: AffiliateId) -> Option<Conversion> {
+        self.credits.retain(|credit| credit.affiliate_id == affiliate);
+        if self.credits.is_empty() {
+            return None;
+        }
+        self.player_id = None;
+        Some(self)
+    }
+}
+
+/// An entry of the tenant's event log: what happened to a conversion, in order.
+#[derive(Debug, Clone)]
+pub struct ConversionEvent {
+    pub tenant_id: TenantId,
+    /// Per-tenant, strictly increasing.
+    pub seq: i64,
+    /// `conversion.created` or `conversion.status_changed`.
+    pub kind: String,
+    pub created_at: DateTime<Utc>,
+    /// The conversion as of this event (its status is the event's status).
+    pub conversion: Conversion,
+}
+
+pub const EVENT_CREATED: &str = "conversion.created";
+pub const EVENT_STATUS_CHANGED: &str = "conversion.status_changed";
+
+mod notify;
+pub use notify::EventListener;

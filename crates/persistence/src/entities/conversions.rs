@@ -1,0 +1,40 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "conversions")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub dedupe_key: String,
+    pub txn_id: Option<String>,
+    pub event: String,
+    pub status: String,
+    #[sea_orm(column_type = "Decimal(Some((20, 6)))", nullable)]
+    pub amount: Option<Decimal>,
+    pub currency: Option<String>,
+    #[sea_orm(column_type = "Decimal(Some((20, 6)))", nullable)]
+    pub lots: Option<Decimal>,
+    pub instrument: Option<String>,
+    pub click_id: Option<String>,
+    pub player_id: Option<String>,
+    pub campaign_id: Option<Uuid>,
+    pub original_conversion_id: Option<Uuid>,
+    pub attributed: bool,
+    pub unattributed_reason: Option<String>,
+    pub model: Option<String>,
+    pub model_version: Option<String>,
+    #[sea_orm(column_type = "Text")]
+    pub journey: String,
+    pub payload_hash: String,
+    #[sea_orm(column_type = "Text")]
+    pub payload: String,
+    pub occurred_at: DateTimeUtc,
+    pub received_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,152 @@
+//! The click path: resolving a public link code to what a redirect needs, and writing clicks
+//! in batches. Both are entry points that establish the tenant from the link itself.
+
+use chrono::{DateTime, Utc};
+use clickledger_domain::ids::{AffiliateId, CampaignId, TenantId, TrackingLinkId, VisitorId};
+use clickledger_domain::status::{ActiveStatus, CampaignStatus};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+
+use crate::entities::{affiliates, campaigns, clicks, tenants, tracking_links};
+use crate::{Db, Error, Result};
+
+/// Everything a redirect needs about a link, gathered once and cached by the caller.
+#[derive(Debug, Clone)]
+pub struct LinkTarget {
+    pub tenant_id: TenantId,
+    pub click_tag: u32,
+    pub click_secret: Vec<u8>,
+    pub link_id: TrackingLinkId,
+    pub link_tag: u64,
+    pub affiliate_id: AffiliateId,
+    pub campaign_id: CampaignId,
+    pub landing_url: String,
+    pub fallback_url: Option<String>,
+    pub campaign_status: CampaignStatus,
+    /// The link and its affiliate are both active.
+    pub tracking: bool,
+}
+
+/// A tenant's click-ID keys.
+#[derive(Debug, Clone)]
+pub struct ClickKeys {
+    pub click_tag: u32,
+    pub click_secret: Vec<u8>,
+}
+
+pub async fn link_target(db: &Db, code: &str) -> Result<Option<LinkTarget>> {
+    let Some(link) =
+        tracking_links::Entity::find().filter(tracking_links::Column::Code.eq(code)).one(db.reader()).await?
+    else {
+        return Ok(None);
+    };
+    let tenant =
+        tenants::Entity::find_by_id(link.tenant_id).one(db.reader()).await?.ok_or(Error::NotFound)?;
+    let campaign = campaigns::Entity::find()
+        .filter(campaigns::Column::TenantId.eq(link.tenant_id))
+        .filter(campaigns::Column::Id.eq(link.campaign_id))
+        .one(db.reader())
+        .await?
+        .ok_or(Error::NotFound)?;
+    let affiliate = affiliates::Entity::find()
+        .filter(affiliates::Column::TenantId.eq(link.tenant_id))
+        .filter(affiliates::Column::Id.eq(link.affiliate_id))
+        .one(db.reader())
+        .await?
+        .ok_or(Error::NotFound)?;
+    let active = ActiveStatus::Active.as_str();
+    Ok(Some(LinkTarget {
+        tenant_id: TenantId::from_uuid(tenant.id),
+        click_tag: u32::try_from(tenant.click_tag).unwrap_or_default(),
+        click_secret: decode_secret(&tenant.click_secret)?,
+        link_id: TrackingLinkId::from_uuid(link.id),
+        link_tag: u64::try_from(link.link_tag).unwrap_or_default(),
+        affiliate_id: AffiliateId::from_uuid(link.affiliate_id),
+        campaign_id: CampaignId::from_uuid(link.campaign_id),
+        landing_url: campaign.landing_url,
+        fallback_url: campaign.fallback_url,
+        campaign_status: campaign.status.parse()?,
+        tracking: link.status == active && affiliate.status == active,
+    }))
+}
+
+pub async fn click_keys(db: &Db, tenant: TenantId) -> Result<ClickKeys> {
+    let tenant = tenants::Entity::find_by_id(tenant.uuid()).one(db.reader()).await?.ok_or(Error::NotFound)?;
+    Ok(ClickKeys {
+        click_tag: u32::try_from(tenant.click_tag).unwrap_or_default(),
+        click_secret: decode_secret(&tenant.click_secret)?,
+    })
+}
+
+pub(crate) fn decode_secret(stored: &str) -> Result<Vec<u8>> {
+    hex::decode(stored).map_err(|_| clickledger_domain::Error::invalid("click_secret", "corrupted").into())
+}
+
+/// One click, as recorded.
+#[derive(Debug, Clone)]
+pub struct NewClick {
+    pub click_id: String,
+    pub tenant_id: TenantId,
+    pub link_id: TrackingLinkId,
+    pub affiliate_id: AffiliateId,
+    pub campaign_id: CampaignId,
+    pub visitor_id: VisitorId,
+    pub clicked_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub referrer: Option<String>,
+    pub subs: [Option<String>; 5],
+    pub source: Option<String>,
+    pub creative: Option<String>,
+    pub landing_page: Option<String>,
+}
+
+/// Writes a batch of clicks in one transaction: one commit (one fsync) for many clicks.
+pub async fn insert_clicks(db: &Db, batch: Vec<NewClick>) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let txn = db.writer().begin().await?;
+    // SQLite caps bound parameters per statement (32766); 19 columns × 500 rows stays under.
+    let mut rows = batch.into_iter().map(to_model).peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(500).collect();
+        clicks::Entity::insert_many(chunk)
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::column(clicks::Column::ClickId).do_nothing().to_owned(),
+            )
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+fn to_model(click: NewClick) -> clicks::ActiveModel {
+    let [sub1, sub2, sub3, sub4, sub5] = click.subs;
+    clicks::ActiveModel {
+        click_id: Set(click.click_id),
+        tenant_id: Set(click.tenant_id.uuid()),
+        link_id: Set(click.link_id.uuid()),
+        affiliate_id: Set(click.affiliate_id.uuid()),
+        campaign_id: Set(click.campaign_id.uuid()),
+        visitor_id: Set(click.visitor_id.uuid()),
+        clicked_at: Set(click.clicked_at),
+        ip: Set(click.ip),
+        user_agent: Set(click.user_agent),
+        referrer: Set(click.referrer),
+        sub1: Set(sub1),
+        sub2: Set(sub2),
+        sub3: Set(sub3),
+        sub4: Set(sub4),
+        sub5: Set(sub5),
+        source: Set(click.source),
+        creative: Set(click.creative),
+        landing_page: Set(click.landing_page),
+    }
+}
+
+/// Clicks recorded so far for a tenant; for tests and reports.
+pub async fn click_count(db: &Db, tenant: TenantId) -> Result<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(clicks::Entity::find().filter(clicks::Column::TenantId.eq(tenant.uuid())).count(db.reader()).await?)
+}
