@@ -8,6 +8,7 @@ mod demo;
 pub mod error;
 pub mod graphql;
 mod http;
+mod ingest;
 mod live;
 mod metrics;
 pub mod server;

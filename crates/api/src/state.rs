@@ -7,6 +7,7 @@ use clickledger_persistence::tracking::{self, ClickKeys};
 use moka::sync::Cache;
 
 use crate::auth::{JwtKeys, LoginLimiter};
+use crate::ingest::Ingestor;
 use crate::live::Live;
 use crate::tracking::{ClickBatcher, LinkCache};
 
@@ -21,6 +22,7 @@ pub struct AppState {
     pub links: LinkCache,
     pub clicks: ClickBatcher,
     pub live: Arc<Live>,
+    pub ingestor: Ingestor,
     /// API-key hash → tenant (or known-bad), for a few seconds: postbacks arrive in bursts.
     pub api_keys: Cache<String, Option<TenantId>>,
     click_keys: Cache<TenantId, ClickKeys>,
@@ -39,7 +41,7 @@ impl AppState {
         clicks: ClickBatcher,
     ) -> Self {
         AppState {
-            db,
+            db: db.clone(),
             jwt,
             login_limiter,
             public_url,
@@ -47,6 +49,7 @@ impl AppState {
             links: LinkCache::new(),
             clicks,
             live: Live::new(),
+            ingestor: Ingestor::start(db.clone()),
             api_keys: Cache::builder().max_capacity(10_000).time_to_live(API_KEY_CACHE_TTL).build(),
             click_keys: Cache::builder().max_capacity(10_000).build(),
         }

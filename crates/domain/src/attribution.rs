@@ -320,8 +320,9 @@ fn solve(mut a: Vec<Vec<f64>>) -> Vec<f64> {
             if row != col {
                 let factor = a[row][col] / p;
                 if factor != 0.0 {
-                    for k in col..=n {
-                        a[row][k] -= factor * a[col][k];
+                    let pivot_row = a[col].clone();
+                    for (cell, pivot_cell) in a[row].iter_mut().zip(pivot_row).skip(col) {
+                        *cell -= factor * pivot_cell;
                     }
                 }
             }

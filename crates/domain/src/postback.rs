@@ -129,19 +129,21 @@ pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<
         if event == EventKind::Trade && lots.is_none() && !errors.iter().any(|e| e.field == "lots") {
             errors.push(FieldError { field: "lots", message: "is required for trade".into() });
         }
-        if let Some(amount) = amount {
-            if amount.is_sign_negative() && !amount.is_zero() && event != EventKind::Revenue {
-                errors.push(FieldError {
-                    field: "amount",
-                    message: "must not be negative (only revenue may be)".into(),
-                });
-            }
+        if let Some(amount) = amount
+            && amount.is_sign_negative()
+            && !amount.is_zero()
+            && event != EventKind::Revenue
+        {
+            errors.push(FieldError {
+                field: "amount",
+                message: "must not be negative (only revenue may be)".into(),
+            });
         }
     }
-    if let Some(lots) = lots {
-        if lots <= Decimal::ZERO {
-            errors.push(FieldError { field: "lots", message: "must be positive".into() });
-        }
+    if let Some(lots) = lots
+        && lots <= Decimal::ZERO
+    {
+        errors.push(FieldError { field: "lots", message: "must be positive".into() });
     }
     if amount.is_some() && currency.is_none() && !errors.iter().any(|e| e.field == "currency") {
         errors.push(FieldError { field: "currency", message: "is required with amount".into() });

@@ -21,5 +21,6 @@ pub use db::{Backend, Db};
 pub use error::Error;
 pub use page::{Page, PageRequest};
 pub use scope::{Scope, Viewer};
+pub use sea_orm::DbErr;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

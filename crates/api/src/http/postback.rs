@@ -94,7 +94,11 @@ pub async fn receive(req: &Request, body: Body, state: Data<&SharedState>) -> Re
         Err(err) => return err.as_http(),
     };
     let received_at = Utc::now();
-    match conversions::ingest(&state.db, tenant, &keys, &parsed, received_at).await {
+    let prepared = match conversions::prepare(&state.db, tenant, &keys, parsed, received_at).await {
+        Ok(prepared) => prepared,
+        Err(err) => return crate::Error::from(err).as_http(),
+    };
+    match state.ingestor.submit(tenant, prepared).await {
         Ok(IngestOutcome::Created(event)) | Ok(IngestOutcome::StatusChanged(event)) => {
             let answer = answer(&event.conversion, false);
             let status = event.conversion.status.as_str();

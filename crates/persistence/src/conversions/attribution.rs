@@ -58,16 +58,14 @@ pub async fn resolve<C: ConnectionTrait>(
     if postback.event == EventKind::Chargeback {
         return original_of_chargeback(conn, tenant, postback).await;
     }
-    if let Some(player) = &postback.player_id {
-        if let Some(bound) = players::Entity::find()
+    if let Some(player) = &postback.player_id
+        && let Some(bound) = players::Entity::find()
             .filter(players::Column::TenantId.eq(tenant.uuid()))
             .filter(players::Column::PlayerId.eq(player.as_str()))
             .one(conn)
             .await?
-        {
-            return copy_credits(conn, tenant, ConversionId::from_uuid(bound.conversion_id), "LIFETIME")
-                .await;
-        }
+    {
+        return copy_credits(conn, tenant, ConversionId::from_uuid(bound.conversion_id), "LIFETIME").await;
     }
     let Some(raw_click) = &postback.click_id else {
         return Ok(Resolution::unattributed("unknown_player"));

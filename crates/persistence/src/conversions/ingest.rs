@@ -1,4 +1,4 @@
-//! One postback, one transaction: dedupe on (tenant, transaction), attribute, store the
+//! Postbacks are stored in group-committed transactions: dedupe on (tenant, transaction), attribute, store the
 //! conversion with its credits and history, and append an event. The caller answers only after
 //! the commit, so an acknowledged postback is durable.
 
@@ -18,7 +18,7 @@ use super::read::load_conversion;
 use super::{Conversion, ConversionEvent, EVENT_CREATED, EVENT_STATUS_CHANGED};
 use crate::entities::{conversion_credits, conversion_history, conversions, events, players, tenants};
 use crate::tracking::ClickKeys;
-use crate::{Db, Error, Result};
+use crate::{Backend, Db, Error, Result};
 
 #[derive(Debug)]
 pub enum IngestOutcome {
@@ -30,6 +30,55 @@ pub enum IngestOutcome {
     Duplicate(Conversion),
 }
 
+/// A postback with its attribution worked out. Attribution only reads append-only data
+/// (clicks, links, earlier conversions), so it runs on the reader pool, concurrently, before
+/// the postback joins the single writer's queue; the writer then does only the writes.
+pub struct Prepared {
+    tenant: TenantId,
+    keys: ClickKeys,
+    postback: Postback,
+    received_at: DateTime<Utc>,
+    occurred_at: DateTime<Utc>,
+    resolution: Resolution,
+}
+
+/// Reasons that may only mean "not committed yet" (a registration or the original deposit in
+/// the same group commit): checked again inside the write transaction.
+const RECHECK_IN_TRANSACTION: [&str; 2] = ["unknown_player", "unknown_original_transaction"];
+
+pub async fn prepare(
+    db: &Db,
+    tenant: TenantId,
+    keys: &ClickKeys,
+    postback: Postback,
+    received_at: DateTime<Utc>,
+) -> Result<Prepared> {
+    let occurred_at = postback.occurred_at.unwrap_or(received_at);
+    let resolution = attribution::resolve(db.reader(), tenant, keys, &postback, occurred_at).await?;
+    Ok(Prepared { tenant, keys: keys.clone(), postback, received_at, occurred_at, resolution })
+}
+
+/// Group commit: one transaction (one fsync) for many postbacks, each isolated by its own
+/// savepoint, so one failing postback does not fail its neighbours. The outer error is for
+/// the commit itself: then none of them was stored.
+pub async fn commit_batch(db: &Db, batch: Vec<Prepared>) -> Result<Vec<Result<IngestOutcome>>> {
+    let outer = db.writer().begin().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in batch {
+        let savepoint = outer.begin().await?;
+        let outcome = ingest_one(&savepoint, db.backend(), job).await;
+        match &outcome {
+            Ok(IngestOutcome::Created(_) | IngestOutcome::StatusChanged(_)) => savepoint.commit().await?,
+            // Nothing to keep (a duplicate gives its sequence number back).
+            Ok(IngestOutcome::Duplicate(_)) | Err(_) => savepoint.rollback().await?,
+        }
+        outcomes.push(outcome);
+    }
+    outer.commit().await?;
+    Ok(outcomes)
+}
+
+/// One postback in its own transaction; for callers that do not batch.
 pub async fn ingest(
     db: &Db,
     tenant: TenantId,
@@ -37,12 +86,16 @@ pub async fn ingest(
     postback: &Postback,
     received_at: DateTime<Utc>,
 ) -> Result<IngestOutcome> {
-    let txn = db.writer().begin().await?;
+    let prepared = prepare(db, tenant, keys, postback.clone(), received_at).await?;
+    commit_batch(db, vec![prepared]).await?.pop().unwrap_or(Err(Error::NotFound))
+}
+
+async fn ingest_one(txn: &DatabaseTransaction, backend: Backend, job: Prepared) -> Result<IngestOutcome> {
+    let Prepared { tenant, keys, postback, received_at, occurred_at, mut resolution } = job;
     // Taking the next sequence number first locks the tenant row (PostgreSQL) for the rest of
     // the transaction, so concurrent postbacks of one tenant are serialised: two identical
     // ones cannot both miss the dedupe check, and events commit in sequence order.
-    let seq = next_seq(&txn, tenant).await?;
-    let backend = db.backend();
+    let seq = next_seq(txn, tenant).await?;
     let dedupe_key = postback.dedupe_key();
     let payload = serde_json::to_string(&postback.identity_fields())
         .map_err(|err| Error::Database(sea_orm::DbErr::Custom(err.to_string())))?;
@@ -50,42 +103,73 @@ pub async fn ingest(
     let existing = conversions::Entity::find()
         .filter(conversions::Column::TenantId.eq(tenant.uuid()))
         .filter(conversions::Column::DedupeKey.eq(dedupe_key.as_str()))
-        .one(&txn)
+        .one(txn)
         .await?;
     if let Some(existing) = existing {
-        return repeat(txn, backend, tenant, seq, existing, postback, &payload, received_at).await;
+        return repeat(txn, backend, tenant, seq, existing, &postback, &payload, received_at).await;
+    }
+    if resolution.unattributed_reason.as_deref().is_some_and(|r| RECHECK_IN_TRANSACTION.contains(&r)) {
+        resolution = attribution::resolve(txn, tenant, &keys, &postback, occurred_at).await?;
     }
 
-    let occurred_at = postback.occurred_at.unwrap_or(received_at);
-    let resolution = attribution::resolve(&txn, tenant, keys, postback, occurred_at).await?;
     let id = ConversionId::new();
-    store_conversion(&txn, tenant, id, postback, &resolution, dedupe_key, payload, occurred_at, received_at)
-        .await?;
-    if resolution.bind_player {
-        if let Some(player) = &postback.player_id {
-            players::Entity::insert(players::ActiveModel {
-                tenant_id: Set(tenant.uuid()),
-                player_id: Set(player.clone()),
-                conversion_id: Set(id.uuid()),
-                created_at: Set(received_at),
-            })
-            .on_conflict(
-                sea_orm::sea_query::OnConflict::columns([
-                    players::Column::TenantId,
-                    players::Column::PlayerId,
-                ])
+    let attributed = store_conversion(
+        txn,
+        tenant,
+        id,
+        &postback,
+        &resolution,
+        dedupe_key,
+        payload,
+        occurred_at,
+        received_at,
+    )
+    .await?;
+    if resolution.bind_player
+        && let Some(player) = &postback.player_id
+    {
+        players::Entity::insert(players::ActiveModel {
+            tenant_id: Set(tenant.uuid()),
+            player_id: Set(player.clone()),
+            conversion_id: Set(id.uuid()),
+            created_at: Set(received_at),
+        })
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns([players::Column::TenantId, players::Column::PlayerId])
                 .do_nothing()
                 .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-        }
+        )
+        .exec_without_returning(txn)
+        .await?;
     }
-    record_history(&txn, tenant, id, None, postback.status, received_at).await?;
-    append_event(&txn, tenant, seq, id, EVENT_CREATED, postback.status, received_at).await?;
-    super::notify::notify(&txn, db.backend(), tenant, seq).await?;
-    let conversion = load_conversion(&txn, tenant, id).await?;
-    txn.commit().await?;
+    record_history(txn, tenant, id, None, postback.status, received_at).await?;
+    append_event(txn, tenant, seq, id, EVENT_CREATED, postback.status, received_at).await?;
+    super::notify::notify(txn, backend, tenant, seq).await?;
+    let conversion = Conversion {
+        id,
+        tenant_id: tenant,
+        event: postback.event,
+        status: postback.status,
+        txn_id: postback.txn_id,
+        click_id: postback.click_id,
+        player_id: postback.player_id,
+        campaign_id: resolution.campaign_id,
+        amount: postback.amount,
+        currency: postback.currency,
+        lots: postback.lots,
+        instrument: postback.instrument,
+        attributed,
+        unattributed_reason: if attributed {
+            None
+        } else {
+            resolution.unattributed_reason.or(Some("no_touchpoints".into()))
+        },
+        model: resolution.model,
+        model_version: resolution.model_version,
+        occurred_at,
+        received_at,
+        credits: if attributed { resolution.credits } else { Vec::new() },
+    };
     Ok(IngestOutcome::Created(ConversionEvent {
         tenant_id: tenant,
         seq,
@@ -97,8 +181,8 @@ pub async fn ingest(
 
 #[allow(clippy::too_many_arguments)]
 async fn repeat(
-    txn: DatabaseTransaction,
-    backend: crate::Backend,
+    txn: &DatabaseTransaction,
+    backend: Backend,
     tenant: TenantId,
     seq: i64,
     existing: conversions::Model,
@@ -108,20 +192,12 @@ async fn repeat(
 ) -> Result<IngestOutcome> {
     let id = ConversionId::from_uuid(existing.id);
     if existing.payload != payload {
-        let fields = differing_fields(&existing.payload, payload);
-        txn.rollback().await?;
-        return Err(Error::Mismatch { fields });
+        return Err(Error::Mismatch { fields: differing_fields(&existing.payload, payload) });
     }
     let current: ConversionStatus = existing.status.parse()?;
     match current.move_to(postback.status) {
-        StatusMove::Unchanged => {
-            let conversion = load_conversion(&txn, tenant, id).await?;
-            // Nothing to write: give the sequence number back.
-            txn.rollback().await?;
-            Ok(IngestOutcome::Duplicate(conversion))
-        }
+        StatusMove::Unchanged => Ok(IngestOutcome::Duplicate(load_conversion(txn, tenant, id).await?)),
         StatusMove::Backward => {
-            txn.rollback().await?;
             Err(Error::StatusBackward { from: current.as_str(), to: postback.status.as_str() })
         }
         StatusMove::Forward => {
@@ -130,13 +206,12 @@ async fn repeat(
                 .col_expr(conversions::Column::UpdatedAt, Expr::value(received_at))
                 .filter(conversions::Column::TenantId.eq(tenant.uuid()))
                 .filter(conversions::Column::Id.eq(id.uuid()))
-                .exec(&txn)
+                .exec(txn)
                 .await?;
-            record_history(&txn, tenant, id, Some(current), postback.status, received_at).await?;
-            append_event(&txn, tenant, seq, id, EVENT_STATUS_CHANGED, postback.status, received_at).await?;
-            super::notify::notify(&txn, backend, tenant, seq).await?;
-            let conversion = load_conversion(&txn, tenant, id).await?;
-            txn.commit().await?;
+            record_history(txn, tenant, id, Some(current), postback.status, received_at).await?;
+            append_event(txn, tenant, seq, id, EVENT_STATUS_CHANGED, postback.status, received_at).await?;
+            super::notify::notify(txn, backend, tenant, seq).await?;
+            let conversion = load_conversion(txn, tenant, id).await?;
             Ok(IngestOutcome::StatusChanged(ConversionEvent {
                 tenant_id: tenant,
                 seq,
@@ -184,7 +259,7 @@ async fn store_conversion(
     payload: String,
     occurred_at: DateTime<Utc>,
     received_at: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<bool> {
     let attributed = resolution.unattributed_reason.is_none() && !resolution.credits.is_empty();
     conversions::ActiveModel {
         id: Set(id.uuid()),
@@ -231,7 +306,7 @@ async fn store_conversion(
             });
         conversion_credits::Entity::insert_many(rows).exec_without_returning(txn).await?;
     }
-    Ok(())
+    Ok(attributed)
 }
 
 async fn record_history<C: ConnectionTrait>(

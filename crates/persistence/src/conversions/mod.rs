@@ -10,7 +10,7 @@ use clickledger_domain::conversion::{ConversionStatus, EventKind};
 use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, TenantId};
 use rust_decimal::Decimal;
 
-pub use ingest::{IngestOutcome, ingest};
+pub use ingest::{IngestOutcome, Prepared, commit_batch, ingest, prepare};
 pub use read::{Conversions, events_after};
 
 /// One affiliate's credit for a conversion.
