@@ -4,16 +4,18 @@
 
 use std::time::Duration;
 
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocketProtocols};
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, Data as GqlData};
 use async_graphql_poem::{GraphQLProtocol, GraphQLWebSocket};
+use futures_util::{SinkExt, StreamExt};
 use poem::error::ReadBodyError;
 use poem::http::StatusCode;
-use poem::web::websocket::WebSocket;
+use poem::web::websocket::{Message, WebSocket};
 use poem::web::{Data, Html, Json};
 use poem::{Body, IntoResponse, Request, Response, handler};
 use serde_json::json;
+use tokio::sync::mpsc;
 
 use super::{authenticate, authenticate_token, client_ip};
 use crate::auth::Authentication;
@@ -27,6 +29,9 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub const MAX_BATCH: usize = 10;
 /// A WebSocket that has not sent `connection_init` by then is closed.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the server pings an open WebSocket, so proxies do not cut idle subscriptions and
+/// dead peers are noticed.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 fn transport_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })))
@@ -142,11 +147,29 @@ pub async fn websocket(
 ) -> impl IntoResponse {
     let schema = schema.clone();
     let state = state.clone();
-    ws.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |stream| async move {
-        let (initialised, init_seen) = tokio::sync::oneshot::channel::<()>();
-        let serve = GraphQLWebSocket::new(stream, schema, protocol)
+    ws.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| async move {
+        let (socket_sink, socket_stream) = socket.split();
+        // Everything we send goes through one queue, so keep-alives can join the GraphQL
+        // messages without a second writer on the socket.
+        let (outgoing, mut queued) = mpsc::channel::<Message>(256);
+        let writer = tokio::spawn(async move {
+            let mut socket_sink = socket_sink;
+            while let Some(message) = queued.recv().await {
+                if socket_sink.send(message).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let graphql_sink =
+            futures_util::sink::unfold(outgoing.clone(), |tx: mpsc::Sender<Message>, message| async move {
+                tx.send(message).await.map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+                Ok::<_, std::io::Error>(tx)
+            });
+
+        let (initialised, init_seen) = tokio::sync::watch::channel(false);
+        let serve = GraphQLWebSocket::new_with_pair(Box::pin(graphql_sink), socket_stream, schema, protocol)
             .on_connection_init(move |payload| async move {
-                let _ = initialised.send(());
+                let _ = initialised.send(true);
                 let auth = match token_from_init(&payload) {
                     Some(token) => authenticate_token(&state, &token).await,
                     None => Authentication::Anonymous,
@@ -160,15 +183,39 @@ pub async fn websocket(
                 Ok(data)
             })
             .serve();
+
+        let mut init_watch = init_seen.clone();
         let watchdog = async move {
-            if tokio::time::timeout(INIT_TIMEOUT, init_seen).await.is_ok() {
+            let initialised =
+                tokio::time::timeout(INIT_TIMEOUT, async { init_watch.wait_for(|seen| *seen).await.is_ok() })
+                    .await;
+            if initialised == Ok(true) {
                 std::future::pending::<()>().await;
+            }
+        };
+        let legacy = protocol.0 == WebSocketProtocols::SubscriptionsTransportWS;
+        let keep_alive = async move {
+            let mut every = tokio::time::interval(KEEP_ALIVE);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let initialised = *init_seen.borrow();
+                let ping = if legacy && initialised {
+                    Message::text(r#"{"type":"ka"}"#)
+                } else {
+                    Message::Ping(Vec::new())
+                };
+                if outgoing.send(ping).await.is_err() {
+                    break;
+                }
             }
         };
         tokio::select! {
             () = serve => {}
             () = watchdog => tracing::debug!("websocket closed: no connection_init within {INIT_TIMEOUT:?}"),
+            () = keep_alive => {}
         }
+        writer.abort();
     })
 }
 
