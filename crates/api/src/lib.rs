@@ -11,6 +11,7 @@ mod http;
 mod ingest;
 mod live;
 mod metrics;
+mod models;
 pub mod server;
 mod state;
 mod tracking;

@@ -42,6 +42,7 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
         clicks,
     ));
     let listener = state.live.spawn_listener(db.clone());
+    let retraining = state.models.spawn_retraining(db.clone());
     let schema = graphql::build_schema(state.clone());
 
     let app = Route::new()
@@ -80,6 +81,7 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
         )
         .await?;
     janitor.abort();
+    retraining.abort();
     if let Some(listener) = listener {
         listener.abort();
     }

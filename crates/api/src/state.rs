@@ -9,6 +9,7 @@ use moka::sync::Cache;
 use crate::auth::{JwtKeys, LoginLimiter};
 use crate::ingest::Ingestor;
 use crate::live::Live;
+use crate::models::ModelStore;
 use crate::tracking::{ClickBatcher, LinkCache};
 
 /// Everything a request handler may need, shared by every request.
@@ -23,6 +24,7 @@ pub struct AppState {
     pub clicks: ClickBatcher,
     pub live: Arc<Live>,
     pub ingestor: Ingestor,
+    pub models: Arc<ModelStore>,
     /// API-key hash → tenant (or known-bad), for a few seconds: postbacks arrive in bursts.
     pub api_keys: Cache<String, Option<TenantId>>,
     click_keys: Cache<TenantId, ClickKeys>,
@@ -50,6 +52,7 @@ impl AppState {
             clicks,
             live: Live::new(),
             ingestor: Ingestor::start(db.clone()),
+            models: Arc::new(ModelStore::default()),
             api_keys: Cache::builder().max_capacity(10_000).time_to_live(API_KEY_CACHE_TTL).build(),
             click_keys: Cache::builder().max_capacity(10_000).build(),
         }

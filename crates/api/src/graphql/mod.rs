@@ -5,6 +5,7 @@
 mod account;
 mod affiliates;
 mod api_keys;
+mod attribution;
 mod campaigns;
 mod context;
 mod conversions;
@@ -27,6 +28,7 @@ pub struct Query(
     tracking_links::TrackingLinkQuery,
     api_keys::ApiKeyQuery,
     conversions::ConversionQuery,
+    attribution::AttributionQuery,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -39,6 +41,7 @@ pub struct Mutation(
     campaigns::CampaignMutation,
     tracking_links::TrackingLinkMutation,
     api_keys::ApiKeyMutation,
+    attribution::AttributionMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

@@ -5,7 +5,7 @@ use std::time::Instant;
 use chrono::Utc;
 use clickledger_domain::ids::TenantId;
 use clickledger_domain::postback::{FieldError, parse as parse_postback};
-use clickledger_persistence::conversions::{self, Conversion, IngestOutcome};
+use clickledger_persistence::conversions::{self, AttributionSetup, Conversion, IngestOutcome};
 use clickledger_persistence::directory::Directory;
 use hmac::{Hmac, Mac};
 use poem::error::ReadBodyError;
@@ -94,7 +94,8 @@ pub async fn receive(req: &Request, body: Body, state: Data<&SharedState>) -> Re
         Err(err) => return err.as_http(),
     };
     let received_at = Utc::now();
-    let prepared = match conversions::prepare(&state.db, tenant, &keys, parsed, received_at).await {
+    let setup = AttributionSetup { keys, data_driven: state.models.get(tenant) };
+    let prepared = match conversions::prepare(&state.db, tenant, &setup, parsed, received_at).await {
         Ok(prepared) => prepared,
         Err(err) => return crate::Error::from(err).as_http(),
     };

@@ -4,7 +4,9 @@
 //! dropped.
 
 use chrono::{DateTime, Duration, Utc};
-use clickledger_domain::attribution::{AttributionModel, AttributionParams, Touchpoint, attribute};
+use clickledger_domain::attribution::{
+    AttributionModel, AttributionParams, MarkovModel, Touchpoint, attribute,
+};
 use clickledger_domain::click_id::{ClickId, ClickSecret};
 use clickledger_domain::conversion::EventKind;
 use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, TenantId};
@@ -15,6 +17,20 @@ use serde::Serialize;
 use super::Credit;
 use crate::entities::{campaigns, clicks, conversion_credits, conversions, players, tracking_links};
 use crate::tracking::ClickKeys;
+
+/// What attribution needs about the tenant besides the database: its click-ID keys and, for
+/// DATA_DRIVEN campaigns, its latest trained model.
+#[derive(Clone)]
+pub struct AttributionSetup {
+    pub keys: ClickKeys,
+    pub data_driven: Option<std::sync::Arc<TrainedModel>>,
+}
+
+/// A tenant's Markov model with the version recorded on the conversions it attributes.
+pub struct TrainedModel {
+    pub model: MarkovModel<AffiliateId>,
+    pub version: String,
+}
 use crate::{Error, Result};
 
 /// Longest journey considered: older touches beyond this add nothing but cost.
@@ -51,7 +67,7 @@ impl Resolution {
 pub async fn resolve<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
-    keys: &ClickKeys,
+    setup: &AttributionSetup,
     postback: &Postback,
     occurred_at: DateTime<Utc>,
 ) -> Result<Resolution> {
@@ -70,7 +86,7 @@ pub async fn resolve<C: ConnectionTrait>(
     let Some(raw_click) = &postback.click_id else {
         return Ok(Resolution::unattributed("unknown_player"));
     };
-    let mut resolution = from_click(conn, tenant, keys, raw_click, occurred_at).await?;
+    let mut resolution = from_click(conn, tenant, setup, raw_click, occurred_at).await?;
     resolution.bind_player = postback.player_id.is_some() && resolution.unattributed_reason.is_none();
     Ok(resolution)
 }
@@ -78,7 +94,7 @@ pub async fn resolve<C: ConnectionTrait>(
 async fn from_click<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
-    keys: &ClickKeys,
+    setup: &AttributionSetup,
     raw: &str,
     occurred_at: DateTime<Utc>,
 ) -> Result<Resolution> {
@@ -86,6 +102,7 @@ async fn from_click<C: ConnectionTrait>(
         Ok(unverified) => unverified,
         Err(err) => return Ok(Resolution::unattributed(err.reason())),
     };
+    let keys = &setup.keys;
     if unverified.tenant_tag() != keys.click_tag {
         // Minted for another tenant (or forged): either way not ours to credit.
         return Ok(Resolution::unattributed("forged_click_id"));
@@ -167,13 +184,15 @@ async fn from_click<C: ConnectionTrait>(
         &keys_by_touch,
         occurred_at.max(click.clicked_at),
         &AttributionParams::default(),
-        None,
+        setup.data_driven.as_deref().map(|trained| &trained.model),
     );
     let credits =
         outcome.credits.into_iter().map(|c| Credit { affiliate_id: c.key, share: c.share }).collect();
-    let model_version = match outcome.fallback_reason {
-        Some(reason) => format!("v1 (fallback: {reason})"),
-        None => "v1".to_owned(),
+    // Rule-based models are fixed ("v1"); the data-driven one is versioned by its training.
+    let model_version = match (outcome.fallback_reason, outcome.model_used, &setup.data_driven) {
+        (Some(reason), _, _) => format!("v1 (fallback: {reason})"),
+        (None, AttributionModel::DataDriven, Some(trained)) => trained.version.clone(),
+        (None, _, _) => "v1".to_owned(),
     };
     Ok(Resolution {
         campaign_id: Some(campaign_id),

@@ -13,11 +13,10 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
-use super::attribution::{self, Resolution};
+use super::attribution::{self, AttributionSetup, Resolution};
 use super::read::load_conversion;
 use super::{Conversion, ConversionEvent, EVENT_CREATED, EVENT_STATUS_CHANGED};
 use crate::entities::{conversion_credits, conversion_history, conversions, events, players, tenants};
-use crate::tracking::ClickKeys;
 use crate::{Backend, Db, Error, Result};
 
 #[derive(Debug)]
@@ -35,7 +34,7 @@ pub enum IngestOutcome {
 /// the postback joins the single writer's queue; the writer then does only the writes.
 pub struct Prepared {
     tenant: TenantId,
-    keys: ClickKeys,
+    setup: AttributionSetup,
     postback: Postback,
     received_at: DateTime<Utc>,
     occurred_at: DateTime<Utc>,
@@ -49,13 +48,13 @@ const RECHECK_IN_TRANSACTION: [&str; 2] = ["unknown_player", "unknown_original_t
 pub async fn prepare(
     db: &Db,
     tenant: TenantId,
-    keys: &ClickKeys,
+    setup: &AttributionSetup,
     postback: Postback,
     received_at: DateTime<Utc>,
 ) -> Result<Prepared> {
     let occurred_at = postback.occurred_at.unwrap_or(received_at);
-    let resolution = attribution::resolve(db.reader(), tenant, keys, &postback, occurred_at).await?;
-    Ok(Prepared { tenant, keys: keys.clone(), postback, received_at, occurred_at, resolution })
+    let resolution = attribution::resolve(db.reader(), tenant, setup, &postback, occurred_at).await?;
+    Ok(Prepared { tenant, setup: setup.clone(), postback, received_at, occurred_at, resolution })
 }
 
 /// Group commit: one transaction (one fsync) for many postbacks, each isolated by its own
@@ -82,16 +81,16 @@ pub async fn commit_batch(db: &Db, batch: Vec<Prepared>) -> Result<Vec<Result<In
 pub async fn ingest(
     db: &Db,
     tenant: TenantId,
-    keys: &ClickKeys,
+    setup: &AttributionSetup,
     postback: &Postback,
     received_at: DateTime<Utc>,
 ) -> Result<IngestOutcome> {
-    let prepared = prepare(db, tenant, keys, postback.clone(), received_at).await?;
+    let prepared = prepare(db, tenant, setup, postback.clone(), received_at).await?;
     commit_batch(db, vec![prepared]).await?.pop().unwrap_or(Err(Error::NotFound))
 }
 
 async fn ingest_one(txn: &DatabaseTransaction, backend: Backend, job: Prepared) -> Result<IngestOutcome> {
-    let Prepared { tenant, keys, postback, received_at, occurred_at, mut resolution } = job;
+    let Prepared { tenant, setup, postback, received_at, occurred_at, mut resolution } = job;
     // Taking the next sequence number first locks the tenant row (PostgreSQL) for the rest of
     // the transaction, so concurrent postbacks of one tenant are serialised: two identical
     // ones cannot both miss the dedupe check, and events commit in sequence order.
@@ -109,7 +108,7 @@ async fn ingest_one(txn: &DatabaseTransaction, backend: Backend, job: Prepared) 
         return repeat(txn, backend, tenant, seq, existing, &postback, &payload, received_at).await;
     }
     if resolution.unattributed_reason.as_deref().is_some_and(|r| RECHECK_IN_TRANSACTION.contains(&r)) {
-        resolution = attribution::resolve(txn, tenant, &keys, &postback, occurred_at).await?;
+        resolution = attribution::resolve(txn, tenant, &setup, &postback, occurred_at).await?;
     }
 
     let id = ConversionId::new();

@@ -4,14 +4,17 @@
 mod attribution;
 mod ingest;
 mod read;
+mod training;
 
 use chrono::{DateTime, Utc};
 use clickledger_domain::conversion::{ConversionStatus, EventKind};
 use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, TenantId};
 use rust_decimal::Decimal;
 
+pub use attribution::{AttributionSetup, TrainedModel};
 pub use ingest::{IngestOutcome, Prepared, commit_batch, ingest, prepare};
 pub use read::{Conversions, events_after};
+pub use training::{tenants_with_data_driven_campaigns, training_journeys};
 
 /// One affiliate's credit for a conversion.
 #[derive(Debug, Clone, PartialEq, Eq)]
