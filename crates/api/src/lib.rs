@@ -14,7 +14,7 @@ mod metrics;
 mod models;
 pub mod server;
 mod state;
-mod tracking;
+pub(crate) mod tracking;
 
 pub use error::Error;
 pub use state::AppState;

@@ -12,6 +12,7 @@ use super::guard::Allow;
 use super::pagination;
 use super::types::Affiliate;
 use crate::error::GqlResultExt;
+use crate::tracking::InvalidateOnDrop;
 
 #[derive(InputObject)]
 pub struct CreateAffiliateInput {
@@ -120,6 +121,7 @@ impl AffiliateMutation {
     #[graphql(guard = "Allow::STAFF")]
     async fn suspend_affiliate(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Affiliate> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let _invalidate = InvalidateOnDrop(&state.links);
         Affiliates::scoped(&state.db, scope)
             .set_status(parse_id(&id, "id")?, ActiveStatus::Suspended)
             .await
@@ -130,6 +132,7 @@ impl AffiliateMutation {
     #[graphql(guard = "Allow::STAFF")]
     async fn activate_affiliate(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Affiliate> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let _invalidate = InvalidateOnDrop(&state.links);
         Affiliates::scoped(&state.db, scope)
             .set_status(parse_id(&id, "id")?, ActiveStatus::Active)
             .await

@@ -11,6 +11,7 @@ use super::pagination;
 use super::types::{AttributionModel, Campaign, CampaignStatus};
 use crate::Error;
 use crate::error::GqlResultExt;
+use crate::tracking::InvalidateOnDrop;
 
 /// Longest lookback window accepted, in days.
 const MAX_LOOKBACK_DAYS: i32 = 365;
@@ -113,6 +114,7 @@ impl CampaignMutation {
         input: UpdateCampaignInput,
     ) -> async_graphql::Result<Campaign> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let _invalidate = InvalidateOnDrop(&state.links);
         let patch = CampaignPatch {
             name: input.name.map(|n| validate::name(&n, "name")).transpose().gql()?,
             landing_url: input
@@ -145,6 +147,7 @@ impl CampaignMutation {
         status: CampaignStatus,
     ) -> async_graphql::Result<Campaign> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let _invalidate = InvalidateOnDrop(&state.links);
         Campaigns::scoped(&state.db, scope)
             .set_status(parse_id(&id, "id")?, DomainCampaignStatus::from(status))
             .await

@@ -9,6 +9,7 @@ use super::guard::Allow;
 use super::pagination;
 use super::types::TrackingLink;
 use crate::error::GqlResultExt;
+use crate::tracking::InvalidateOnDrop;
 
 #[derive(InputObject)]
 pub struct CreateTrackingLinkInput {
@@ -91,6 +92,7 @@ impl TrackingLinkMutation {
     #[graphql(guard = "Allow::STAFF")]
     async fn suspend_tracking_link(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<TrackingLink> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let _invalidate = InvalidateOnDrop(&state.links);
         let link = TrackingLinks::scoped(&state.db, scope)
             .set_status(parse_id(&id, "id")?, ActiveStatus::Suspended)
             .await
@@ -101,6 +103,7 @@ impl TrackingLinkMutation {
     #[graphql(guard = "Allow::STAFF")]
     async fn activate_tracking_link(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<TrackingLink> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let _invalidate = InvalidateOnDrop(&state.links);
         let link = TrackingLinks::scoped(&state.db, scope)
             .set_status(parse_id(&id, "id")?, ActiveStatus::Active)
             .await

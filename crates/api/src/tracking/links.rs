@@ -54,3 +54,14 @@ impl Default for LinkCache {
         Self::new()
     }
 }
+
+/// Clears the link cache when dropped, i.e. after the resolver holding it has written: hold
+/// one in every mutation that changes where a link leads. Other replicas catch up within
+/// the cache's time to live.
+pub struct InvalidateOnDrop<'a>(pub &'a LinkCache);
+
+impl Drop for InvalidateOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.clear();
+    }
+}

@@ -6,5 +6,5 @@ mod links;
 mod redirect;
 
 pub use batcher::ClickBatcher;
-pub use links::LinkCache;
+pub use links::{InvalidateOnDrop, LinkCache};
 pub use redirect::click;
