@@ -8,8 +8,8 @@ use clickledger_domain::ids::{ConversionId, TenantId};
 use clickledger_domain::postback::Postback;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    QueryFilter, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 
@@ -260,7 +260,9 @@ async fn store_conversion(
     received_at: DateTime<Utc>,
 ) -> Result<bool> {
     let attributed = resolution.unattributed_reason.is_none() && !resolution.credits.is_empty();
-    conversions::ActiveModel {
+    // Inserts skip RETURNING: nothing is read back, and on SQLite without it sea-orm would
+    // follow each insert with a SELECT.
+    let conversion = conversions::ActiveModel {
         id: Set(id.uuid()),
         tenant_id: Set(tenant.uuid()),
         dedupe_key: Set(dedupe_key),
@@ -289,11 +291,12 @@ async fn store_conversion(
         occurred_at: Set(occurred_at),
         received_at: Set(received_at),
         updated_at: Set(received_at),
-    }
-    .insert(txn)
-    .await
-    .map_err(Error::from)
-    .map_err(Error::conflict_on("txn_id"))?;
+    };
+    conversions::Entity::insert(conversion)
+        .exec_without_returning(txn)
+        .await
+        .map_err(Error::from)
+        .map_err(Error::conflict_on("txn_id"))?;
     if attributed {
         let rows =
             resolution.credits.iter().enumerate().map(|(position, credit)| conversion_credits::ActiveModel {
@@ -316,16 +319,15 @@ async fn record_history<C: ConnectionTrait>(
     to: ConversionStatus,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    conversion_history::ActiveModel {
+    let row = conversion_history::ActiveModel {
         id: Set(uuid::Uuid::now_v7()),
         tenant_id: Set(tenant.uuid()),
         conversion_id: Set(id.uuid()),
         from_status: Set(from.map(|s| s.as_str().to_owned())),
         to_status: Set(to.as_str().to_owned()),
         at: Set(at),
-    }
-    .insert(conn)
-    .await?;
+    };
+    conversion_history::Entity::insert(row).exec_without_returning(conn).await?;
     Ok(())
 }
 
@@ -338,15 +340,14 @@ async fn append_event<C: ConnectionTrait>(
     status: ConversionStatus,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    events::ActiveModel {
+    let row = events::ActiveModel {
         tenant_id: Set(tenant.uuid()),
         seq: Set(seq),
         conversion_id: Set(id.uuid()),
         kind: Set(kind.to_owned()),
         status: Set(status.as_str().to_owned()),
         created_at: Set(at),
-    }
-    .insert(conn)
-    .await?;
+    };
+    events::Entity::insert(row).exec_without_returning(conn).await?;
     Ok(())
 }
