@@ -44,7 +44,12 @@ async fn with_credits<C: ConnectionTrait>(
         credits
             .entry(credit.conversion_id)
             .or_default()
-            .push(Credit { affiliate_id: AffiliateId::from_uuid(credit.affiliate_id), share: credit.share });
+            // PostgreSQL's NUMERIC(12, 6) pads to its scale ("1.000000"); SQLite keeps what was
+            // written ("1"). Normalised, a share reads the same on both: "1", "0.5".
+            .push(Credit {
+                affiliate_id: AffiliateId::from_uuid(credit.affiliate_id),
+                share: credit.share.normalize(),
+            });
     }
     rows.into_iter()
         .map(|row| {
