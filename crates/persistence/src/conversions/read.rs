@@ -69,9 +69,10 @@ fn to_conversion(row: conversions::Model, credits: Vec<Credit>) -> Result<Conver
         click_id: row.click_id,
         player_id: row.player_id,
         campaign_id: row.campaign_id.map(CampaignId::from_uuid),
-        amount: row.amount,
+        // Normalised like shares: PostgreSQL pads NUMERIC(20, 6) to "50.000000".
+        amount: row.amount.map(|a| a.normalize()),
         currency: row.currency,
-        lots: row.lots,
+        lots: row.lots.map(|l| l.normalize()),
         instrument: row.instrument,
         attributed: row.attributed,
         unattributed_reason: row.unattributed_reason,
