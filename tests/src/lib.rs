@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+pub mod tenant;
+pub mod ws;
+
 /// Boots the server under test. A macro so that `env!` resolves in the calling test crate,
 /// where cargo provides the binary's path.
 #[macro_export]
@@ -35,7 +38,12 @@ pub struct TestApp {
 
 enum TestDatabase {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another `TestApp`'s database (a second replica): not ours to drop.
+    Borrowed,
 }
 
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
@@ -43,6 +51,32 @@ pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 impl TestApp {
     pub async fn spawn(binary: &str, extra_args: &[&str]) -> TestApp {
         let (database, database_url) = fresh_database().await;
+        TestApp::boot(binary, database, database_url, extra_args).await
+    }
+
+    /// Boots a server process on an existing database, which this `TestApp` does not own
+    /// (nor drop): e.g. a second replica on another app's PostgreSQL database.
+    pub async fn spawn_on(binary: &str, database_url: &str, extra_args: &[&str]) -> TestApp {
+        TestApp::boot(binary, TestDatabase::Borrowed, database_url.to_owned(), extra_args).await
+    }
+
+    /// Another server process (replica) on this app's database, with the same arguments.
+    pub async fn spawn_replica(&self) -> TestApp {
+        let args: Vec<&str> = self.extra_args.iter().map(String::as_str).collect();
+        TestApp::spawn_on(&self.binary, &self.database_url, &args).await
+    }
+
+    /// Whether the database is PostgreSQL (TEST_DATABASE_URL was set).
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
+    }
+
+    async fn boot(
+        binary: &str,
+        database: TestDatabase,
+        database_url: String,
+        extra_args: &[&str],
+    ) -> TestApp {
         let mut app = TestApp {
             base: String::new(),
             database_url,

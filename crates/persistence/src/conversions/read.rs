@@ -44,7 +44,12 @@ async fn with_credits<C: ConnectionTrait>(
         credits
             .entry(credit.conversion_id)
             .or_default()
-            .push(Credit { affiliate_id: AffiliateId::from_uuid(credit.affiliate_id), share: credit.share });
+            // PostgreSQL's NUMERIC(12, 6) pads to its scale ("1.000000"); SQLite keeps what was
+            // written ("1"). Normalised, a share reads the same on both: "1", "0.5".
+            .push(Credit {
+                affiliate_id: AffiliateId::from_uuid(credit.affiliate_id),
+                share: credit.share.normalize(),
+            });
     }
     rows.into_iter()
         .map(|row| {
@@ -64,9 +69,10 @@ fn to_conversion(row: conversions::Model, credits: Vec<Credit>) -> Result<Conver
         click_id: row.click_id,
         player_id: row.player_id,
         campaign_id: row.campaign_id.map(CampaignId::from_uuid),
-        amount: row.amount,
+        // Normalised like shares: PostgreSQL pads NUMERIC(20, 6) to "50.000000".
+        amount: row.amount.map(|a| a.normalize()),
         currency: row.currency,
-        lots: row.lots,
+        lots: row.lots.map(|l| l.normalize()),
         instrument: row.instrument,
         attributed: row.attributed,
         unattributed_reason: row.unattributed_reason,
