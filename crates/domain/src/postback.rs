@@ -206,7 +206,8 @@ fn decimal(raw: Option<&str>, field: &'static str) -> Result<Option<Decimal>, Er
             if parsed.abs() >= Decimal::from(100_000_000_000_000i64) {
                 return Err(Error::invalid(field, "is out of range"));
             }
-            Ok(Some(parsed))
+            // One representation per value (`50.00` is `50`), whatever the database echoes back.
+            Ok(Some(parsed.normalize()))
         }
     }
 }

@@ -254,7 +254,7 @@ async fn copy_credits<C: ConnectionTrait>(
         .all(conn)
         .await?
         .into_iter()
-        .map(|c| Credit { affiliate_id: AffiliateId::from_uuid(c.affiliate_id), share: c.share })
+        .map(|c| Credit { affiliate_id: AffiliateId::from_uuid(c.affiliate_id), share: c.share.normalize() })
         .collect();
     Ok(Resolution {
         campaign_id: origin.campaign_id.map(CampaignId::from_uuid),
