@@ -24,6 +24,14 @@ pub struct Credit {
     pub commission: Option<Decimal>,
 }
 
+/// A click considered for a conversion.
+#[derive(SimpleObject, Clone)]
+pub struct JourneyTouch {
+    pub click_id: String,
+    pub affiliate_id: ID,
+    pub clicked_at: DateTime<Utc>,
+}
+
 #[derive(SimpleObject, Clone)]
 pub struct Conversion {
     pub id: ID,
@@ -51,6 +59,9 @@ pub struct Conversion {
     /// When we received it.
     pub received_at: DateTime<Utc>,
     pub credits: Vec<Credit>,
+    /// The clicks the model shared credit among, oldest first. Empty for affiliates: a journey
+    /// names other affiliates.
+    pub journey: Vec<JourneyTouch>,
 }
 
 impl From<store::Conversion> for Conversion {
@@ -80,6 +91,15 @@ impl From<store::Conversion> for Conversion {
                     affiliate_id: ID(credit.affiliate_id.to_string()),
                     share: credit.share,
                     commission: None,
+                })
+                .collect(),
+            journey: c
+                .journey
+                .into_iter()
+                .map(|t| JourneyTouch {
+                    click_id: t.click_id,
+                    affiliate_id: ID(t.affiliate_id),
+                    clicked_at: t.at,
                 })
                 .collect(),
         }

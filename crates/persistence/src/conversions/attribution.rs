@@ -38,7 +38,8 @@ const MAX_TOUCHES: u64 = 50;
 /// A click may appear to be slightly after the conversion because clocks differ.
 const CLOCK_SKEW: Duration = Duration::minutes(5);
 
-#[derive(Debug, Clone, Serialize)]
+/// One click of a conversion's journey, as stored with the conversion.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Touch {
     pub click_id: String,
     pub affiliate_id: String,

@@ -168,6 +168,7 @@ async fn ingest_one(txn: &DatabaseTransaction, backend: Backend, job: Prepared) 
         occurred_at,
         received_at,
         credits: if attributed { resolution.credits } else { Vec::new() },
+        journey: resolution.journey,
     };
     Ok(IngestOutcome::Created(ConversionEvent {
         tenant_id: tenant,

@@ -11,7 +11,7 @@ use clickledger_domain::conversion::{ConversionStatus, EventKind};
 use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, TenantId};
 use rust_decimal::Decimal;
 
-pub use attribution::{AttributionSetup, TrainedModel};
+pub use attribution::{AttributionSetup, Touch, TrainedModel};
 pub use ingest::{IngestOutcome, Prepared, commit_batch, ingest, prepare};
 pub use read::{Conversions, events_after};
 pub use training::{tenants_with_data_driven_campaigns, training_journeys};
@@ -46,6 +46,8 @@ pub struct Conversion {
     pub occurred_at: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
     pub credits: Vec<Credit>,
+    /// The clicks considered, oldest first (staff only: it names other affiliates).
+    pub journey: Vec<Touch>,
 }
 
 impl Conversion {
@@ -56,6 +58,7 @@ impl Conversion {
             return None;
         }
         self.player_id = None;
+        self.journey.clear();
         Some(self)
     }
 }

@@ -80,6 +80,7 @@ fn to_conversion(row: conversions::Model, credits: Vec<Credit>) -> Result<Conver
         model_version: row.model_version,
         occurred_at: row.occurred_at,
         received_at: row.received_at,
+        journey: serde_json::from_str(&row.journey).unwrap_or_default(),
         credits,
     })
 }
