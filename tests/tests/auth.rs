@@ -50,7 +50,8 @@ async fn sign_up_returns_a_token_and_the_owner_can_log_in() {
 async fn an_affiliate_with_a_password_logs_in_as_affiliate() {
     let app = spawn_app!().await;
     let (owner, _) = app.sign_up("acme").await;
-    let affiliate = app.create_affiliate(&owner, "Ann", "ann@partners.test", Some("ann password 1"), None).await;
+    let affiliate =
+        app.create_affiliate(&owner, "Ann", "ann@partners.test", Some("ann password 1"), None).await;
     let silent = app.create_affiliate(&owner, "Bob", "bob@partners.test", None, None).await;
 
     let login = app.login("acme", "ann@partners.test", "ann password 1").await;
@@ -87,7 +88,10 @@ async fn wrong_password_unknown_tenant_and_unknown_email_are_unauthenticated_ali
         assert!(answer["data"].is_null(), "{answer}");
         messages.push(answer["errors"][0]["message"].clone());
     }
-    assert!(messages.windows(2).all(|w| w[0] == w[1]), "messages must not tell the cases apart: {messages:?}");
+    assert!(
+        messages.windows(2).all(|w| w[0] == w[1]),
+        "messages must not tell the cases apart: {messages:?}"
+    );
     assert!(app.login("acme", "owner@acme.test", PASSWORD).await["data"]["login"]["token"].is_string());
 }
 
@@ -213,7 +217,11 @@ async fn tampered_forged_and_expired_tokens_are_unauthenticated() {
         assert!(answer["data"].is_null(), "{what}: {answer}");
         // A bad token is not silently downgraded to anonymous for staff mutations either.
         let answer = app
-            .graphql(Some(&token), "mutation { createCampaign(input: {name: \"x\", landingUrl: \"https://x.test\"}) { id } }", json!({}))
+            .graphql(
+                Some(&token),
+                "mutation { createCampaign(input: {name: \"x\", landingUrl: \"https://x.test\"}) { id } }",
+                json!({}),
+            )
             .await;
         assert_eq!(error_code(&answer), Some("UNAUTHENTICATED"), "{what}: {answer}");
     }
@@ -266,7 +274,11 @@ async fn a_suspended_affiliates_sessions_and_logins_stop_at_once() {
     assert_eq!(app.ok(Some(&ann_token), ME, json!({})).await["me"]["affiliate"]["id"], ann["id"]);
 
     let suspended = app
-        .ok(Some(&owner), "mutation($id: ID!) { suspendAffiliate(id: $id) { id status } }", json!({ "id": ann["id"] }))
+        .ok(
+            Some(&owner),
+            "mutation($id: ID!) { suspendAffiliate(id: $id) { id status } }",
+            json!({ "id": ann["id"] }),
+        )
         .await;
     assert_eq!(suspended["suspendAffiliate"]["status"], "SUSPENDED");
     let answer = app.graphql(Some(&ann_token), ME, json!({})).await;
@@ -278,8 +290,12 @@ async fn a_suspended_affiliates_sessions_and_logins_stop_at_once() {
     // Only Ann is affected.
     assert_eq!(app.ok(Some(&bob_token), ME, json!({})).await["me"]["affiliate"]["id"], bob["id"]);
 
-    app.ok(Some(&owner), "mutation($id: ID!) { activateAffiliate(id: $id) { id } }", json!({ "id": ann["id"] }))
-        .await;
+    app.ok(
+        Some(&owner),
+        "mutation($id: ID!) { activateAffiliate(id: $id) { id } }",
+        json!({ "id": ann["id"] }),
+    )
+    .await;
     let token = app.login_token("acme", "ann@partners.test", "ann password 1").await;
     assert_eq!(app.ok(Some(&token), ME, json!({})).await["me"]["affiliate"]["id"], ann["id"]);
 }

@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use clickledger_e2e::{
-    AFFILIATE_FIELDS, API_KEY_FIELDS, CAMPAIGN_FIELDS, LINK_FIELDS, PASSWORD, TestApp, error_code, error_field,
-    spawn_app,
+    AFFILIATE_FIELDS, API_KEY_FIELDS, CAMPAIGN_FIELDS, LINK_FIELDS, PASSWORD, TestApp, error_code,
+    error_field, spawn_app,
 };
 use serde_json::{Value, json};
 
@@ -22,7 +22,8 @@ async fn affiliates_create_get_update_suspend_activate_list() {
     let app = spawn_app!().await;
     let token = owner(&app).await;
     let parent = app.create_affiliate(&token, "Top Partner", "top@partners.test", None, None).await;
-    let child = app.create_affiliate(&token, "  Sub Partner ", "Sub@Partners.TEST", None, Some(&id(&parent))).await;
+    let child =
+        app.create_affiliate(&token, "  Sub Partner ", "Sub@Partners.TEST", None, Some(&id(&parent))).await;
     assert_eq!(child["name"], "Sub Partner", "names are trimmed");
     assert_eq!(child["email"], "sub@partners.test", "e-mails are lower-cased");
     assert_eq!(child["parentId"], parent["id"]);
@@ -47,7 +48,11 @@ async fn affiliates_create_get_update_suspend_activate_list() {
     assert!(renamed["updatedAt"].as_str() >= child["updatedAt"].as_str());
     // `parentId: null` detaches.
     let detached = app
-        .ok(Some(&token), &update, json!({ "id": child["id"], "input": { "parentId": null, "email": "NEW@partners.test" } }))
+        .ok(
+            Some(&token),
+            &update,
+            json!({ "id": child["id"], "input": { "parentId": null, "email": "NEW@partners.test" } }),
+        )
         .await;
     assert!(detached["updateAffiliate"]["parentId"].is_null(), "{detached}");
     assert_eq!(detached["updateAffiliate"]["email"], "new@partners.test");
@@ -59,7 +64,10 @@ async fn affiliates_create_get_update_suspend_activate_list() {
     let activate = format!("mutation($id: ID!) {{ activateAffiliate(id: $id) {{ {AFFILIATE_FIELDS} }} }}");
     let suspended = app.ok(Some(&token), &suspend, json!({ "id": parent["id"] })).await;
     assert_eq!(suspended["suspendAffiliate"]["status"], "SUSPENDED");
-    assert_eq!(app.ok(Some(&token), &get, json!({ "id": parent["id"] })).await["affiliate"]["status"], "SUSPENDED");
+    assert_eq!(
+        app.ok(Some(&token), &get, json!({ "id": parent["id"] })).await["affiliate"]["status"],
+        "SUSPENDED"
+    );
     let activated = app.ok(Some(&token), &activate, json!({ "id": parent["id"] })).await;
     assert_eq!(activated["activateAffiliate"]["status"], "ACTIVE");
 
@@ -73,14 +81,17 @@ async fn affiliates_create_get_update_suspend_activate_list() {
     );
 
     // Unknown or mistyped IDs.
-    let missing = app.graphql(Some(&token), &get, json!({ "id": "aff_0192f0c0a0a07000800000000000beef" })).await;
+    let missing =
+        app.graphql(Some(&token), &get, json!({ "id": "aff_0192f0c0a0a07000800000000000beef" })).await;
     assert_eq!(error_code(&missing), Some("NOT_FOUND"), "{missing}");
-    let mistyped = app.graphql(Some(&token), &get, json!({ "id": "cmp_0192f0c0a0a07000800000000000beef" })).await;
+    let mistyped =
+        app.graphql(Some(&token), &get, json!({ "id": "cmp_0192f0c0a0a07000800000000000beef" })).await;
     assert_eq!(error_code(&mistyped), Some("BAD_USER_INPUT"), "{mistyped}");
     assert_eq!(error_field(&mistyped), Some("id"));
     for mutation in [&suspend, &activate] {
-        let answer =
-            app.graphql(Some(&token), mutation, json!({ "id": "aff_0192f0c0a0a07000800000000000beef" })).await;
+        let answer = app
+            .graphql(Some(&token), mutation, json!({ "id": "aff_0192f0c0a0a07000800000000000beef" }))
+            .await;
         assert_eq!(error_code(&answer), Some("NOT_FOUND"), "{answer}");
     }
 }
@@ -94,8 +105,16 @@ async fn affiliate_input_is_validated() {
     let cases = [
         (json!({ "name": "X", "email": "nope" }), "BAD_USER_INPUT", "email"),
         (json!({ "name": " ", "email": "x@partners.test" }), "BAD_USER_INPUT", "name"),
-        (json!({ "name": "X", "email": "x@partners.test", "password": "short" }), "BAD_USER_INPUT", "password"),
-        (json!({ "name": "X", "email": "x@partners.test", "parentId": "cmp_0192f0c0a0a07000800000000000beef" }), "BAD_USER_INPUT", "parentId"),
+        (
+            json!({ "name": "X", "email": "x@partners.test", "password": "short" }),
+            "BAD_USER_INPUT",
+            "password",
+        ),
+        (
+            json!({ "name": "X", "email": "x@partners.test", "parentId": "cmp_0192f0c0a0a07000800000000000beef" }),
+            "BAD_USER_INPUT",
+            "parentId",
+        ),
         (json!({ "name": "X", "email": "ANN@partners.test" }), "CONFLICT", "email"),
     ];
     for (input, code, field) in cases {
@@ -160,11 +179,14 @@ async fn parent_cycles_and_runaway_chains_are_refused() {
     let c = app.create_affiliate(&token, "C", "c@partners.test", None, Some(&id(&b))).await;
     let set_parent = "mutation($id: ID!, $parent: ID) { updateAffiliate(id: $id, input: { parentId: $parent }) { id parentId } }";
     for (child, parent, what) in [(&a, &a, "itself"), (&a, &b, "its child"), (&a, &c, "its grandchild")] {
-        let answer = app.graphql(Some(&token), set_parent, json!({ "id": child["id"], "parent": parent["id"] })).await;
+        let answer =
+            app.graphql(Some(&token), set_parent, json!({ "id": child["id"], "parent": parent["id"] })).await;
         assert_eq!(error_code(&answer), Some("BAD_USER_INPUT"), "parent = {what}: {answer}");
         assert_eq!(error_field(&answer), Some("parentId"), "{answer}");
     }
-    let read = app.ok(Some(&token), "query($id: ID!) { affiliate(id: $id) { parentId } }", json!({ "id": a["id"] })).await;
+    let read = app
+        .ok(Some(&token), "query($id: ID!) { affiliate(id: $id) { parentId } }", json!({ "id": a["id"] }))
+        .await;
     assert!(read["affiliate"]["parentId"].is_null(), "a refused update changed nothing: {read}");
     // A legitimate move is accepted: C directly under A.
     let moved = app.ok(Some(&token), set_parent, json!({ "id": c["id"], "parent": a["id"] })).await;
@@ -174,14 +196,26 @@ async fn parent_cycles_and_runaway_chains_are_refused() {
     let mut chain = vec![id(&a)];
     for level in 1..10 {
         let next = app
-            .create_affiliate(&token, &format!("L{level}"), &format!("l{level}@chain.test"), None, chain.last().map(String::as_str))
+            .create_affiliate(
+                &token,
+                &format!("L{level}"),
+                &format!("l{level}@chain.test"),
+                None,
+                chain.last().map(String::as_str),
+            )
             .await;
         chain.push(id(&next));
     }
     let deepest = chain.last().unwrap();
     app.create_affiliate(&token, "L10", "l10@chain.test", None, Some(deepest)).await;
     let leaf = app.ok(Some(&token), "{ affiliates(first: 100) { nodes { id email } } }", json!({})).await;
-    let l10 = leaf["affiliates"]["nodes"].as_array().unwrap().iter().find(|n| n["email"] == "l10@chain.test").unwrap().clone();
+    let l10 = leaf["affiliates"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["email"] == "l10@chain.test")
+        .unwrap()
+        .clone();
     let answer = app
         .graphql(
             Some(&token),
@@ -197,14 +231,17 @@ async fn parent_cycles_and_runaway_chains_are_refused() {
 async fn campaigns_create_get_update_status_list() {
     let app = spawn_app!().await;
     let token = owner(&app).await;
-    let campaign = app.create_campaign(&token, "Welcome Bonus", "https://casino.test/land?cid={click_id}").await;
+    let campaign =
+        app.create_campaign(&token, "Welcome Bonus", "https://casino.test/land?cid={click_id}").await;
     assert!(id(&campaign).starts_with("cmp_"));
     assert_eq!(campaign["attributionModel"], "LAST_CLICK", "default model");
     assert_eq!(campaign["lookbackDays"], 30, "default lookback");
     assert_eq!(campaign["status"], "ACTIVE");
     assert!(campaign["fallbackUrl"].is_null());
 
-    let create = format!("mutation($input: CreateCampaignInput!) {{ createCampaign(input: $input) {{ {CAMPAIGN_FIELDS} }} }}");
+    let create = format!(
+        "mutation($input: CreateCampaignInput!) {{ createCampaign(input: $input) {{ {CAMPAIGN_FIELDS} }} }}"
+    );
     let explicit = app
         .ok(
             Some(&token),
@@ -238,19 +275,31 @@ async fn campaigns_create_get_update_status_list() {
     assert_eq!(updated["fallbackUrl"], "https://casino.test/paused");
     assert_eq!(updated["attributionModel"], "LINEAR");
     assert_eq!(updated["lookbackDays"], 1);
-    let cleared =
-        app.ok(Some(&token), &update, json!({ "id": campaign["id"], "input": { "fallbackUrl": null } })).await;
+    let cleared = app
+        .ok(Some(&token), &update, json!({ "id": campaign["id"], "input": { "fallbackUrl": null } }))
+        .await;
     assert!(cleared["updateCampaign"]["fallbackUrl"].is_null(), "null removes the fallback: {cleared}");
-    assert_eq!(app.ok(Some(&token), &get, json!({ "id": campaign["id"] })).await["campaign"], cleared["updateCampaign"]);
+    assert_eq!(
+        app.ok(Some(&token), &get, json!({ "id": campaign["id"] })).await["campaign"],
+        cleared["updateCampaign"]
+    );
 
     let set_status = "mutation($id: ID!, $status: CampaignStatus!) { setCampaignStatus(id: $id, status: $status) { id status } }";
     for status in ["PAUSED", "ARCHIVED", "ACTIVE", "PAUSED"] {
-        let answer = app.ok(Some(&token), set_status, json!({ "id": campaign["id"], "status": status })).await;
+        let answer =
+            app.ok(Some(&token), set_status, json!({ "id": campaign["id"], "status": status })).await;
         assert_eq!(answer["setCampaignStatus"]["status"], status);
-        assert_eq!(app.ok(Some(&token), &get, json!({ "id": campaign["id"] })).await["campaign"]["status"], status);
+        assert_eq!(
+            app.ok(Some(&token), &get, json!({ "id": campaign["id"] })).await["campaign"]["status"],
+            status
+        );
     }
     let answer = app
-        .graphql(Some(&token), set_status, json!({ "id": "cmp_0192f0c0a0a07000800000000000beef", "status": "PAUSED" }))
+        .graphql(
+            Some(&token),
+            set_status,
+            json!({ "id": "cmp_0192f0c0a0a07000800000000000beef", "status": "PAUSED" }),
+        )
         .await;
     assert_eq!(error_code(&answer), Some("NOT_FOUND"), "{answer}");
 
@@ -272,7 +321,10 @@ async fn campaign_input_is_validated() {
         (json!({ "name": "X", "landingUrl": "not a url" }), "landingUrl"),
         (json!({ "name": "X", "landingUrl": "/relative/path" }), "landingUrl"),
         (json!({ "name": "X", "landingUrl": "ftp://casino.test/file" }), "landingUrl"),
-        (json!({ "name": "X", "landingUrl": format!("https://casino.test/{}", "a".repeat(2100)) }), "landingUrl"),
+        (
+            json!({ "name": "X", "landingUrl": format!("https://casino.test/{}", "a".repeat(2100)) }),
+            "landingUrl",
+        ),
         (json!({ "name": "X", "landingUrl": ok_url, "fallbackUrl": "data:text/html,hi" }), "fallbackUrl"),
         (json!({ "name": "X", "landingUrl": ok_url, "lookbackDays": 0 }), "lookbackDays"),
         (json!({ "name": "X", "landingUrl": ok_url, "lookbackDays": 366 }), "lookbackDays"),
@@ -289,7 +341,8 @@ async fn campaign_input_is_validated() {
 
     // The same rules on update, which leaves the campaign unchanged when it refuses.
     let campaign = app.create_campaign(&token, "Welcome", ok_url).await;
-    let update = "mutation($id: ID!, $input: UpdateCampaignInput!) { updateCampaign(id: $id, input: $input) { id } }";
+    let update =
+        "mutation($id: ID!, $input: UpdateCampaignInput!) { updateCampaign(id: $id, input: $input) { id } }";
     for (input, field) in [
         (json!({ "landingUrl": "javascript:alert(1)" }), "landingUrl"),
         (json!({ "fallbackUrl": "mailto:x@y.test" }), "fallbackUrl"),
@@ -335,7 +388,10 @@ async fn tracking_links_create_get_filter_suspend_activate() {
         v["trackingLinks"]["nodes"].as_array().unwrap().iter().map(|n| n["id"].clone()).collect()
     };
     let all = app.ok(Some(&token), list, json!({})).await;
-    assert_eq!(ids(&all), vec![link["id"].clone(), ann_sports["id"].clone(), bob_casino["id"].clone(), second["id"].clone()]);
+    assert_eq!(
+        ids(&all),
+        vec![link["id"].clone(), ann_sports["id"].clone(), bob_casino["id"].clone(), second["id"].clone()]
+    );
     let of_ann = app.ok(Some(&token), list, json!({ "a": ann["id"] })).await;
     assert_eq!(ids(&of_ann), vec![link["id"].clone(), ann_sports["id"].clone(), second["id"].clone()]);
     let of_casino = app.ok(Some(&token), list, json!({ "c": casino["id"] })).await;
@@ -344,13 +400,24 @@ async fn tracking_links_create_get_filter_suspend_activate() {
     assert!(ids(&both).is_empty());
 
     let suspended = app
-        .ok(Some(&token), "mutation($id: ID!) { suspendTrackingLink(id: $id) { id status code } }", json!({ "id": link["id"] }))
+        .ok(
+            Some(&token),
+            "mutation($id: ID!) { suspendTrackingLink(id: $id) { id status code } }",
+            json!({ "id": link["id"] }),
+        )
         .await;
     assert_eq!(suspended["suspendTrackingLink"]["status"], "SUSPENDED");
     assert_eq!(suspended["suspendTrackingLink"]["code"], link["code"]);
-    assert_eq!(app.ok(Some(&token), &get, json!({ "id": link["id"] })).await["trackingLink"]["status"], "SUSPENDED");
+    assert_eq!(
+        app.ok(Some(&token), &get, json!({ "id": link["id"] })).await["trackingLink"]["status"],
+        "SUSPENDED"
+    );
     let active = app
-        .ok(Some(&token), "mutation($id: ID!) { activateTrackingLink(id: $id) { id status } }", json!({ "id": link["id"] }))
+        .ok(
+            Some(&token),
+            "mutation($id: ID!) { activateTrackingLink(id: $id) { id status } }",
+            json!({ "id": link["id"] }),
+        )
         .await;
     assert_eq!(active["activateTrackingLink"]["status"], "ACTIVE");
 
@@ -365,7 +432,11 @@ async fn tracking_links_create_get_filter_suspend_activate() {
         .await;
     assert_eq!(error_code(&missing), Some("NOT_FOUND"), "{missing}");
     let swapped = app
-        .graphql(Some(&token), create, json!({ "input": { "affiliateId": casino["id"], "campaignId": ann["id"] } }))
+        .graphql(
+            Some(&token),
+            create,
+            json!({ "input": { "affiliateId": casino["id"], "campaignId": ann["id"] } }),
+        )
         .await;
     assert_eq!(error_code(&swapped), Some("BAD_USER_INPUT"), "{swapped}");
     assert_eq!(error_field(&swapped), Some("affiliateId"), "{swapped}");
@@ -401,7 +472,9 @@ async fn api_keys_are_shown_once_listed_by_prefix_and_revocable() {
     let other = app.create_api_key(&token, "Sportsbook").await;
     assert_ne!(other["key"], created["key"]);
 
-    let list = format!("{{ apiKeys {{ edges {{ cursor node {{ {API_KEY_FIELDS} }} }} nodes {{ {API_KEY_FIELDS} }} }} }}");
+    let list = format!(
+        "{{ apiKeys {{ edges {{ cursor node {{ {API_KEY_FIELDS} }} }} nodes {{ {API_KEY_FIELDS} }} }} }}"
+    );
     let answer = app.graphql(Some(&token), &list, json!({})).await;
     let nodes = answer["data"]["apiKeys"]["nodes"].as_array().unwrap_or_else(|| panic!("{answer}"));
     assert_eq!(nodes.len(), 2);
@@ -424,9 +497,12 @@ async fn api_keys_are_shown_once_listed_by_prefix_and_revocable() {
         listed["apiKeys"]["nodes"],
         json!([{ "id": api_key["id"], "revokedAt": revoked_at }, { "id": other["apiKey"]["id"], "revokedAt": null }])
     );
-    let missing = app.graphql(Some(&token), &revoke, json!({ "id": "key_0192f0c0a0a07000800000000000beef" })).await;
+    let missing =
+        app.graphql(Some(&token), &revoke, json!({ "id": "key_0192f0c0a0a07000800000000000beef" })).await;
     assert_eq!(error_code(&missing), Some("NOT_FOUND"), "{missing}");
-    let empty_name = app.graphql(Some(&token), "mutation { createApiKey(input: { name: \" \" }) { key } }", json!({})).await;
+    let empty_name = app
+        .graphql(Some(&token), "mutation { createApiKey(input: { name: \" \" }) { key } }", json!({}))
+        .await;
     assert_eq!(error_field(&empty_name), Some("name"), "{empty_name}");
 }
 
@@ -476,7 +552,9 @@ async fn cursor_pagination_walks_every_list_exactly_once() {
     let mut links = Vec::new();
     let mut keys = Vec::new();
     for n in 0..5 {
-        affiliates.push(id(&app.create_affiliate(&token, &format!("A{n}"), &format!("a{n}@p.test"), None, None).await));
+        affiliates.push(id(&app
+            .create_affiliate(&token, &format!("A{n}"), &format!("a{n}@p.test"), None, None)
+            .await));
         campaigns.push(id(&app.create_campaign(&token, &format!("C{n}"), "https://c.test/").await));
         keys.push(id(&app.create_api_key(&token, &format!("K{n}")).await["apiKey"]));
     }
@@ -495,7 +573,9 @@ async fn cursor_pagination_walks_every_list_exactly_once() {
     assert_eq!(data["affiliates"]["nodes"], json!([]));
     assert_eq!(data["affiliates"]["pageInfo"]["hasNextPage"], false);
     // A cursor of another list, a garbage cursor and a negative page size are refused.
-    for (after, first) in [(json!(campaigns[0]), json!(2)), (json!("garbage"), json!(2)), (json!(null), json!(-1))] {
+    for (after, first) in
+        [(json!(campaigns[0]), json!(2)), (json!("garbage"), json!(2)), (json!(null), json!(-1))]
+    {
         let answer = app
             .graphql(Some(&token), "query($after: String, $first: Int) { affiliates(first: $first, after: $after) { nodes { id } } }", json!({ "after": after, "first": first }))
             .await;
@@ -510,7 +590,9 @@ async fn first_zero_returns_no_rows() {
     let app = spawn_app!().await;
     let token = owner(&app).await;
     app.create_campaign(&token, "C", "https://c.test/").await;
-    let data = app.ok(Some(&token), "{ campaigns(first: 0) { pageInfo { hasNextPage } nodes { id } } }", json!({})).await;
+    let data = app
+        .ok(Some(&token), "{ campaigns(first: 0) { pageInfo { hasNextPage } nodes { id } } }", json!({}))
+        .await;
     assert_eq!(data["campaigns"]["nodes"], json!([]), "first: 0 asks for no rows: {data}");
     assert_eq!(data["campaigns"]["pageInfo"]["hasNextPage"], true, "{data}");
 }

@@ -39,7 +39,12 @@ async fn programme(app: &TestApp) -> Programme {
 }
 
 fn ids(connection: &Value) -> Vec<Value> {
-    connection["nodes"].as_array().unwrap_or_else(|| panic!("no nodes: {connection}")).iter().map(|n| n["id"].clone()).collect()
+    connection["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no nodes: {connection}"))
+        .iter()
+        .map(|n| n["id"].clone())
+        .collect()
 }
 
 #[tokio::test]
@@ -70,16 +75,23 @@ async fn an_affiliate_sees_itself_and_its_sub_affiliates_only() {
 async fn an_affiliate_sees_only_its_own_links_and_their_campaigns() {
     let app = spawn_app!().await;
     let p = programme(&app).await;
-    let links = format!("query($a: ID, $c: ID) {{ trackingLinks(affiliateId: $a, campaignId: $c) {{ nodes {{ {LINK_FIELDS} }} }} }}");
+    let links = format!(
+        "query($a: ID, $c: ID) {{ trackingLinks(affiliateId: $a, campaignId: $c) {{ nodes {{ {LINK_FIELDS} }} }} }}"
+    );
     let mine = app.ok(Some(&p.ann_token), &links, json!({})).await;
     assert_eq!(mine["trackingLinks"]["nodes"], json!([p.ann_link]));
     // Filters cannot widen the view: not a sub-affiliate's links, not a sibling's.
-    for (a, c) in [(&p.sue["id"], &Value::Null), (&p.bob["id"], &Value::Null), (&Value::Null, &p.sports["id"])] {
+    for (a, c) in
+        [(&p.sue["id"], &Value::Null), (&p.bob["id"], &Value::Null), (&Value::Null, &p.sports["id"])]
+    {
         let answer = app.ok(Some(&p.ann_token), &links, json!({ "a": a, "c": c })).await;
         assert_eq!(answer["trackingLinks"]["nodes"], json!([]), "affiliateId {a}, campaignId {c}");
     }
     let get = "query($id: ID!) { trackingLink(id: $id) { id code } }";
-    assert_eq!(app.ok(Some(&p.ann_token), get, json!({ "id": p.ann_link["id"] })).await["trackingLink"]["code"], p.ann_link["code"]);
+    assert_eq!(
+        app.ok(Some(&p.ann_token), get, json!({ "id": p.ann_link["id"] })).await["trackingLink"]["code"],
+        p.ann_link["code"]
+    );
     for hidden in [&p.sue_link, &p.bob_link] {
         let answer = app.graphql(Some(&p.ann_token), get, json!({ "id": hidden["id"] })).await;
         assert_eq!(error_code(&answer), Some("NOT_FOUND"), "{answer}");
@@ -90,9 +102,15 @@ async fn an_affiliate_sees_only_its_own_links_and_their_campaigns() {
     let mine = app.ok(Some(&p.ann_token), &campaigns, json!({})).await;
     assert_eq!(mine["campaigns"]["nodes"], json!([p.casino]));
     let all = app.ok(Some(&p.owner), &campaigns, json!({})).await;
-    assert_eq!(ids(&all["campaigns"]), vec![p.casino["id"].clone(), p.sports["id"].clone(), p.poker["id"].clone()]);
+    assert_eq!(
+        ids(&all["campaigns"]),
+        vec![p.casino["id"].clone(), p.sports["id"].clone(), p.poker["id"].clone()]
+    );
     let get = "query($id: ID!) { campaign(id: $id) { id name } }";
-    assert_eq!(app.ok(Some(&p.ann_token), get, json!({ "id": p.casino["id"] })).await["campaign"]["name"], "Casino");
+    assert_eq!(
+        app.ok(Some(&p.ann_token), get, json!({ "id": p.casino["id"] })).await["campaign"]["name"],
+        "Casino"
+    );
     for hidden in [&p.sports, &p.poker] {
         let answer = app.graphql(Some(&p.ann_token), get, json!({ "id": hidden["id"] })).await;
         assert_eq!(error_code(&answer), Some("NOT_FOUND"), "{answer}");
@@ -114,20 +132,46 @@ async fn an_affiliate_cannot_list_api_keys_or_call_staff_mutations() {
 
     let snapshot = "{ affiliates(first: 50) { nodes { id name email parentId status updatedAt } } campaigns(first: 50) { nodes { id name landingUrl fallbackUrl attributionModel lookbackDays status updatedAt } } trackingLinks(first: 50) { nodes { id status } } apiKeys(first: 50) { nodes { id name revokedAt } } }";
     let before = app.ok(Some(&p.owner), snapshot, json!({})).await;
-    let key = app.ok(Some(&p.owner), "{ apiKeys { nodes { id } } }", json!({})).await["apiKeys"]["nodes"][0]["id"].clone();
+    let key = app.ok(Some(&p.owner), "{ apiKeys { nodes { id } } }", json!({})).await["apiKeys"]["nodes"][0]
+        ["id"]
+        .clone();
     let (ann, sue, casino, link) = (&p.ann["id"], &p.sue["id"], &p.casino["id"], &p.ann_link["id"]);
     // Each staff mutation, aimed at the affiliate's own rows where it takes an ID.
     let mutations = [
-        ("mutation { createAffiliate(input: { name: \"X\", email: \"x@partners.test\" }) { id } }", json!({})),
-        ("mutation($p: ID) { createAffiliate(input: { name: \"Y\", email: \"y@partners.test\", parentId: $p }) { id } }", json!({ "p": ann })),
-        ("mutation($id: ID!) { updateAffiliate(id: $id, input: { name: \"Mine\" }) { id } }", json!({ "id": ann })),
-        ("mutation($id: ID!) { updateAffiliate(id: $id, input: { parentId: null }) { id } }", json!({ "id": sue })),
+        (
+            "mutation { createAffiliate(input: { name: \"X\", email: \"x@partners.test\" }) { id } }",
+            json!({}),
+        ),
+        (
+            "mutation($p: ID) { createAffiliate(input: { name: \"Y\", email: \"y@partners.test\", parentId: $p }) { id } }",
+            json!({ "p": ann }),
+        ),
+        (
+            "mutation($id: ID!) { updateAffiliate(id: $id, input: { name: \"Mine\" }) { id } }",
+            json!({ "id": ann }),
+        ),
+        (
+            "mutation($id: ID!) { updateAffiliate(id: $id, input: { parentId: null }) { id } }",
+            json!({ "id": sue }),
+        ),
         ("mutation($id: ID!) { suspendAffiliate(id: $id) { id } }", json!({ "id": sue })),
         ("mutation($id: ID!) { activateAffiliate(id: $id) { id } }", json!({ "id": ann })),
-        ("mutation { createCampaign(input: { name: \"X\", landingUrl: \"https://x.test\" }) { id } }", json!({})),
-        ("mutation($id: ID!) { updateCampaign(id: $id, input: { landingUrl: \"https://evil.test\" }) { id } }", json!({ "id": casino })),
-        ("mutation($id: ID!) { setCampaignStatus(id: $id, status: ARCHIVED) { id } }", json!({ "id": casino })),
-        ("mutation($a: ID!, $c: ID!) { createTrackingLink(input: { affiliateId: $a, campaignId: $c }) { id } }", json!({ "a": ann, "c": casino })),
+        (
+            "mutation { createCampaign(input: { name: \"X\", landingUrl: \"https://x.test\" }) { id } }",
+            json!({}),
+        ),
+        (
+            "mutation($id: ID!) { updateCampaign(id: $id, input: { landingUrl: \"https://evil.test\" }) { id } }",
+            json!({ "id": casino }),
+        ),
+        (
+            "mutation($id: ID!) { setCampaignStatus(id: $id, status: ARCHIVED) { id } }",
+            json!({ "id": casino }),
+        ),
+        (
+            "mutation($a: ID!, $c: ID!) { createTrackingLink(input: { affiliateId: $a, campaignId: $c }) { id } }",
+            json!({ "a": ann, "c": casino }),
+        ),
         ("mutation($id: ID!) { suspendTrackingLink(id: $id) { id } }", json!({ "id": link })),
         ("mutation($id: ID!) { activateTrackingLink(id: $id) { id } }", json!({ "id": link })),
         ("mutation { createApiKey(input: { name: \"Mine\" }) { key } }", json!({})),
