@@ -100,10 +100,17 @@ pub async fn get(req: &Request, schema: Data<&AppSchema>, state: Data<&SharedSta
         )
         .into_response();
     }
-    let request = match async_graphql::http::parse_query_string(query_string) {
+    let mut request = match async_graphql::http::parse_query_string(query_string) {
         Ok(request) => request,
         Err(err) => return transport_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &err.to_string()),
     };
+    // GraphQL over HTTP names the parameter `operationName`; async-graphql's parser only reads
+    // `operation_name`. Without this a GET could not pick one operation of a document.
+    if request.operation_name.is_none() {
+        request.operation_name = url::form_urlencoded::parse(query_string.as_bytes())
+            .find(|(key, _)| key == "operationName")
+            .map(|(_, value)| value.into_owned());
+    }
     if is_mutation(&request) {
         return transport_error(
             StatusCode::METHOD_NOT_ALLOWED,
