@@ -16,7 +16,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
 use crate::state::SharedState;
 
-pub use context::ClientIp;
+pub use context::{ClientIp, LongLivedSession};
 
 #[derive(MergedObject, Default)]
 pub struct Query(

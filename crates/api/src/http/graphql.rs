@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::{authenticate, authenticate_token, client_ip};
 use crate::auth::Authentication;
-use crate::graphql::{AppSchema, ClientIp};
+use crate::graphql::{AppSchema, ClientIp, LongLivedSession};
 use crate::state::SharedState;
 
 /// Largest accepted request body. Real queries are a few KiB; this leaves room for long
@@ -164,6 +164,7 @@ pub async fn websocket(
                 let mut data = GqlData::default();
                 data.insert(auth);
                 data.insert(ClientIp(None));
+                data.insert(LongLivedSession);
                 Ok(data)
             })
             .serve();
