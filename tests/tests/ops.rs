@@ -174,15 +174,21 @@ async fn no_demo_means_no_demo_tenant() {
 async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
     let mut app = spawn_app!().await;
     let (token, _) = app.sign_up("acme").await;
-    // A request whose body is still arriving when SIGTERM lands.
+    // A request whose body is still arriving when SIGTERM lands. A first request on the same
+    // keep-alive connection proves the server has accepted it before the signal.
     let body = json!({ "query": "{ me { role } }" }).to_string();
     let address = app.base.trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let head = format!(
-        "POST /graphql HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
+    let head = |connection: &str| {
+        format!(
+            "POST /graphql HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+            body.len()
+        )
+    };
+    stream.write_all(format!("{}{body}", head("keep-alive")).as_bytes()).await.unwrap();
+    let first = read_response(&mut stream).await;
+    assert!(first.starts_with("HTTP/1.1 200") && first.contains("OWNER"), "{first}");
+    stream.write_all(head("close").as_bytes()).await.unwrap();
     stream.write_all(&body.as_bytes()[..5]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
 
@@ -199,4 +205,24 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
     assert!(clean, "exit code 0 after SIGTERM");
     let gone = app.client.get(app.url("/healthz")).send().await;
     assert!(gone.is_err(), "nothing listens after shutdown");
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length body, leaving the connection open.
+async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
+    let mut data = Vec::new();
+    let mut byte = [0u8; 1];
+    while !data.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).await.unwrap(), 1, "connection closed early: {data:?}");
+        data.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&data).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no content-length: {head}"));
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    head + &String::from_utf8_lossy(&body)
 }

@@ -226,5 +226,5 @@ async fn a_connection_without_init_is_closed_after_10_seconds() {
     }
     let waited = started.elapsed();
     assert!(waited >= Duration::from_secs(9), "closed too early: {waited:?}");
-    assert!(waited <= Duration::from_secs(13), "closed too late: {waited:?}");
+    assert!(waited <= Duration::from_secs(14), "closed too late: {waited:?}");
 }
