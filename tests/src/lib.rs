@@ -99,6 +99,11 @@ impl TestApp {
         self.child = Some(child);
     }
 
+    /// Replaces the extra command-line arguments used by the next [`TestApp::start`].
+    pub fn set_extra_args(&mut self, extra_args: &[&str]) {
+        self.extra_args = extra_args.iter().map(|s| s.to_string()).collect();
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns whether it exited successfully.
     pub async fn stop(&mut self) -> bool {
         let Some(mut child) = self.child.take() else { return true };

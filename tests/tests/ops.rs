@@ -171,6 +171,19 @@ async fn no_demo_means_no_demo_tenant() {
 }
 
 #[tokio::test]
+#[ignore = "server bug: when a tenant took the `demo` slug while --no-demo was set, the next start \
+            without --no-demo fails (demo seeding hits CONFLICT); fix in demo.rs/server.rs"]
+async fn a_start_without_no_demo_survives_a_taken_demo_slug() {
+    let mut app = spawn_app!("--no-demo").await;
+    let (token, _) = app.sign_up("demo").await;
+    assert!(app.stop().await);
+    app.set_extra_args(&[]);
+    app.start().await; // panics today: the server exits before listening
+    let me = app.ok(Some(&token), "{ me { tenant { slug } } }", json!({})).await;
+    assert_eq!(me["me"]["tenant"]["slug"], "demo");
+}
+
+#[tokio::test]
 async fn sigterm_lets_an_in_flight_request_finish_then_exits_0() {
     let mut app = spawn_app!().await;
     let (token, _) = app.sign_up("acme").await;
