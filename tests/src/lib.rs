@@ -133,6 +133,11 @@ impl TestApp {
         self.child = Some(child);
     }
 
+    /// Replaces the extra command-line arguments used by the next [`TestApp::start`].
+    pub fn set_extra_args(&mut self, extra_args: &[&str]) {
+        self.extra_args = extra_args.iter().map(|s| s.to_string()).collect();
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns whether it exited successfully.
     pub async fn stop(&mut self) -> bool {
         let Some(mut child) = self.child.take() else { return true };
@@ -173,7 +178,7 @@ impl TestApp {
                     "tenantName": format!("Tenant {slug}"),
                     "tenantSlug": slug,
                     "email": format!("owner@{slug}.test"),
-                    "password": "correct horse battery",
+                    "password": PASSWORD,
                 }}),
             )
             .await;
@@ -186,6 +191,112 @@ impl TestApp {
 /// The first error's `extensions.code`, if any.
 pub fn error_code(answer: &Value) -> Option<&str> {
     answer["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// The first error's `extensions.field` (the input field a validation error names), if any.
+pub fn error_field(answer: &Value) -> Option<&str> {
+    answer["errors"][0]["extensions"]["field"].as_str()
+}
+
+/// The password `sign_up` gives every owner; also handy for affiliates.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Every field of the entity types, for selections in tests.
+pub const AFFILIATE_FIELDS: &str = "id name email parentId status createdAt updatedAt";
+pub const CAMPAIGN_FIELDS: &str =
+    "id name landingUrl fallbackUrl attributionModel lookbackDays status createdAt updatedAt";
+pub const LINK_FIELDS: &str = "id code url affiliateId campaignId status createdAt";
+pub const API_KEY_FIELDS: &str = "id name prefix createdAt revokedAt lastUsedAt";
+
+/// Helpers for the common set-up steps; each panics (with the answer) when the server refuses.
+impl TestApp {
+    /// Runs an operation that must succeed; returns its `data`.
+    pub async fn ok(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let answer = self.graphql(token, query, variables).await;
+        assert!(answer.get("errors").is_none() && answer["data"].is_object(), "{query}\nfailed: {answer}");
+        answer["data"].clone()
+    }
+
+    /// The whole answer of a `login` mutation.
+    pub async fn login(&self, slug: &str, email: &str, password: &str) -> Value {
+        self.graphql(
+            None,
+            "mutation($input: LoginInput!) { login(input: $input) { token user { id email role affiliateId } } }",
+            json!({ "input": { "tenantSlug": slug, "email": email, "password": password } }),
+        )
+        .await
+    }
+
+    /// Logs in and returns the token.
+    pub async fn login_token(&self, slug: &str, email: &str, password: &str) -> String {
+        let answer = self.login(slug, email, password).await;
+        answer["data"]["login"]["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("login {slug}/{email} failed: {answer}"))
+            .to_owned()
+    }
+
+    /// Creates an affiliate (with a login when `password` is given); returns it.
+    pub async fn create_affiliate(
+        &self,
+        token: &str,
+        name: &str,
+        email: &str,
+        password: Option<&str>,
+        parent_id: Option<&str>,
+    ) -> Value {
+        let data = self
+            .ok(
+                Some(token),
+                &format!(
+                    "mutation($input: CreateAffiliateInput!) {{ createAffiliate(input: $input) {{ {AFFILIATE_FIELDS} }} }}"
+                ),
+                json!({ "input": { "name": name, "email": email, "password": password, "parentId": parent_id } }),
+            )
+            .await;
+        data["createAffiliate"].clone()
+    }
+
+    /// Creates a campaign with defaults for everything but its name and landing URL.
+    pub async fn create_campaign(&self, token: &str, name: &str, landing_url: &str) -> Value {
+        let data = self
+            .ok(
+                Some(token),
+                &format!(
+                    "mutation($input: CreateCampaignInput!) {{ createCampaign(input: $input) {{ {CAMPAIGN_FIELDS} }} }}"
+                ),
+                json!({ "input": { "name": name, "landingUrl": landing_url } }),
+            )
+            .await;
+        data["createCampaign"].clone()
+    }
+
+    pub async fn create_link(&self, token: &str, affiliate_id: &str, campaign_id: &str) -> Value {
+        let data = self
+            .ok(
+                Some(token),
+                &format!(
+                    "mutation($input: CreateTrackingLinkInput!) {{ createTrackingLink(input: $input) {{ {LINK_FIELDS} }} }}"
+                ),
+                json!({ "input": { "affiliateId": affiliate_id, "campaignId": campaign_id } }),
+            )
+            .await;
+        data["createTrackingLink"].clone()
+    }
+
+    /// Creates an API key; returns the payload (`key` and `apiKey`).
+    pub async fn create_api_key(&self, token: &str, name: &str) -> Value {
+        let data = self
+            .ok(
+                Some(token),
+                &format!(
+                    "mutation($input: CreateApiKeyInput!) {{ createApiKey(input: $input) {{ key apiKey {{ {API_KEY_FIELDS} }} }} }}"
+                ),
+                json!({ "input": { "name": name } }),
+            )
+            .await;
+        data["createApiKey"].clone()
+    }
 }
 
 impl Drop for TestApp {

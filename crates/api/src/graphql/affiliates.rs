@@ -60,10 +60,9 @@ impl AffiliateQuery {
         first: Option<i32>,
     ) -> async_graphql::Result<Connection<String, Affiliate>> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());
-        let had_cursor = after.is_some();
         let request = pagination::request(after, first, AffiliateId::parse, AffiliateId::uuid).gql()?;
         let page = Affiliates::scoped(&state.db, scope).list(request).await.gql()?;
-        Ok(pagination::connection(page, had_cursor, |a| (pagination::cursor(a.id), Affiliate::from(a))))
+        Ok(pagination::connection(page, request, |a| (pagination::cursor(a.id), Affiliate::from(a))))
     }
 }
 

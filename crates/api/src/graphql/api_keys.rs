@@ -40,10 +40,9 @@ impl ApiKeyQuery {
         first: Option<i32>,
     ) -> async_graphql::Result<Connection<String, ApiKey>> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());
-        let had_cursor = after.is_some();
         let request = pagination::request(after, first, ApiKeyId::parse, ApiKeyId::uuid).gql()?;
         let page = ApiKeys::scoped(&state.db, scope).list(request).await.gql()?;
-        Ok(pagination::connection(page, had_cursor, |k| (pagination::cursor(k.id), ApiKey::from(k))))
+        Ok(pagination::connection(page, request, |k| (pagination::cursor(k.id), ApiKey::from(k))))
     }
 }
 

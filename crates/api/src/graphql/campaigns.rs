@@ -73,10 +73,9 @@ impl CampaignQuery {
         first: Option<i32>,
     ) -> async_graphql::Result<Connection<String, Campaign>> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());
-        let had_cursor = after.is_some();
         let request = pagination::request(after, first, CampaignId::parse, CampaignId::uuid).gql()?;
         let page = Campaigns::scoped(&state.db, scope).list(request).await.gql()?;
-        Ok(pagination::connection(page, had_cursor, |c| (pagination::cursor(c.id), Campaign::from(c))))
+        Ok(pagination::connection(page, request, |c| (pagination::cursor(c.id), Campaign::from(c))))
     }
 }
 

@@ -9,6 +9,12 @@ use crate::state::SharedState;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
+/// Marks a long-lived connection (WebSocket). Its token was checked once, at
+/// `connection_init`; guards re-check before each operation that the user is still active, so
+/// that suspending an affiliate cuts off its open connections too, not only new requests.
+#[derive(Debug, Clone, Copy)]
+pub struct LongLivedSession;
+
 pub fn state<'a>(ctx: &Context<'a>) -> &'a SharedState {
     // Always present: `build_schema` is the only constructor of a served schema.
     ctx.data_unchecked::<SharedState>()

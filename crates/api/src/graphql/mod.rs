@@ -18,7 +18,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::state::SharedState;
 
-pub use context::ClientIp;
+pub use context::{ClientIp, LongLivedSession};
 
 #[derive(MergedObject, Default)]
 pub struct Query(

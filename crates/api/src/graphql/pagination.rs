@@ -26,15 +26,21 @@ pub fn request<Id>(
     Ok(PageRequest { after, first })
 }
 
+/// Builds the connection for a page fetched with `request`. `first: 0` asks for no rows (the
+/// storage layer fetches at least one, which then only tells whether there is a next page).
 pub fn connection<T, N>(
-    page: Page<T>,
-    had_cursor: bool,
+    mut page: Page<T>,
+    request: PageRequest,
     node: impl Fn(T) -> (String, N),
 ) -> Connection<String, N>
 where
     N: OutputType,
 {
-    let mut connection = Connection::new(had_cursor, page.has_next);
+    if request.first == Some(0) {
+        page.has_next = page.has_next || !page.items.is_empty();
+        page.items.clear();
+    }
+    let mut connection = Connection::new(request.after.is_some(), page.has_next);
     connection.edges.extend(page.items.into_iter().map(|item| {
         let (cursor, node) = node(item);
         Edge::with_additional_fields(cursor, node, EmptyFields)

@@ -59,10 +59,9 @@ impl TrackingLinkQuery {
                 .transpose()
                 .gql()?,
         };
-        let had_cursor = after.is_some();
         let request = pagination::request(after, first, TrackingLinkId::parse, TrackingLinkId::uuid).gql()?;
         let page = TrackingLinks::scoped(&state.db, scope).list(filter, request).await.gql()?;
-        Ok(pagination::connection(page, had_cursor, |link| {
+        Ok(pagination::connection(page, request, |link| {
             (pagination::cursor(link.id), TrackingLink::new(link, &state.public_url))
         }))
     }

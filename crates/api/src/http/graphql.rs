@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::{authenticate, authenticate_token, client_ip};
 use crate::auth::Authentication;
-use crate::graphql::{AppSchema, ClientIp};
+use crate::graphql::{AppSchema, ClientIp, LongLivedSession};
 use crate::state::SharedState;
 
 /// Largest accepted request body. Real queries are a few KiB; this leaves room for long
@@ -105,10 +105,17 @@ pub async fn get(req: &Request, schema: Data<&AppSchema>, state: Data<&SharedSta
         )
         .into_response();
     }
-    let request = match async_graphql::http::parse_query_string(query_string) {
+    let mut request = match async_graphql::http::parse_query_string(query_string) {
         Ok(request) => request,
         Err(err) => return transport_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", &err.to_string()),
     };
+    // GraphQL over HTTP names the parameter `operationName`; async-graphql's parser only reads
+    // `operation_name`. Without this a GET could not pick one operation of a document.
+    if request.operation_name.is_none() {
+        request.operation_name = url::form_urlencoded::parse(query_string.as_bytes())
+            .find(|(key, _)| key == "operationName")
+            .map(|(_, value)| value.into_owned());
+    }
     if is_mutation(&request) {
         return transport_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -180,6 +187,7 @@ pub async fn websocket(
                 let mut data = GqlData::default();
                 data.insert(auth);
                 data.insert(ClientIp(None));
+                data.insert(LongLivedSession);
                 Ok(data)
             })
             .serve();

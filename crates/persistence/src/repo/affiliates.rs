@@ -127,16 +127,36 @@ impl<'a> Affiliates<'a> {
             updated_at: Set(Utc::now()),
             ..Default::default()
         };
+        // The affiliate's login (if it has one) carries the same name and e-mail: the e-mail is
+        // what it logs in with, so both change together or not at all.
+        let mut login = <users::ActiveModel as Default>::default();
+        let mut login_changed = false;
         if let Some(name) = patch.name {
-            model.name = Set(name);
+            model.name = Set(name.clone());
+            login.name = Set(name);
+            login_changed = true;
         }
         if let Some(email) = patch.email {
-            model.email = Set(email);
+            model.email = Set(email.clone());
+            login.email = Set(email);
+            login_changed = true;
         }
         if let Some(parent) = patch.parent_id {
             model.parent_id = Set(parent.map(AffiliateId::uuid));
         }
-        model.update(self.db.writer()).await.map_err(Error::from).map_err(Error::conflict_on("email"))?;
+        let txn = self.db.writer().begin().await?;
+        model.update(&txn).await.map_err(Error::from).map_err(Error::conflict_on("email"))?;
+        if login_changed {
+            users::Entity::update_many()
+                .set(login)
+                .filter(users::Column::TenantId.eq(self.scope.tenant().uuid()))
+                .filter(users::Column::AffiliateId.eq(id.uuid()))
+                .exec(&txn)
+                .await
+                .map_err(Error::from)
+                .map_err(Error::conflict_on("email"))?;
+        }
+        txn.commit().await?;
         self.get(id).await
     }
 
