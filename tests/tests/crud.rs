@@ -443,8 +443,6 @@ async fn tracking_links_create_get_filter_suspend_activate() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: without --public-url, links are built on the configured listen address \
-            (`127.0.0.1:0` here), not the bound one; fix in server.rs/config.rs"]
 async fn without_public_url_links_use_the_address_the_server_listens_on() {
     let app = spawn_app!().await;
     let token = owner(&app).await;

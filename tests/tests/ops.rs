@@ -171,8 +171,6 @@ async fn no_demo_means_no_demo_tenant() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: when a tenant took the `demo` slug while --no-demo was set, the next start \
-            without --no-demo fails (demo seeding hits CONFLICT); fix in demo.rs/server.rs"]
 async fn a_start_without_no_demo_survives_a_taken_demo_slug() {
     let mut app = spawn_app!("--no-demo").await;
     let (token, _) = app.sign_up("demo").await;

@@ -58,12 +58,3 @@ pub enum LogFormat {
     Text,
     Json,
 }
-
-impl ServeArgs {
-    pub fn public_url(&self) -> String {
-        match &self.public_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("http://{}", self.listen),
-        }
-    }
-}

@@ -24,9 +24,12 @@ pub struct DemoCredentials {
 }
 
 pub async fn seed_once(db: &Db) -> Result<Option<DemoCredentials>, crate::Error> {
+    // Only a database's very first start gets the demo: not one that already has tenants
+    // (started with --no-demo before), and never twice.
+    let empty = Directory::new(db).tenant_count().await? == 0;
     let (_, first_time) =
         settings::get_or_init(db, "demo_seeded", || chrono::Utc::now().to_rfc3339()).await?;
-    if !first_time {
+    if !first_time || !empty {
         return Ok(None);
     }
     let password = random_password();

@@ -32,12 +32,19 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
     let demo = if args.no_demo { None } else { demo::seed_once(&db).await? };
     let prometheus = metrics::install()?;
 
+    let acceptor = TcpListener::bind(args.listen).into_acceptor().await?;
+    let local = acceptor.local_addr().into_iter().find_map(|addr| addr.as_socket_addr().copied());
+    let listen = local.map(|addr| addr.to_string()).unwrap_or_else(|| args.listen.to_string());
+    // Without --public-url, links point at the address actually bound (port 0 picks one).
+    let public_url = args.public_url.as_deref().map(|url| url.trim_end_matches('/').to_owned());
+    let public_url = public_url.unwrap_or_else(|| format!("http://{listen}"));
+
     let (clicks, click_writer) = ClickBatcher::start(db.clone());
     let state: SharedState = Arc::new(AppState::new(
         db.clone(),
         JwtKeys::new(&jwt_secret, args.token_ttl_minutes),
         LoginLimiter::new(LOGINS_PER_ACCOUNT_PER_MINUTE, LOGINS_PER_ADDRESS_PER_MINUTE),
-        args.public_url(),
+        public_url,
         !args.disable_signup,
         clicks,
     ));
@@ -59,9 +66,6 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
         .around(metrics::track)
         .with(CatchPanic::new());
 
-    let acceptor = TcpListener::bind(args.listen).into_acceptor().await?;
-    let local = acceptor.local_addr().into_iter().find_map(|addr| addr.as_socket_addr().copied());
-    let listen = local.map(|addr| addr.to_string()).unwrap_or_else(|| args.listen.to_string());
     announce(&listen, &state.public_url, demo.as_ref(), args.no_demo);
 
     let limiter_state = state.clone();

@@ -100,7 +100,10 @@ impl AccountMutation {
         if !state.signup_enabled {
             return Err(Error::Forbidden.into_gql());
         }
-        if !state.login_limiter.check("sign-up", client_ip(ctx)) {
+        // Throttled per client address only: a shared key would let one client block everyone.
+        let ip = client_ip(ctx);
+        let key = format!("sign-up/{}", ip.map(|ip| ip.to_string()).unwrap_or_default());
+        if !state.login_limiter.check(&key, ip) {
             return Err(Error::RateLimited.into_gql());
         }
         let tenant_name = validate::name(&input.tenant_name, "tenantName").gql()?;

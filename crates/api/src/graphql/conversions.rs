@@ -175,10 +175,9 @@ impl ConversionQuery {
         first: Option<i32>,
     ) -> async_graphql::Result<Connection<String, Conversion>> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());
-        let had_cursor = after.is_some();
         let request = pagination::request(after, first, ConversionId::parse, ConversionId::uuid).gql()?;
         let page = Conversions::scoped(&state.db, scope).list(request).await.gql()?;
-        Ok(pagination::connection(page, had_cursor, |c| (pagination::cursor(c.id), Conversion::from(c))))
+        Ok(pagination::connection(page, request, |c| (pagination::cursor(c.id), Conversion::from(c))))
     }
 }
 
