@@ -3,6 +3,7 @@
 
 use async_graphql::{Enum, ID, SimpleObject};
 use chrono::{DateTime, Utc};
+use clickledger_domain::attribution::AttributionModel as DomainModel;
 use clickledger_domain::role::Role as DomainRole;
 use clickledger_domain::status::{ActiveStatus, CampaignStatus as DomainCampaignStatus};
 use clickledger_persistence::records;
@@ -84,30 +85,40 @@ pub enum AttributionModel {
     DataDriven,
 }
 
-impl AttributionModel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttributionModel::FirstClick => "FIRST_CLICK",
-            AttributionModel::LastClick => "LAST_CLICK",
-            AttributionModel::Linear => "LINEAR",
-            AttributionModel::TimeDecay => "TIME_DECAY",
-            AttributionModel::PositionBased => "POSITION_BASED",
-            AttributionModel::DataDriven => "DATA_DRIVEN",
+impl From<DomainModel> for AttributionModel {
+    fn from(model: DomainModel) -> Self {
+        match model {
+            DomainModel::FirstClick => AttributionModel::FirstClick,
+            DomainModel::LastClick => AttributionModel::LastClick,
+            DomainModel::Linear => AttributionModel::Linear,
+            DomainModel::TimeDecay => AttributionModel::TimeDecay,
+            DomainModel::PositionBased => AttributionModel::PositionBased,
+            DomainModel::DataDriven => AttributionModel::DataDriven,
         }
+    }
+}
+
+impl From<AttributionModel> for DomainModel {
+    fn from(model: AttributionModel) -> Self {
+        match model {
+            AttributionModel::FirstClick => DomainModel::FirstClick,
+            AttributionModel::LastClick => DomainModel::LastClick,
+            AttributionModel::Linear => DomainModel::Linear,
+            AttributionModel::TimeDecay => DomainModel::TimeDecay,
+            AttributionModel::PositionBased => DomainModel::PositionBased,
+            AttributionModel::DataDriven => DomainModel::DataDriven,
+        }
+    }
+}
+
+impl AttributionModel {
+    /// The stored name, e.g. `LAST_CLICK`.
+    pub fn as_str(self) -> &'static str {
+        DomainModel::from(self).as_str()
     }
 
     fn from_stored(raw: &str) -> Self {
-        [
-            AttributionModel::FirstClick,
-            AttributionModel::LastClick,
-            AttributionModel::Linear,
-            AttributionModel::TimeDecay,
-            AttributionModel::PositionBased,
-            AttributionModel::DataDriven,
-        ]
-        .into_iter()
-        .find(|model| model.as_str() == raw)
-        .unwrap_or_default()
+        DomainModel::parse(raw).unwrap_or_default().into()
     }
 }
 
