@@ -21,7 +21,12 @@ pub struct Live {
 
 impl Live {
     pub fn new() -> Arc<Live> {
-        let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
+        Live::with_capacity(BROADCAST_CAPACITY)
+    }
+
+    /// A broadcast that holds `capacity` events for the slowest subscriber before it lags.
+    pub fn with_capacity(capacity: usize) -> Arc<Live> {
+        let (tx, _) = broadcast::channel(capacity);
         Arc::new(Live { tx, published: Mutex::new(HashMap::new()) })
     }
 
@@ -35,7 +40,7 @@ impl Live {
         metrics::histogram!("postback_to_publish_seconds").record(received.elapsed().as_secs_f64());
     }
 
-    fn publish(&self, event: ConversionEvent) {
+    pub(crate) fn publish(&self, event: ConversionEvent) {
         if let Ok(mut published) = self.published.lock() {
             let last = published.entry(event.tenant_id).or_insert(0);
             *last = (*last).max(event.seq);

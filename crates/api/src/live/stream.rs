@@ -78,3 +78,106 @@ fn visible_to(event: &ConversionEvent, scope: Scope) -> Option<ConversionEvent> 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The lag path: a subscriber that falls behind the bounded broadcast must catch up from
+    //! the database, in order, without gaps or duplicates.
+
+    use chrono::Utc;
+    use clickledger_domain::click_id::{ClickId, ClickSecret};
+    use clickledger_domain::postback;
+    use clickledger_persistence::conversions::{AttributionSetup, IngestOutcome, commit_batch, prepare};
+    use clickledger_persistence::directory::{Directory, NewTenant};
+    use clickledger_persistence::repo::{
+        Affiliates, Campaigns, NewAffiliate, NewCampaign, NewTrackingLink, TrackingLinks,
+    };
+    use clickledger_persistence::{Db, Scope, tracking};
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_catches_up_from_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("lag.db").display())).await.unwrap();
+        db.migrate().await.unwrap();
+        let (tenant, _) = Directory::new(&db)
+            .sign_up(NewTenant {
+                name: "Lag".into(),
+                slug: "lag".into(),
+                owner_email: "o@lag.test".into(),
+                owner_name: "O".into(),
+                owner_password_hash: "x".into(),
+            })
+            .await
+            .unwrap();
+        let staff = Scope::staff(tenant.id);
+        let affiliate = Affiliates::scoped(&db, staff)
+            .create(NewAffiliate {
+                name: "A".into(),
+                email: "a@lag.test".into(),
+                parent_id: None,
+                password_hash: None,
+            })
+            .await
+            .unwrap();
+        let campaign = Campaigns::scoped(&db, staff)
+            .create(NewCampaign {
+                name: "C".into(),
+                landing_url: "https://lag.test".into(),
+                fallback_url: None,
+                attribution_model: "LAST_CLICK".into(),
+                lookback_days: 30,
+            })
+            .await
+            .unwrap();
+        let link = TrackingLinks::scoped(&db, staff)
+            .create(NewTrackingLink { affiliate_id: affiliate.id, campaign_id: campaign.id })
+            .await
+            .unwrap();
+        let target = tracking::link_target(&db, &link.code).await.unwrap().unwrap();
+        let secret = ClickSecret::from_bytes(&target.click_secret).unwrap();
+        let setup =
+            AttributionSetup { keys: tracking::click_keys(&db, tenant.id).await.unwrap(), data_driven: None };
+
+        // Room for 2 events only; the subscriber will not read while 12 are published.
+        let live = Live::with_capacity(2);
+        let stream = conversion_stream(db.clone(), live.clone(), staff, Some(0));
+        futures_util::pin_mut!(stream);
+        let mut expected = Vec::new();
+        // Poll once so the stream subscribes, then fall behind.
+        let first = tokio::time::timeout(std::time::Duration::from_millis(50), stream.next()).await;
+        assert!(first.is_err(), "nothing to deliver yet");
+        for n in 0..12 {
+            let click = ClickId::mint(target.click_tag, target.link_tag, Utc::now()).encode(&secret);
+            let txn = format!("T{n}");
+            let parsed = postback::parse([
+                ("click_id", click.as_str()),
+                ("event", "deposit"),
+                ("txn_id", txn.as_str()),
+                ("amount", "1"),
+                ("currency", "EUR"),
+            ])
+            .unwrap();
+            let prepared = prepare(&db, tenant.id, &setup, parsed, Utc::now()).await.unwrap();
+            let Ok(IngestOutcome::Created(event)) =
+                commit_batch(&db, vec![prepared]).await.unwrap().remove(0)
+            else {
+                panic!("not created")
+            };
+            expected.push(event.seq);
+            live.publish(event);
+        }
+        let mut received = Vec::new();
+        while received.len() < expected.len() {
+            let event = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
+                .await
+                .expect("the subscriber catches up")
+                .expect("stream open")
+                .unwrap();
+            received.push(event.seq);
+        }
+        assert_eq!(received, expected, "every event once, in order");
+    }
+}
