@@ -199,6 +199,7 @@ enum Entity {
     TrackingLink,
     ApiKey,
     Conversion,
+    User,
 }
 
 /// Entities by the (lower-case) word that names them in field, argument and type names.
@@ -208,6 +209,7 @@ const ENTITIES: &[(Entity, &str)] = &[
     (Entity::TrackingLink, "trackinglink"),
     (Entity::ApiKey, "apikey"),
     (Entity::Conversion, "conversion"),
+    (Entity::User, "user"),
 ];
 
 /// Argument names ending in `Id` whose prefix is not an entity's name.
@@ -949,6 +951,7 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     let b_key = app.create_api_key(&b_owner, "Bravo Key").await;
     let bravo_key = b_key["key"].as_str().unwrap().to_owned();
     let b_conversion = convert(&app, &bravo_key, &b_link, "BRAVO-TXN-1", "bravo-player-1").await;
+    let b_me = app.ok(Some(&b_owner), "{ me { user { id } } }", json!({})).await;
 
     let before = snapshot(&app, &alpha.owner).await;
 
@@ -965,6 +968,7 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::TrackingLink, vec![id(&kestrel_falcon), id(&osprey_merlin)]),
             (Entity::ApiKey, vec![id(&condor["apiKey"])]),
             (Entity::Conversion, vec![conversion_id(&kestrel_conversion), conversion_id(&osprey_conversion)]),
+            (Entity::User, vec![id(&a_me["me"]["user"])]),
         ]),
         own: BTreeMap::from([
             (Entity::Affiliate, id(&b_affiliate)),
@@ -972,6 +976,7 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::TrackingLink, id(&b_link)),
             (Entity::ApiKey, id(&b_key["apiKey"])),
             (Entity::Conversion, conversion_id(&b_conversion)),
+            (Entity::User, id(&b_me["me"]["user"])),
         ]),
     };
     let probes = match generate(&schema, &tenant_book, &mut counter) {
@@ -1035,12 +1040,14 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::TrackingLink, vec![id(&kestrel_falcon), id(&heron_falcon), id(&kestrel_merlin)]),
             (Entity::ApiKey, vec![id(&condor["apiKey"])]),
             (Entity::Conversion, vec![conversion_id(&kestrel_conversion)]),
+            (Entity::User, vec![id(&a_me["me"]["user"])]),
         ]),
         own: BTreeMap::from([
             (Entity::Affiliate, id(&osprey)),
             (Entity::Campaign, id(&merlin)),
             (Entity::TrackingLink, id(&osprey_merlin)),
             (Entity::Conversion, conversion_id(&osprey_conversion)),
+            (Entity::User, id(&osprey_login["data"]["login"]["user"])),
         ]),
     };
     let probes = generate(&schema, &affiliate_book, &mut counter).expect("generated once already");

@@ -186,3 +186,57 @@ async fn an_affiliate_cannot_list_api_keys_or_call_staff_mutations() {
     assert_eq!(before, after, "refused mutations changed nothing");
     assert_eq!(app.ok(Some(&p.ann_token), "{ me { role } }", json!({})).await["me"]["role"], "AFFILIATE");
 }
+
+#[tokio::test]
+async fn a_manager_runs_the_programme_but_not_keys_or_staff() {
+    let app = spawn_app!().await;
+    let (owner, _) = app.sign_up("managed").await;
+    let create_user = "mutation($input: CreateUserInput!) { createUser(input: $input) { id role email } }";
+    let manager = app
+        .ok(
+            Some(&owner),
+            create_user,
+            json!({ "input": { "email": "Manager@Managed.test", "password": "manager pass 1", "role": "MANAGER" } }),
+        )
+        .await;
+    assert_eq!(manager["createUser"]["role"], "MANAGER");
+    assert_eq!(manager["createUser"]["email"], "manager@managed.test");
+    let duplicate = app
+        .graphql(
+            Some(&owner),
+            create_user,
+            json!({ "input": { "email": "manager@managed.test", "password": "manager pass 2", "role": "MANAGER" } }),
+        )
+        .await;
+    assert_eq!(error_code(&duplicate), Some("CONFLICT"), "{duplicate}");
+    let affiliate_role = app
+        .graphql(
+            Some(&owner),
+            create_user,
+            json!({ "input": { "email": "x@managed.test", "password": "manager pass 3", "role": "AFFILIATE" } }),
+        )
+        .await;
+    assert_eq!(error_code(&affiliate_role), Some("BAD_USER_INPUT"), "{affiliate_role}");
+    assert_eq!(affiliate_role["errors"][0]["extensions"]["field"], "role");
+
+    let login = app.login("managed", "manager@managed.test", "manager pass 1").await;
+    let token = login["data"]["login"]["token"].as_str().expect("manager logs in").to_owned();
+    assert_eq!(app.ok(Some(&token), "{ me { role } }", json!({})).await["me"]["role"], "MANAGER");
+    let affiliate = app.create_affiliate(&token, "Managed Partner", "partner@managed.test", None, None).await;
+    assert!(affiliate["id"].as_str().is_some_and(|id| id.starts_with("aff_")));
+
+    for operation in [
+        "mutation { createApiKey(input: { name: \"k\" }) { key } }",
+        "{ apiKeys { nodes { id } } }",
+        "{ users { nodes { id } } }",
+        "mutation { createUser(input: { email: \"m2@managed.test\", password: \"manager pass 4\", role: OWNER }) { id } }",
+    ] {
+        let answer = app.graphql(Some(&token), operation, json!({})).await;
+        assert_eq!(error_code(&answer), Some("FORBIDDEN"), "{operation}: {answer}");
+    }
+    let staff = app.ok(Some(&owner), "{ users { nodes { email role } } }", json!({})).await;
+    assert_eq!(
+        staff["users"]["nodes"],
+        json!([{ "email": "owner@managed.test", "role": "OWNER" }, { "email": "manager@managed.test", "role": "MANAGER" }])
+    );
+}

@@ -13,6 +13,7 @@ mod guard;
 mod pagination;
 mod tracking_links;
 mod types;
+mod users;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
@@ -29,6 +30,7 @@ pub struct Query(
     api_keys::ApiKeyQuery,
     conversions::ConversionQuery,
     attribution::AttributionQuery,
+    users::UserQuery,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -42,6 +44,7 @@ pub struct Mutation(
     tracking_links::TrackingLinkMutation,
     api_keys::ApiKeyMutation,
     attribution::AttributionMutation,
+    users::UserMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
