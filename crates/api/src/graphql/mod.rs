@@ -7,6 +7,7 @@ mod affiliates;
 mod api_keys;
 mod attribution;
 mod campaigns;
+mod commission;
 mod context;
 mod conversions;
 mod guard;
@@ -29,6 +30,7 @@ pub struct Query(
     api_keys::ApiKeyQuery,
     conversions::ConversionQuery,
     attribution::AttributionQuery,
+    commission::CommissionQuery,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -42,6 +44,7 @@ pub struct Mutation(
     tracking_links::TrackingLinkMutation,
     api_keys::ApiKeyMutation,
     attribution::AttributionMutation,
+    commission::CommissionMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

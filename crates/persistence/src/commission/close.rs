@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::booking::uplines_of;
 use super::ledger::{EntryMeta, entry_model, to_draft};
 use super::plans::load_history;
-use super::{EntryStatus, Period, StatementRecord, StatementStatus, corrupted, currency};
+use super::{EntryStatus, Period, StatementRecord, StatementStatus, corrupted, currency, exact};
 use crate::entities::{affiliates, conversion_credits, conversions, ledger_entries, statements, tenants};
 use crate::repo::require_staff;
 use crate::{Db, Error, Result, Scope, Viewer};
@@ -154,8 +154,7 @@ impl<'a> Statements<'a> {
         while let Some(next) = pending.pop_first() {
             let (_, affiliate, code) = next;
             let cur = currency(&code)?;
-            let open = Money::new(opening.get(&(affiliate, code.clone())).copied().unwrap_or_default(), cur)
-                .rounded();
+            let open = exact(opening.get(&(affiliate, code.clone())).copied().unwrap_or_default(), cur);
             let (record, uplines) =
                 close_one(&txn, tenant, AffiliateId::from_uuid(affiliate), cur, period, open, now).await?;
             for upline in uplines {
@@ -431,17 +430,17 @@ fn to_record(row: statements::Model) -> Result<StatementRecord> {
     let stored: Vec<StoredLine> = serde_json::from_str(&row.lines).map_err(|_| corrupted("lines"))?;
     let lines = stored
         .into_iter()
-        .map(|line| Ok((line.kind.parse::<EntryKind>()?, Money::new(line.amount, cur).rounded())))
+        .map(|line| Ok((line.kind.parse::<EntryKind>()?, exact(line.amount, cur))))
         .collect::<Result<Vec<_>>>()?;
     Ok(StatementRecord {
         id: StatementId::from_uuid(row.id),
         affiliate_id: AffiliateId::from_uuid(row.affiliate_id),
         period: Period::parse(&row.period, "period")?,
         currency: cur,
-        opening_carryover: Money::new(row.opening_carryover, cur).rounded(),
+        opening_carryover: exact(row.opening_carryover, cur),
         lines,
-        balance: Money::new(row.balance, cur).rounded(),
-        closing_carryover: Money::new(row.closing_carryover, cur).rounded(),
+        balance: exact(row.balance, cur),
+        closing_carryover: exact(row.closing_carryover, cur),
         status: if row.status == StatementStatus::Paid.as_str() {
             StatementStatus::Paid
         } else {

@@ -5,12 +5,11 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use clickledger_domain::commission::{EntryDraft, EntryKind, FxSource};
 use clickledger_domain::ids::{AffiliateId, ConversionId, LedgerEntryId, PlanId, TenantId, UserId};
-use clickledger_domain::money::{Currency, FxRate, Money, round_to_minor};
-use rust_decimal::Decimal;
+use clickledger_domain::money::{Currency, FxRate, Money};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select};
 
-use super::{EntryStatus, FxRateRecord, LedgerEntry, Period, corrupted, currency};
+use super::{EntryStatus, FxRateRecord, LedgerEntry, Period, corrupted, currency, exact};
 use crate::entities::{affiliates, fx_rates, ledger_entries};
 use crate::page::{self, Page, PageRequest};
 use crate::repo::require_staff;
@@ -61,12 +60,6 @@ pub(super) fn entry_model(
     }
 }
 
-/// Stored amounts are whole minor units; rounding again on the way out undoes any float
-/// noise a backend without a decimal type (SQLite) may add.
-fn money(amount: Decimal, currency: Currency) -> Money {
-    Money::new(round_to_minor(amount, currency), currency)
-}
-
 pub(super) fn to_draft(row: &ledger_entries::Model) -> Result<EntryDraft> {
     let currency = currency(&row.currency)?;
     let fx = match (row.source_amount, row.source_currency.as_deref(), row.fx_rate) {
@@ -80,8 +73,8 @@ pub(super) fn to_draft(row: &ledger_entries::Model) -> Result<EntryDraft> {
         beneficiary: AffiliateId::from_uuid(row.affiliate_id),
         tier: u8::try_from(row.tier).map_err(|_| corrupted("tier"))?,
         kind: row.kind.parse()?,
-        amount: money(row.amount, currency),
-        basis: row.basis_amount.map(|b| money(b, currency)),
+        amount: exact(row.amount, currency),
+        basis: row.basis_amount.map(|b| exact(b, currency)),
         fx,
         reverses: row.reverses.as_deref().map(str::parse).transpose()?,
     })

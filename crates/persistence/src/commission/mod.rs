@@ -184,6 +184,15 @@ fn corrupted(what: &'static str) -> crate::Error {
     clickledger_domain::Error::invalid(what, "stored value is corrupted").into()
 }
 
+/// A stored amount as booked money: rounded to the minor unit (undoing any float noise from a
+/// backend without a decimal type, i.e. SQLite) and written with exactly that many decimals,
+/// so every backend shows `50.00`, never `50` or `50.000000`.
+pub(crate) fn exact(amount: Decimal, currency: Currency) -> Money {
+    let mut amount = clickledger_domain::money::round_to_minor(amount, currency);
+    amount.rescale(currency.exponent());
+    Money::new(amount, currency)
+}
+
 fn currency(raw: &str) -> crate::Result<Currency> {
     Currency::parse(raw, "currency").map_err(crate::Error::from)
 }
