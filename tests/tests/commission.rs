@@ -557,6 +557,21 @@ async fn period_close_is_idempotent_and_affiliates_see_only_their_own() {
     assert!(a_entries.iter().all(|e| e["status"] == "PAID"));
     let b_entries = entries(&app, &s.owner, json!({ "affiliateId": b.id, "period": last_month })).await;
     assert!(b_entries.iter().all(|e| e["status"] == "APPROVED"));
+
+    // A held entry blocks its statement's payout until released; paid entries are final.
+    let set_status = "mutation($ids: [ID!]!, $status: CommissionStatus!) { setCommissionStatus(ids: $ids, status: $status) { status amount } }";
+    let b_id = b_entries[0]["id"].clone();
+    let held = ok(&app, &s.owner, set_status, json!({ "ids": [b_id], "status": "HELD" })).await;
+    assert_eq!(held["setCommissionStatus"][0]["status"], "HELD");
+    let b_statement = ok(&app, &s.owner, statement, json!({ "a": b.id, "p": last_month })).await;
+    let pay = "mutation($id: ID!) { markStatementPaid(id: $id) { status } }";
+    let blocked = gql(&app, &s.owner, pay, json!({ "id": b_statement["statement"]["id"] })).await;
+    assert_eq!(error_code(&blocked), Some("CONFLICT"), "{blocked}");
+    ok(&app, &s.owner, set_status, json!({ "ids": [b_id], "status": "APPROVED" })).await;
+    let paid_b = ok(&app, &s.owner, pay, json!({ "id": b_statement["statement"]["id"] })).await;
+    assert_eq!(paid_b["markStatementPaid"]["status"], "PAID");
+    let final_ = gql(&app, &s.owner, set_status, json!({ "ids": [b_id], "status": "REJECTED" })).await;
+    assert_eq!(error_code(&final_), Some("CONFLICT"), "{final_}");
 }
 
 /// Today's UTC date, `YYYY-MM-DD`, from the system clock (no chrono in this crate).
@@ -586,4 +601,112 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// (two months ago, last month) in UTC as `YYYY-MM`.
+fn two_past_months() -> (String, String) {
+    let (last, _) = months();
+    let (y, m): (i32, u32) = (last[..4].parse().unwrap(), last[5..7].parse().unwrap());
+    let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+    (format!("{py:04}-{pm:02}"), last)
+}
+
+#[tokio::test]
+async fn revshare_deficit_carries_into_the_next_close_and_status_moves_entries() {
+    let app = spawn_app!().await;
+    let s = setup(&app, "revshare").await;
+    let aff = partner(&app, &s, "rs", None).await;
+    let since = "2000-01-01T00:00:00Z";
+    let plan = create_plan(
+        &app,
+        &s,
+        json!({ "currency": "USD", "revshare": { "tiers": [{ "from": "0", "percent": "25" }], "negativeCarryover": true } }),
+        Some(since),
+    )
+    .await;
+    assign(&app, &s, &plan, Some(&aff.id), Some(since)).await;
+    postback(
+        &app,
+        &s,
+        &[("click_id", &click(&app, &aff).await), ("player_id", "whale"), ("event", "registration")],
+    )
+    .await;
+
+    let (older, last) = two_past_months();
+    let revenue = |txn: &'static str, amount: &'static str, month: &str| {
+        let occurred = format!("{month}-10T08:00:00Z");
+        let app = &app;
+        let s = &s;
+        async move {
+            postback(
+                app,
+                s,
+                &[
+                    ("player_id", "whale"),
+                    ("event", "revenue"),
+                    ("txn_id", txn),
+                    ("amount", amount),
+                    ("currency", "USD"),
+                    ("occurred_at", &occurred),
+                ],
+            )
+            .await
+        }
+    };
+    // A losing month: 25 % of -200 is booked live as -50.
+    let loss = revenue("R1", "-200", &older).await;
+    let live = entries(&app, &s.owner, json!({ "conversionId": loss["conversion_id"] })).await;
+    assert_eq!(
+        (live[0]["kind"].as_str(), num(&live[0]["amount"]), num(&live[0]["basis"])),
+        (Some("REVSHARE"), -50.0, -200.0)
+    );
+
+    let close = "mutation($period: String!) { closePeriod(period: $period) { openingCarryover balance closingCarryover lines { kind amount } } }";
+    let first = ok(&app, &s.owner, close, json!({ "period": older })).await["closePeriod"][0].clone();
+    // Nothing is payable for a losing month; the deficit is carried.
+    assert_eq!(num(&first["balance"]), 0.0, "{first}");
+    assert_eq!(num(&first["closingCarryover"]), -50.0, "{first}");
+
+    // A winning month: 25 % of 400 = 100 live, less the 50 carried in = 50 payable.
+    revenue("R2", "400", &last).await;
+    let second = ok(&app, &s.owner, close, json!({ "period": last })).await["closePeriod"][0].clone();
+    assert_eq!(num(&second["openingCarryover"]), -50.0, "{second}");
+    assert_eq!(num(&second["balance"]), 50.0, "{second}");
+    assert_eq!(num(&second["closingCarryover"]), 0.0, "{second}");
+    let lines: f64 = second["lines"].as_array().unwrap().iter().map(|l| num(&l["amount"])).sum();
+    assert!((lines - 50.0).abs() < 1e-9, "lines sum to the balance: {second}");
+
+    // A pending conversion's entries are pending; its approval moves them, amounts untouched.
+    let pending = postback(
+        &app,
+        &s,
+        &[
+            ("player_id", "whale"),
+            ("event", "revenue"),
+            ("txn_id", "R3"),
+            ("amount", "40"),
+            ("currency", "USD"),
+            ("status", "pending"),
+        ],
+    )
+    .await;
+    let filter = json!({ "conversionId": pending["conversion_id"] });
+    let before = entries(&app, &s.owner, filter.clone()).await;
+    assert_eq!(before[0]["status"], "PENDING");
+    postback(
+        &app,
+        &s,
+        &[
+            ("player_id", "whale"),
+            ("event", "revenue"),
+            ("txn_id", "R3"),
+            ("amount", "40"),
+            ("currency", "USD"),
+            ("status", "approved"),
+        ],
+    )
+    .await;
+    let after = entries(&app, &s.owner, filter).await;
+    assert_eq!(after[0]["status"], "APPROVED");
+    assert_eq!(after[0]["amount"], before[0]["amount"]);
 }

@@ -817,6 +817,23 @@ impl CommissionMutation {
         Ok(CommissionEntry::from_entry(entry, true))
     }
 
+    /// Moves entries through the workflow: HELD (under review; blocks the statement's
+    /// payout), APPROVED, PENDING or REJECTED (counts for nothing). Amounts never change and
+    /// paid entries are final. Re-run `closePeriod` for a closed month to update its statement.
+    #[graphql(guard = "Allow::STAFF")]
+    async fn set_commission_status(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<ID>,
+        status: CommissionStatus,
+    ) -> async_graphql::Result<Vec<CommissionEntry>> {
+        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let ids =
+            ids.iter().map(|id| LedgerEntryId::parse(id, "ids")).collect::<Result<Vec<_>, _>>().gql()?;
+        let moved = Commissions::scoped(&state.db, scope).set_status(&ids, status.into()).await.gql()?;
+        Ok(moved.into_iter().map(|e| CommissionEntry::from_entry(e, true)).collect())
+    }
+
     /// Closes a month (UTC) that has ended: settles revshare at the month's tier with
     /// carryover, pays KPI bonuses, and writes one statement per affiliate and currency.
     /// Closing again books nothing new and returns the same statements.
@@ -832,7 +849,8 @@ impl CommissionMutation {
         Ok(closed.into_iter().map(Statement::from).collect())
     }
 
-    /// Marks a statement paid, with every entry it sums.
+    /// Marks a statement paid, with every entry it sums. Refused (CONFLICT on `status`)
+    /// while one of its entries is held.
     #[graphql(guard = "Allow::STAFF")]
     async fn mark_statement_paid(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Statement> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());

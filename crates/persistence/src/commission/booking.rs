@@ -492,3 +492,52 @@ async fn store_facts<C: ConnectionTrait>(
     .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clickledger_domain::commission::{Earning, EntryKind};
+
+    use super::*;
+
+    fn aff(n: u128) -> AffiliateId {
+        AffiliateId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
+    fn usd(amount: i64) -> Money {
+        Money::new(Decimal::new(amount, 2), Currency::USD)
+    }
+
+    fn cpa(amount: i64) -> Earning {
+        Earning { kind: EntryKind::Cpa, amount: usd(amount), basis: None, fx: None }
+    }
+
+    #[test]
+    fn a_group_gets_exactly_its_share_of_its_own_plans_earnings() {
+        // Two of three equal credits are on this plan: they get two thirds of 100.00, split
+        // to the cent, and the third affiliate (on another plan) gets nothing from it.
+        let third = Decimal::new(333_333, 6);
+        let credits = vec![
+            ShareCredit { affiliate: aff(1), share: third },
+            ShareCredit { affiliate: aff(2), share: third },
+        ];
+        let drafts = group_drafts(&[cpa(10_000)], credits, &HashMap::new(), &[]).unwrap();
+        let amounts: Vec<_> = drafts.iter().map(|d| (d.beneficiary, d.amount)).collect();
+        assert_eq!(amounts, vec![(aff(1), usd(3333)), (aff(2), usd(3333))]);
+    }
+
+    #[test]
+    fn a_whole_group_absorbs_stored_share_noise_and_pays_overrides() {
+        let third = Decimal::new(333_333, 6);
+        let credits = vec![
+            ShareCredit { affiliate: aff(1), share: third },
+            ShareCredit { affiliate: aff(2), share: third },
+            ShareCredit { affiliate: aff(3), share: third },
+        ];
+        let uplines = HashMap::from([(aff(1), vec![aff(9)])]);
+        let drafts = group_drafts(&[cpa(10_000)], credits, &uplines, &[Decimal::TEN]).unwrap();
+        let direct: Decimal = drafts.iter().filter(|d| d.tier == 0).map(|d| d.amount.amount).sum();
+        assert_eq!(direct, Decimal::new(10_000, 2), "tier 0 sums to the earning, to the cent");
+        let cut: Vec<_> = drafts.iter().filter(|d| d.tier == 1).map(|d| (d.beneficiary, d.amount)).collect();
+        assert_eq!(cut, vec![(aff(9), usd(333))]);
+    }
+}

@@ -64,7 +64,8 @@ impl<'a> Statements<'a> {
             .collect()
     }
 
-    /// Marks a statement paid, with every entry it sums. Paying twice changes nothing.
+    /// Marks a statement paid, with every entry it sums; refused (CONFLICT on `status`) while
+    /// one of them is held. Paying twice changes nothing.
     pub async fn mark_paid(&self, id: StatementId, now: DateTime<Utc>) -> Result<StatementRecord> {
         require_staff(&self.scope)?;
         let tenant = self.scope.tenant().uuid();
@@ -76,17 +77,29 @@ impl<'a> Statements<'a> {
             .await?
             .ok_or(Error::NotFound)?;
         if row.status != StatementStatus::Paid.as_str() {
+            let held = ledger_entries::Entity::find()
+                .filter(ledger_entries::Column::TenantId.eq(tenant))
+                .filter(ledger_entries::Column::AffiliateId.eq(row.affiliate_id))
+                .filter(ledger_entries::Column::Period.eq(row.period.as_str()))
+                .filter(ledger_entries::Column::Currency.eq(row.currency.as_str()))
+                .filter(ledger_entries::Column::Status.eq(EntryStatus::Held.as_str()))
+                .one(&txn)
+                .await?;
+            // A held entry blocks the payout until it is released or rejected (and the
+            // period closed again).
+            if held.is_some() {
+                return Err(Error::Conflict { field: "status" });
+            }
             ledger_entries::Entity::update_many()
                 .col_expr(ledger_entries::Column::Status, Expr::value(EntryStatus::Paid.as_str()))
                 .filter(ledger_entries::Column::TenantId.eq(tenant))
                 .filter(ledger_entries::Column::AffiliateId.eq(row.affiliate_id))
                 .filter(ledger_entries::Column::Period.eq(row.period.as_str()))
                 .filter(ledger_entries::Column::Currency.eq(row.currency.as_str()))
-                .filter(ledger_entries::Column::Status.is_in([
-                    EntryStatus::Pending.as_str(),
-                    EntryStatus::Approved.as_str(),
-                    EntryStatus::Held.as_str(),
-                ]))
+                .filter(
+                    ledger_entries::Column::Status
+                        .is_in([EntryStatus::Pending.as_str(), EntryStatus::Approved.as_str()]),
+                )
                 .exec(&txn)
                 .await?;
             statements::ActiveModel {

@@ -6,14 +6,20 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clickledger_domain::commission::{EntryDraft, EntryKind, FxSource};
 use clickledger_domain::ids::{AffiliateId, ConversionId, LedgerEntryId, PlanId, TenantId, UserId};
 use clickledger_domain::money::{Currency, FxRate, Money};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select,
+    TransactionTrait,
+};
 
 use super::{EntryStatus, FxRateRecord, LedgerEntry, Period, corrupted, currency, exact};
 use crate::entities::{affiliates, fx_rates, ledger_entries};
 use crate::page::{self, Page, PageRequest};
 use crate::repo::require_staff;
 use crate::{Db, Error, Result, Scope, Viewer};
+
+/// Most entries one `setCommissionStatus` call may move.
+const MAX_STATUS_BATCH: usize = 100;
 
 /// What a booked draft is booked under.
 #[derive(Debug, Clone, Copy)]
@@ -185,6 +191,56 @@ impl<'a> Commissions<'a> {
         let page = page::fetch(query, ledger_entries::Column::Id, request, self.db.reader()).await?;
         let items = page.items.into_iter().map(to_entry).collect::<Result<Vec<_>>>()?;
         Ok(Page { items, has_next: page.has_next })
+    }
+
+    /// Moves entries through the workflow (hold for review, release, reject). Amounts never
+    /// change; paid entries are final, and entries are paid only with their statement.
+    pub async fn set_status(&self, ids: &[LedgerEntryId], status: EntryStatus) -> Result<Vec<LedgerEntry>> {
+        require_staff(&self.scope)?;
+        if status == EntryStatus::Paid {
+            return Err(clickledger_domain::Error::invalid(
+                "status",
+                "entries are paid with their statement (markStatementPaid)",
+            )
+            .into());
+        }
+        let mut ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.uuid()).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() || ids.len() > MAX_STATUS_BATCH {
+            return Err(clickledger_domain::Error::invalid(
+                "ids",
+                format!("between 1 and {MAX_STATUS_BATCH} entries at a time"),
+            )
+            .into());
+        }
+        let tenant = self.scope.tenant().uuid();
+        let txn = self.db.writer().begin().await?;
+        let rows = ledger_entries::Entity::find()
+            .filter(ledger_entries::Column::TenantId.eq(tenant))
+            .filter(ledger_entries::Column::Id.is_in(ids.iter().copied()))
+            .all(&txn)
+            .await?;
+        if rows.len() != ids.len() {
+            return Err(Error::NotFound);
+        }
+        if rows.iter().any(|row| row.status == EntryStatus::Paid.as_str()) {
+            return Err(Error::Conflict { field: "status" });
+        }
+        ledger_entries::Entity::update_many()
+            .col_expr(ledger_entries::Column::Status, Expr::value(status.as_str()))
+            .filter(ledger_entries::Column::TenantId.eq(tenant))
+            .filter(ledger_entries::Column::Id.is_in(ids.iter().copied()))
+            .exec(&txn)
+            .await?;
+        let rows = ledger_entries::Entity::find()
+            .filter(ledger_entries::Column::TenantId.eq(tenant))
+            .filter(ledger_entries::Column::Id.is_in(ids))
+            .order_by_asc(ledger_entries::Column::Id)
+            .all(&txn)
+            .await?;
+        txn.commit().await?;
+        rows.into_iter().map(to_entry).collect()
     }
 
     /// Appends an adjustment (positive or negative) to the affiliate's current month.
