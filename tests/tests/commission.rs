@@ -477,13 +477,13 @@ async fn period_close_is_idempotent_and_affiliates_see_only_their_own() {
     let a = partner(&app, &s, "alpha", None).await;
     let b = partner(&app, &s, "beta", None).await;
     let since = "2000-01-01T00:00:00Z";
-    let plan = create_plan(
-        &app,
-        &s,
-        json!({ "currency": "USD", "cpl": "1", "cpa": { "amount": "30" } }),
-        Some(since),
-    )
-    .await;
+    let rules = json!({
+        "currency": "USD",
+        "cpl": "1",
+        "cpa": { "amount": "30" },
+        "kpi": [{ "metric": "FTDS", "target": "1", "amount": "10" }, { "metric": "FTDS", "target": "5", "amount": "99" }],
+    });
+    let plan = create_plan(&app, &s, rules, Some(since)).await;
     assign(&app, &s, &plan, None, Some(since)).await;
 
     // Registrations now; first deposits reported for last month (lifetime-bound players).
@@ -519,9 +519,16 @@ async fn period_close_is_idempotent_and_affiliates_see_only_their_own() {
     let first = ok(&app, &s.owner, close, json!({ "period": last_month })).await["closePeriod"].clone();
     let statements = first.as_array().unwrap();
     assert_eq!(statements.len(), 2, "{first}");
+    // Each: CPA 30 for its depositor, and the KPI bonus for one FTD (the 5-FTD one is not met).
     for st in statements {
-        assert_eq!(num(&st["balance"]), 30.0, "{st}");
-        assert_eq!(st["lines"], json!([{ "kind": "CPA", "amount": st["lines"][0]["amount"] }]));
+        assert_eq!(num(&st["balance"]), 40.0, "{st}");
+        let lines: Vec<(&str, f64)> = st["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["kind"].as_str().unwrap(), num(&l["amount"])))
+            .collect();
+        assert_eq!(lines, vec![("CPA", 30.0), ("KPI", 10.0)]);
         assert_eq!(st["status"], "CLOSED");
     }
     let count = entries(&app, &s.owner, json!({ "period": last_month })).await.len();
