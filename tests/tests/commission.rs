@@ -436,6 +436,30 @@ async fn foreign_currency_uses_the_operators_rate_and_adjustments_need_a_reason(
     assert_eq!(booked[0]["sourceCurrency"], "EUR");
     assert_eq!(num(&booked[0]["fxRate"]), 1.1);
 
+    // Only USD→GBP is set; a GBP deposit uses its inverse (1 / 1.25 = 0.8): 150 GBP = 120 USD.
+    ok(
+        &app,
+        &s.owner,
+        "mutation($input: SetFxRateInput!) { setFxRate(input: $input) { rate } }",
+        json!({ "input": { "day": day, "from": "USD", "to": "GBP", "rate": "1.25" } }),
+    )
+    .await;
+    let gbp = postback(
+        &app,
+        &s,
+        &[
+            ("click_id", &click(&app, &aff).await),
+            ("event", "ftd"),
+            ("txn_id", "G1"),
+            ("amount", "150"),
+            ("currency", "GBP"),
+        ],
+    )
+    .await;
+    let booked = entries(&app, &s.owner, json!({ "conversionId": gbp["conversion_id"] })).await;
+    assert_eq!(booked.len(), 1, "{booked:?}");
+    assert_eq!((booked[0]["sourceCurrency"].as_str(), num(&booked[0]["fxRate"])), (Some("GBP"), 0.8));
+
     let adjust = "mutation($input: AdjustCommissionInput!) { adjustCommission(input: $input) { kind amount reason createdBy status } }";
     let no_reason = gql(
         &app,
@@ -547,6 +571,22 @@ async fn period_close_is_idempotent_and_affiliates_see_only_their_own() {
     assert_eq!(own["statement"]["affiliateId"], a.id.as_str());
     let other = gql(&app, &token_a, statement, json!({ "a": b.id, "p": last_month })).await;
     assert_eq!(error_code(&other), Some("NOT_FOUND"), "{other}");
+    let listed = ok(
+        &app,
+        &token_a,
+        "query($p: String!) { statements(period: $p) { affiliateId } }",
+        json!({ "p": last_month }),
+    )
+    .await;
+    assert_eq!(listed["statements"], json!([{ "affiliateId": a.id }]));
+    let all = ok(
+        &app,
+        &s.owner,
+        "query($p: String!) { statements(period: $p) { affiliateId } }",
+        json!({ "p": last_month }),
+    )
+    .await;
+    assert_eq!(all["statements"].as_array().unwrap().len(), 2);
     let forbidden = gql(&app, &token_a, close, json!({ "period": last_month })).await;
     assert_eq!(error_code(&forbidden), Some("FORBIDDEN"));
 

@@ -688,6 +688,18 @@ impl CommissionQuery {
         }
     }
 
+    /// Every statement of a closed month, by affiliate; an affiliate sees only its own.
+    #[graphql(guard = "Allow::ANYONE_SIGNED_IN")]
+    async fn statements(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "`YYYY-MM` (UTC)")] period: String,
+    ) -> async_graphql::Result<Vec<Statement>> {
+        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let found = Statements::scoped(&state.db, scope).for_period(self::period(&period)?).await.gql()?;
+        Ok(found.into_iter().map(Statement::from).collect())
+    }
+
     /// Exchange rates set with `setFxRate`, newest day first.
     #[graphql(guard = "Allow::STAFF")]
     async fn fx_rates(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<FxRate>> {

@@ -64,6 +64,21 @@ impl<'a> Statements<'a> {
             .collect()
     }
 
+    /// Every statement of the period this viewer may see (an affiliate: its own), by
+    /// affiliate and currency.
+    pub async fn for_period(&self, period: Period) -> Result<Vec<StatementRecord>> {
+        let mut query = statements::Entity::find()
+            .filter(statements::Column::TenantId.eq(self.scope.tenant().uuid()))
+            .filter(statements::Column::Period.eq(period.to_string()));
+        if let Viewer::Affiliate(me) = self.scope.viewer() {
+            query = query.filter(statements::Column::AffiliateId.eq(me.uuid()));
+        }
+        let mut records =
+            query.all(self.db.reader()).await?.into_iter().map(to_record).collect::<Result<Vec<_>>>()?;
+        records.sort_by_key(|s| (s.affiliate_id, s.currency));
+        Ok(records)
+    }
+
     /// Marks a statement paid, with every entry it sums; refused (CONFLICT on `status`) while
     /// one of them is held. Paying twice changes nothing.
     pub async fn mark_paid(&self, id: StatementId, now: DateTime<Utc>) -> Result<StatementRecord> {

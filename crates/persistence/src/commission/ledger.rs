@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clickledger_domain::commission::{EntryDraft, EntryKind, FxSource};
 use clickledger_domain::ids::{AffiliateId, ConversionId, LedgerEntryId, PlanId, TenantId, UserId};
 use clickledger_domain::money::{Currency, FxRate, Money};
+use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select,
@@ -17,6 +18,9 @@ use crate::entities::{affiliates, fx_rates, ledger_entries};
 use crate::page::{self, Page, PageRequest};
 use crate::repo::require_staff;
 use crate::{Db, Error, Result, Scope, Viewer};
+
+/// An inverted rate keeps this many decimal places (what the column stores).
+const INVERSE_RATE_PLACES: u32 = 12;
 
 /// Most entries one `setCommissionStatus` call may move.
 const MAX_STATUS_BATCH: usize = 100;
@@ -113,6 +117,7 @@ fn to_entry(row: ledger_entries::Model) -> Result<LedgerEntry> {
 }
 
 /// The operator's rate from `from` to `to` for `day`: that day's, else the latest before it.
+/// When only the opposite direction was set, its inverse is used (and recorded on the entry).
 pub(super) async fn fx_rate_on<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
@@ -120,15 +125,24 @@ pub(super) async fn fx_rate_on<C: ConnectionTrait>(
     to: Currency,
     day: NaiveDate,
 ) -> Result<Option<FxRate>> {
-    let row = fx_rates::Entity::find()
-        .filter(fx_rates::Column::TenantId.eq(tenant.uuid()))
-        .filter(fx_rates::Column::FromCurrency.eq(from.code()))
-        .filter(fx_rates::Column::ToCurrency.eq(to.code()))
-        .filter(fx_rates::Column::Day.lte(day.to_string()))
-        .order_by_desc(fx_rates::Column::Day)
-        .one(conn)
-        .await?;
-    row.map(|row| FxRate::new(from, to, row.rate).map_err(Error::from)).transpose()
+    let latest = |from: Currency, to: Currency| {
+        fx_rates::Entity::find()
+            .filter(fx_rates::Column::TenantId.eq(tenant.uuid()))
+            .filter(fx_rates::Column::FromCurrency.eq(from.code()))
+            .filter(fx_rates::Column::ToCurrency.eq(to.code()))
+            .filter(fx_rates::Column::Day.lte(day.to_string()))
+            .order_by_desc(fx_rates::Column::Day)
+            .one(conn)
+    };
+    if let Some(row) = latest(from, to).await? {
+        return Ok(Some(FxRate::new(from, to, row.rate)?));
+    }
+    let Some(row) = latest(to, from).await? else { return Ok(None) };
+    let inverse = Decimal::ONE
+        .checked_div(row.rate)
+        .map(|rate| rate.round_dp(INVERSE_RATE_PLACES))
+        .ok_or_else(|| clickledger_domain::Error::invalid("fxRate", "cannot invert the stored rate"))?;
+    Ok(Some(FxRate::new(from, to, inverse)?))
 }
 
 #[derive(Debug, Clone, Default)]

@@ -178,9 +178,10 @@ async fn ingest_one(txn: &DatabaseTransaction, backend: Backend, job: Prepared) 
         model_version: resolution.model_version,
         occurred_at,
         received_at,
-        credits: match attributed {
-            true => commission::with_commission(resolution.credits, &commission),
-            false => Vec::new(),
+        credits: if attributed {
+            commission::with_commission(resolution.credits, &commission)
+        } else {
+            Vec::new()
         },
     };
     Ok(IngestOutcome::Created(ConversionEvent {
