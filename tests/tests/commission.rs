@@ -460,6 +460,22 @@ async fn foreign_currency_uses_the_operators_rate_and_adjustments_need_a_reason(
     assert_eq!(booked.len(), 1, "{booked:?}");
     assert_eq!((booked[0]["sourceCurrency"].as_str(), num(&booked[0]["fxRate"])), (Some("GBP"), 0.8));
 
+    // No JPY rate at all: the conversion is still stored and attributed, without commission.
+    let jpy = postback(
+        &app,
+        &s,
+        &[
+            ("click_id", &click(&app, &aff).await),
+            ("event", "ftd"),
+            ("txn_id", "J1"),
+            ("amount", "20000"),
+            ("currency", "JPY"),
+        ],
+    )
+    .await;
+    assert_eq!(jpy["attributed"], true);
+    assert!(entries(&app, &s.owner, json!({ "conversionId": jpy["conversion_id"] })).await.is_empty());
+
     let adjust = "mutation($input: AdjustCommissionInput!) { adjustCommission(input: $input) { kind amount reason createdBy status } }";
     let no_reason = gql(
         &app,
@@ -756,4 +772,58 @@ async fn revshare_deficit_carries_into_the_next_close_and_status_moves_entries()
     let after = entries(&app, &s.owner, filter).await;
     assert_eq!(after[0]["status"], "APPROVED");
     assert_eq!(after[0]["amount"], before[0]["amount"]);
+}
+
+#[tokio::test]
+async fn trades_earn_per_lot_by_instrument_group() {
+    let app = spawn_app!().await;
+    let s = setup(&app, "forex").await;
+    let ib = partner(&app, &s, "ib", None).await;
+    let rules = json!({ "currency": "USD", "perLot": {
+        "defaultRate": "5",
+        "groupRates": [{ "group": "METALS", "rate": "12" }],
+        "instrumentGroups": [{ "instrument": "XAUUSD", "group": "METALS" }],
+    } });
+    let plan = create_plan(&app, &s, rules, None).await;
+    assign(&app, &s, &plan, None, None).await;
+    postback(
+        &app,
+        &s,
+        &[("click_id", &click(&app, &ib).await), ("player_id", "trader"), ("event", "registration")],
+    )
+    .await;
+    let gold = postback(
+        &app,
+        &s,
+        &[
+            ("player_id", "trader"),
+            ("event", "trade"),
+            ("txn_id", "X1"),
+            ("lots", "2.5"),
+            ("instrument", "xauusd"),
+        ],
+    )
+    .await;
+    let fx = postback(
+        &app,
+        &s,
+        &[
+            ("player_id", "trader"),
+            ("event", "trade"),
+            ("txn_id", "X2"),
+            ("lots", "0.37"),
+            ("instrument", "EURUSD"),
+        ],
+    )
+    .await;
+    let amount = |rows: Vec<Value>| (rows[0]["kind"].as_str().map(str::to_owned), num(&rows[0]["amount"]));
+    assert_eq!(
+        amount(entries(&app, &s.owner, json!({ "conversionId": gold["conversion_id"] })).await),
+        (Some("LOT".into()), 30.0)
+    );
+    // 0.37 × 5 = 1.85.
+    assert_eq!(
+        amount(entries(&app, &s.owner, json!({ "conversionId": fx["conversion_id"] })).await),
+        (Some("LOT".into()), 1.85)
+    );
 }
