@@ -827,3 +827,53 @@ async fn trades_earn_per_lot_by_instrument_group() {
         (Some("LOT".into()), 1.85)
     );
 }
+
+#[tokio::test]
+async fn cpa_pays_the_players_country_amount_once_turnover_qualifies() {
+    let app = spawn_app!().await;
+    let s = setup(&app, "country").await;
+    let aff = partner(&app, &s, "de", None).await;
+    let rules = json!({ "currency": "USD", "cpa": {
+        "amount": "100",
+        "byCountry": [{ "country": "DE", "amount": "150" }],
+        "minTurnover": "500",
+    } });
+    let plan = create_plan(&app, &s, rules, None).await;
+    assign(&app, &s, &plan, None, None).await;
+    postback(
+        &app,
+        &s,
+        &[
+            ("click_id", &click(&app, &aff).await),
+            ("player_id", "hans"),
+            ("event", "registration"),
+            ("country", "de"),
+        ],
+    )
+    .await;
+    let ftd = postback(
+        &app,
+        &s,
+        &[("player_id", "hans"), ("event", "ftd"), ("txn_id", "D1"), ("amount", "50"), ("currency", "USD")],
+    )
+    .await;
+    assert!(
+        entries(&app, &s.owner, json!({ "conversionId": ftd["conversion_id"] })).await.is_empty(),
+        "no turnover yet"
+    );
+    let revenue = postback(
+        &app,
+        &s,
+        &[
+            ("player_id", "hans"),
+            ("event", "revenue"),
+            ("txn_id", "NGR1"),
+            ("amount", "20"),
+            ("currency", "USD"),
+            ("turnover", "600"),
+        ],
+    )
+    .await;
+    let paid = entries(&app, &s.owner, json!({ "conversionId": revenue["conversion_id"] })).await;
+    assert_eq!(summary(&paid), vec![(aff.id.clone(), "CPA".into(), 0, "150.00".into())]);
+}

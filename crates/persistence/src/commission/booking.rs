@@ -215,7 +215,11 @@ async fn earnings<C: ConnectionTrait>(conn: &C, tenant: TenantId, booking: &Book
         let facts = match before.get(&currency) {
             Some(facts) => facts.clone(),
             None => {
-                let facts = load_facts(conn, tenant, &player_key, currency).await?;
+                let mut facts = load_facts(conn, tenant, &player_key, currency).await?;
+                // The latest reported country is the player's (it picks a country's CPA).
+                if let Some(country) = &booking.postback.country {
+                    facts.country = Some(country.clone());
+                }
                 before.insert(currency, facts.clone());
                 facts
             }
@@ -309,7 +313,12 @@ fn event_facts(postback: &Postback) -> Result<Option<EventFacts>> {
             lots: postback.lots.unwrap_or_default(),
             instrument: postback.instrument.as_deref().unwrap_or("UNKNOWN").trim().to_ascii_uppercase(),
         },
-        EventKind::Revenue => EventFacts::Revenue { net: money()?, turnover: None },
+        EventKind::Revenue => {
+            let net = money()?;
+            let turnover =
+                postback.turnover.map(|t| Money::from_input(t, net.currency, "turnover")).transpose()?;
+            EventFacts::Revenue { net, turnover }
+        }
         EventKind::Chargeback => return Ok(None),
     }))
 }
