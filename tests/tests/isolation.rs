@@ -200,6 +200,9 @@ enum Entity {
     ApiKey,
     Conversion,
     User,
+    Plan,
+    LedgerEntry,
+    Statement,
 }
 
 /// Entities by the (lower-case) word that names them in field, argument and type names.
@@ -210,10 +213,19 @@ const ENTITIES: &[(Entity, &str)] = &[
     (Entity::ApiKey, "apikey"),
     (Entity::Conversion, "conversion"),
     (Entity::User, "user"),
+    (Entity::Plan, "commissionplan"),
+    (Entity::LedgerEntry, "commissionentry"),
+    (Entity::Statement, "statement"),
 ];
 
 /// Argument names ending in `Id` whose prefix is not an entity's name.
-const ID_ALIASES: &[(&str, Entity)] = &[("parentId", Entity::Affiliate)];
+const ID_ALIASES: &[(&str, Entity)] = &[("parentId", Entity::Affiliate), ("planId", Entity::Plan)];
+
+/// Optional input fields without which no valid value exists (a plan must pay for something).
+const REQUIRED_IN_PRACTICE: &[(&str, &str)] = &[("CommissionRulesInput", "cpl")];
+
+/// ID arguments whose field names no entity, by (field, argument).
+const FIELD_ID_ALIASES: &[(&str, &str, Entity)] = &[("setCommissionStatus", "ids", Entity::LedgerEntry)];
 
 /// The entity a field is about, from its name: `updateAffiliate`, `setCampaignStatus`,
 /// `revokeApiKey`, `trackingLinks`.
@@ -230,6 +242,9 @@ fn entity_in_field_name(field: &str) -> Result<Entity, String> {
 
 /// The entity an ID argument or input field names.
 fn entity_of_id(name: &str, owner_field: &str) -> Result<Entity, String> {
+    if let Some((_, _, entity)) = FIELD_ID_ALIASES.iter().find(|(f, a, _)| *f == owner_field && *a == name) {
+        return Ok(*entity);
+    }
     if name == "id" {
         return entity_in_field_name(owner_field);
     }
@@ -267,6 +282,8 @@ enum Pick {
 struct Book {
     victims: BTreeMap<Entity, Vec<String>>,
     own: BTreeMap<Entity, String>,
+    /// A closed month (`YYYY-MM`) in which the victim has statements.
+    period: String,
 }
 
 impl Book {
@@ -345,6 +362,14 @@ impl Generator<'_> {
                     },
                     // A live feed's resume cursor: "c0" replays the caller's feed from the start.
                     "since" => "\"c0\"".into(),
+                    "period" => format!("{:?}", self.book.period),
+                    // Every plan in the fixture is in USD.
+                    "currency" | "from" => "\"USD\"".into(),
+                    "to" => "\"EUR\"".into(),
+                    "reason" => format!("\"probe reason {}\"", self.unique()),
+                    "country" => "\"DE\"".into(),
+                    "group" => "\"FX_MAJORS\"".into(),
+                    "instrument" => "\"EURUSD\"".into(),
                     "name" | "tenantName" => format!("\"probe {}\"", self.unique()),
                     "email" => format!("\"probe-{}@probe.test\"", self.unique()),
                     "password" => format!("\"probe password {}\"", self.unique()),
@@ -360,6 +385,8 @@ impl Generator<'_> {
                 ("SCALAR", "Int") => match name {
                     "first" | "last" => PAGE.to_string(),
                     "lookbackDays" => "7".into(),
+                    "minTrades" => "1".into(),
+                    "withinDays" => "30".into(),
                     _ => {
                         self.teach(at, format!("Int `{name}`: unknown meaning"));
                         "0".into()
@@ -367,6 +394,13 @@ impl Generator<'_> {
                 },
                 ("SCALAR", "Boolean") => "true".into(),
                 ("SCALAR", "DateTime") => "\"2026-01-01T00:00:00Z\"".into(),
+                ("SCALAR", "NaiveDate") => "\"2026-01-01\"".into(),
+                // Money and rates: values every rule accepts (tiers start at 0, percents ≤ 100).
+                ("SCALAR", "Decimal") => match name {
+                    "from" => "\"0\"".into(),
+                    "percent" | "overrides" => "\"10\"".into(),
+                    _ => "\"5\"".into(),
+                },
                 ("SCALAR", other) => {
                     self.teach(at, format!("scalar `{other}` of `{name}`: no generic value known"));
                     "null".into()
@@ -382,7 +416,9 @@ impl Generator<'_> {
                     let fields = self.schema.types[type_name].input_fields.clone();
                     let mut parts = Vec::new();
                     for field in fields {
-                        if field.ty.required() || self.include_optional {
+                        let needed =
+                            REQUIRED_IN_PRACTICE.contains(&(type_name.as_str(), field.name.as_str()));
+                        if field.ty.required() || self.include_optional || needed {
                             let value = self.literal(
                                 &field.ty,
                                 &field.name,
@@ -775,6 +811,97 @@ async fn convert(app: &TestApp, key: &str, link: &Value, txn: &str, player: &str
     answer
 }
 
+/// `YYYY-MM` of the month before the RFC 3339 instant `now`.
+fn previous_month(now: &str) -> String {
+    let year: i32 = now[..4].parse().unwrap();
+    let month: u32 = now[5..7].parse().unwrap();
+    if month == 1 { format!("{}-12", year - 1) } else { format!("{year}-{:02}", month - 1) }
+}
+
+/// A USD CPA plan, in force since 2000, as the default of `campaigns`; returns its ID.
+async fn commission_plan(app: &TestApp, owner: &str, name: &str, campaigns: &[&Value]) -> String {
+    let plan = app
+        .ok(
+            Some(owner),
+            "mutation($input: CreateCommissionPlanInput!) { createCommissionPlan(input: $input) { id } }",
+            json!({ "input": { "name": name, "effectiveFrom": "2000-01-01T00:00:00Z",
+                                "rules": { "currency": "USD", "cpa": { "amount": "30" } } } }),
+        )
+        .await["createCommissionPlan"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for campaign in campaigns {
+        app.ok(
+            Some(owner),
+            "mutation($input: AssignCommissionPlanInput!) { assignCommissionPlan(input: $input) { id } }",
+            json!({ "input": { "planId": plan, "campaignId": campaign["id"], "effectiveFrom": "2000-01-01T00:00:00Z" } }),
+        )
+        .await;
+    }
+    plan
+}
+
+/// Registers `player` through a click on `link` now, then reports its first deposit in `period`.
+async fn first_deposit_in(app: &TestApp, key: &str, link: &Value, player: &str, period: &str) {
+    let click_id = app.click(link["code"].as_str().unwrap(), "", None).await.click_id();
+    let (status, answer) = app
+        .postback_get(&[
+            ("key", key),
+            ("click_id", &click_id),
+            ("player_id", player),
+            ("event", "registration"),
+        ])
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let (txn, occurred) = (format!("ftd-{player}"), format!("{period}-15T12:00:00Z"));
+    let (status, answer) = app
+        .postback_get(&[
+            ("key", key),
+            ("player_id", player),
+            ("event", "ftd"),
+            ("txn_id", &txn),
+            ("amount", "50"),
+            ("currency", "USD"),
+            ("occurred_at", &occurred),
+        ])
+        .await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+async fn close_period(app: &TestApp, owner: &str, period: &str) -> Value {
+    app.ok(
+        Some(owner),
+        "mutation($period: String!) { closePeriod(period: $period) { id affiliateId } }",
+        json!({ "period": period }),
+    )
+    .await["closePeriod"]
+        .clone()
+}
+
+fn statement_of(statements: &Value, affiliate: &Value) -> String {
+    statements
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["affiliateId"] == affiliate["id"]))
+        .and_then(|s| s["id"].as_str())
+        .unwrap_or_else(|| panic!("no statement for {affiliate} in {statements}"))
+        .to_owned()
+}
+
+async fn first_entry(app: &TestApp, owner: &str, affiliate: &Value) -> String {
+    let entries = app
+        .ok(
+            Some(owner),
+            "query($a: ID) { commissions(affiliateId: $a) { nodes { id } } }",
+            json!({ "a": affiliate["id"] }),
+        )
+        .await;
+    entries["commissions"]["nodes"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no entry: {entries}"))
+        .to_owned()
+}
+
 fn conversion_id(answer: &Value) -> String {
     answer["conversion_id"].as_str().unwrap_or_else(|| panic!("no conversion_id in {answer}")).to_owned()
 }
@@ -885,6 +1012,31 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
         convert(&app, &alpha_key, &kestrel_falcon, "ALPHA-TXN-KESTREL-1", "alpha-player-kestrel").await;
     let osprey_conversion =
         convert(&app, &alpha_key, &osprey_merlin, "ALPHA-TXN-OSPREY-1", "alpha-player-osprey").await;
+    // Commission: a plan for A's campaigns, first deposits booked last month, that month closed.
+    let received = app
+        .ok(
+            Some(&a_owner),
+            "query($id: ID!) { conversion(id: $id) { receivedAt } }",
+            json!({ "id": conversion_id(&kestrel_conversion) }),
+        )
+        .await;
+    let period = previous_month(received["conversion"]["receivedAt"].as_str().unwrap());
+    let alpha_plan = commission_plan(&app, &a_owner, "Alpha Plan Gyrfalcon", &[&falcon, &merlin]).await;
+    for (link, player) in [(&kestrel_falcon, "alpha-stmt-kestrel"), (&osprey_merlin, "alpha-stmt-osprey")] {
+        first_deposit_in(&app, &alpha_key, link, player, &period).await;
+    }
+    let alpha_statements = close_period(&app, &a_owner, &period).await;
+    let kestrel_statement = statement_of(&alpha_statements, &kestrel);
+    let osprey_statement = statement_of(&alpha_statements, &osprey);
+    let kestrel_entry = first_entry(&app, &a_owner, &kestrel).await;
+    // A rate only A set: `fxRates` must show it to A alone.
+    app.ok(
+        Some(&a_owner),
+        "mutation($input: SetFxRateInput!) { setFxRate(input: $input) { rate } }",
+        json!({ "input": { "day": "2026-01-02", "from": "GBP", "to": "USD", "rate": "1.23456789" } }),
+    )
+    .await;
+    let osprey_entry = first_entry(&app, &a_owner, &osprey).await;
     // A trained model lists A's affiliates: `attributionModel` must then show them to A only.
     app.ok(Some(&a_owner), "mutation { trainAttributionModel { version } }", json!({})).await;
     let a_me =
@@ -919,6 +1071,8 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     secret(&mut kestrel_side, "kestrel conversion id", &kestrel_conversion["conversion_id"]);
     secret(&mut kestrel_side, "kestrel txn id", &json!("ALPHA-TXN-KESTREL-1"));
     secret(&mut kestrel_side, "kestrel player id", &json!("alpha-player-kestrel"));
+    secret(&mut kestrel_side, "kestrel statement id", &json!(kestrel_statement));
+    secret(&mut kestrel_side, "kestrel ledger entry id", &json!(kestrel_entry));
     secret(&mut kestrel_side, "owner email", &a_me["me"]["user"]["email"]);
 
     // What tenant B must never see: all of the above and the rest of A.
@@ -940,6 +1094,11 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     secret(&mut alpha.secrets, "osprey conversion id", &osprey_conversion["conversion_id"]);
     secret(&mut alpha.secrets, "osprey txn id", &json!("ALPHA-TXN-OSPREY-1"));
     secret(&mut alpha.secrets, "osprey player id", &json!("alpha-player-osprey"));
+    secret(&mut alpha.secrets, "osprey statement id", &json!(osprey_statement));
+    secret(&mut alpha.secrets, "osprey ledger entry id", &json!(osprey_entry));
+    secret(&mut alpha.secrets, "plan id", &json!(alpha_plan));
+    secret(&mut alpha.secrets, "alpha's GBP rate", &json!("1.23456789"));
+    secret(&mut alpha.secrets, "plan name", &json!("Alpha Plan Gyrfalcon"));
 
     // ---- Tenant B, the attacker, with rows of its own to mix in.
     let (b_owner, _) = app.sign_up("iso-bravo").await;
@@ -952,6 +1111,10 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     let bravo_key = b_key["key"].as_str().unwrap().to_owned();
     let b_conversion = convert(&app, &bravo_key, &b_link, "BRAVO-TXN-1", "bravo-player-1").await;
     let b_me = app.ok(Some(&b_owner), "{ me { user { id } } }", json!({})).await;
+    let b_plan = commission_plan(&app, &b_owner, "Bravo Plan", &[&b_campaign]).await;
+    first_deposit_in(&app, &bravo_key, &b_link, "bravo-stmt", &period).await;
+    let b_statement = statement_of(&close_period(&app, &b_owner, &period).await, &b_affiliate);
+    let b_entry = first_entry(&app, &b_owner, &b_affiliate).await;
 
     let before = snapshot(&app, &alpha.owner).await;
 
@@ -969,6 +1132,9 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::ApiKey, vec![id(&condor["apiKey"])]),
             (Entity::Conversion, vec![conversion_id(&kestrel_conversion), conversion_id(&osprey_conversion)]),
             (Entity::User, vec![id(&a_me["me"]["user"])]),
+            (Entity::Plan, vec![alpha_plan.clone()]),
+            (Entity::LedgerEntry, vec![kestrel_entry.clone(), osprey_entry.clone()]),
+            (Entity::Statement, vec![kestrel_statement.clone(), osprey_statement.clone()]),
         ]),
         own: BTreeMap::from([
             (Entity::Affiliate, id(&b_affiliate)),
@@ -977,7 +1143,11 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::ApiKey, id(&b_key["apiKey"])),
             (Entity::Conversion, conversion_id(&b_conversion)),
             (Entity::User, id(&b_me["me"]["user"])),
+            (Entity::Plan, b_plan),
+            (Entity::LedgerEntry, b_entry),
+            (Entity::Statement, b_statement),
         ]),
+        period: period.clone(),
     };
     let probes = match generate(&schema, &tenant_book, &mut counter) {
         Ok(probes) => probes,
@@ -1041,6 +1211,9 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::ApiKey, vec![id(&condor["apiKey"])]),
             (Entity::Conversion, vec![conversion_id(&kestrel_conversion)]),
             (Entity::User, vec![id(&a_me["me"]["user"])]),
+            (Entity::Plan, vec![alpha_plan.clone()]),
+            (Entity::LedgerEntry, vec![kestrel_entry.clone()]),
+            (Entity::Statement, vec![kestrel_statement.clone()]),
         ]),
         own: BTreeMap::from([
             (Entity::Affiliate, id(&osprey)),
@@ -1048,7 +1221,11 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::TrackingLink, id(&osprey_merlin)),
             (Entity::Conversion, conversion_id(&osprey_conversion)),
             (Entity::User, id(&osprey_login["data"]["login"]["user"])),
+            (Entity::Plan, alpha_plan.clone()),
+            (Entity::LedgerEntry, osprey_entry.clone()),
+            (Entity::Statement, osprey_statement.clone()),
         ]),
+        period: period.clone(),
     };
     let probes = generate(&schema, &affiliate_book, &mut counter).expect("generated once already");
     let (feeds, probes): (Vec<Probe>, Vec<Probe>) =
@@ -1138,6 +1315,7 @@ fn the_generator_demands_to_be_taught_unknown_fields() {
             vec!["aff_0192f0c0a0a07000800000000000beef".to_owned()],
         )]),
         own: BTreeMap::new(),
+        period: "2026-10".into(),
     };
     let problems = generate(&schema, &book, &mut 0).err().expect("the generator must refuse");
     let all = problems.join("\n");

@@ -90,6 +90,18 @@ prefixed_id!(
 prefixed_id!(
     /// A browser recognised across clicks.
     VisitorId, "vis");
+prefixed_id!(
+    /// A commission plan (all of its versions).
+    PlanId, "pln");
+prefixed_id!(
+    /// A commission plan assigned to a campaign, or to one affiliate on a campaign.
+    PlanAssignmentId, "asg");
+prefixed_id!(
+    /// One append-only commission ledger entry.
+    LedgerEntryId, "led");
+prefixed_id!(
+    /// An affiliate's statement for a closed period.
+    StatementId, "stm");
 
 #[cfg(test)]
 mod tests {

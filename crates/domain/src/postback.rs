@@ -28,6 +28,10 @@ pub struct Postback {
     pub status: ConversionStatus,
     /// When the operator says it happened; the receive time is ours.
     pub occurred_at: Option<DateTime<Utc>>,
+    /// The player's country, ISO 3166-1 alpha-2 (upper case), for country-specific CPA.
+    pub country: Option<String>,
+    /// The wagering behind a revenue report, in `currency`, for CPA turnover thresholds.
+    pub turnover: Option<Decimal>,
 }
 
 impl Postback {
@@ -62,6 +66,8 @@ impl Postback {
         put("lots", self.lots.map(|l| l.normalize().to_string()));
         put("instrument", self.instrument.clone());
         put("occurred_at", self.occurred_at.map(|t| t.timestamp_millis().to_string()));
+        put("country", self.country.clone());
+        put("turnover", self.turnover.map(|t| t.normalize().to_string()));
         fields
     }
 }
@@ -112,6 +118,11 @@ pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<
         keep(&mut errors, params.get("status").map(|raw| ConversionStatus::from_str(raw)).transpose())
             .unwrap_or(ConversionStatus::Approved);
     let occurred_at = keep(&mut errors, timestamp(params.get("occurred_at").copied()));
+    let country = keep(&mut errors, country(params.get("country").copied()));
+    let turnover = keep(&mut errors, decimal(params.get("turnover").copied(), "turnover"));
+    if turnover.is_some_and(|t| t.is_sign_negative() && !t.is_zero()) {
+        errors.push(FieldError { field: "turnover", message: "must not be negative".into() });
+    }
 
     if click_id.is_none()
         && player_id.is_none()
@@ -145,7 +156,10 @@ pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<
     {
         errors.push(FieldError { field: "lots", message: "must be positive".into() });
     }
-    if amount.is_some() && currency.is_none() && !errors.iter().any(|e| e.field == "currency") {
+    if (amount.is_some() || turnover.is_some())
+        && currency.is_none()
+        && !errors.iter().any(|e| e.field == "currency")
+    {
         errors.push(FieldError { field: "currency", message: "is required with amount".into() });
     }
 
@@ -161,6 +175,8 @@ pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<
             instrument,
             status,
             occurred_at,
+            country,
+            turnover,
         }),
         _ => Err(errors),
     }
@@ -218,6 +234,17 @@ fn currency(raw: Option<&str>) -> Result<Option<String>, Error> {
         Some(code) => crate::money::Currency::from_str(code)
             .map(|currency| Some(currency.to_string()))
             .map_err(|_| Error::invalid("currency", "must be an ISO 4217 currency code")),
+    }
+}
+
+/// ISO 3166-1 alpha-2, any case (`de` → `DE`).
+fn country(raw: Option<&str>) -> Result<Option<String>, Error> {
+    match raw {
+        None => Ok(None),
+        Some(code) if code.len() == 2 && code.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            Ok(Some(code.to_ascii_uppercase()))
+        }
+        Some(_) => Err(Error::invalid("country", "must be an ISO 3166-1 alpha-2 code such as DE")),
     }
 }
 
@@ -283,6 +310,19 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(fields(errors), vec!["amount"]);
+        let errors =
+            parse([("player_id", "p"), ("event", "registration"), ("country", "Germany")]).unwrap_err();
+        assert_eq!(fields(errors), vec!["country"]);
+        let errors = parse([
+            ("player_id", "p"),
+            ("event", "revenue"),
+            ("txn_id", "t"),
+            ("amount", "5"),
+            ("currency", "USD"),
+            ("turnover", "-1"),
+        ])
+        .unwrap_err();
+        assert_eq!(fields(errors), vec!["turnover"]);
     }
 
     #[test]

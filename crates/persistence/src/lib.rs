@@ -5,6 +5,7 @@
 //! The few entry points that *establish* a scope (sign-up, login, API-key authentication)
 //! live in [`directory`].
 
+pub mod commission;
 pub mod conversions;
 mod db;
 pub mod directory;

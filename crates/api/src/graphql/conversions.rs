@@ -20,8 +20,11 @@ pub struct Credit {
     pub affiliate_id: ID,
     /// Exact share of the conversion, e.g. "0.5"; a conversion's shares sum to exactly 1.
     pub share: Decimal,
-    /// The commission this credit earned, once the commission engine has computed it.
+    /// What this credit earned under the affiliate's plan (its own entries, overrides to
+    /// uplines excluded; negative on a chargeback), in `commissionCurrency`. Null when no
+    /// plan was in force.
     pub commission: Option<Decimal>,
+    pub commission_currency: Option<String>,
 }
 
 /// A click considered for a conversion.
@@ -90,7 +93,8 @@ impl From<store::Conversion> for Conversion {
                 .map(|credit| Credit {
                     affiliate_id: ID(credit.affiliate_id.to_string()),
                     share: credit.share,
-                    commission: None,
+                    commission: credit.commission.map(|m| m.amount),
+                    commission_currency: credit.commission.map(|m| m.currency.to_string()),
                 })
                 .collect(),
             journey: c

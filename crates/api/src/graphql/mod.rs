@@ -7,6 +7,7 @@ mod affiliates;
 mod api_keys;
 mod attribution;
 mod campaigns;
+mod commission;
 mod context;
 mod conversions;
 mod guard;
@@ -31,6 +32,7 @@ pub struct Query(
     conversions::ConversionQuery,
     attribution::AttributionQuery,
     users::UserQuery,
+    commission::CommissionQuery,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -45,6 +47,7 @@ pub struct Mutation(
     api_keys::ApiKeyMutation,
     attribution::AttributionMutation,
     users::UserMutation,
+    commission::CommissionMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

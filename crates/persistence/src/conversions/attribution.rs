@@ -187,8 +187,11 @@ async fn from_click<C: ConnectionTrait>(
         &AttributionParams::default(),
         setup.data_driven.as_deref().map(|trained| &trained.model),
     );
-    let credits =
-        outcome.credits.into_iter().map(|c| Credit { affiliate_id: c.key, share: c.share }).collect();
+    let credits = outcome
+        .credits
+        .into_iter()
+        .map(|c| Credit { affiliate_id: c.key, share: c.share, commission: None })
+        .collect();
     // Rule-based models are fixed ("v1"); the data-driven one is versioned by its training.
     let model_version = match (outcome.fallback_reason, outcome.model_used, &setup.data_driven) {
         (Some(reason), _, _) => format!("v1 (fallback: {reason})"),
@@ -255,7 +258,11 @@ async fn copy_credits<C: ConnectionTrait>(
         .all(conn)
         .await?
         .into_iter()
-        .map(|c| Credit { affiliate_id: AffiliateId::from_uuid(c.affiliate_id), share: c.share.normalize() })
+        .map(|c| Credit {
+            affiliate_id: AffiliateId::from_uuid(c.affiliate_id),
+            share: c.share.normalize(),
+            commission: None,
+        })
         .collect();
     Ok(Resolution {
         campaign_id: origin.campaign_id.map(CampaignId::from_uuid),

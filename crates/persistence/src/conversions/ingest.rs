@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use super::attribution::{self, AttributionSetup, Resolution};
 use super::read::load_conversion;
 use super::{Conversion, ConversionEvent, EVENT_CREATED, EVENT_STATUS_CHANGED};
+use crate::commission;
 use crate::entities::{conversion_credits, conversion_history, conversions, events, players, tenants};
 use crate::{Backend, Db, Error, Result};
 
@@ -141,6 +142,16 @@ async fn ingest_one(txn: &DatabaseTransaction, backend: Backend, job: Prepared) 
         .exec_without_returning(txn)
         .await?;
     }
+    let booking = commission::Booking {
+        conversion: id,
+        postback: &postback,
+        campaign: resolution.campaign_id,
+        credits: if attributed { &resolution.credits } else { &[] },
+        original: resolution.original_conversion_id,
+        occurred_at,
+        now: received_at,
+    };
+    let commission = commission::book_conversion(txn, tenant, booking).await?;
     record_history(txn, tenant, id, None, postback.status, received_at).await?;
     append_event(txn, tenant, seq, id, EVENT_CREATED, postback.status, received_at).await?;
     super::notify::notify(txn, backend, tenant, seq).await?;
@@ -167,7 +178,11 @@ async fn ingest_one(txn: &DatabaseTransaction, backend: Backend, job: Prepared) 
         model_version: resolution.model_version,
         occurred_at,
         received_at,
-        credits: if attributed { resolution.credits } else { Vec::new() },
+        credits: if attributed {
+            commission::with_commission(resolution.credits, &commission)
+        } else {
+            Vec::new()
+        },
         journey: resolution.journey,
     };
     Ok(IngestOutcome::Created(ConversionEvent {
@@ -208,6 +223,7 @@ async fn repeat(
                 .filter(conversions::Column::Id.eq(id.uuid()))
                 .exec(txn)
                 .await?;
+            commission::on_status_change(txn, tenant, id, postback.status).await?;
             record_history(txn, tenant, id, Some(current), postback.status, received_at).await?;
             append_event(txn, tenant, seq, id, EVENT_STATUS_CHANGED, postback.status, received_at).await?;
             super::notify::notify(txn, backend, tenant, seq).await?;

@@ -9,6 +9,7 @@ mod training;
 use chrono::{DateTime, Utc};
 use clickledger_domain::conversion::{ConversionStatus, EventKind};
 use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, TenantId};
+use clickledger_domain::money::Money;
 use rust_decimal::Decimal;
 
 pub use attribution::{AttributionSetup, Touch, TrainedModel};
@@ -22,6 +23,8 @@ pub struct Credit {
     pub affiliate_id: AffiliateId,
     /// Share of the conversion, exact, in [0, 1]; a conversion's shares sum to exactly 1.
     pub share: Decimal,
+    /// What this credit earned (tier 0, in the plan's currency); `None` when no plan paid.
+    pub commission: Option<Money>,
 }
 
 #[derive(Debug, Clone)]

@@ -34,22 +34,23 @@ async fn with_credits<C: ConnectionTrait>(
     }
     let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.id).collect();
     let mut credits: HashMap<uuid::Uuid, Vec<Credit>> = HashMap::new();
+    let commission = crate::commission::own_commission(conn, tenant, &ids).await?;
     for credit in conversion_credits::Entity::find()
         .filter(conversion_credits::Column::TenantId.eq(tenant.uuid()))
-        .filter(conversion_credits::Column::ConversionId.is_in(ids))
+        .filter(conversion_credits::Column::ConversionId.is_in(ids.iter().copied()))
         .order_by_asc(conversion_credits::Column::Position)
         .all(conn)
         .await?
     {
-        credits
-            .entry(credit.conversion_id)
-            .or_default()
-            // PostgreSQL's NUMERIC(12, 6) pads to its scale ("1.000000"); SQLite keeps what was
-            // written ("1"). Normalised, a share reads the same on both: "1", "0.5".
-            .push(Credit {
-                affiliate_id: AffiliateId::from_uuid(credit.affiliate_id),
-                share: credit.share.normalize(),
-            });
+        credits.entry(credit.conversion_id).or_default().push(Credit {
+            affiliate_id: AffiliateId::from_uuid(credit.affiliate_id),
+            // PostgreSQL's NUMERIC pads to its scale ("1.000000"); normalised, a share reads
+            // the same on both databases: "1", "0.5".
+            share: credit.share.normalize(),
+            commission: commission
+                .get(&(credit.conversion_id, AffiliateId::from_uuid(credit.affiliate_id)))
+                .copied(),
+        });
     }
     rows.into_iter()
         .map(|row| {

@@ -15,7 +15,7 @@ pub use users::Users;
 
 use crate::{Error, Result, Scope, Viewer};
 
-fn require_staff(scope: &Scope) -> Result<()> {
+pub(crate) fn require_staff(scope: &Scope) -> Result<()> {
     match scope.viewer() {
         Viewer::Staff => Ok(()),
         Viewer::Affiliate(_) => Err(Error::Forbidden),

@@ -1,0 +1,552 @@
+//! Booking a conversion's commission, inside the postback's transaction: find the plan in
+//! force for each credited affiliate, update the player's running totals, run the engine,
+//! and append the entries (overrides included). A chargeback appends the reversal of exactly
+//! what the original transaction earned, at every tier.
+//!
+//! Everything is read and computed first and written last, so an engine error (say, a missing
+//! exchange rate) leaves nothing half-written: the conversion is stored without commission
+//! and the reason is logged, because a postback is never dropped for a commission problem.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use clickledger_domain::commission::{
+    Credit as ShareCredit, EntryDraft, EventContext, EventFacts, MonthToDate, Plan, PlayerFacts,
+    commission_for_event, overrides, reversal_of, split_by_credits,
+};
+use clickledger_domain::conversion::{ConversionStatus, EventKind};
+use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, PlanId, TenantId};
+use clickledger_domain::money::{Currency, Money};
+use clickledger_domain::postback::Postback;
+use rust_decimal::Decimal;
+use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+};
+
+use super::ledger::{EntryMeta, entry_model, fx_rate_on, to_draft};
+use super::plans::plan_in_force;
+use super::{EntryStatus, Period};
+use crate::conversions::Credit;
+use crate::entities::{
+    affiliates, conversion_credits, conversions, ledger_entries, player_facts, statements,
+};
+use crate::{Error, Result};
+
+/// Shares closer to their complement than this are rounding noise from storage.
+const SHARE_NOISE: Decimal = Decimal::from_parts(1, 0, 0, false, 6);
+
+/// What booking needs to know about a freshly stored conversion.
+pub(crate) struct Booking<'a> {
+    pub conversion: ConversionId,
+    pub postback: &'a Postback,
+    pub campaign: Option<CampaignId>,
+    pub credits: &'a [Credit],
+    /// For a chargeback: the conversion it reverses.
+    pub original: Option<ConversionId>,
+    pub occurred_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
+/// Books the conversion's commission and returns each credited affiliate's own (tier-0)
+/// commission, for the event that announces the conversion.
+pub(crate) async fn book_conversion<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    booking: Booking<'_>,
+) -> Result<HashMap<AffiliateId, Money>> {
+    if booking.credits.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let planned = if booking.postback.event == EventKind::Chargeback {
+        reversals(conn, tenant, &booking).await
+    } else {
+        earnings(conn, tenant, &booking).await
+    };
+    let (rows, facts) = match planned {
+        Ok(planned) => planned,
+        Err(Error::Invalid(err)) => {
+            tracing::warn!(
+                conversion = %booking.conversion,
+                field = err.field(),
+                error = %err,
+                "conversion stored without commission"
+            );
+            return Ok(HashMap::new());
+        }
+        Err(other) => return Err(other),
+    };
+    for (key, facts) in facts {
+        store_facts(conn, tenant, &key, &facts, booking.now).await?;
+    }
+    let status = match booking.postback.status {
+        ConversionStatus::Pending => EntryStatus::Pending,
+        ConversionStatus::Approved => EntryStatus::Approved,
+        ConversionStatus::Rejected => EntryStatus::Rejected,
+    };
+    let mut periods: HashMap<(AffiliateId, Currency), Period> = HashMap::new();
+    let mut models = Vec::with_capacity(rows.len());
+    for (draft, meta) in &rows {
+        let key = (draft.beneficiary, draft.amount.currency);
+        let period = match periods.get(&key) {
+            Some(period) => *period,
+            None => {
+                let period =
+                    open_period(conn, tenant, key.0, key.1, booking.occurred_at, booking.now).await?;
+                periods.insert(key, period);
+                period
+            }
+        };
+        models.push(entry_model(
+            tenant,
+            draft,
+            meta,
+            Some(booking.conversion),
+            status,
+            period,
+            booking.occurred_at,
+            booking.now,
+        ));
+    }
+    if !models.is_empty() {
+        ledger_entries::Entity::insert_many(models).exec_without_returning(conn).await?;
+    }
+    let mut own: HashMap<AffiliateId, Money> = HashMap::new();
+    for (draft, _) in rows.iter().filter(|(draft, _)| draft.tier == 0) {
+        let sum = match own.get(&draft.beneficiary) {
+            Some(sum) => sum.checked_add(draft.amount)?,
+            None => draft.amount,
+        };
+        own.insert(draft.beneficiary, sum);
+    }
+    Ok(own)
+}
+
+/// A later status for the conversion moves its entries along: approved confirms pending
+/// entries; rejected voids every entry not yet paid. Amounts are never touched.
+pub(crate) async fn on_status_change<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    conversion: ConversionId,
+    to: ConversionStatus,
+) -> Result<()> {
+    let (from, to): (&[EntryStatus], EntryStatus) = match to {
+        ConversionStatus::Pending => return Ok(()),
+        ConversionStatus::Approved => (&[EntryStatus::Pending], EntryStatus::Approved),
+        ConversionStatus::Rejected => {
+            (&[EntryStatus::Pending, EntryStatus::Approved, EntryStatus::Held], EntryStatus::Rejected)
+        }
+    };
+    ledger_entries::Entity::update_many()
+        .col_expr(ledger_entries::Column::Status, Expr::value(to.as_str()))
+        .filter(ledger_entries::Column::TenantId.eq(tenant.uuid()))
+        .filter(ledger_entries::Column::ConversionId.eq(conversion.uuid()))
+        .filter(ledger_entries::Column::Status.is_in(from.iter().map(|s| s.as_str())))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+type Planned = (Vec<(EntryDraft, EntryMeta)>, HashMap<String, PlayerFacts>);
+
+/// The reversal of every entry the original transaction booked (any tier, any beneficiary),
+/// each pointing at the entry it cancels.
+async fn reversals<C: ConnectionTrait>(conn: &C, tenant: TenantId, booking: &Booking<'_>) -> Result<Planned> {
+    let Some(original) = booking.original else { return Ok((Vec::new(), HashMap::new())) };
+    let booked = ledger_entries::Entity::find()
+        .filter(ledger_entries::Column::TenantId.eq(tenant.uuid()))
+        .filter(ledger_entries::Column::ConversionId.eq(original.uuid()))
+        .filter(ledger_entries::Column::Kind.ne("reversal"))
+        .filter(ledger_entries::Column::Status.ne(EntryStatus::Rejected.as_str()))
+        .all(conn)
+        .await?;
+    let mut rows = Vec::with_capacity(booked.len());
+    for entry in booked {
+        let draft = to_draft(&entry)?;
+        for reversal in reversal_of(&[draft]) {
+            let meta = EntryMeta {
+                plan: entry.plan_id.map(PlanId::from_uuid).zip(entry.plan_version),
+                reverses_entry: Some(entry.id),
+            };
+            rows.push((reversal, meta));
+        }
+    }
+    Ok((rows, HashMap::new()))
+}
+
+/// The earnings of a conversion event under each credited affiliate's plan.
+async fn earnings<C: ConnectionTrait>(conn: &C, tenant: TenantId, booking: &Booking<'_>) -> Result<Planned> {
+    let none = || Ok((Vec::new(), HashMap::new()));
+    let Some(campaign) = booking.campaign else { return none() };
+    let Some(event) = event_facts(booking.postback)? else { return none() };
+    let at = booking.occurred_at;
+
+    // Credited affiliates grouped by the plan version in force for each.
+    let mut groups: Vec<(PlanId, u32, Plan, Vec<ShareCredit>)> = Vec::new();
+    for credit in booking.credits {
+        let Some((plan_id, version)) =
+            plan_in_force(conn, tenant.uuid(), campaign, credit.affiliate_id, at).await?
+        else {
+            continue;
+        };
+        let share = ShareCredit { affiliate: credit.affiliate_id, share: credit.share };
+        match groups.iter_mut().find(|g| g.0 == plan_id && g.1 == version.version) {
+            Some(group) => group.3.push(share),
+            None => groups.push((plan_id, version.version, version.plan, vec![share])),
+        }
+    }
+    if groups.is_empty() {
+        return none();
+    }
+
+    let player_key = booking
+        .postback
+        .player_id
+        .clone()
+        .or_else(|| booking.postback.click_id.clone())
+        .unwrap_or_else(|| booking.conversion.to_string());
+    // Facts before the event, per plan currency; every group computes from the same "before",
+    // and the stored "after" remembers a CPA paid under any of them.
+    let mut before: HashMap<Currency, PlayerFacts> = HashMap::new();
+    let mut after: HashMap<Currency, PlayerFacts> = HashMap::new();
+    let mut rows = Vec::new();
+    for (plan_id, version, plan, credits) in groups {
+        let currency = plan.currency;
+        let facts = match before.get(&currency) {
+            Some(facts) => facts.clone(),
+            None => {
+                let mut facts = load_facts(conn, tenant, &player_key, currency).await?;
+                // The latest reported country is the player's (it picks a country's CPA).
+                if let Some(country) = &booking.postback.country {
+                    facts.country = Some(country.clone());
+                }
+                before.insert(currency, facts.clone());
+                facts
+            }
+        };
+        let fx = match event_currency(&event) {
+            Some(from) if from != currency => {
+                Some(fx_rate_on(conn, tenant, from, currency, at.date_naive()).await?.ok_or_else(|| {
+                    clickledger_domain::Error::invalid(
+                        "currency",
+                        format!(
+                            "no exchange rate from {from} to {currency} on or before {}",
+                            at.date_naive()
+                        ),
+                    )
+                })?)
+            }
+            _ => None,
+        };
+        let month_to_date = match (&plan.revshare, credits.first()) {
+            (Some(_), Some(first)) => month_to_date(conn, tenant, first.affiliate, Period::of(at)).await?,
+            _ => MonthToDate::default(),
+        };
+        let outcome = commission_for_event(&plan, &facts, &event, &EventContext { at, fx, month_to_date })?;
+        let merged = match after.remove(&currency) {
+            Some(previous) => {
+                PlayerFacts { cpa_paid: previous.cpa_paid || outcome.player.cpa_paid, ..outcome.player }
+            }
+            None => outcome.player,
+        };
+        after.insert(currency, merged);
+
+        let mut uplines = HashMap::new();
+        for credit in &credits {
+            uplines.insert(
+                credit.affiliate,
+                uplines_of(conn, tenant, credit.affiliate, plan.overrides.len()).await?,
+            );
+        }
+        let meta = EntryMeta {
+            plan: Some((plan_id, i32::try_from(version).unwrap_or(i32::MAX))),
+            reverses_entry: None,
+        };
+        for draft in group_drafts(&outcome.earnings, credits, &uplines, &plan.overrides)? {
+            rows.push((draft, meta));
+        }
+    }
+    let facts = after.into_values().map(|facts| (player_key.clone(), facts)).collect();
+    Ok((rows, facts))
+}
+
+/// Shares the earnings among one plan's credited affiliates. When other affiliates are on
+/// other plans, a placeholder takes their share of the split and is dropped, so each group
+/// gets exactly its share of its own plan's earnings.
+fn group_drafts(
+    earnings: &[clickledger_domain::commission::Earning],
+    mut credits: Vec<ShareCredit>,
+    uplines: &HashMap<AffiliateId, Vec<AffiliateId>>,
+    levels: &[Decimal],
+) -> Result<Vec<EntryDraft>, clickledger_domain::Error> {
+    let placeholder = AffiliateId::from_uuid(uuid::Uuid::nil());
+    let rest = Decimal::ONE - credits.iter().map(|c| c.share).sum::<Decimal>();
+    if rest > SHARE_NOISE {
+        credits.push(ShareCredit { affiliate: placeholder, share: rest });
+    } else if let Some(last) = credits.last_mut() {
+        // Stored shares may carry rounding noise; the last one absorbs it.
+        last.share += rest;
+    }
+    let direct: Vec<EntryDraft> =
+        split_by_credits(earnings, &credits)?.into_iter().filter(|d| d.beneficiary != placeholder).collect();
+    let mut all = direct.clone();
+    for draft in &direct {
+        let chain = uplines.get(&draft.beneficiary).map(Vec::as_slice).unwrap_or_default();
+        all.extend(overrides(draft, chain, levels)?);
+    }
+    Ok(all)
+}
+
+fn event_facts(postback: &Postback) -> Result<Option<EventFacts>> {
+    let money = || -> Result<Money> {
+        let amount =
+            postback.amount.ok_or_else(|| clickledger_domain::Error::invalid("amount", "is required"))?;
+        let currency = Currency::parse(postback.currency.as_deref().unwrap_or_default(), "currency")?;
+        Ok(Money::from_input(amount, currency, "amount")?)
+    };
+    Ok(Some(match postback.event {
+        EventKind::Registration => EventFacts::Registration,
+        EventKind::Ftd => EventFacts::FirstDeposit { amount: money()? },
+        EventKind::Deposit => EventFacts::Deposit { amount: money()? },
+        EventKind::Purchase => EventFacts::Purchase { amount: money()? },
+        EventKind::Trade => EventFacts::Trade {
+            lots: postback.lots.unwrap_or_default(),
+            instrument: postback.instrument.as_deref().unwrap_or("UNKNOWN").trim().to_ascii_uppercase(),
+        },
+        EventKind::Revenue => {
+            let net = money()?;
+            let turnover =
+                postback.turnover.map(|t| Money::from_input(t, net.currency, "turnover")).transpose()?;
+            EventFacts::Revenue { net, turnover }
+        }
+        EventKind::Chargeback => return Ok(None),
+    }))
+}
+
+fn event_currency(event: &EventFacts) -> Option<Currency> {
+    match event {
+        EventFacts::FirstDeposit { amount }
+        | EventFacts::Deposit { amount }
+        | EventFacts::Purchase { amount } => Some(amount.currency),
+        EventFacts::Revenue { net, .. } => Some(net.currency),
+        EventFacts::Registration | EventFacts::Trade { .. } => None,
+    }
+}
+
+/// The month an entry goes to: its event's, unless the affiliate's statement for that month
+/// is already closed; then the month of booking, so closed statements never change.
+async fn open_period<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    affiliate: AffiliateId,
+    currency: Currency,
+    occurred_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Period> {
+    let period = Period::of(occurred_at);
+    let closed = statements::Entity::find()
+        .filter(statements::Column::TenantId.eq(tenant.uuid()))
+        .filter(statements::Column::AffiliateId.eq(affiliate.uuid()))
+        .filter(statements::Column::Period.eq(period.to_string()))
+        .filter(statements::Column::Currency.eq(currency.code()))
+        .count(conn)
+        .await?
+        > 0;
+    Ok(if closed { Period::of(now).max(period) } else { period })
+}
+
+/// The affiliate's month so far, which picks the live revshare tier: net revenue behind its
+/// own revshare entries, and the FTDs credited to it.
+async fn month_to_date<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    affiliate: AffiliateId,
+    period: Period,
+) -> Result<MonthToDate> {
+    let entries = ledger_entries::Entity::find()
+        .filter(ledger_entries::Column::TenantId.eq(tenant.uuid()))
+        .filter(ledger_entries::Column::AffiliateId.eq(affiliate.uuid()))
+        .filter(ledger_entries::Column::Period.eq(period.to_string()))
+        .filter(ledger_entries::Column::Tier.eq(0))
+        .filter(ledger_entries::Column::Status.ne(EntryStatus::Rejected.as_str()))
+        .all(conn)
+        .await?;
+    let mut net_revenue = Decimal::ZERO;
+    for entry in &entries {
+        let draft = to_draft(entry)?;
+        if draft.effective_kind() == clickledger_domain::commission::EntryKind::Revshare
+            && let Some(basis) = draft.basis
+        {
+            net_revenue += basis.amount;
+        }
+    }
+    let ftds = conversions::Entity::find()
+        .filter(conversions::Column::TenantId.eq(tenant.uuid()))
+        .filter(conversions::Column::Event.eq(EventKind::Ftd.as_str()))
+        .filter(conversions::Column::OccurredAt.gte(period.start()))
+        .filter(conversions::Column::OccurredAt.lt(period.end()))
+        .filter(
+            conversions::Column::Id.in_subquery(
+                Query::select()
+                    .column(conversion_credits::Column::ConversionId)
+                    .from(conversion_credits::Entity)
+                    .and_where(conversion_credits::Column::TenantId.eq(tenant.uuid()))
+                    .and_where(conversion_credits::Column::AffiliateId.eq(affiliate.uuid()))
+                    .to_owned(),
+            ),
+        )
+        .count(conn)
+        .await?;
+    Ok(MonthToDate { net_revenue, ftds: Decimal::from(ftds) })
+}
+
+/// The affiliate's ancestors, parent first, at most `depth` of them; stops at a cycle.
+pub(super) async fn uplines_of<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    affiliate: AffiliateId,
+    depth: usize,
+) -> Result<Vec<AffiliateId>> {
+    let mut chain = Vec::new();
+    let mut current = affiliate.uuid();
+    while chain.len() < depth {
+        let parent = affiliates::Entity::find()
+            .select_only()
+            .column(affiliates::Column::ParentId)
+            .filter(affiliates::Column::TenantId.eq(tenant.uuid()))
+            .filter(affiliates::Column::Id.eq(current))
+            .into_tuple::<Option<uuid::Uuid>>()
+            .one(conn)
+            .await?
+            .flatten();
+        match parent {
+            Some(parent)
+                if parent != affiliate.uuid() && !chain.contains(&AffiliateId::from_uuid(parent)) =>
+            {
+                chain.push(AffiliateId::from_uuid(parent));
+                current = parent;
+            }
+            _ => break,
+        }
+    }
+    Ok(chain)
+}
+
+async fn load_facts<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    key: &str,
+    currency: Currency,
+) -> Result<PlayerFacts> {
+    let row = player_facts::Entity::find()
+        .filter(player_facts::Column::TenantId.eq(tenant.uuid()))
+        .filter(player_facts::Column::PlayerKey.eq(key))
+        .filter(player_facts::Column::Currency.eq(currency.code()))
+        .one(conn)
+        .await?;
+    Ok(match row {
+        None => PlayerFacts::new(currency),
+        Some(row) => PlayerFacts {
+            currency,
+            registered_at: row.registered_at,
+            country: row.country,
+            first_deposit: row.first_deposit,
+            total_deposits: row.total_deposits,
+            turnover: row.turnover,
+            lots: row.lots,
+            trades: u32::try_from(row.trades).unwrap_or(0),
+            cpa_paid: row.cpa_paid,
+        },
+    })
+}
+
+async fn store_facts<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    key: &str,
+    facts: &PlayerFacts,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    use player_facts::Column as F;
+    player_facts::Entity::insert(player_facts::ActiveModel {
+        tenant_id: Set(tenant.uuid()),
+        player_key: Set(key.to_owned()),
+        currency: Set(facts.currency.code().to_owned()),
+        registered_at: Set(facts.registered_at),
+        country: Set(facts.country.clone()),
+        first_deposit: Set(facts.first_deposit),
+        total_deposits: Set(facts.total_deposits),
+        turnover: Set(facts.turnover),
+        lots: Set(facts.lots),
+        trades: Set(i32::try_from(facts.trades).unwrap_or(i32::MAX)),
+        cpa_paid: Set(facts.cpa_paid),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([F::TenantId, F::PlayerKey, F::Currency])
+            .update_columns([
+                F::RegisteredAt,
+                F::Country,
+                F::FirstDeposit,
+                F::TotalDeposits,
+                F::Turnover,
+                F::Lots,
+                F::Trades,
+                F::CpaPaid,
+                F::UpdatedAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clickledger_domain::commission::{Earning, EntryKind};
+
+    use super::*;
+
+    fn aff(n: u128) -> AffiliateId {
+        AffiliateId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
+    fn usd(amount: i64) -> Money {
+        Money::new(Decimal::new(amount, 2), Currency::USD)
+    }
+
+    fn cpa(amount: i64) -> Earning {
+        Earning { kind: EntryKind::Cpa, amount: usd(amount), basis: None, fx: None }
+    }
+
+    #[test]
+    fn a_group_gets_exactly_its_share_of_its_own_plans_earnings() {
+        // Two of three equal credits are on this plan: they get two thirds of 100.00, split
+        // to the cent, and the third affiliate (on another plan) gets nothing from it.
+        let third = Decimal::new(333_333, 6);
+        let credits = vec![
+            ShareCredit { affiliate: aff(1), share: third },
+            ShareCredit { affiliate: aff(2), share: third },
+        ];
+        let drafts = group_drafts(&[cpa(10_000)], credits, &HashMap::new(), &[]).unwrap();
+        let amounts: Vec<_> = drafts.iter().map(|d| (d.beneficiary, d.amount)).collect();
+        assert_eq!(amounts, vec![(aff(1), usd(3333)), (aff(2), usd(3333))]);
+    }
+
+    #[test]
+    fn a_whole_group_absorbs_stored_share_noise_and_pays_overrides() {
+        let third = Decimal::new(333_333, 6);
+        let credits = vec![
+            ShareCredit { affiliate: aff(1), share: third },
+            ShareCredit { affiliate: aff(2), share: third },
+            ShareCredit { affiliate: aff(3), share: third },
+        ];
+        let uplines = HashMap::from([(aff(1), vec![aff(9)])]);
+        let drafts = group_drafts(&[cpa(10_000)], credits, &uplines, &[Decimal::TEN]).unwrap();
+        let direct: Decimal = drafts.iter().filter(|d| d.tier == 0).map(|d| d.amount.amount).sum();
+        assert_eq!(direct, Decimal::new(10_000, 2), "tier 0 sums to the earning, to the cent");
+        let cut: Vec<_> = drafts.iter().filter(|d| d.tier == 1).map(|d| (d.beneficiary, d.amount)).collect();
+        assert_eq!(cut, vec![(aff(9), usd(333))]);
+    }
+}

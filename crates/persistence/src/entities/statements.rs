@@ -1,0 +1,29 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "statements")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub affiliate_id: Uuid,
+    pub period: String,
+    pub currency: String,
+    #[sea_orm(column_type = "Decimal(Some((20, 6)))")]
+    pub opening_carryover: Decimal,
+    #[sea_orm(column_type = "Decimal(Some((20, 6)))")]
+    pub closing_carryover: Decimal,
+    #[sea_orm(column_type = "Decimal(Some((20, 6)))")]
+    pub balance: Decimal,
+    /// JSON: `[{"kind": "cpa", "amount": "100.00"}, …]`.
+    #[sea_orm(column_type = "Text")]
+    pub lines: String,
+    pub status: String,
+    pub closed_at: DateTimeUtc,
+    pub paid_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
