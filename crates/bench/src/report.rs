@@ -1,0 +1,423 @@
+//! The Markdown report: printed, and appended to BENCHMARKS.md.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::cpu::CpuUse;
+use crate::latency::LatencyOutcome;
+use crate::load::{Errors, Outcome};
+
+pub const CLICK_RATIO_TARGET: f64 = 0.60;
+pub const LATENCY_P99_TARGET_MS: f64 = 20.0;
+
+/// How the click write-behind kept up: every answered click persisted, and when.
+#[derive(Debug, Clone)]
+pub struct Drain {
+    pub clicks: u64,
+    pub recorded: u64,
+    /// From the end of the click load until everything was persisted (or the wait gave up).
+    pub after: Duration,
+}
+
+pub struct Clicks {
+    pub connections: usize,
+    pub server: Outcome,
+    pub baseline: Outcome,
+    pub server_cpu: CpuUse,
+    pub baseline_cpu: CpuUse,
+    pub drain: Option<Drain>,
+}
+
+pub struct Postbacks {
+    pub concurrency: usize,
+    pub outcome: Outcome,
+    pub cpu: CpuUse,
+}
+
+pub struct Run {
+    pub date: String,
+    pub backend: String,
+    pub command: String,
+    pub commit: Option<String>,
+    pub database: String,
+    pub server_bin: String,
+    pub server_profile: String,
+    pub loadgen_profile: &'static str,
+    pub loadgen_threads: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub load_before: String,
+    pub load_after: String,
+    pub server_log_lines: usize,
+    pub server_log_tail: String,
+    pub server_clean_exit: bool,
+    pub clicks: Option<Clicks>,
+    pub postbacks: Option<Postbacks>,
+    pub latency: Option<LatencyOutcome>,
+}
+
+pub struct Machine {
+    pub cores: usize,
+    pub cpu_model: String,
+    pub memory: String,
+    pub kernel: String,
+}
+
+pub fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu_model = cpuinfo
+        .lines()
+        .find(|line| line.starts_with("model name"))
+        .and_then(|line| line.split_once(':'))
+        .map(|(_, model)| model.trim().to_owned())
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory = meminfo
+        .lines()
+        .find(|line| line.starts_with("MemTotal:"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse::<f64>().ok())
+        .map(|kib| format!("{:.0} GiB", kib / 1024.0 / 1024.0))
+        .unwrap_or_else(|| "unknown memory".to_owned());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|k| format!("Linux {}", k.trim()))
+        .unwrap_or_else(|_| "unknown kernel".to_owned());
+    Machine {
+        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        cpu_model,
+        memory,
+        kernel,
+    }
+}
+
+/// The 1, 5 and 15 minute load averages.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+pub fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn ms(micros: u64) -> String {
+    let ms = micros as f64 / 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.2}")
+    } else if ms < 100.0 {
+        format!("{ms:.1}")
+    } else {
+        format!("{ms:.0}")
+    }
+}
+
+/// "p50 / p99 / max" in ms.
+fn percentiles(h: &Histogram<u64>) -> String {
+    if h.is_empty() {
+        return "– (no samples)".to_owned();
+    }
+    format!("{} / {} / {} ms", ms(h.value_at_quantile(0.50)), ms(h.value_at_quantile(0.99)), ms(h.max()))
+}
+
+fn cores(value: Option<f64>) -> String {
+    value.map(|v| format!("{v:.2}")).unwrap_or_else(|| "?".to_owned())
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "**not met**" }
+}
+
+fn errors_cell(errors: &Errors) -> String {
+    if errors.count == 0 { "0".to_owned() } else { format!("**{}**", thousands(errors.count)) }
+}
+
+impl Run {
+    pub fn markdown(&self, machine: &Machine) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "## {} · {}\n", self.date, self.backend);
+        let _ = writeln!(md, "- Command: `{}`", self.command);
+        if let Some(commit) = &self.commit {
+            let _ = writeln!(md, "- Commit: {commit}");
+        }
+        let _ = writeln!(
+            md,
+            "- Machine: {} cores (`nproc`), {}, {}, {}",
+            machine.cores, machine.cpu_model, machine.memory, machine.kernel
+        );
+        let _ = writeln!(
+            md,
+            "- Load average (1/5/15 min): {} before, {} after{}",
+            self.load_before,
+            self.load_after,
+            match self.load_before.split_whitespace().next().and_then(|l| l.parse::<f64>().ok()) {
+                Some(load) if load > 1.5 => " — **the machine was busy when the run started**",
+                _ => "",
+            }
+        );
+        let _ = writeln!(
+            md,
+            "- Server: `{}`, {} build, `RUST_LOG=warn`; {}",
+            self.server_bin, self.server_profile, self.database
+        );
+        let _ = writeln!(
+            md,
+            "- Load generator: `clickledger-bench` ({} build, {} runtime threads) on the **same {} cores** \
+             as the server, over loopback; figures include its cost",
+            self.loadgen_profile, self.loadgen_threads, machine.cores
+        );
+        let _ = writeln!(
+            md,
+            "- Windows: {} s warm-up (scenarios 1–2) + {} s measured per scenario (per target in scenario 1)\n",
+            trim_float(self.warmup.as_secs_f64()),
+            trim_float(self.duration.as_secs_f64())
+        );
+
+        let _ = writeln!(md, "| # | scenario | figure | result | target |");
+        let _ = writeln!(md, "|---|---|---|---|---|");
+        if let Some(c) = &self.clicks {
+            let ratio = c.server.rate() / c.baseline.rate().max(f64::MIN_POSITIVE);
+            let scenario = format!("click redirects, {} keep-alive connections", c.connections);
+            let _ = writeln!(
+                md,
+                "| 1 | {scenario} | Clickledger `GET /c/{{code}}` → 302 | **{} /s**; latency p50 / p99 / max {}; errors {} | |",
+                thousands(c.server.rate().round() as u64),
+                percentiles(&c.server.latency),
+                errors_cell(&c.server.errors)
+            );
+            let _ = writeln!(
+                md,
+                "| 1 | | bare poem handler, fixed 302 (baseline process) | **{} /s**; latency p50 / p99 / max {}; errors {} | |",
+                thousands(c.baseline.rate().round() as u64),
+                percentiles(&c.baseline.latency),
+                errors_cell(&c.baseline.errors)
+            );
+            let _ = writeln!(
+                md,
+                "| 1 | | Clickledger ÷ baseline | **{:.0} %** | ≥ {:.0} %: {} |",
+                ratio * 100.0,
+                CLICK_RATIO_TARGET * 100.0,
+                verdict(ratio >= CLICK_RATIO_TARGET)
+            );
+            if let Some(drain) = &c.drain {
+                let persisted = if drain.recorded >= drain.clicks {
+                    format!(
+                        "all {} clicks, {:.2} s after the load stopped",
+                        thousands(drain.clicks),
+                        drain.after.as_secs_f64()
+                    )
+                } else {
+                    format!(
+                        "**{} of {}** after waiting {:.0} s",
+                        thousands(drain.recorded),
+                        thousands(drain.clicks),
+                        drain.after.as_secs_f64()
+                    )
+                };
+                let _ = writeln!(md, "| 1 | | clicks persisted by the write-behind | {persisted} | all |");
+            }
+            let _ = writeln!(
+                md,
+                "| 1 | | CPU cores used: server, load generator (baseline process, load generator) | {}, {} ({}, {}) | |",
+                cores(c.server_cpu.server),
+                cores(c.server_cpu.loadgen),
+                cores(c.baseline_cpu.server),
+                cores(c.baseline_cpu.loadgen)
+            );
+        }
+        if let Some(p) = &self.postbacks {
+            let scenario = format!("postbacks, {} in flight, unique `txn_id`, real click ID", p.concurrency);
+            let _ = writeln!(
+                md,
+                "| 2 | {scenario} | 200 answers | **{} /s** | |",
+                thousands(p.outcome.rate().round() as u64)
+            );
+            let _ = writeln!(md, "| 2 | | latency p50 / p99 / max | {} | |", percentiles(&p.outcome.latency));
+            let _ = writeln!(
+                md,
+                "| 2 | | non-200 answers and failures | {} | 0 |",
+                errors_cell(&p.outcome.errors)
+            );
+            let _ = writeln!(
+                md,
+                "| 2 | | CPU cores used: server, load generator | {}, {} | |",
+                cores(p.cpu.server),
+                cores(p.cpu.loadgen)
+            );
+        }
+        if let Some(l) = &self.latency {
+            let scenario = format!(
+                "postback → subscriber, {} subscribers, {} postbacks/s open loop for {} s",
+                l.subscribers,
+                thousands(l.rate.round() as u64),
+                trim_float(l.duration.as_secs_f64())
+            );
+            let p99 = if l.latency.is_empty() {
+                f64::INFINITY
+            } else {
+                l.latency.value_at_quantile(0.99) as f64 / 1000.0
+            };
+            let _ = writeln!(
+                md,
+                "| 3 | {scenario} | latency p50 / p99 / max, all (postback, subscriber) pairs | **{}** | p99 ≤ {:.0} ms: {} |",
+                percentiles(&l.latency),
+                LATENCY_P99_TARGET_MS,
+                verdict(p99 <= LATENCY_P99_TARGET_MS && l.missing() == 0)
+            );
+            let _ = writeln!(
+                md,
+                "| 3 | | events received / expected (missing, duplicates) | {} / {} ({}, {}) | 0 missing |",
+                thousands(l.received),
+                thousands(l.expected),
+                if l.missing() == 0 { "0".to_owned() } else { format!("**{}**", thousands(l.missing())) },
+                thousands(l.duplicates)
+            );
+            let achieved = l.sent.saturating_sub(1) as f64 / l.send_span.as_secs_f64().max(1e-9);
+            let _ = writeln!(
+                md,
+                "| 3 | | postbacks sent / answered 200; achieved rate; pacer lateness p99 / max | {} / {}; {} /s; {} ms / {} ms | |",
+                thousands(l.sent),
+                thousands(l.accepted),
+                thousands(achieved.round() as u64),
+                ms(l.pacer_lag.value_at_quantile(0.99)),
+                ms(l.pacer_lag.max())
+            );
+            let _ = writeln!(
+                md,
+                "| 3 | | postback HTTP latency p50 / p99 / max | {} | |",
+                percentiles(&l.postback_latency)
+            );
+            let _ = writeln!(
+                md,
+                "| 3 | | fan-out alone: the postback's 200 → subscriber has the frame, p50 / p99 / max ({} % of frames came first) | {} | |",
+                (l.before_answer * 100).checked_div(l.received).unwrap_or(0),
+                percentiles(&l.after_answer)
+            );
+            let _ = writeln!(
+                md,
+                "| 3 | | CPU cores used while sending: server, load generator | {}, {} | |",
+                cores(l.cpu.server),
+                cores(l.cpu.loadgen)
+            );
+        }
+
+        let mut notes = Vec::new();
+        if let Some(c) = &self.clicks {
+            note_errors(&mut notes, "Scenario 1, Clickledger", &c.server.errors);
+            note_errors(&mut notes, "Scenario 1, baseline", &c.baseline.errors);
+        }
+        if let Some(p) = &self.postbacks {
+            note_errors(&mut notes, "Scenario 2", &p.outcome.errors);
+        }
+        if let Some(l) = &self.latency {
+            note_errors(&mut notes, "Scenario 3, postbacks", &l.postback_errors);
+            note_errors(&mut notes, "Scenario 3, subscribers", &l.subscriber_errors);
+        }
+        if self.server_log_lines > 0 {
+            notes.push(format!(
+                "The server wrote {} lines to standard error (`RUST_LOG=warn`); the last ones:\n\n```text\n{}\n```",
+                self.server_log_lines, self.server_log_tail
+            ));
+        }
+        if !self.server_clean_exit {
+            notes.push("The server did not exit cleanly on SIGTERM.".to_owned());
+        }
+        if !notes.is_empty() {
+            let _ = writeln!(md);
+            for note in notes {
+                let _ = writeln!(md, "- {note}");
+            }
+        }
+        md
+    }
+}
+
+fn note_errors(notes: &mut Vec<String>, what: &str, errors: &Errors) {
+    if errors.count > 0 {
+        notes.push(format!(
+            "{what}: {} errors: {}",
+            thousands(errors.count),
+            errors.summary().replace('|', "\\|")
+        ));
+    }
+}
+
+fn trim_float(value: f64) -> String {
+    if value.fract() == 0.0 { format!("{value:.0}") } else { format!("{value}") }
+}
+
+const HEADER: &str = "# Benchmarks
+
+Figures measured by `crates/bench` (`clickledger-bench`); each section below is one run of it,
+appended by the run itself. How to reproduce, from the repository root:
+
+```sh
+cargo run --release -p clickledger-bench -- --database sqlite
+cargo run --release -p clickledger-bench -- --database postgres://postgres@127.0.0.1:5432/test
+```
+
+The command builds the release server first (`cargo build --release -p clickledger-api`, a no-op when
+it is up to date), starts it on 127.0.0.1 with a fresh database (a SQLite file in a temp dir, or a
+fresh `bench_<random>` PostgreSQL database, dropped at the end), `--jwt-secret` and `--no-demo`, sets
+up a tenant through GraphQL, then runs three scenarios (`--scenario clicks|postbacks|latency|all`,
+`--duration`, `--warmup`; `--help` lists the rest):
+
+1. **Click redirects/s.** 64 keep-alive connections (`--click-connections`), one request in flight
+   each, `GET /c/{code}` over 16 links, counting 302s; then the same load against a bare poem
+   handler answering a fixed 302 with the same headers. The baseline runs as a separate process
+   (`clickledger-bench baseline`, a default multi-thread tokio runtime like the server's), started
+   just for its window, so neither server shares a runtime with the load generator. Target: the
+   server reaches ≥ 60 % of the baseline. After the load the bench waits until the write-behind has
+   persisted every answered click (`clicks_total` = `clicks_recorded_total` in `/metrics`).
+2. **Postbacks/s sustained.** 256 postbacks in flight (`--postback-concurrency`), each a `deposit`
+   with a unique `txn_id` and a real click ID taken from a redirect's Location; any answer but 200
+   is an error.
+3. **Postback → subscriber latency.** 100 WebSocket subscribers (`graphql-transport-ws`, owner
+   token in `connection_init`) on `conversions { conversion { txnId } }`; postbacks at a steady
+   1,000/s (`--rate`), paced open-loop from a 1 ms tick (a slow answer does not delay the next
+   postback); for each (postback, subscriber) pair, the time from handing the postback to the HTTP
+   client until that subscriber has the frame. Target: p99 ≤ 20 ms with nothing missing.
+
+The load generator runs on the same machine and the same cores as the server (loopback only), so
+every figure includes its cost; the CPU rows say how the cores were shared. The load average is
+recorded because other work on the machine changes the figures.
+";
+
+/// Appends a section, creating the file with its header first if needed.
+pub fn record(path: &Path, section: &str) -> std::io::Result<()> {
+    let exists = path.exists();
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    if !exists {
+        writeln!(file, "{HEADER}")?;
+    }
+    writeln!(file, "{section}")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_numbers() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(ms(1_234), "1.23");
+        assert_eq!(ms(12_345), "12.3");
+        assert_eq!(ms(123_456), "123");
+    }
+}
