@@ -90,6 +90,12 @@ prefixed_id!(
 prefixed_id!(
     /// A browser recognised across clicks.
     VisitorId, "vis");
+prefixed_id!(
+    /// An affiliate's outbound postback (webhook) endpoint.
+    EndpointId, "ep");
+prefixed_id!(
+    /// One message owed to an endpoint; its string form is the Standard Webhooks `webhook-id`.
+    DeliveryId, "msg");
 
 #[cfg(test)]
 mod tests {
