@@ -61,7 +61,11 @@ pub fn render(endpoint: &Endpoint, event_type: &str, macros: &Macros, at: DateTi
     (url, body)
 }
 
-pub fn delivery_for(endpoint: &Endpoint, event: &ConversionEvent, subs: Option<[Option<String>; 5]>) -> NewDelivery {
+pub fn delivery_for(
+    endpoint: &Endpoint,
+    event: &ConversionEvent,
+    subs: Option<[Option<String>; 5]>,
+) -> NewDelivery {
     let macros = macros(endpoint, event, subs);
     let (url, body) = render(endpoint, &event.kind, &macros, event.created_at);
     NewDelivery {

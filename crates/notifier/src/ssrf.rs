@@ -27,10 +27,13 @@ impl std::str::FromStr for Cidr {
             Some((address, prefix)) => (address, Some(prefix)),
             None => (raw, None),
         };
-        let network: IpAddr = address.parse().map_err(|_| format!("`{raw}` is not an address or CIDR range"))?;
+        let network: IpAddr =
+            address.parse().map_err(|_| format!("`{raw}` is not an address or CIDR range"))?;
         let max = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("bad prefix in `{raw}`"))?,
+            Some(p) => {
+                p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("bad prefix in `{raw}`"))?
+            }
             None => max,
         };
         Ok(Cidr { network, prefix })
@@ -227,7 +230,9 @@ mod tests {
     #[test]
     fn ip_literal_urls_are_checked_up_front() {
         let policy = AddressPolicy::default();
-        for url in ["http://127.0.0.1/", "http://10.0.0.1/", "http://169.254.169.254/latest", "http://[::1]:8080/"] {
+        for url in
+            ["http://127.0.0.1/", "http://10.0.0.1/", "http://169.254.169.254/latest", "http://[::1]:8080/"]
+        {
             assert!(policy.check_url(&url.parse().unwrap()).is_err(), "{url}");
         }
         assert!(policy.check_url(&"https://93.184.216.34/".parse().unwrap()).is_ok());

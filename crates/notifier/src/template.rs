@@ -113,7 +113,8 @@ mod tests {
     fn fills_and_encodes() {
         let mut macros = Macros::default();
         macros.set("click_id", "abc").set("sub1", "a b&c=d/é").set("amount", "10.50");
-        let url = render("https://t.example/pb?cid={click_id}&s1={sub1}&a={amount}&p={payout}&x={other}", &macros);
+        let url =
+            render("https://t.example/pb?cid={click_id}&s1={sub1}&a={amount}&p={payout}&x={other}", &macros);
         assert_eq!(url, "https://t.example/pb?cid=abc&s1=a%20b%26c%3Dd%2F%C3%A9&a=10.50&p=&x={other}");
     }
 

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use clickledger_domain::ids::{EndpointId, TenantId};
+use clickledger_persistence::Db;
 use clickledger_persistence::conversions::events_after;
 use clickledger_persistence::outbound::work::{self, Outcome};
 use clickledger_persistence::outbound::{
     Attempt, DELIVERY_FAILED, DELIVERY_PENDING, DELIVERY_SUCCEEDED, Delivery, Endpoint,
 };
-use clickledger_persistence::Db;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER, USER_AGENT};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
@@ -137,13 +137,18 @@ impl Notifier {
         NotifierHandle { stop, join }
     }
 
-    /// One full pass, waiting for every send it starts: for tests driving a manual clock.
+    /// Works until nothing is due at the clock's current time, waiting for every send it
+    /// starts: for tests driving a manual clock.
     pub async fn run_once(self: &Arc<Self>) -> Result<(), Error> {
-        self.enqueue_new_events().await?;
-        let mut sends = JoinSet::new();
-        self.dispatch_due(&mut sends).await?;
-        while sends.join_next().await.is_some() {}
-        Ok(())
+        loop {
+            self.enqueue_new_events().await?;
+            let mut sends = JoinSet::new();
+            let started = self.dispatch_due(&mut sends).await?;
+            while sends.join_next().await.is_some() {}
+            if started == 0 {
+                return Ok(());
+            }
+        }
     }
 
     /// Reads every tenant's events past its cursor and stores the deliveries they call for.
@@ -182,9 +187,9 @@ impl Notifier {
 
     fn endpoint_semaphore(&self, endpoint: &Endpoint) -> Arc<Semaphore> {
         let mut map = self.per_endpoint.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = map
-            .entry(endpoint.id)
-            .or_insert_with(|| (endpoint.max_concurrency, Arc::new(Semaphore::new(endpoint.max_concurrency as usize))));
+        let entry = map.entry(endpoint.id).or_insert_with(|| {
+            (endpoint.max_concurrency, Arc::new(Semaphore::new(endpoint.max_concurrency as usize)))
+        });
         if entry.0 != endpoint.max_concurrency {
             // The limit changed: sends holding the old semaphore finish under the old limit.
             *entry = (endpoint.max_concurrency, Arc::new(Semaphore::new(endpoint.max_concurrency as usize)));
@@ -193,13 +198,16 @@ impl Notifier {
     }
 
     /// Claims and starts every due delivery that its endpoint has room for.
-    pub async fn dispatch_due(self: &Arc<Self>, sends: &mut JoinSet<()>) -> Result<(), Error> {
+    /// Returns how many sends it started.
+    pub async fn dispatch_due(self: &Arc<Self>, sends: &mut JoinSet<()>) -> Result<usize, Error> {
         let now = self.clock.now();
         let due = work::due(&self.db, now, DUE_BATCH).await?;
         let mut endpoints: HashMap<EndpointId, Option<Endpoint>> = HashMap::new();
+        let mut started = 0;
         for delivery in due {
             if !endpoints.contains_key(&delivery.endpoint_id) {
-                let endpoint = match work::endpoint(&self.db, delivery.tenant_id, delivery.endpoint_id).await {
+                let endpoint = match work::endpoint(&self.db, delivery.tenant_id, delivery.endpoint_id).await
+                {
                     Ok(endpoint) => Some(endpoint),
                     Err(clickledger_persistence::Error::NotFound) => None,
                     Err(err) => return Err(err.into()),
@@ -218,12 +226,13 @@ impl Notifier {
             delivery.attempts += 1;
             let notifier = self.clone();
             let endpoint = endpoint.clone();
+            started += 1;
             sends.spawn(async move {
                 let permits = (endpoint_permit, global_permit);
                 notifier.attempt(delivery, endpoint, permits).await;
             });
         }
-        Ok(())
+        Ok(started)
     }
 
     async fn attempt(
@@ -362,7 +371,12 @@ fn decide(
         error: sent.error,
         latency_ms,
     };
-    let done = |state, disable_endpoint| Outcome { attempt: attempt.clone(), state, next_attempt_at: None, disable_endpoint };
+    let done = |state, disable_endpoint| Outcome {
+        attempt: attempt.clone(),
+        state,
+        next_attempt_at: None,
+        disable_endpoint,
+    };
     match sent.status {
         Some(status) if (200..300).contains(&status) => return done(DELIVERY_SUCCEEDED, None),
         Some(410) => return done(DELIVERY_FAILED, Some("the endpoint answered 410 Gone".to_owned())),

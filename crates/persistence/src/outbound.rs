@@ -8,13 +8,13 @@ use chrono::{DateTime, Utc};
 use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, DeliveryId, EndpointId, TenantId};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select, TransactionTrait,
 };
 
 use crate::entities::{
-    affiliates, campaigns, clicks, notifier_cursors, postback_attempts, postback_deliveries, postback_endpoints,
-    tenants,
+    affiliates, campaigns, clicks, notifier_cursors, postback_attempts, postback_deliveries,
+    postback_endpoints, tenants,
 };
 use crate::page::{self, Page, PageRequest};
 use crate::{Db, Error, Result, Scope, Viewer};
@@ -267,7 +267,8 @@ impl<'a> Endpoints<'a> {
     }
 
     pub async fn list(&self, request: PageRequest) -> Result<Page<Endpoint>> {
-        let page = page::fetch(self.visible(), postback_endpoints::Column::Id, request, self.db.reader()).await?;
+        let page =
+            page::fetch(self.visible(), postback_endpoints::Column::Id, request, self.db.reader()).await?;
         Ok(page.map(Endpoint::from))
     }
 
@@ -483,7 +484,8 @@ pub mod work {
         Ok(tenants
             .into_iter()
             .filter_map(|tenant| {
-                let cursor = cursors.iter().find(|c| c.tenant_id == tenant.id).map(|c| c.last_seq).unwrap_or(0);
+                let cursor =
+                    cursors.iter().find(|c| c.tenant_id == tenant.id).map(|c| c.last_seq).unwrap_or(0);
                 (tenant.event_seq > cursor).then_some((TenantId::from_uuid(tenant.id), cursor))
             })
             .collect())
@@ -512,7 +514,11 @@ pub mod work {
     }
 
     /// The click's sub-IDs, when its row has been written (clicks are written behind).
-    pub async fn click_subs(db: &Db, tenant: TenantId, click_id: &str) -> Result<Option<[Option<String>; 5]>> {
+    pub async fn click_subs(
+        db: &Db,
+        tenant: TenantId,
+        click_id: &str,
+    ) -> Result<Option<[Option<String>; 5]>> {
         Ok(clicks::Entity::find()
             .filter(clicks::Column::TenantId.eq(tenant.uuid()))
             .filter(clicks::Column::ClickId.eq(click_id))
@@ -653,8 +659,11 @@ pub mod work {
             .one(&txn)
             .await?
             .ok_or(Error::NotFound)?;
-        let failing_since =
-            if outcome.state == DELIVERY_SUCCEEDED { None } else { Some(endpoint.failing_since.unwrap_or(now)) };
+        let failing_since = if outcome.state == DELIVERY_SUCCEEDED {
+            None
+        } else {
+            Some(endpoint.failing_since.unwrap_or(now))
+        };
         let mut row = postback_endpoints::ActiveModel {
             id: Set(endpoint.id),
             failing_since: Set(failing_since),
