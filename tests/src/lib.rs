@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+pub mod receiver;
+
 /// Boots the server under test. A macro so that `env!` resolves in the calling test crate,
 /// where cargo provides the binary's path.
 #[macro_export]
@@ -111,6 +113,13 @@ impl TestApp {
                 let _ = child.kill().await;
                 false
             }
+        }
+    }
+
+    /// Kills the process outright (SIGKILL): no graceful shutdown, as in a crash.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
         }
     }
 

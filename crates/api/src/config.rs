@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use clap::{Args, ValueEnum};
+use clickledger_notifier::ssrf::Cidr;
 use secrecy::SecretString;
 
 #[derive(Debug, Clone, Args)]
@@ -51,6 +52,12 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish on shutdown (Ctrl-C / SIGTERM).
     #[arg(long, env = "CLICKLEDGER_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     pub shutdown_grace_seconds: u64,
+
+    /// Non-public address ranges outbound postbacks may nevertheless reach, comma-separated
+    /// (`127.0.0.1/32,10.0.0.0/8`). For development and tests only: by default loopback,
+    /// private, link-local and other non-public addresses are refused.
+    #[arg(long, env = "CLICKLEDGER_OUTBOUND_ALLOW", value_delimiter = ',')]
+    pub outbound_allow: Vec<Cidr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -33,6 +33,8 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
     let prometheus = metrics::install()?;
 
     let (clicks, click_writer) = ClickBatcher::start(db.clone());
+    let policy = clickledger_notifier::ssrf::AddressPolicy::allowing(args.outbound_allow.clone());
+    let (notifier, outbound) = crate::outbound::build(db.clone(), policy)?;
     let state: SharedState = Arc::new(AppState::new(
         db.clone(),
         JwtKeys::new(&jwt_secret, args.token_ttl_minutes),
@@ -40,7 +42,9 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
         args.public_url(),
         !args.disable_signup,
         clicks,
+        outbound,
     ));
+    let notifier = crate::outbound::start(&notifier, &state.live);
     let listener = state.live.spawn_listener(db.clone());
     let retraining = state.models.spawn_retraining(db.clone());
     let schema = graphql::build_schema(state.clone());
@@ -85,6 +89,8 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
     if let Some(listener) = listener {
         listener.abort();
     }
+    // Deliveries under way get a moment; any cut short are retried at the next start.
+    notifier.stop().await;
     // Clicks already answered are in the queue: write them before exiting.
     state.clicks.stop();
     let _ = click_writer.await;

@@ -3,6 +3,7 @@
 //! concurrency limit and timeout, so a slow endpoint only ever holds up itself.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -205,14 +206,12 @@ impl Notifier {
         let mut endpoints: HashMap<EndpointId, Option<Endpoint>> = HashMap::new();
         let mut started = 0;
         for delivery in due {
-            if !endpoints.contains_key(&delivery.endpoint_id) {
-                let endpoint = match work::endpoint(&self.db, delivery.tenant_id, delivery.endpoint_id).await
-                {
+            if let Entry::Vacant(slot) = endpoints.entry(delivery.endpoint_id) {
+                slot.insert(match work::endpoint(&self.db, delivery.tenant_id, delivery.endpoint_id).await {
                     Ok(endpoint) => Some(endpoint),
                     Err(clickledger_persistence::Error::NotFound) => None,
                     Err(err) => return Err(err.into()),
-                };
-                endpoints.insert(delivery.endpoint_id, endpoint);
+                });
             }
             let Some(Some(endpoint)) = endpoints.get(&delivery.endpoint_id) else { continue };
             let Ok(endpoint_permit) = self.endpoint_semaphore(endpoint).try_acquire_owned() else { continue };

@@ -164,6 +164,8 @@ async fn convert(db: &Db, w: &World, txn: &str) -> String {
 
 // ---------------------------------------------------------------- receiver
 
+type Script = VecDeque<(u16, Vec<(&'static str, String)>, Duration)>;
+
 #[derive(Debug, Clone)]
 struct Received {
     method: String,
@@ -183,7 +185,7 @@ impl Received {
 #[derive(Clone, Default)]
 struct Receiver {
     received: Arc<Mutex<Vec<Received>>>,
-    script: Arc<Mutex<VecDeque<(u16, Vec<(&'static str, String)>, Duration)>>>,
+    script: Arc<Mutex<Script>>,
     in_flight: Arc<AtomicUsize>,
     max_in_flight: Arc<AtomicUsize>,
 }

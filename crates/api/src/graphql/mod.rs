@@ -11,6 +11,7 @@ mod context;
 mod conversions;
 mod guard;
 mod pagination;
+mod postbacks;
 mod tracking_links;
 mod types;
 
@@ -29,6 +30,7 @@ pub struct Query(
     api_keys::ApiKeyQuery,
     conversions::ConversionQuery,
     attribution::AttributionQuery,
+    postbacks::PostbackQuery,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -42,6 +44,7 @@ pub struct Mutation(
     tracking_links::TrackingLinkMutation,
     api_keys::ApiKeyMutation,
     attribution::AttributionMutation,
+    postbacks::PostbackMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
