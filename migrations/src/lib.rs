@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_foundation;
 mod m20261125_000002_attribution;
 mod m20261125_000003_notifier;
+mod m20261125_000004_mail;
 mod util;
 
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_foundation::Migration),
             Box::new(m20261125_000002_attribution::Migration),
             Box::new(m20261125_000003_notifier::Migration),
+            Box::new(m20261125_000004_mail::Migration),
         ]
     }
 }

@@ -10,6 +10,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 pub mod receiver;
+pub mod smtp;
 
 /// Boots the server under test. A macro so that `env!` resolves in the calling test crate,
 /// where cargo provides the binary's path.

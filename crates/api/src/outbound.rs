@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use clickledger_notifier::mail::Mailer;
 use clickledger_notifier::ssrf::AddressPolicy;
 use clickledger_notifier::{Notifier, NotifierConfig, NotifierHandle, SystemClock};
 use clickledger_persistence::Db;
@@ -27,8 +28,10 @@ pub struct Running {
 pub fn build(
     db: Db,
     policy: AddressPolicy,
+    mailer: Mailer,
 ) -> Result<(Arc<Notifier>, Outbound), clickledger_notifier::Error> {
-    let config = NotifierConfig { policy: policy.clone(), ..NotifierConfig::default() };
+    let config =
+        NotifierConfig { policy: policy.clone(), mailer: Arc::new(mailer), ..NotifierConfig::default() };
     let notifier = Notifier::new(db, config, Arc::new(SystemClock))?;
     let outbound = Outbound { policy, wake: notifier.waker() };
     Ok((notifier, outbound))

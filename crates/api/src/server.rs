@@ -34,7 +34,18 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
 
     let (clicks, click_writer) = ClickBatcher::start(db.clone());
     let policy = clickledger_notifier::ssrf::AddressPolicy::allowing(args.outbound_allow.clone());
-    let (notifier, outbound) = crate::outbound::build(db.clone(), policy)?;
+    let mailer = match &args.smtp_url {
+        Some(url) => clickledger_notifier::mail::Mailer::smtp(
+            url.expose_secret(),
+            &args.mail_from,
+            Duration::from_secs(args.smtp_timeout_seconds),
+        )?,
+        None => {
+            tracing::warn!("no --smtp-url / CLICKLEDGER_SMTP_URL: e-mails are written to the log, not sent");
+            clickledger_notifier::mail::Mailer::Log
+        }
+    };
+    let (notifier, outbound) = crate::outbound::build(db.clone(), policy, mailer)?;
     let state: SharedState = Arc::new(AppState::new(
         db.clone(),
         JwtKeys::new(&jwt_secret, args.token_ttl_minutes),

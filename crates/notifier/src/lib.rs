@@ -3,6 +3,7 @@
 //! fixed schedule, and never sent to a non-public address.
 
 pub mod clock;
+pub mod mail;
 pub mod postback;
 pub mod schedule;
 pub mod signing;

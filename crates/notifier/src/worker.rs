@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use clickledger_domain::ids::{EndpointId, TenantId};
 use clickledger_persistence::Db;
 use clickledger_persistence::conversions::events_after;
+use clickledger_persistence::mail::work as mail_work;
+use clickledger_persistence::mail::{EMAIL_FAILED, EMAIL_PENDING, EMAIL_SENT, Email};
 use clickledger_persistence::outbound::work::{self, Outcome};
 use clickledger_persistence::outbound::{
     Attempt, DELIVERY_FAILED, DELIVERY_PENDING, DELIVERY_SUCCEEDED, Delivery, Endpoint,
@@ -20,6 +22,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::clock::Clock;
+use crate::mail::{Mailer, templates};
 use crate::schedule;
 use crate::signing::{self, Secret};
 use crate::ssrf::{AddressPolicy, GuardedResolver, Lookup, system_lookup};
@@ -35,6 +38,8 @@ const REQUEST_BYTES_KEPT: usize = 2048;
 /// How long past its timeout a claimed attempt stays leased: a worker that died mid-send
 /// leaves the delivery due again after this.
 const LEASE_SLACK: Duration = Duration::from_secs(60);
+/// Each e-mail send's own time limit (the SMTP transport's timeout is set from the config too).
+const MAIL_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct NotifierConfig {
@@ -47,6 +52,8 @@ pub struct NotifierConfig {
     pub shutdown_grace: Duration,
     /// Name resolution (tests inject one to play DNS rebinding).
     pub lookup: Lookup,
+    /// Where queued e-mail goes.
+    pub mailer: Arc<Mailer>,
 }
 
 impl Default for NotifierConfig {
@@ -57,6 +64,7 @@ impl Default for NotifierConfig {
             poll_interval: Duration::from_millis(500),
             shutdown_grace: Duration::from_secs(5),
             lookup: system_lookup(),
+            mailer: Arc::new(Mailer::Log),
         }
     }
 }
@@ -122,6 +130,9 @@ impl Notifier {
                 if let Err(err) = notifier.dispatch_due(&mut sends).await {
                     tracing::warn!(error = %err, "notifier: dispatching deliveries failed; will retry");
                 }
+                if let Err(err) = notifier.dispatch_due_emails(&mut sends).await {
+                    tracing::warn!(error = %err, "notifier: dispatching e-mail failed; will retry");
+                }
                 while sends.try_join_next().is_some() {}
                 tokio::select! {
                     () = notifier.wake.notified() => {}
@@ -144,7 +155,7 @@ impl Notifier {
         loop {
             self.enqueue_new_events().await?;
             let mut sends = JoinSet::new();
-            let started = self.dispatch_due(&mut sends).await?;
+            let started = self.dispatch_due(&mut sends).await? + self.dispatch_due_emails(&mut sends).await?;
             while sends.join_next().await.is_some() {}
             if started == 0 {
                 return Ok(());
@@ -232,6 +243,52 @@ impl Notifier {
             });
         }
         Ok(started)
+    }
+
+    /// Claims and starts every due e-mail, as far as the in-flight limit allows.
+    pub async fn dispatch_due_emails(self: &Arc<Self>, sends: &mut JoinSet<()>) -> Result<usize, Error> {
+        let now = self.clock.now();
+        let mut started = 0;
+        for email in mail_work::due(&self.db, now, DUE_BATCH).await? {
+            let Ok(permit) = self.in_flight.clone().try_acquire_owned() else { break };
+            let lease_until =
+                now + chrono::Duration::from_std(MAIL_TIMEOUT + LEASE_SLACK).unwrap_or_default();
+            if !mail_work::claim(&self.db, &email, lease_until).await? {
+                continue;
+            }
+            let mut email = email;
+            email.attempts += 1;
+            let notifier = self.clone();
+            started += 1;
+            sends.spawn(async move {
+                let _permit = permit;
+                notifier.send_email(email).await;
+            });
+        }
+        Ok(started)
+    }
+
+    async fn send_email(self: Arc<Self>, email: Email) {
+        let sent = self.config.mailer.send(&email.to, &email.subject, &email.text, &email.html).await;
+        let now = self.clock.now();
+        let (state, next, error) = match sent {
+            Ok(()) if self.config.mailer.is_smtp() => (EMAIL_SENT, None, None),
+            Ok(()) => (EMAIL_SENT, None, Some("no SMTP server configured: written to the log".to_owned())),
+            Err(err) if err.permanent => (EMAIL_FAILED, None, Some(err.message)),
+            Err(err) => match schedule::next_delay(email.attempts) {
+                Some(delay) => {
+                    let at = now + chrono::Duration::from_std(schedule::jitter(delay)).unwrap_or_default();
+                    (EMAIL_PENDING, Some(at), Some(err.message))
+                }
+                None => (EMAIL_FAILED, None, Some(err.message)),
+            },
+        };
+        if state != EMAIL_SENT {
+            tracing::warn!(to = %email.to, kind = %email.kind, attempt = email.attempts, error = ?error, "e-mail not sent");
+        }
+        if let Err(err) = mail_work::record(&self.db, &email, state, next, error, now).await {
+            tracing::warn!(error = %err, "notifier: recording an e-mail attempt failed");
+        }
     }
 
     async fn attempt(
@@ -370,7 +427,13 @@ fn decide(
         error: sent.error,
         latency_ms,
     };
-    let done = |state, disable_endpoint| Outcome {
+    let notice = |reason: &Option<String>| {
+        reason.as_ref().map(|reason| {
+            templates::endpoint_disabled(&endpoint.url_template, &endpoint.affiliate_id.to_string(), reason)
+        })
+    };
+    let done = |state, disable_endpoint: Option<String>| Outcome {
+        owner_notice: notice(&disable_endpoint),
         attempt: attempt.clone(),
         state,
         next_attempt_at: None,
@@ -401,6 +464,7 @@ fn decide(
                 next_attempt_at: Some(now + chrono::Duration::from_std(wait).unwrap_or_default()),
                 state: DELIVERY_PENDING,
                 attempt,
+                owner_notice: notice(&disable),
                 disable_endpoint: disable,
             }
         }

@@ -440,6 +440,15 @@ async fn dead_letter_after_the_schedule_410_disables_and_retry_after_is_honoured
     assert_eq!(receiver.count(), 9);
     let gone_now = repo.get(gone.id).await.unwrap();
     assert!(!gone_now.enabled);
+    let mails = clickledger_persistence::mail::work::emails_of(&t.db, w.tenant.id).await.unwrap();
+    assert_eq!(mails.len(), 1, "the owner is told the endpoint was disabled");
+    assert_eq!((mails[0].kind.as_str(), mails[0].to.as_str()), ("endpoint_disabled", "owner@dead.test"));
+    assert!(mails[0].text.contains("410 Gone"));
+    // Without SMTP the message is logged, and marked as such, not dropped.
+    notifier.run_once().await.unwrap();
+    let mails = clickledger_persistence::mail::work::emails_of(&t.db, w.tenant.id).await.unwrap();
+    assert_eq!(mails[0].state, "sent");
+    assert!(mails[0].last_error.as_deref().unwrap_or_default().contains("log"));
     assert_eq!(deliveries(&t.db, &gone).await[0].state, "failed");
     repo.enqueue(test_delivery(&gone, Utc::now())).await.unwrap();
     clock.advance(Duration::from_secs(60));

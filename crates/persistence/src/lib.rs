@@ -10,6 +10,7 @@ mod db;
 pub mod directory;
 mod entities;
 mod error;
+pub mod mail;
 pub mod outbound;
 mod page;
 pub mod records;

@@ -616,6 +616,8 @@ pub mod work {
         pub next_attempt_at: Option<DateTime<Utc>>,
         /// Disable the endpoint, with this reason.
         pub disable_endpoint: Option<String>,
+        /// Sent to the tenant's owners when the endpoint is disabled.
+        pub owner_notice: Option<crate::mail::Message>,
     }
 
     /// Records an attempt and its consequences in one transaction. Returns the endpoint's
@@ -669,10 +671,18 @@ pub mod work {
             failing_since: Set(failing_since),
             ..Default::default()
         };
-        if let Some(reason) = outcome.disable_endpoint {
+        if let Some(reason) = outcome.disable_endpoint
+            && endpoint.status == ENDPOINT_ACTIVE
+        {
             row.status = Set(ENDPOINT_DISABLED.to_owned());
             row.disabled_reason = Set(Some(reason));
             row.updated_at = Set(now);
+            if let Some(notice) = outcome.owner_notice {
+                let tenant = delivery.tenant_id;
+                for to in crate::mail::owner_addresses(&txn, tenant).await? {
+                    crate::mail::queue_on(&txn, tenant, &to, notice.clone(), now).await?;
+                }
+            }
         }
         row.update(&txn).await?;
         txn.commit().await?;

@@ -10,6 +10,7 @@ mod campaigns;
 mod context;
 mod conversions;
 mod guard;
+mod invitations;
 mod pagination;
 mod postbacks;
 mod tracking_links;
@@ -45,6 +46,7 @@ pub struct Mutation(
     api_keys::ApiKeyMutation,
     attribution::AttributionMutation,
     postbacks::PostbackMutation,
+    invitations::InvitationMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
