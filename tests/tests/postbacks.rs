@@ -227,9 +227,13 @@ async fn endpoints_are_guarded_and_scoped() {
     // No allow-list: internal addresses are refused when saved.
     let app = spawn_app!().await;
     let s = setup(&app, "guarded").await;
-    for url in
-        ["http://127.0.0.1/pb", "http://10.0.0.8/pb", "http://169.254.169.254/latest", "http://[::1]/pb"]
-    {
+    for url in [
+        "http://127.0.0.1/pb",
+        "http://10.0.0.8/pb",
+        "http://169.254.169.254/latest",
+        "http://[::1]/pb",
+        "http://localhost:9/pb",
+    ] {
         let answer = app
             .graphql(
                 Some(&s.owner),
@@ -280,4 +284,78 @@ async fn endpoints_are_guarded_and_scoped() {
     assert_eq!(error_code(&foreign), Some("NOT_FOUND"));
     let list = app.graphql(Some(&other), "{ postbackEndpoints { edges { node { id } } } }", json!({})).await;
     assert_eq!(list["data"]["postbackEndpoints"]["edges"], json!([]));
+}
+
+#[tokio::test]
+async fn affiliates_manage_their_own_endpoints_only() {
+    let app = spawn_app!().await;
+    let s = setup(&app, "selfserve").await;
+    let create_affiliate = |email: &'static str| {
+        let owner = s.owner.clone();
+        let app = &app;
+        async move {
+            let answer = app
+                .graphql(
+                    Some(&owner),
+                    "mutation($i: CreateAffiliateInput!) { createAffiliate(input: $i) { id } }",
+                    json!({"i": {"name": email, "email": email, "password": "affiliate password"}}),
+                )
+                .await;
+            answer["data"]["createAffiliate"]["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let ann = create_affiliate("ann@partners.test").await;
+    let bob = create_affiliate("bob@partners.test").await;
+    let login = app
+        .graphql(
+            None,
+            "mutation($i: LoginInput!) { login(input: $i) { token } }",
+            json!({"i": {"tenantSlug": "selfserve", "email": "ann@partners.test", "password": "affiliate password"}}),
+        )
+        .await;
+    let ann_token = login["data"]["login"]["token"].as_str().unwrap().to_owned();
+
+    let create = "mutation($i: CreatePostbackEndpointInput!) { createPostbackEndpoint(input: $i) { endpoint { id affiliateId } } }";
+    let own = app
+        .graphql(
+            Some(&ann_token),
+            create,
+            json!({"i": {"urlTemplate": "https://ann-tracker.example/pb?c={click_id}"}}),
+        )
+        .await;
+    assert_eq!(own["data"]["createPostbackEndpoint"]["endpoint"]["affiliateId"], json!(ann), "{own}");
+    let for_bob = app
+        .graphql(
+            Some(&ann_token),
+            create,
+            json!({"i": {"affiliateId": bob, "urlTemplate": "https://x.example/pb"}}),
+        )
+        .await;
+    assert_eq!(error_code(&for_bob), Some("NOT_FOUND"), "{for_bob}");
+
+    // Staff sets one up for Bob; Ann cannot see it, its deliveries, or send to it.
+    let bobs = app
+        .graphql(
+            Some(&s.owner),
+            create,
+            json!({"i": {"affiliateId": bob, "urlTemplate": "https://bob-tracker.example/pb"}}),
+        )
+        .await;
+    let bobs = bobs["data"]["createPostbackEndpoint"]["endpoint"]["id"].as_str().unwrap().to_owned();
+    let listed =
+        app.graphql(Some(&ann_token), "{ postbackEndpoints { edges { node { id } } } }", json!({})).await;
+    assert_eq!(listed["data"]["postbackEndpoints"]["edges"].as_array().unwrap().len(), 1, "{listed}");
+    let deliveries = app.graphql(Some(&ann_token), DELIVERIES, json!({"e": bobs})).await;
+    assert_eq!(error_code(&deliveries), Some("NOT_FOUND"));
+    let test = app
+        .graphql(
+            Some(&ann_token),
+            "mutation($e: ID!) { sendTestPostback(endpointId: $e) { id } }",
+            json!({"e": bobs}),
+        )
+        .await;
+    assert_eq!(error_code(&test), Some("NOT_FOUND"));
+    // Staff see both.
+    let all = app.graphql(Some(&s.owner), "{ postbackEndpoints { edges { node { id } } } }", json!({})).await;
+    assert_eq!(all["data"]["postbackEndpoints"]["edges"].as_array().unwrap().len(), 2);
 }

@@ -557,13 +557,17 @@ pub mod work {
             last_seq: Set(through_seq),
             updated_at: Set(now),
         })
-        .on_conflict(
-            OnConflict::column(notifier_cursors::Column::TenantId)
-                .update_columns([notifier_cursors::Column::LastSeq, notifier_cursors::Column::UpdatedAt])
-                .to_owned(),
-        )
+        .on_conflict(OnConflict::column(notifier_cursors::Column::TenantId).do_nothing().to_owned())
         .exec_without_returning(&txn)
         .await?;
+        // Only forwards: with several replicas, a slower one must not move the cursor back.
+        notifier_cursors::Entity::update_many()
+            .col_expr(notifier_cursors::Column::LastSeq, Expr::value(through_seq))
+            .col_expr(notifier_cursors::Column::UpdatedAt, Expr::value(now))
+            .filter(notifier_cursors::Column::TenantId.eq(tenant.uuid()))
+            .filter(notifier_cursors::Column::LastSeq.lt(through_seq))
+            .exec(&txn)
+            .await?;
         txn.commit().await?;
         Ok(())
     }

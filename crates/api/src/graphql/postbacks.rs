@@ -236,14 +236,31 @@ pub struct PostbackEndpointWithSecret {
     pub secret: String,
 }
 
-fn url_template(raw: &str, ctx: &Context<'_>) -> async_graphql::Result<String> {
+/// How long saving an endpoint waits for its host name to resolve.
+const SAVE_TIME_LOOKUP: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Validates a template and refuses, up front, hosts that are internal: IP literals, and names
+/// that resolve only to non-public addresses (`localhost`). This is for a clear error when
+/// saving; the guard that counts runs again on every connection, so a name that changes its
+/// answer later (DNS rebinding) is still refused then. A name that does not resolve yet is
+/// accepted: its DNS may not be set up at the time.
+async fn url_template(raw: &str, ctx: &Context<'_>) -> async_graphql::Result<String> {
     let trimmed = raw.trim();
     let url = template::validate(trimmed).map_err(|why| Error::bad_input("urlTemplate", why).into_gql())?;
-    state(ctx)
-        .outbound
-        .policy
+    let policy = &state(ctx).outbound.policy;
+    policy
         .check_url(&url)
         .map_err(|refused| Error::bad_input("urlTemplate", refused.to_string()).into_gql())?;
+    if let Some(url::Host::Domain(name)) = url.host() {
+        let lookup = tokio::net::lookup_host((name, url.port_or_known_default().unwrap_or(443)));
+        if let Ok(Ok(addresses)) = tokio::time::timeout(SAVE_TIME_LOOKUP, lookup).await {
+            let addresses: Vec<_> = addresses.map(|a| a.ip()).collect();
+            if !addresses.is_empty() && !addresses.iter().any(|ip| policy.permits(*ip)) {
+                let message = format!("{name} resolves only to non-public addresses");
+                return Err(Error::bad_input("urlTemplate", message).into_gql());
+            }
+        }
+    }
     Ok(trimmed.to_owned())
 }
 
@@ -367,7 +384,7 @@ impl PostbackMutation {
         let new = NewEndpoint {
             affiliate_id,
             campaign_id: input.campaign_id.as_ref().map(campaign_id).transpose()?,
-            url_template: url_template(&input.url_template, ctx)?,
+            url_template: url_template(&input.url_template, ctx).await?,
             method: input.method.as_str().to_owned(),
             events: events(input.events)?,
             statuses: statuses(input.statuses)?,
@@ -392,7 +409,10 @@ impl PostbackMutation {
     ) -> async_graphql::Result<PostbackEndpoint> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());
         let patch = EndpointPatch {
-            url_template: input.url_template.as_deref().map(|t| url_template(t, ctx)).transpose()?,
+            url_template: match input.url_template.as_deref() {
+                Some(template) => Some(url_template(template, ctx).await?),
+                None => None,
+            },
             method: input.method.map(|m| m.as_str().to_owned()),
             events: input.events.map(events).transpose()?,
             statuses: input.statuses.map(statuses).transpose()?,
