@@ -77,6 +77,19 @@ async fn invitation_arrives_with_a_working_link_and_a_reset_works_once() {
     assert!(invitation.text.contains("/set-password?token="), "{}", invitation.text);
     let token = token_in(&invitation.text);
 
+    // The link opens a page with a form; a too-short password is refused there.
+    let page = app.client.get(app.url(&format!("/set-password?token={token}"))).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("name=\"password\""));
+    let short = app
+        .client
+        .post(app.url("/set-password"))
+        .form(&[("token", token.as_str()), ("password", "short")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(short.status(), 400);
+
     assert_eq!(login(&app, "mailco", "ann@partner.test", "ann's new password").await["data"], json!(null));
     assert_eq!(set_password(&app, &token, "ann's new password").await["data"]["setPassword"], true);
     let ann = login(&app, "mailco", "ann@partner.test", "ann's new password").await;
@@ -107,7 +120,23 @@ async fn invitation_arrives_with_a_working_link_and_a_reset_works_once() {
     let reset_mail = &mails[1];
     assert_eq!(reset_mail.to, "owner@mailco.test");
     let token = token_in(&reset_mail.text);
-    assert_eq!(set_password(&app, &token, "a brand new secret").await["data"]["setPassword"], true);
+    // This time through the page the link opens, as a browser would.
+    let submitted = app
+        .client
+        .post(app.url("/set-password"))
+        .form(&[("token", token.as_str()), ("password", "a brand new secret")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(submitted.status(), 200);
+    let again = app
+        .client
+        .post(app.url("/set-password"))
+        .form(&[("token", token.as_str()), ("password", "a brand new secret")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404, "the page refuses a used link too");
     assert!(
         login(&app, "mailco", "owner@mailco.test", "a brand new secret").await["data"]["login"]["token"]
             .is_string()

@@ -634,3 +634,41 @@ async fn the_ssrf_guard_refuses_internal_addresses_and_dns_rebinding() {
     }
     assert!(lookups.load(Ordering::SeqCst) >= 2, "the name was resolved again at connect time");
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_for_days_is_disabled_and_its_owner_told() {
+    let t = fresh_db().await;
+    let w = world(&t.db, "flaky").await;
+    let (receiver, port) = Receiver::start().await;
+    for _ in 0..50 {
+        receiver.answer(502);
+    }
+    let repo = Endpoints::scoped(&t.db, Scope::staff(w.tenant.id));
+    let ep = endpoint(&t.db, &w, format!("http://127.0.0.1:{port}/pb"), "POST").await;
+    let clock = start_clock();
+    let notifier = Notifier::new(t.db.clone(), loopback_allowed(), Arc::new(clock.clone())).unwrap();
+
+    // A new message every day, each failing: after five days of nothing but failures the
+    // endpoint is disabled (one dead letter alone would not do it).
+    for day in 0..7 {
+        repo.enqueue(test_delivery(&ep, Utc::now())).await.unwrap();
+        notifier.run_once().await.unwrap();
+        let enabled = repo.get(ep.id).await.unwrap().enabled;
+        assert_eq!(enabled, day < 5, "day {day}");
+        clock.advance(Duration::from_secs(24 * 3600 + 60));
+    }
+    let disabled = repo.get(ep.id).await.unwrap();
+    assert!(disabled.disabled_reason.unwrap().contains("five days"));
+    let mails = clickledger_persistence::mail::work::emails_of(&t.db, w.tenant.id).await.unwrap();
+    assert_eq!(mails.len(), 1);
+    assert_eq!((mails[0].kind.as_str(), mails[0].to.as_str()), ("endpoint_disabled", "owner@flaky.test"));
+
+    // Re-enabling clears the failure run; the next success keeps it enabled.
+    receiver.script.lock().unwrap().clear();
+    let patch =
+        clickledger_persistence::outbound::EndpointPatch { enabled: Some(true), ..Default::default() };
+    let enabled = repo.update(ep.id, patch).await.unwrap();
+    assert!(enabled.enabled && enabled.failing_since.is_none());
+    notifier.run_once().await.unwrap();
+    assert!(repo.get(ep.id).await.unwrap().failing_since.is_none());
+}

@@ -10,7 +10,6 @@ use clickledger_domain::password::Password;
 use clickledger_notifier::mail::templates;
 use clickledger_persistence::mail;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use super::account::hash_off_thread;
 use super::context::{client_ip, principal, state};
@@ -32,7 +31,7 @@ fn token() -> (String, String) {
 }
 
 fn hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    mail::hash_token(token)
 }
 
 fn link(public_url: &str, token: &str) -> String {
