@@ -1,5 +1,6 @@
 //! E-mail: messages queued durably (sent by the notifier with the same retry schedule as
-//! postbacks) and single-use tokens for invitations and password resets, stored hashed.
+//! postbacks), single-use tokens for invitations and password resets, stored hashed, and
+//! marks of the daily digests already queued.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -38,6 +39,16 @@ enum UserTokens {
     TokenHash,
     ExpiresAt,
     UsedAt,
+    CreatedAt,
+}
+
+/// One row per (tenant, day) whose daily digest was queued: queued once across restarts and
+/// replicas.
+#[derive(DeriveIden, Clone, Copy)]
+enum DigestMarks {
+    Table,
+    TenantId,
+    Day,
     CreatedAt,
 }
 
@@ -100,6 +111,18 @@ impl MigrationTrait for Migration {
             false,
         )
         .await?;
+
+        manager
+            .create_table(
+                Table::create()
+                    .table(DigestMarks::Table)
+                    .col(uuid(DigestMarks::TenantId))
+                    .col(string(DigestMarks::Day))
+                    .col(timestamp_with_time_zone(DigestMarks::CreatedAt))
+                    .primary_key(Index::create().col(DigestMarks::TenantId).col(DigestMarks::Day))
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 }

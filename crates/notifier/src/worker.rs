@@ -123,7 +123,15 @@ impl Notifier {
         let notifier = self.clone();
         let join = tokio::spawn(async move {
             let mut sends = JoinSet::new();
+            let mut digests_done_for = None;
             loop {
+                let today = notifier.clock.now().date_naive();
+                if digests_done_for != Some(today) {
+                    match notifier.queue_daily_digests().await {
+                        Ok(_) => digests_done_for = Some(today),
+                        Err(err) => tracing::warn!(error = %err, "notifier: queueing daily digests failed"),
+                    }
+                }
                 if let Err(err) = notifier.enqueue_new_events().await {
                     tracing::warn!(error = %err, "notifier: reading the event log failed; will retry");
                 }
@@ -161,6 +169,30 @@ impl Notifier {
                 return Ok(());
             }
         }
+    }
+
+    /// Queues yesterday's digest (UTC days) to the owners of every tenant that existed all
+    /// day and has not had it: once per tenant and day, whatever restarts or replicas do.
+    pub async fn queue_daily_digests(&self) -> Result<usize, Error> {
+        use clickledger_persistence::mail::digest;
+        let day_end = self.clock.now().date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
+        let day_start = day_end - chrono::Duration::days(1);
+        let day = day_start.date_naive();
+        let mut queued = 0;
+        for tenant in digest::tenants_due(&self.db, day, day_end).await? {
+            let f = digest::figures(&self.db, tenant.id, day_start, day_end).await?;
+            let figures = [
+                ("Conversions received", f.conversions.to_string()),
+                ("Attributed", f.attributed.to_string()),
+                ("Affiliate postbacks delivered", f.postbacks_delivered.to_string()),
+                ("Affiliate postbacks dead-lettered", f.postbacks_failed.to_string()),
+            ];
+            let message = templates::daily_digest(&tenant.name, &day.to_string(), &figures);
+            if digest::queue(&self.db, tenant.id, day, message).await? {
+                queued += 1;
+            }
+        }
+        Ok(queued)
     }
 
     /// Reads every tenant's events past its cursor and stores the deliveries they call for.

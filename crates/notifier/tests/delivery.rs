@@ -672,3 +672,45 @@ async fn an_endpoint_failing_for_days_is_disabled_and_its_owner_told() {
     notifier.run_once().await.unwrap();
     assert!(repo.get(ep.id).await.unwrap().failing_since.is_none());
 }
+
+#[tokio::test]
+async fn daily_digests_go_once_per_tenant_and_day() {
+    let t = fresh_db().await;
+    let w = world(&t.db, "digest").await;
+    convert(&t.db, &w, "D-1").await;
+    convert(&t.db, &w, "D-2").await;
+    let clock = start_clock();
+    let notifier = Notifier::new(t.db.clone(), loopback_allowed(), Arc::new(clock.clone())).unwrap();
+    // The tenant was created today: no digest for a day it did not live through.
+    assert_eq!(notifier.queue_daily_digests().await.unwrap(), 0);
+
+    clock.advance(Duration::from_secs(24 * 3600));
+    assert_eq!(notifier.queue_daily_digests().await.unwrap(), 0, "nor for the day it was created");
+    clock.advance(Duration::from_secs(24 * 3600));
+    assert_eq!(notifier.queue_daily_digests().await.unwrap(), 1);
+    assert_eq!(notifier.queue_daily_digests().await.unwrap(), 0, "once per day");
+    let again = Notifier::new(t.db.clone(), loopback_allowed(), Arc::new(clock.clone())).unwrap();
+    assert_eq!(again.queue_daily_digests().await.unwrap(), 0, "once per day across restarts");
+
+    let mails = clickledger_persistence::mail::work::emails_of(&t.db, w.tenant.id).await.unwrap();
+    let digests: Vec<_> = mails.iter().filter(|m| m.kind == "daily_digest").collect();
+    assert_eq!(digests.len(), 1);
+    assert_eq!(digests[0].to, "owner@digest.test");
+    assert!(digests[0].text.contains("Conversions received: 0"), "{}", digests[0].text);
+
+    // The figures of the day the conversions came in.
+    use clickledger_persistence::mail::{DigestFigures, digest};
+    let day_start = Utc::now().date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
+    let figures = digest::figures(
+        &t.db,
+        w.tenant.id,
+        day_start - chrono::Duration::days(1),
+        day_start + chrono::Duration::days(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        figures,
+        DigestFigures { conversions: 2, attributed: 2, postbacks_delivered: 0, postbacks_failed: 0 }
+    );
+}

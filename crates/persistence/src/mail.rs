@@ -345,3 +345,96 @@ pub mod work {
             .collect())
     }
 }
+
+/// The day's figures a digest reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DigestFigures {
+    pub conversions: u64,
+    pub attributed: u64,
+    pub postbacks_delivered: u64,
+    pub postbacks_failed: u64,
+}
+
+pub mod digest {
+    use chrono::NaiveDate;
+    use sea_orm::PaginatorTrait;
+    use sea_orm::sea_query::OnConflict;
+
+    use super::*;
+    use crate::entities::{conversions, digest_marks, postback_deliveries};
+    use crate::outbound::{DELIVERY_FAILED, DELIVERY_SUCCEEDED};
+
+    /// Tenants that existed for the whole of the day ending at `day_end` and have not had
+    /// that day's digest yet.
+    pub async fn tenants_due(db: &Db, day: NaiveDate, day_end: DateTime<Utc>) -> Result<Vec<Tenant>> {
+        let done: Vec<uuid::Uuid> = digest_marks::Entity::find()
+            .filter(digest_marks::Column::Day.eq(day.to_string()))
+            .select_only()
+            .column(digest_marks::Column::TenantId)
+            .into_tuple()
+            .all(db.writer())
+            .await?;
+        Ok(tenants::Entity::find()
+            .filter(tenants::Column::CreatedAt.lt(day_end - chrono::Duration::days(1)))
+            .all(db.writer())
+            .await?
+            .into_iter()
+            .filter(|t| !done.contains(&t.id))
+            .map(Tenant::from)
+            .collect())
+    }
+
+    pub async fn figures(
+        db: &Db,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<DigestFigures> {
+        let in_day = || {
+            conversions::Entity::find()
+                .filter(conversions::Column::TenantId.eq(tenant.uuid()))
+                .filter(conversions::Column::ReceivedAt.gte(from))
+                .filter(conversions::Column::ReceivedAt.lt(to))
+        };
+        let deliveries = |state: &'static str| {
+            postback_deliveries::Entity::find()
+                .filter(postback_deliveries::Column::TenantId.eq(tenant.uuid()))
+                .filter(postback_deliveries::Column::State.eq(state))
+                .filter(postback_deliveries::Column::UpdatedAt.gte(from))
+                .filter(postback_deliveries::Column::UpdatedAt.lt(to))
+        };
+        Ok(DigestFigures {
+            conversions: in_day().count(db.reader()).await?,
+            attributed: in_day().filter(conversions::Column::Attributed.eq(true)).count(db.reader()).await?,
+            postbacks_delivered: deliveries(DELIVERY_SUCCEEDED).count(db.reader()).await?,
+            postbacks_failed: deliveries(DELIVERY_FAILED).count(db.reader()).await?,
+        })
+    }
+
+    /// Marks the day done for the tenant and queues the digest to its owners, in one
+    /// transaction; false (and nothing queued) when another process got there first.
+    pub async fn queue(db: &Db, tenant: TenantId, day: NaiveDate, message: Message) -> Result<bool> {
+        let now = Utc::now();
+        let txn = db.writer().begin().await?;
+        let inserted = digest_marks::Entity::insert(digest_marks::ActiveModel {
+            tenant_id: Set(tenant.uuid()),
+            day: Set(day.to_string()),
+            created_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::columns([digest_marks::Column::TenantId, digest_marks::Column::Day])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        for to in owner_addresses(&txn, tenant).await? {
+            queue_on(&txn, tenant, &to, message.clone(), now).await?;
+        }
+        txn.commit().await?;
+        Ok(true)
+    }
+}

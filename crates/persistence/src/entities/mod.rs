@@ -8,6 +8,7 @@ pub mod clicks;
 pub mod conversion_credits;
 pub mod conversion_history;
 pub mod conversions;
+pub mod digest_marks;
 pub mod events;
 pub mod instance_settings;
 pub mod notifier_cursors;
