@@ -670,25 +670,34 @@ pub mod work {
         } else {
             Some(endpoint.failing_since.unwrap_or(now))
         };
-        let mut row = postback_endpoints::ActiveModel {
+        postback_endpoints::ActiveModel {
             id: Set(endpoint.id),
             failing_since: Set(failing_since),
             ..Default::default()
-        };
-        if let Some(reason) = outcome.disable_endpoint
-            && endpoint.status == ENDPOINT_ACTIVE
-        {
-            row.status = Set(ENDPOINT_DISABLED.to_owned());
-            row.disabled_reason = Set(Some(reason));
-            row.updated_at = Set(now);
-            if let Some(notice) = outcome.owner_notice {
+        }
+        .update(&txn)
+        .await?;
+        if let Some(reason) = outcome.disable_endpoint {
+            // Conditional, so that of several attempts concluding this at once only one
+            // disables the endpoint and tells the owners.
+            let disabled = postback_endpoints::Entity::update_many()
+                .col_expr(postback_endpoints::Column::Status, Expr::value(ENDPOINT_DISABLED))
+                .col_expr(postback_endpoints::Column::DisabledReason, Expr::value(Some(reason)))
+                .col_expr(postback_endpoints::Column::UpdatedAt, Expr::value(now))
+                .filter(postback_endpoints::Column::TenantId.eq(delivery.tenant_id.uuid()))
+                .filter(postback_endpoints::Column::Id.eq(endpoint.id))
+                .filter(postback_endpoints::Column::Status.eq(ENDPOINT_ACTIVE))
+                .exec(&txn)
+                .await?;
+            if disabled.rows_affected == 1
+                && let Some(notice) = outcome.owner_notice
+            {
                 let tenant = delivery.tenant_id;
                 for to in crate::mail::owner_addresses(&txn, tenant).await? {
                     crate::mail::queue_on(&txn, tenant, &to, notice.clone(), now).await?;
                 }
             }
         }
-        row.update(&txn).await?;
         txn.commit().await?;
         Ok(failing_since)
     }
