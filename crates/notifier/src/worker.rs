@@ -315,6 +315,7 @@ impl Notifier {
                 None => (EMAIL_FAILED, None, Some(err.message)),
             },
         };
+        metrics::counter!("emails_total", "outcome" => state).increment(1);
         if state != EMAIL_SENT {
             tracing::warn!(to = %email.to, kind = %email.kind, attempt = email.attempts, error = ?error, "e-mail not sent");
         }
@@ -336,6 +337,8 @@ impl Notifier {
         let now = self.clock.now();
         let outcome = decide(&delivery, &endpoint, sent, started_at, latency_ms, now);
         let state = outcome.state;
+        metrics::counter!("postback_attempts_total", "outcome" => state).increment(1);
+        metrics::histogram!("postback_attempt_duration_seconds").record(f64::from(latency_ms) / 1000.0);
         if let Some(reason) = &outcome.disable_endpoint {
             // Owner notification by e-mail is not wired yet; the log line is the notice.
             tracing::warn!(endpoint = %endpoint.id, affiliate = %endpoint.affiliate_id, %reason,
