@@ -290,7 +290,7 @@ pub mod work {
             .filter(outbound_emails::Column::NextAttemptAt.lte(now))
             .order_by_asc(outbound_emails::Column::NextAttemptAt)
             .limit(limit)
-            .all(db.writer())
+            .all(db.reader())
             .await?
             .into_iter()
             .map(Email::from)

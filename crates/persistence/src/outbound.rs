@@ -462,24 +462,27 @@ pub mod work {
     use super::*;
 
     /// Tenants whose event log has moved past the notifier's cursor, with that cursor.
+    /// Reads here go to the reader pool (on SQLite the single writer stays free for ingest);
+    /// a slightly stale answer only means a repeat, which the unique index and the claim's
+    /// compare-and-set absorb.
     pub async fn tenants_behind(db: &Db) -> Result<Vec<(TenantId, i64)>> {
         let with_endpoints: Vec<uuid::Uuid> = postback_endpoints::Entity::find()
             .select_only()
             .column(postback_endpoints::Column::TenantId)
             .distinct()
             .into_tuple()
-            .all(db.writer())
+            .all(db.reader())
             .await?;
         if with_endpoints.is_empty() {
             return Ok(Vec::new());
         }
         let tenants = tenants::Entity::find()
             .filter(tenants::Column::Id.is_in(with_endpoints.clone()))
-            .all(db.writer())
+            .all(db.reader())
             .await?;
         let cursors = notifier_cursors::Entity::find()
             .filter(notifier_cursors::Column::TenantId.is_in(with_endpoints))
-            .all(db.writer())
+            .all(db.reader())
             .await?;
         Ok(tenants
             .into_iter()
@@ -496,7 +499,7 @@ pub mod work {
     pub async fn endpoints(db: &Db, tenant: TenantId) -> Result<Vec<Endpoint>> {
         Ok(postback_endpoints::Entity::find()
             .filter(postback_endpoints::Column::TenantId.eq(tenant.uuid()))
-            .all(db.writer())
+            .all(db.reader())
             .await?
             .into_iter()
             .map(Endpoint::from)
@@ -507,7 +510,7 @@ pub mod work {
         postback_endpoints::Entity::find()
             .filter(postback_endpoints::Column::TenantId.eq(tenant.uuid()))
             .filter(postback_endpoints::Column::Id.eq(id.uuid()))
-            .one(db.writer())
+            .one(db.reader())
             .await?
             .map(Endpoint::from)
             .ok_or(Error::NotFound)
@@ -588,7 +591,7 @@ pub mod work {
             )
             .order_by_asc(postback_deliveries::Column::NextAttemptAt)
             .limit(limit)
-            .all(db.writer())
+            .all(db.reader())
             .await?;
         Ok(rows.into_iter().map(Delivery::from).collect())
     }
