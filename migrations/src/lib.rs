@@ -6,6 +6,8 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_foundation;
 mod m20261125_000002_attribution;
 mod m20261125_000003_commission;
+mod m20261125_000004_notifier;
+mod m20261125_000005_mail;
 mod util;
 
 pub struct Migrator;
@@ -17,6 +19,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_foundation::Migration),
             Box::new(m20261125_000002_attribution::Migration),
             Box::new(m20261125_000003_commission::Migration),
+            Box::new(m20261125_000004_notifier::Migration),
+            Box::new(m20261125_000005_mail::Migration),
         ]
     }
 }

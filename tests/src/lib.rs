@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+pub mod receiver;
+pub mod smtp;
 pub mod tenant;
 pub mod ws;
 
@@ -150,6 +152,13 @@ impl TestApp {
                 let _ = child.kill().await;
                 false
             }
+        }
+    }
+
+    /// Kills the process outright (SIGKILL): no graceful shutdown, as in a crash.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
         }
     }
 

@@ -23,6 +23,12 @@ use serde_json::{Value, json};
 const EXEMPT: &[(&str, &str, &str)] = &[
     ("Mutation", "signUp", "unauthenticated entry point: creates a new tenant, reads no existing row"),
     ("Mutation", "login", "unauthenticated entry point: takes credentials, not IDs, and is throttled"),
+    (
+        "Mutation",
+        "requestPasswordReset",
+        "unauthenticated entry point: answers `true` for every input (no account oracle), throttled",
+    ),
+    ("Mutation", "setPassword", "unauthenticated entry point: acts only on the secret token it is given"),
 ];
 
 /// How deep selection sets go below a root field (1 = the root field's own type): enough for
@@ -203,6 +209,8 @@ enum Entity {
     Plan,
     LedgerEntry,
     Statement,
+    Endpoint,
+    Delivery,
 }
 
 /// Entities by the (lower-case) word that names them in field, argument and type names.
@@ -216,16 +224,28 @@ const ENTITIES: &[(Entity, &str)] = &[
     (Entity::Plan, "commissionplan"),
     (Entity::LedgerEntry, "commissionentry"),
     (Entity::Statement, "statement"),
+    (Entity::Endpoint, "postbackendpoint"),
+    (Entity::Delivery, "postbackdelivery"),
 ];
 
 /// Argument names ending in `Id` whose prefix is not an entity's name.
-const ID_ALIASES: &[(&str, Entity)] = &[("parentId", Entity::Affiliate), ("planId", Entity::Plan)];
+const ID_ALIASES: &[(&str, Entity)] = &[
+    ("parentId", Entity::Affiliate),
+    ("planId", Entity::Plan),
+    ("endpointId", Entity::Endpoint),
+    ("deliveryId", Entity::Delivery),
+];
 
 /// Optional input fields without which no valid value exists (a plan must pay for something).
-const REQUIRED_IN_PRACTICE: &[(&str, &str)] = &[("CommissionRulesInput", "cpl")];
+const REQUIRED_IN_PRACTICE: &[(&str, &str)] =
+    &[("CommissionRulesInput", "cpl"), ("CreatePostbackEndpointInput", "affiliateId")];
 
 /// ID arguments whose field names no entity, by (field, argument).
-const FIELD_ID_ALIASES: &[(&str, &str, Entity)] = &[("setCommissionStatus", "ids", Entity::LedgerEntry)];
+const FIELD_ID_ALIASES: &[(&str, &str, Entity)] = &[
+    ("setCommissionStatus", "ids", Entity::LedgerEntry),
+    ("rotatePostbackSecret", "id", Entity::Endpoint),
+    ("inviteAffiliate", "id", Entity::Affiliate),
+];
 
 /// The entity a field is about, from its name: `updateAffiliate`, `setCampaignStatus`,
 /// `revokeApiKey`, `trackingLinks`.
@@ -370,6 +390,12 @@ impl Generator<'_> {
                     "country" => "\"DE\"".into(),
                     "group" => "\"FX_MAJORS\"".into(),
                     "instrument" => "\"EURUSD\"".into(),
+                    "events" => "\"deposit\"".into(),
+                    "statuses" => "\"approved\"".into(),
+                    // Loopback is allowed for this test's server (`--outbound-allow`).
+                    "urlTemplate" => {
+                        format!("\"http://127.0.0.1:9/probe-{}?cid={{click_id}}\"", self.unique())
+                    }
                     "name" | "tenantName" => format!("\"probe {}\"", self.unique()),
                     "email" => format!("\"probe-{}@probe.test\"", self.unique()),
                     "password" => format!("\"probe password {}\"", self.unique()),
@@ -387,6 +413,9 @@ impl Generator<'_> {
                     "lookbackDays" => "7".into(),
                     "minTrades" => "1".into(),
                     "withinDays" => "30".into(),
+                    "maxConcurrency" => "2".into(),
+                    "timeoutMs" => "1000".into(),
+                    "overlapHours" => "1".into(),
                     _ => {
                         self.teach(at, format!("Int `{name}`: unknown meaning"));
                         "0".into()
@@ -902,6 +931,38 @@ async fn first_entry(app: &TestApp, owner: &str, affiliate: &Value) -> String {
         .to_owned()
 }
 
+/// A GET endpoint for `affiliate` whose URL carries `marker`; returns its ID.
+async fn endpoint(app: &TestApp, owner: &str, affiliate: &Value, marker: &str) -> String {
+    app.ok(
+        Some(owner),
+        "mutation($i: CreatePostbackEndpointInput!) { createPostbackEndpoint(input: $i) { endpoint { id } } }",
+        json!({ "i": { "affiliateId": affiliate["id"], "urlTemplate": format!("http://127.0.0.1:9/{marker}?cid={{click_id}}") } }),
+    )
+    .await["createPostbackEndpoint"]["endpoint"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The first delivery queued for `endpoint`, waiting for the notifier to queue it.
+async fn first_delivery(app: &TestApp, owner: &str, endpoint: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = app
+            .ok(
+                Some(owner),
+                "query($e: ID!) { postbackDeliveries(endpointId: $e) { nodes { id } } }",
+                json!({ "e": endpoint }),
+            )
+            .await;
+        if let Some(id) = answer["postbackDeliveries"]["nodes"][0]["id"].as_str() {
+            return id.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no delivery queued for {endpoint}: {answer}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn conversion_id(answer: &Value) -> String {
     answer["conversion_id"].as_str().unwrap_or_else(|| panic!("no conversion_id in {answer}")).to_owned()
 }
@@ -951,7 +1012,7 @@ async fn snapshot(app: &TestApp, owner: &str) -> Value {
 
 #[tokio::test]
 async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
-    let app = spawn_app!().await;
+    let app = spawn_app!("--outbound-allow", "127.0.0.1/32").await;
 
     // ---- Tenant A, the victim.
     let (a_owner, a_tenant) = app.sign_up("iso-alpha").await;
@@ -1008,6 +1069,9 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     let kestrel_token = kestrel_login["data"]["login"]["token"].as_str().unwrap().to_owned();
     let osprey_token = osprey_login["data"]["login"]["token"].as_str().unwrap().to_owned();
     let alpha_key = condor["key"].as_str().unwrap().to_owned();
+    // Outbound postback endpoints (to a closed loopback port: deliveries stay pending).
+    let kestrel_endpoint = endpoint(&app, &a_owner, &kestrel, "alpha-kestrel-hook").await;
+    let osprey_endpoint = endpoint(&app, &a_owner, &osprey, "alpha-osprey-hook").await;
     let kestrel_conversion =
         convert(&app, &alpha_key, &kestrel_falcon, "ALPHA-TXN-KESTREL-1", "alpha-player-kestrel").await;
     let osprey_conversion =
@@ -1029,6 +1093,8 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     let kestrel_statement = statement_of(&alpha_statements, &kestrel);
     let osprey_statement = statement_of(&alpha_statements, &osprey);
     let kestrel_entry = first_entry(&app, &a_owner, &kestrel).await;
+    let kestrel_delivery = first_delivery(&app, &a_owner, &kestrel_endpoint).await;
+    let osprey_delivery = first_delivery(&app, &a_owner, &osprey_endpoint).await;
     // A rate only A set: `fxRates` must show it to A alone.
     app.ok(
         Some(&a_owner),
@@ -1073,6 +1139,9 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     secret(&mut kestrel_side, "kestrel player id", &json!("alpha-player-kestrel"));
     secret(&mut kestrel_side, "kestrel statement id", &json!(kestrel_statement));
     secret(&mut kestrel_side, "kestrel ledger entry id", &json!(kestrel_entry));
+    secret(&mut kestrel_side, "kestrel endpoint id", &json!(kestrel_endpoint));
+    secret(&mut kestrel_side, "kestrel endpoint URL", &json!("alpha-kestrel-hook"));
+    secret(&mut kestrel_side, "kestrel delivery id", &json!(kestrel_delivery));
     secret(&mut kestrel_side, "owner email", &a_me["me"]["user"]["email"]);
 
     // What tenant B must never see: all of the above and the rest of A.
@@ -1096,6 +1165,9 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     secret(&mut alpha.secrets, "osprey player id", &json!("alpha-player-osprey"));
     secret(&mut alpha.secrets, "osprey statement id", &json!(osprey_statement));
     secret(&mut alpha.secrets, "osprey ledger entry id", &json!(osprey_entry));
+    secret(&mut alpha.secrets, "osprey endpoint id", &json!(osprey_endpoint));
+    secret(&mut alpha.secrets, "osprey endpoint URL", &json!("alpha-osprey-hook"));
+    secret(&mut alpha.secrets, "osprey delivery id", &json!(osprey_delivery));
     secret(&mut alpha.secrets, "plan id", &json!(alpha_plan));
     secret(&mut alpha.secrets, "alpha's GBP rate", &json!("1.23456789"));
     secret(&mut alpha.secrets, "plan name", &json!("Alpha Plan Gyrfalcon"));
@@ -1109,12 +1181,14 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     let b_link = app.create_link(&b_owner, &id(&b_affiliate), &id(&b_campaign)).await;
     let b_key = app.create_api_key(&b_owner, "Bravo Key").await;
     let bravo_key = b_key["key"].as_str().unwrap().to_owned();
+    let b_endpoint = endpoint(&app, &b_owner, &b_affiliate, "bravo-hook").await;
     let b_conversion = convert(&app, &bravo_key, &b_link, "BRAVO-TXN-1", "bravo-player-1").await;
     let b_me = app.ok(Some(&b_owner), "{ me { user { id } } }", json!({})).await;
     let b_plan = commission_plan(&app, &b_owner, "Bravo Plan", &[&b_campaign]).await;
     first_deposit_in(&app, &bravo_key, &b_link, "bravo-stmt", &period).await;
     let b_statement = statement_of(&close_period(&app, &b_owner, &period).await, &b_affiliate);
     let b_entry = first_entry(&app, &b_owner, &b_affiliate).await;
+    let b_delivery = first_delivery(&app, &b_owner, &b_endpoint).await;
 
     let before = snapshot(&app, &alpha.owner).await;
 
@@ -1135,6 +1209,8 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::Plan, vec![alpha_plan.clone()]),
             (Entity::LedgerEntry, vec![kestrel_entry.clone(), osprey_entry.clone()]),
             (Entity::Statement, vec![kestrel_statement.clone(), osprey_statement.clone()]),
+            (Entity::Endpoint, vec![kestrel_endpoint.clone(), osprey_endpoint.clone()]),
+            (Entity::Delivery, vec![kestrel_delivery.clone(), osprey_delivery.clone()]),
         ]),
         own: BTreeMap::from([
             (Entity::Affiliate, id(&b_affiliate)),
@@ -1146,6 +1222,8 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::Plan, b_plan),
             (Entity::LedgerEntry, b_entry),
             (Entity::Statement, b_statement),
+            (Entity::Endpoint, b_endpoint),
+            (Entity::Delivery, b_delivery),
         ]),
         period: period.clone(),
     };
@@ -1214,6 +1292,8 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::Plan, vec![alpha_plan.clone()]),
             (Entity::LedgerEntry, vec![kestrel_entry.clone()]),
             (Entity::Statement, vec![kestrel_statement.clone()]),
+            (Entity::Endpoint, vec![kestrel_endpoint.clone()]),
+            (Entity::Delivery, vec![kestrel_delivery.clone()]),
         ]),
         own: BTreeMap::from([
             (Entity::Affiliate, id(&osprey)),
@@ -1224,6 +1304,8 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::Plan, alpha_plan.clone()),
             (Entity::LedgerEntry, osprey_entry.clone()),
             (Entity::Statement, osprey_statement.clone()),
+            (Entity::Endpoint, osprey_endpoint.clone()),
+            (Entity::Delivery, osprey_delivery.clone()),
         ]),
         period: period.clone(),
     };

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use clap::{Args, ValueEnum};
+use clickledger_notifier::ssrf::Cidr;
 use secrecy::SecretString;
 
 #[derive(Debug, Clone, Args)]
@@ -51,6 +52,26 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish on shutdown (Ctrl-C / SIGTERM).
     #[arg(long, env = "CLICKLEDGER_SHUTDOWN_GRACE_SECONDS", default_value_t = 10)]
     pub shutdown_grace_seconds: u64,
+
+    /// Non-public address ranges outbound postbacks may nevertheless reach, comma-separated
+    /// (`127.0.0.1/32,10.0.0.0/8`). For development and tests only: by default loopback,
+    /// private, link-local and other non-public addresses are refused.
+    #[arg(long, env = "CLICKLEDGER_OUTBOUND_ALLOW", value_delimiter = ',')]
+    pub outbound_allow: Vec<Cidr>,
+
+    /// SMTP server for e-mail: `smtp://user:pass@host:587?tls=required` (STARTTLS),
+    /// `smtps://user:pass@host:465` (TLS), or plain `smtp://127.0.0.1:25` for a local relay.
+    /// Without it, e-mails are written to the log instead of being sent.
+    #[arg(long, env = "CLICKLEDGER_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<SecretString>,
+
+    /// Sender of every e-mail.
+    #[arg(long, env = "CLICKLEDGER_MAIL_FROM", default_value = "Clickledger <no-reply@clickledger.invalid>")]
+    pub mail_from: String,
+
+    /// Time limit of one e-mail send, in seconds.
+    #[arg(long, env = "CLICKLEDGER_SMTP_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub smtp_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -12,6 +12,7 @@ mod ingest;
 mod live;
 mod metrics;
 mod models;
+mod outbound;
 pub mod server;
 mod state;
 pub(crate) mod tracking;

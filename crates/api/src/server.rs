@@ -40,6 +40,19 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
     let public_url = public_url.unwrap_or_else(|| format!("http://{listen}"));
 
     let (clicks, click_writer) = ClickBatcher::start(db.clone());
+    let policy = clickledger_notifier::ssrf::AddressPolicy::allowing(args.outbound_allow.clone());
+    let mailer = match &args.smtp_url {
+        Some(url) => clickledger_notifier::mail::Mailer::smtp(
+            url.expose_secret(),
+            &args.mail_from,
+            Duration::from_secs(args.smtp_timeout_seconds),
+        )?,
+        None => {
+            tracing::warn!("no --smtp-url / CLICKLEDGER_SMTP_URL: e-mails are written to the log, not sent");
+            clickledger_notifier::mail::Mailer::Log
+        }
+    };
+    let (notifier, outbound) = crate::outbound::build(db.clone(), policy, mailer)?;
     let state: SharedState = Arc::new(AppState::new(
         db.clone(),
         JwtKeys::new(&jwt_secret, args.token_ttl_minutes),
@@ -47,7 +60,9 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
         public_url,
         !args.disable_signup,
         clicks,
+        outbound,
     ));
+    let notifier = crate::outbound::start(&notifier, &state.live);
     let listener = state.live.spawn_listener(db.clone());
     let retraining = state.models.spawn_retraining(db.clone());
     let schema = graphql::build_schema(state.clone());
@@ -57,6 +72,7 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
         .at("/graphql/ws", get(http::graphql::websocket))
         .at("/c/:code", get(tracking::click).head(tracking::click))
         .at("/postback", get(http::postback::receive).post(http::postback::receive))
+        .at("/set-password", get(http::set_password::show).post(http::set_password::submit))
         .at("/healthz", get(http::ops::healthz))
         .at("/readyz", get(http::ops::readyz))
         .at("/metrics", get(http::ops::metrics))
@@ -89,6 +105,8 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
     if let Some(listener) = listener {
         listener.abort();
     }
+    // Deliveries under way get a moment; any cut short are retried at the next start.
+    notifier.stop().await;
     // Clicks already answered are in the queue: write them before exiting.
     state.clicks.stop();
     let _ = click_writer.await;

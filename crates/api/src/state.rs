@@ -10,6 +10,7 @@ use crate::auth::{JwtKeys, LoginLimiter};
 use crate::ingest::Ingestor;
 use crate::live::Live;
 use crate::models::ModelStore;
+use crate::outbound::Outbound;
 use crate::tracking::{ClickBatcher, LinkCache};
 
 /// Everything a request handler may need, shared by every request.
@@ -25,6 +26,7 @@ pub struct AppState {
     pub live: Arc<Live>,
     pub ingestor: Ingestor,
     pub models: Arc<ModelStore>,
+    pub outbound: Outbound,
     /// API-key hash → tenant (or known-bad), for a few seconds: postbacks arrive in bursts.
     pub api_keys: Cache<String, Option<TenantId>>,
     click_keys: Cache<TenantId, ClickKeys>,
@@ -41,6 +43,7 @@ impl AppState {
         public_url: String,
         signup_enabled: bool,
         clicks: ClickBatcher,
+        outbound: Outbound,
     ) -> Self {
         AppState {
             db: db.clone(),
@@ -53,6 +56,7 @@ impl AppState {
             live: Live::new(),
             ingestor: Ingestor::start(db.clone()),
             models: Arc::new(ModelStore::default()),
+            outbound,
             api_keys: Cache::builder().max_capacity(10_000).time_to_live(API_KEY_CACHE_TTL).build(),
             click_keys: Cache::builder().max_capacity(10_000).build(),
         }

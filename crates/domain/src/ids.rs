@@ -102,6 +102,12 @@ prefixed_id!(
 prefixed_id!(
     /// An affiliate's statement for a closed period.
     StatementId, "stm");
+prefixed_id!(
+    /// An affiliate's outbound postback (webhook) endpoint.
+    EndpointId, "ep");
+prefixed_id!(
+    /// One message owed to an endpoint; its string form is the Standard Webhooks `webhook-id`.
+    DeliveryId, "msg");
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,8 @@ mod db;
 pub mod directory;
 mod entities;
 mod error;
+pub mod mail;
+pub mod outbound;
 mod page;
 pub mod records;
 pub mod repo;

@@ -11,7 +11,9 @@ mod commission;
 mod context;
 mod conversions;
 mod guard;
+mod invitations;
 mod pagination;
+mod postbacks;
 mod tracking_links;
 mod types;
 mod users;
@@ -33,6 +35,7 @@ pub struct Query(
     attribution::AttributionQuery,
     users::UserQuery,
     commission::CommissionQuery,
+    postbacks::PostbackQuery,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -48,6 +51,8 @@ pub struct Mutation(
     attribution::AttributionMutation,
     users::UserMutation,
     commission::CommissionMutation,
+    postbacks::PostbackMutation,
+    invitations::InvitationMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

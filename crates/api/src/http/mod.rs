@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod graphql;
 pub mod ops;
 pub mod postback;
+pub mod set_password;
 
 use std::net::IpAddr;
 
