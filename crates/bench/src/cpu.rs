@@ -42,6 +42,18 @@ pub struct CpuUse {
     pub loadgen: Option<f64>,
 }
 
+/// The average of equally long windows.
+pub fn mean(samples: &[CpuUse]) -> CpuUse {
+    let average = |values: Vec<Option<f64>>| -> Option<f64> {
+        let values: Option<Vec<f64>> = values.into_iter().collect();
+        values.filter(|v| !v.is_empty()).map(|v| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    CpuUse {
+        server: average(samples.iter().map(|s| s.server).collect()),
+        loadgen: average(samples.iter().map(|s| s.loadgen).collect()),
+    }
+}
+
 /// Samples at `start` and at `end` (both in the future or now), without blocking the caller.
 pub fn sample_window(pid: u32, start: Instant, end: Instant) -> tokio::task::JoinHandle<CpuUse> {
     tokio::spawn(async move {

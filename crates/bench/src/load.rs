@@ -82,6 +82,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    pub fn empty() -> Outcome {
+        Outcome { ok: 0, errors: Errors::new(), window: Duration::ZERO, latency: histogram() }
+    }
+
+    /// Adds another measured window to this one.
+    pub fn absorb(&mut self, other: Outcome) {
+        self.ok += other.ok;
+        self.errors.merge(other.errors);
+        self.window += other.window;
+        let _ = self.latency.add(&other.latency);
+    }
+
     pub fn rate(&self) -> f64 {
         self.ok as f64 / self.window.as_secs_f64()
     }

@@ -76,17 +76,23 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = Scenario::All)]
     pub scenario: Scenario,
 
-    /// Measured seconds of each scenario (scenario 1 measures this long on each target).
+    /// Measured seconds of each scenario (scenario 1 measures this long on each target, split
+    /// into --click-rounds turns).
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
 
-    /// Seconds of unmeasured load before each measured window of scenarios 1 and 2.
+    /// Seconds of unmeasured load before each measured window of scenarios 1 (each turn) and 2.
     #[arg(long, default_value_t = 1.0)]
     pub warmup: f64,
 
     /// Scenario 1: keep-alive connections, each with one request in flight.
     #[arg(long, default_value_t = 64)]
     pub click_connections: usize,
+
+    /// Scenario 1: the measured time is split into this many rounds of baseline then
+    /// Clickledger, so that other activity on the machine hits both alike.
+    #[arg(long, default_value_t = 2)]
+    pub click_rounds: u32,
 
     /// Scenario 2: postbacks in flight (one per keep-alive connection).
     #[arg(long, default_value_t = 256)]
@@ -149,6 +155,9 @@ impl BenchArgs {
         }
         if !(self.rate > 0.0 && self.rate <= 100_000.0) {
             return Err("--rate must be in (0, 100000] per second".into());
+        }
+        if !(1..=100).contains(&self.click_rounds) {
+            return Err("--click-rounds must be between 1 and 100".into());
         }
         for (name, value, max) in [
             ("--click-connections", self.click_connections, 10_000),

@@ -25,6 +25,7 @@ pub struct Drain {
 
 pub struct Clicks {
     pub connections: usize,
+    pub rounds: u32,
     pub server: Outcome,
     pub baseline: Outcome,
     pub server_cpu: CpuUse,
@@ -180,16 +181,23 @@ impl Run {
         );
         let _ = writeln!(
             md,
-            "- Windows: {} s warm-up (scenarios 1–2) + {} s measured per scenario (per target in scenario 1)\n",
-            trim_float(self.warmup.as_secs_f64()),
-            trim_float(self.duration.as_secs_f64())
+            "- Windows: {} s measured per scenario{}; {} s of unmeasured warm-up before each window of scenarios 1 and 2\n",
+            trim_float(self.duration.as_secs_f64()),
+            match &self.clicks {
+                Some(c) => format!(" (scenario 1: per target, in {} alternating turns each)", c.rounds),
+                None => String::new(),
+            },
+            trim_float(self.warmup.as_secs_f64())
         );
 
         let _ = writeln!(md, "| # | scenario | figure | result | target |");
         let _ = writeln!(md, "|---|---|---|---|---|");
         if let Some(c) = &self.clicks {
             let ratio = c.server.rate() / c.baseline.rate().max(f64::MIN_POSITIVE);
-            let scenario = format!("click redirects, {} keep-alive connections", c.connections);
+            let scenario = format!(
+                "click redirects, {} keep-alive connections, {} alternating rounds",
+                c.connections, c.rounds
+            );
             let _ = writeln!(
                 md,
                 "| 1 | {scenario} | Clickledger `GET /c/{{code}}` → 302 | **{} /s**; latency p50 / p99 / max {}; errors {} | |",
@@ -214,7 +222,7 @@ impl Run {
             if let Some(drain) = &c.drain {
                 let persisted = if drain.recorded >= drain.clicks {
                     format!(
-                        "all {} clicks, {:.2} s after the load stopped",
+                        "all {} clicks, at most {:.2} s after the load stopped",
                         thousands(drain.clicks),
                         drain.after.as_secs_f64()
                     )
@@ -375,12 +383,14 @@ up a tenant through GraphQL, then runs three scenarios (`--scenario clicks|postb
 `--duration`, `--warmup`; `--help` lists the rest):
 
 1. **Click redirects/s.** 64 keep-alive connections (`--click-connections`), one request in flight
-   each, `GET /c/{code}` over 16 links, counting 302s; then the same load against a bare poem
+   each, `GET /c/{code}` over 16 links, counting 302s, and the same load against a bare poem
    handler answering a fixed 302 with the same headers. The baseline runs as a separate process
-   (`clickledger-bench baseline`, a default multi-thread tokio runtime like the server's), started
-   just for its window, so neither server shares a runtime with the load generator. Target: the
-   server reaches ≥ 60 % of the baseline. After the load the bench waits until the write-behind has
-   persisted every answered click (`clicks_total` = `clicks_recorded_total` in `/metrics`).
+   (`clickledger-bench baseline`, a default multi-thread tokio runtime like the server's), so
+   neither server shares a runtime with the load generator. The two take turns (`--click-rounds`,
+   default 2 rounds of baseline then server, each getting half the duration after its own
+   warm-up), so a change in background load hits both alike. Target: the server reaches ≥ 60 % of
+   the baseline. After each server turn the bench waits until the write-behind has persisted every
+   answered click (`clicks_total` = `clicks_recorded_total` in `/metrics`).
 2. **Postbacks/s sustained.** 256 postbacks in flight (`--postback-concurrency`), each a `deposit`
    with a unique `txn_id` and a real click ID taken from a redirect's Location; any answer but 200
    is an error.

@@ -10,7 +10,7 @@ use http_body_util::Empty;
 use hyper::header::{AUTHORIZATION, HOST};
 use hyper::{Request, StatusCode};
 
-use crate::load::{MakeRequest, closed_loop};
+use crate::load::{MakeRequest, Outcome, closed_loop};
 use crate::report::{self, Clicks, Drain, Postbacks};
 use crate::server::{Database, Process, SERVER_READY_PREFIX, server_args};
 use crate::{BenchArgs, Result, Scenario, baseline, cpu, latency, setup};
@@ -171,8 +171,6 @@ async fn clicks(
     bench_exe: &Path,
     dir: &Path,
 ) -> Result<Clicks> {
-    // The baseline first, while the server is idle: afterwards the server's write-behind may
-    // still be flushing clicks and would steal CPU from the baseline.
     let baseline = Process::spawn(
         "baseline",
         bench_exe,
@@ -181,49 +179,61 @@ async fn clicks(
         baseline::READY_PREFIX,
     )
     .await?;
+    // The two targets take turns, so that a change in what else the machine is doing hits
+    // both alike. The baseline goes first in each round, while the server is idle; after each
+    // server turn the write-behind has to finish persisting its clicks before the next turn.
+    let rounds = args.click_rounds;
+    let segment = args.duration().div_f64(rounds as f64);
     eprintln!(
-        "scenario 1: baseline {} with {} connections for {:?} + {:?} warm-up",
-        baseline.base,
+        "scenario 1: {} connections; {rounds} rounds of baseline {} then Clickledger {}, {segment:?} each \
+         after {:?} warm-up",
         args.click_connections,
-        args.duration(),
+        baseline.base,
+        server.base,
         args.warmup()
     );
-    let (start, end) = window(args);
-    let baseline_cpu = cpu::sample_window(baseline.pid, start, end);
-    let baseline_outcome = closed_loop(
-        baseline.addr,
-        args.click_connections,
-        start,
-        end,
-        StatusCode::FOUND,
-        click_requests(baseline.addr, codes),
-    )
-    .await;
-    let baseline_cpu = baseline_cpu.await.unwrap_or_default();
+    let (mut baseline_total, mut server_total) = (Outcome::empty(), Outcome::empty());
+    let (mut baseline_cpu, mut server_cpu) = (Vec::new(), Vec::new());
+    let mut drain: Option<Drain> = None;
+    for _ in 0..rounds {
+        let (outcome, cpu) = click_turn(args, &baseline, codes, segment).await;
+        baseline_total.absorb(outcome);
+        baseline_cpu.push(cpu);
+        let (outcome, cpu) = click_turn(args, server, codes, segment).await;
+        server_total.absorb(outcome);
+        server_cpu.push(cpu);
+        let drained = wait_for_clicks(client, &server.base).await;
+        drain = match (drain, drained) {
+            (Some(before), Some(now)) => Some(Drain { after: before.after.max(now.after), ..now }),
+            (before, now) => now.or(before),
+        };
+    }
     baseline.stop().await;
-
-    eprintln!("scenario 1: Clickledger {}", server.base);
-    let (start, end) = window(args);
-    let server_cpu = cpu::sample_window(server.pid, start, end);
-    let server_outcome = closed_loop(
-        server.addr,
-        args.click_connections,
-        start,
-        end,
-        StatusCode::FOUND,
-        click_requests(server.addr, codes),
-    )
-    .await;
-    let server_cpu = server_cpu.await.unwrap_or_default();
-    let drain = wait_for_clicks(client, &server.base).await;
     Ok(Clicks {
         connections: args.click_connections,
-        server: server_outcome,
-        baseline: baseline_outcome,
-        server_cpu,
-        baseline_cpu,
+        rounds,
+        server: server_total,
+        baseline: baseline_total,
+        server_cpu: cpu::mean(&server_cpu),
+        baseline_cpu: cpu::mean(&baseline_cpu),
         drain,
     })
+}
+
+/// One warm-up and measured window of click load on one target.
+async fn click_turn(
+    args: &BenchArgs,
+    target: &Process,
+    codes: &[String],
+    segment: Duration,
+) -> (Outcome, cpu::CpuUse) {
+    let start = Instant::now() + args.warmup();
+    let end = start + segment;
+    let cpu = cpu::sample_window(target.pid, start, end);
+    let requests = click_requests(target.addr, codes);
+    let outcome =
+        closed_loop(target.addr, args.click_connections, start, end, StatusCode::FOUND, requests).await;
+    (outcome, cpu.await.unwrap_or_default())
 }
 
 async fn postbacks(args: &BenchArgs, server: &Process, api_key: &str, click_ids: &[String]) -> Postbacks {
