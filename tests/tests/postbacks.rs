@@ -135,10 +135,30 @@ async fn an_attributed_conversion_reaches_the_affiliates_tracker_signed() {
     let app = spawn_app!("--outbound-allow", "127.0.0.1/32").await;
     let s = setup(&app, "outbound").await;
     let (receiver, port) = Receiver::start().await;
+    // A EUR plan paying 25 per first deposit, so {payout} has something to say.
+    let plan = app
+        .graphql(
+            Some(&s.owner),
+            "mutation($i: CreateCommissionPlanInput!) { createCommissionPlan(input: $i) { id } }",
+            json!({"i": {"name": "Outbound", "effectiveFrom": "2000-01-01T00:00:00Z",
+                         "rules": {"currency": "EUR", "cpa": {"amount": "25"}}}}),
+        )
+        .await;
+    let plan = plan["data"]["createCommissionPlan"]["id"].as_str().expect("plan created").to_owned();
+    let assigned = app
+        .graphql(
+            Some(&s.owner),
+            "mutation($i: AssignCommissionPlanInput!) { assignCommissionPlan(input: $i) { id } }",
+            json!({"i": {"planId": plan, "campaignId": s.campaign_id, "effectiveFrom": "2000-01-01T00:00:00Z"}}),
+        )
+        .await;
+    assert!(assigned["data"]["assignCommissionPlan"].is_object(), "{assigned}");
     let (endpoint, secret) = create_endpoint(
         &app,
         &s,
-        &format!("http://127.0.0.1:{port}/pb?cid={{click_id}}&tx={{txn_id}}&s1={{sub1}}&amt={{amount}}&st={{status}}"),
+        &format!(
+            "http://127.0.0.1:{port}/pb?cid={{click_id}}&tx={{txn_id}}&s1={{sub1}}&amt={{amount}}&st={{status}}&p={{payout}}"
+        ),
     )
     .await;
 
@@ -150,7 +170,7 @@ async fn an_attributed_conversion_reaches_the_affiliates_tracker_signed() {
 
     let got = &receiver.all()[0];
     assert_eq!(got.method, "GET");
-    assert_eq!(got.target, format!("/pb?cid={click_id}&tx=TX-1&s1=spring%20promo&amt=100&st=approved"));
+    assert_eq!(got.target, format!("/pb?cid={click_id}&tx=TX-1&s1=spring%20promo&amt=100&st=approved&p=25"));
     assert!(verify(&secret, got), "the signature verifies with an independent HMAC");
 
     let log = app.graphql(Some(&s.owner), DELIVERIES, json!({"e": endpoint})).await;

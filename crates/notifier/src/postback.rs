@@ -23,6 +23,14 @@ pub fn wants(endpoint: &Endpoint, event: &ConversionEvent) -> bool {
 
 pub fn macros(endpoint: &Endpoint, event: &ConversionEvent, subs: Option<[Option<String>; 5]>) -> Macros {
     let conversion = &event.conversion;
+    // The endpoint's affiliate's own commission on this conversion (empty when no plan paid).
+    let payout = conversion
+        .credits
+        .iter()
+        .find(|credit| credit.affiliate_id == endpoint.affiliate_id)
+        .and_then(|credit| credit.commission.as_ref())
+        .map(|money| money.amount.normalize().to_string())
+        .unwrap_or_default();
     let mut macros = Macros::default();
     macros
         .set("click_id", conversion.click_id.clone().unwrap_or_default())
@@ -32,8 +40,7 @@ pub fn macros(endpoint: &Endpoint, event: &ConversionEvent, subs: Option<[Option
         .set("event_type", event.kind.clone())
         .set("amount", conversion.amount.map(|a| a.normalize().to_string()).unwrap_or_default())
         .set("currency", conversion.currency.clone().unwrap_or_default())
-        // Commission is not booked per conversion yet; the macro exists so templates are stable.
-        .set("payout", "")
+        .set("payout", payout)
         .set("status", conversion.status.as_str())
         .set("affiliate_id", endpoint.affiliate_id.to_string())
         .set("campaign_id", conversion.campaign_id.map(|c| c.to_string()).unwrap_or_default())
