@@ -172,7 +172,8 @@ impl Notifier {
     }
 
     /// Queues yesterday's digest (UTC days) to the owners of every tenant that existed all
-    /// day and has not had it: once per tenant and day, whatever restarts or replicas do.
+    /// day and has not had it, and to each affiliate credited that day its own figures:
+    /// once per tenant and day, whatever restarts or replicas do.
     pub async fn queue_daily_digests(&self) -> Result<usize, Error> {
         use clickledger_persistence::mail::digest;
         let day_end = self.clock.now().date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
@@ -188,7 +189,17 @@ impl Notifier {
                 ("Affiliate postbacks dead-lettered", f.postbacks_failed.to_string()),
             ];
             let message = templates::daily_digest(&tenant.name, &day.to_string(), &figures);
-            if digest::queue(&self.db, tenant.id, day, message).await? {
+            // Each affiliate credited that day gets its own figures, never another's.
+            let affiliate_messages = digest::affiliate_days(&self.db, tenant.id, day_start, day_end)
+                .await?
+                .into_iter()
+                .map(|a| {
+                    let figures = [("Conversions credited to you", a.conversions.to_string())];
+                    let title = format!("{} — {}", tenant.name, a.name);
+                    (a.email, templates::daily_digest(&title, &day.to_string(), &figures))
+                })
+                .collect();
+            if digest::queue(&self.db, tenant.id, day, message, affiliate_messages).await? {
                 queued += 1;
             }
         }

@@ -713,4 +713,15 @@ async fn daily_digests_go_once_per_tenant_and_day() {
         figures,
         DigestFigures { conversions: 2, attributed: 2, postbacks_delivered: 0, postbacks_failed: 0 }
     );
+    // Each affiliate's own digest counts only the conversions that credited it.
+    let affiliates = digest::affiliate_days(
+        &t.db,
+        w.tenant.id,
+        day_start - chrono::Duration::days(1),
+        day_start + chrono::Duration::days(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(affiliates.len(), 1, "{affiliates:?}");
+    assert_eq!((affiliates[0].email.as_str(), affiliates[0].conversions), ("partner@digest.test", 2));
 }

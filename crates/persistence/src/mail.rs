@@ -411,9 +411,70 @@ pub mod digest {
         })
     }
 
-    /// Marks the day done for the tenant and queues the digest to its owners, in one
-    /// transaction; false (and nothing queued) when another process got there first.
-    pub async fn queue(db: &Db, tenant: TenantId, day: NaiveDate, message: Message) -> Result<bool> {
+    /// One affiliate's day: the conversions that credited it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct AffiliateDay {
+        pub email: String,
+        pub name: String,
+        pub conversions: u64,
+    }
+
+    /// Every affiliate credited with at least one conversion received in [from, to).
+    pub async fn affiliate_days(
+        db: &Db,
+        tenant: TenantId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AffiliateDay>> {
+        use crate::entities::{affiliates, conversion_credits};
+        let ids: Vec<uuid::Uuid> = conversions::Entity::find()
+            .filter(conversions::Column::TenantId.eq(tenant.uuid()))
+            .filter(conversions::Column::ReceivedAt.gte(from))
+            .filter(conversions::Column::ReceivedAt.lt(to))
+            .select_only()
+            .column(conversions::Column::Id)
+            .into_tuple()
+            .all(db.reader())
+            .await?;
+        let mut counts: std::collections::BTreeMap<uuid::Uuid, u64> = Default::default();
+        // Chunked: SQLite caps the parameters of one statement.
+        for chunk in ids.chunks(500) {
+            let credited: Vec<uuid::Uuid> = conversion_credits::Entity::find()
+                .filter(conversion_credits::Column::TenantId.eq(tenant.uuid()))
+                .filter(conversion_credits::Column::ConversionId.is_in(chunk.to_vec()))
+                .select_only()
+                .column(conversion_credits::Column::AffiliateId)
+                .into_tuple()
+                .all(db.reader())
+                .await?;
+            for affiliate in credited {
+                *counts.entry(affiliate).or_default() += 1;
+            }
+        }
+        let mut days = Vec::new();
+        for (affiliate, conversions) in counts {
+            if let Some(row) = affiliates::Entity::find()
+                .filter(affiliates::Column::TenantId.eq(tenant.uuid()))
+                .filter(affiliates::Column::Id.eq(affiliate))
+                .one(db.reader())
+                .await?
+            {
+                days.push(AffiliateDay { email: row.email, name: row.name, conversions });
+            }
+        }
+        Ok(days)
+    }
+
+    /// Marks the day done for the tenant and queues the digest to its owners, and each
+    /// affiliate's own digest to that affiliate, in one transaction; false (and nothing
+    /// queued) when another process got there first.
+    pub async fn queue(
+        db: &Db,
+        tenant: TenantId,
+        day: NaiveDate,
+        message: Message,
+        affiliate_messages: Vec<(String, Message)>,
+    ) -> Result<bool> {
         let now = Utc::now();
         let txn = db.writer().begin().await?;
         let inserted = digest_marks::Entity::insert(digest_marks::ActiveModel {
@@ -433,6 +494,9 @@ pub mod digest {
         }
         for to in owner_addresses(&txn, tenant).await? {
             queue_on(&txn, tenant, &to, message.clone(), now).await?;
+        }
+        for (to, message) in affiliate_messages {
+            queue_on(&txn, tenant, &to, message, now).await?;
         }
         txn.commit().await?;
         Ok(true)
