@@ -9,7 +9,6 @@ use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, Data as GqlData};
 use async_graphql_poem::{GraphQLProtocol, GraphQLWebSocket};
 use futures_util::{SinkExt, StreamExt};
-use poem::error::ReadBodyError;
 use poem::http::StatusCode;
 use poem::web::websocket::{Message, WebSocket};
 use poem::web::{Data, Html, Json};
@@ -53,9 +52,9 @@ pub async fn post(
     schema: Data<&AppSchema>,
     state: Data<&SharedState>,
 ) -> Response {
-    let bytes = match body.into_bytes_limit(MAX_BODY_BYTES).await {
+    let bytes = match super::read_limited(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
-        Err(ReadBodyError::PayloadTooLarge) => {
+        Err(super::BodyError::TooLarge) => {
             return transport_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",

@@ -51,3 +51,30 @@ pub async fn authenticate_token(state: &AppState, token: &str) -> Authentication
         _ => Authentication::Invalid,
     }
 }
+
+/// Why a request body was not read.
+pub enum BodyError {
+    TooLarge,
+    Unreadable,
+}
+
+/// Reads at most `limit` bytes of body. A larger body is drained (up to a few times the
+/// limit) before the caller answers `413`, so a client still writing its body reads our
+/// answer instead of a broken pipe; beyond that the connection is simply cut.
+pub async fn read_limited(body: poem::Body, limit: usize) -> Result<bytes::Bytes, BodyError> {
+    use futures_util::StreamExt;
+    let drain_cap = limit.saturating_mul(4);
+    let mut stream = std::pin::pin!(body.into_bytes_stream());
+    let mut buffer = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
+        seen = seen.saturating_add(chunk.len());
+        if seen <= limit {
+            buffer.extend_from_slice(&chunk);
+        } else if seen > drain_cap {
+            return Err(BodyError::TooLarge);
+        }
+    }
+    if seen > limit { Err(BodyError::TooLarge) } else { Ok(buffer.freeze()) }
+}

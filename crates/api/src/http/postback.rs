@@ -8,7 +8,6 @@ use clickledger_domain::postback::{FieldError, parse as parse_postback};
 use clickledger_persistence::conversions::{self, AttributionSetup, Conversion, IngestOutcome};
 use clickledger_persistence::directory::Directory;
 use hmac::{Hmac, Mac};
-use poem::error::ReadBodyError;
 use poem::http::{Method, StatusCode, header};
 use poem::web::{Data, Json};
 use poem::{Body, IntoResponse, Request, Response, handler};
@@ -36,9 +35,9 @@ fn failure(status: StatusCode, code: &str, message: &str, fields: &[FieldError])
 #[handler]
 pub async fn receive(req: &Request, body: Body, state: Data<&SharedState>) -> Response {
     let started = Instant::now();
-    let raw_body = match body.into_bytes_limit(MAX_BODY_BYTES).await {
+    let raw_body = match super::read_limited(body, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
-        Err(ReadBodyError::PayloadTooLarge) => {
+        Err(super::BodyError::TooLarge) => {
             return failure(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "body exceeds 64 KiB", &[]);
         }
         Err(_) => return failure(StatusCode::BAD_REQUEST, "BAD_REQUEST", "cannot read the body", &[]),
