@@ -149,43 +149,66 @@ async fn an_affiliate_sees_itself_and_its_sub_affiliates_only() {
     ));
 }
 
+/// A tenant with one affiliate, one LAST_CLICK campaign and a link; mints click IDs for it.
+struct Tracked {
+    tenant: Tenant,
+    partner: Affiliate,
+    setup: AttributionSetup,
+    secret: clickledger_domain::click_id::ClickSecret,
+    target: tracking::LinkTarget,
+}
+
+impl Tracked {
+    async fn new(db: &Db, slug: &str) -> Tracked {
+        let tenant = tenant(db, slug).await;
+        let staff = Scope::staff(tenant.id);
+        let partner = affiliate(db, staff, &format!("p@{slug}.test"), None).await;
+        let campaign = Campaigns::scoped(db, staff)
+            .create(NewCampaign {
+                name: "c".into(),
+                landing_url: "https://d.test".into(),
+                fallback_url: None,
+                attribution_model: "LAST_CLICK".into(),
+                lookback_days: 30,
+            })
+            .await
+            .unwrap();
+        let link = TrackingLinks::scoped(db, staff)
+            .create(NewTrackingLink { affiliate_id: partner.id, campaign_id: campaign.id })
+            .await
+            .unwrap();
+        let target = tracking::link_target(db, &link.code).await.unwrap().unwrap();
+        let secret = clickledger_domain::click_id::ClickSecret::from_bytes(&target.click_secret).unwrap();
+        let setup =
+            AttributionSetup { keys: tracking::click_keys(db, tenant.id).await.unwrap(), data_driven: None };
+        Tracked { tenant, partner, setup, secret, target }
+    }
+
+    fn click(&self) -> String {
+        ClickId::mint(self.target.click_tag, self.target.link_tag, Utc::now()).encode(&self.secret)
+    }
+
+    async fn prepare(&self, db: &Db, fields: &[(&str, &str)]) -> Prepared {
+        let parsed = postback::parse(fields.iter().copied()).unwrap();
+        prepare(db, self.tenant.id, &self.setup, parsed, Utc::now()).await.unwrap()
+    }
+}
+
 #[tokio::test]
 async fn identical_postbacks_in_one_group_commit_make_one_conversion() {
     let t = fresh_db().await;
-    let a = tenant(&t.db, "delta").await;
-    let staff = Scope::staff(a.id);
-    let partner = affiliate(&t.db, staff, "p@d.test", None).await;
-    let campaign = Campaigns::scoped(&t.db, staff)
-        .create(NewCampaign {
-            name: "c".into(),
-            landing_url: "https://d.test".into(),
-            fallback_url: None,
-            attribution_model: "LAST_CLICK".into(),
-            lookback_days: 30,
-        })
-        .await
-        .unwrap();
-    let link = TrackingLinks::scoped(&t.db, staff)
-        .create(NewTrackingLink { affiliate_id: partner.id, campaign_id: campaign.id })
-        .await
-        .unwrap();
-    let target = tracking::link_target(&t.db, &link.code).await.unwrap().unwrap();
-    let secret = clickledger_domain::click_id::ClickSecret::from_bytes(&target.click_secret).unwrap();
-    let click = ClickId::mint(target.click_tag, target.link_tag, Utc::now()).encode(&secret);
-
-    let setup =
-        AttributionSetup { keys: tracking::click_keys(&t.db, a.id).await.unwrap(), data_driven: None };
-    let parsed = postback::parse([
+    let a = Tracked::new(&t.db, "delta").await;
+    let click = a.click();
+    let fields = [
         ("click_id", click.as_str()),
         ("event", "ftd"),
         ("txn_id", "T-1"),
         ("amount", "10"),
         ("currency", "EUR"),
-    ])
-    .unwrap();
+    ];
     let mut batch: Vec<Prepared> = Vec::new();
     for _ in 0..5 {
-        batch.push(prepare(&t.db, a.id, &setup, parsed.clone(), Utc::now()).await.unwrap());
+        batch.push(a.prepare(&t.db, &fields).await);
     }
     let outcomes = commit_batch(&t.db, batch).await.unwrap();
     let created: Vec<_> = outcomes.iter().filter(|o| matches!(o, Ok(IngestOutcome::Created(_)))).collect();
@@ -194,5 +217,144 @@ async fn identical_postbacks_in_one_group_commit_make_one_conversion() {
     let Ok(IngestOutcome::Created(event)) = created[0] else { unreachable!() };
     assert_eq!(event.seq, 1, "duplicates give their sequence numbers back");
     assert_eq!(event.conversion.credits.len(), 1);
-    assert_eq!(event.conversion.credits[0].affiliate_id, partner.id);
+    assert_eq!(event.conversion.credits[0].affiliate_id, a.partner.id);
+}
+
+/// One group commit holding postbacks that depend on each other (a deposit by a player bound
+/// in the same batch, a status update and a chargeback of a transaction in the same batch)
+/// and postbacks of two tenants: each is stored as if it had come alone, in arrival order,
+/// and each tenant's events get consecutive sequence numbers.
+#[tokio::test]
+async fn a_mixed_group_commit_stores_each_postback_as_if_alone() {
+    let t = fresh_db().await;
+    let (a, b) = (Tracked::new(&t.db, "echo").await, Tracked::new(&t.db, "foxtrot").await);
+    let (click_a, click_b) = (a.click(), b.click());
+    let batch = vec![
+        a.prepare(&t.db, &[("click_id", &click_a), ("event", "registration"), ("player_id", "P1")]).await,
+        a.prepare(
+            &t.db,
+            &[
+                ("event", "deposit"),
+                ("player_id", "P1"),
+                ("txn_id", "D-1"),
+                ("amount", "50"),
+                ("currency", "EUR"),
+            ],
+        )
+        .await,
+        a.prepare(
+            &t.db,
+            &[
+                ("click_id", &click_a),
+                ("event", "ftd"),
+                ("txn_id", "T-2"),
+                ("amount", "20"),
+                ("currency", "EUR"),
+                ("status", "pending"),
+            ],
+        )
+        .await,
+        b.prepare(
+            &t.db,
+            &[
+                ("click_id", &click_b),
+                ("event", "ftd"),
+                ("txn_id", "T-2"),
+                ("amount", "20"),
+                ("currency", "EUR"),
+            ],
+        )
+        .await,
+        a.prepare(
+            &t.db,
+            &[
+                ("click_id", &click_a),
+                ("event", "ftd"),
+                ("txn_id", "T-2"),
+                ("amount", "20"),
+                ("currency", "EUR"),
+                ("status", "approved"),
+            ],
+        )
+        .await,
+        a.prepare(
+            &t.db,
+            &[
+                ("click_id", &click_a),
+                ("event", "chargeback"),
+                ("txn_id", "T-2"),
+                ("amount", "20"),
+                ("currency", "EUR"),
+            ],
+        )
+        .await,
+        a.prepare(
+            &t.db,
+            &[
+                ("click_id", &click_a),
+                ("event", "ftd"),
+                ("txn_id", "T-2"),
+                ("amount", "99"),
+                ("currency", "EUR"),
+            ],
+        )
+        .await,
+    ];
+    let outcomes = commit_batch(&t.db, batch).await.unwrap();
+    let summary: Vec<String> = outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            Ok(IngestOutcome::Created(e)) => format!(
+                "created {} {} {}",
+                e.conversion.event.as_str(),
+                e.conversion.status.as_str(),
+                e.conversion.credits.iter().map(|c| c.affiliate_id.to_string()).collect::<Vec<_>>().join(",")
+            ),
+            Ok(IngestOutcome::StatusChanged(e)) => format!("changed {}", e.conversion.status.as_str()),
+            Ok(IngestOutcome::Duplicate(_)) => "duplicate".into(),
+            Err(Error::Mismatch { fields }) => format!("mismatch {}", fields.join(",")),
+            Err(other) => format!("error {other}"),
+        })
+        .collect();
+    let (pa, pb) = (a.partner.id.to_string(), b.partner.id.to_string());
+    assert_eq!(
+        summary,
+        [
+            format!("created registration approved {pa}"),
+            format!("created deposit approved {pa}"),
+            format!("created ftd pending {pa}"),
+            format!("created ftd approved {pb}"),
+            "changed approved".to_owned(),
+            format!("created chargeback approved {pa}"),
+            "mismatch amount".to_owned(),
+        ]
+    );
+    let lifetime = match &outcomes[1] {
+        Ok(IngestOutcome::Created(e)) => e.conversion.model.clone(),
+        _ => None,
+    };
+    assert_eq!(lifetime.as_deref(), Some("LIFETIME"), "the deposit follows the player bound just before it");
+
+    for (tracked, expected) in [(&a, 5), (&b, 1)] {
+        let (events, last) =
+            clickledger_persistence::conversions::events_after(&t.db, tracked.tenant.id, 0, 100)
+                .await
+                .unwrap();
+        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=expected).collect::<Vec<_>>(), "consecutive sequence numbers, none lost");
+        assert_eq!(last, expected);
+        let mut announced: Vec<i64> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Ok(IngestOutcome::Created(e) | IngestOutcome::StatusChanged(e))
+                    if e.tenant_id == tracked.tenant.id =>
+                {
+                    Some(e.seq)
+                }
+                _ => None,
+            })
+            .collect();
+        announced.sort();
+        assert_eq!(announced, seqs, "each answer names the event stored for it");
+    }
 }

@@ -32,6 +32,7 @@ pub use close::Statements;
 pub(crate) use ledger::own_commission;
 pub use ledger::{Adjustment, Commissions, EntryFilter, FxRates};
 pub use period::Period;
+pub(crate) use plans::campaigns_with_plans;
 pub use plans::{NewAssignment, Plans};
 
 /// Where an entry is in the payout workflow. Amounts never change; only this does.

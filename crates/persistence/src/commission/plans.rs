@@ -5,7 +5,7 @@ use clickledger_domain::commission::{Plan, PlanHistory, PlanVersion};
 use clickledger_domain::ids::{AffiliateId, CampaignId, PlanAssignmentId, PlanId};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    QuerySelect, TransactionTrait,
 };
 
 use super::{Assignment, PlanRecord, corrupted, currency};
@@ -271,6 +271,25 @@ pub(super) async fn load_history<C: ConnectionTrait>(
 /// The plan version in force for `affiliate` on `campaign` at `at`: the affiliate's own
 /// assignment if one is in force, else the campaign's default; `None` when neither is (the
 /// conversion then earns nothing).
+/// Of `campaigns`, those with any plan assigned (to anyone, from any date). Booking finds no
+/// plan for a conversion of any other campaign, so a group commit skips it for those.
+pub(crate) async fn campaigns_with_plans<C: ConnectionTrait>(
+    conn: &C,
+    tenants: impl IntoIterator<Item = uuid::Uuid>,
+    campaigns: impl IntoIterator<Item = uuid::Uuid>,
+) -> Result<std::collections::HashSet<uuid::Uuid>> {
+    let found = plan_assignments::Entity::find()
+        .select_only()
+        .column(plan_assignments::Column::CampaignId)
+        .distinct()
+        .filter(plan_assignments::Column::TenantId.is_in(tenants))
+        .filter(plan_assignments::Column::CampaignId.is_in(campaigns))
+        .into_tuple::<uuid::Uuid>()
+        .all(conn)
+        .await?;
+    Ok(found.into_iter().collect())
+}
+
 pub(super) async fn plan_in_force<C: ConnectionTrait>(
     conn: &C,
     tenant: uuid::Uuid,

@@ -11,8 +11,10 @@ use clickledger_domain::click_id::{ClickId, ClickSecret};
 use clickledger_domain::conversion::EventKind;
 use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, TenantId};
 use clickledger_domain::postback::Postback;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::Query;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
+use uuid::Uuid;
 
 use super::Credit;
 use crate::entities::{campaigns, clicks, conversion_credits, conversions, players, tracking_links};
@@ -46,7 +48,7 @@ pub struct Touch {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Resolution {
     pub campaign_id: Option<CampaignId>,
     pub credits: Vec<Credit>,
@@ -115,22 +117,31 @@ async fn from_click<C: ConnectionTrait>(
         Ok(click) => click,
         Err(err) => return Ok(Resolution::unattributed(err.reason())),
     };
-    let Some(link) = tracking_links::Entity::find()
+    // The link and its campaign in one statement: this runs for every postback.
+    let Some((link_affiliate, campaign_uuid, lookback_days, model_name)) = tracking_links::Entity::find()
+        .select_only()
+        .column(tracking_links::Column::AffiliateId)
+        .column(campaigns::Column::Id)
+        .column(campaigns::Column::LookbackDays)
+        .column(campaigns::Column::AttributionModel)
+        .join(
+            JoinType::InnerJoin,
+            tracking_links::Entity::belongs_to(campaigns::Entity)
+                .from(tracking_links::Column::CampaignId)
+                .to(campaigns::Column::Id)
+                .into(),
+        )
         .filter(tracking_links::Column::TenantId.eq(tenant.uuid()))
         .filter(tracking_links::Column::LinkTag.eq(i64::try_from(click.link_tag).unwrap_or(-1)))
+        .filter(campaigns::Column::TenantId.eq(tenant.uuid()))
+        .into_tuple::<(Uuid, Uuid, i32, String)>()
         .one(conn)
         .await?
     else {
         return Ok(Resolution::unattributed("unknown_link"));
     };
-    let campaign = campaigns::Entity::find()
-        .filter(campaigns::Column::TenantId.eq(tenant.uuid()))
-        .filter(campaigns::Column::Id.eq(link.campaign_id))
-        .one(conn)
-        .await?
-        .ok_or(Error::NotFound)?;
-    let lookback = Duration::days(i64::from(campaign.lookback_days));
-    let campaign_id = CampaignId::from_uuid(campaign.id);
+    let lookback = Duration::days(i64::from(lookback_days));
+    let campaign_id = CampaignId::from_uuid(campaign_uuid);
     if occurred_at - click.clicked_at > lookback {
         return Ok(Resolution {
             campaign_id: Some(campaign_id),
@@ -146,40 +157,44 @@ async fn from_click<C: ConnectionTrait>(
 
     let this_touch = Touch {
         click_id: raw.to_owned(),
-        affiliate_id: AffiliateId::from_uuid(link.affiliate_id).to_string(),
+        affiliate_id: AffiliateId::from_uuid(link_affiliate).to_string(),
         at: click.clicked_at,
     };
     let mut touches = Vec::new();
     let mut keys_by_touch = Vec::new();
-    // The click row may not be flushed yet (write-behind); then the journey is this click,
-    // which the click ID itself fully describes.
-    if let Some(row) = clicks::Entity::find_by_id(raw.to_owned()).one(conn).await? {
-        let journey = clicks::Entity::find()
-            .filter(clicks::Column::TenantId.eq(tenant.uuid()))
-            .filter(clicks::Column::VisitorId.eq(row.visitor_id))
-            .filter(clicks::Column::CampaignId.eq(campaign.id))
-            .filter(clicks::Column::ClickedAt.gte(occurred_at - lookback))
-            .filter(clicks::Column::ClickedAt.lte(occurred_at + CLOCK_SKEW))
-            .order_by_desc(clicks::Column::ClickedAt)
-            .limit(MAX_TOUCHES)
-            .all(conn)
-            .await?;
-        for touch in journey.into_iter().rev() {
-            keys_by_touch
-                .push(Touchpoint { key: AffiliateId::from_uuid(touch.affiliate_id), at: touch.clicked_at });
-            touches.push(Touch {
-                click_id: touch.click_id,
-                affiliate_id: AffiliateId::from_uuid(touch.affiliate_id).to_string(),
-                at: touch.clicked_at,
-            });
-        }
+    // The visitor's clicks on this campaign, found through this click's row in the same
+    // statement. The row may not be flushed yet (write-behind); then the journey is this
+    // click, which the click ID itself fully describes.
+    let visitor_of_this_click = Query::select()
+        .column(clicks::Column::VisitorId)
+        .from(clicks::Entity)
+        .and_where(clicks::Column::ClickId.eq(raw))
+        .to_owned();
+    let journey = clicks::Entity::find()
+        .filter(clicks::Column::TenantId.eq(tenant.uuid()))
+        .filter(clicks::Column::VisitorId.in_subquery(visitor_of_this_click))
+        .filter(clicks::Column::CampaignId.eq(campaign_uuid))
+        .filter(clicks::Column::ClickedAt.gte(occurred_at - lookback))
+        .filter(clicks::Column::ClickedAt.lte(occurred_at + CLOCK_SKEW))
+        .order_by_desc(clicks::Column::ClickedAt)
+        .limit(MAX_TOUCHES)
+        .all(conn)
+        .await?;
+    for touch in journey.into_iter().rev() {
+        keys_by_touch
+            .push(Touchpoint { key: AffiliateId::from_uuid(touch.affiliate_id), at: touch.clicked_at });
+        touches.push(Touch {
+            click_id: touch.click_id,
+            affiliate_id: AffiliateId::from_uuid(touch.affiliate_id).to_string(),
+            at: touch.clicked_at,
+        });
     }
     if !touches.iter().any(|t| t.click_id == this_touch.click_id) {
-        keys_by_touch.push(Touchpoint { key: AffiliateId::from_uuid(link.affiliate_id), at: this_touch.at });
+        keys_by_touch.push(Touchpoint { key: AffiliateId::from_uuid(link_affiliate), at: this_touch.at });
         touches.push(this_touch);
     }
 
-    let model = AttributionModel::parse(&campaign.attribution_model).unwrap_or_default();
+    let model = AttributionModel::parse(&model_name).unwrap_or_default();
     let outcome = attribute(
         model,
         &keys_by_touch,

@@ -2,8 +2,10 @@
 //! transaction) and reading them back, tenant- and viewer-scoped.
 
 mod attribution;
+mod grouped;
 mod ingest;
 mod read;
+mod rows;
 mod training;
 
 use chrono::{DateTime, Utc};

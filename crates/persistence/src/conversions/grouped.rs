@@ -1,0 +1,175 @@
+//! The fast path of a group commit. Under load most postbacks of a batch are new
+//! transactions that need nothing from their neighbours; those are stored with one multi-row
+//! insert per table and one sequence reservation per tenant, instead of a dozen statements
+//! each. Everything else (repeats, chargebacks, postbacks that depend on a neighbour) then
+//! goes through the one-postback path in its own savepoint, in the same transaction.
+//!
+//! Any error here rolls the whole transaction back and the caller stores the batch one by
+//! one, so this path only has to be right, not forgiving.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use clickledger_domain::conversion::EventKind;
+use clickledger_domain::ids::TenantId;
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
+use uuid::Uuid;
+
+use super::EVENT_CREATED;
+use super::ingest::{
+    IngestOutcome, Prepared, RECHECK_IN_TRANSACTION, advance_seq, bind_once, booking, in_savepoint,
+};
+use super::rows::{Identity, NewConversion, created_event, event_row};
+use crate::commission;
+use crate::entities::{conversion_credits, conversion_history, conversions, events, players};
+use crate::{Db, Result};
+
+/// Rows per multi-row insert: well under both databases' bound-parameter limits.
+const ROWS_PER_INSERT: usize = 256;
+
+pub(super) async fn commit(db: &Db, batch: &[Prepared]) -> Result<Vec<Result<IngestOutcome>>> {
+    let txn = db.writer().begin().await?;
+    let identities = batch.iter().map(|job| Identity::of(&job.postback)).collect::<Result<Vec<_>>>()?;
+    let fresh = fresh_postbacks(&txn, batch, &identities).await?;
+
+    // Sequence numbers, tenant by tenant in a fixed order (on PostgreSQL this takes the
+    // tenants' row locks, so replicas always take them in the same order).
+    let mut per_tenant: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for (job, _) in batch.iter().zip(&fresh).filter(|(_, fresh)| **fresh) {
+        *per_tenant.entry(job.tenant.uuid()).or_default() += 1;
+    }
+    let mut next_seq: HashMap<Uuid, i64> = HashMap::new();
+    for (&tenant, &count) in &per_tenant {
+        let last = advance_seq(&txn, TenantId::from_uuid(tenant), count).await?;
+        next_seq.insert(tenant, last - count + 1);
+    }
+
+    let mut stored = Vec::new();
+    for ((job, identity), _) in batch.iter().zip(identities).zip(&fresh).filter(|(_, fresh)| **fresh) {
+        let new = NewConversion::new(
+            job.tenant,
+            &job.postback,
+            &job.resolution,
+            identity,
+            job.occurred_at,
+            job.received_at,
+        );
+        let seq = next_seq.entry(job.tenant.uuid()).or_default();
+        stored.push((job, *seq, new));
+        *seq += 1;
+    }
+    insert_rows(&txn, &stored).await?;
+
+    // Commission reads what earlier conversions of the same player booked, so it is worked
+    // out conversion by conversion, in order; where no plan can apply there is nothing to book.
+    let campaigns = stored.iter().filter_map(|(job, _, _)| job.resolution.campaign_id.map(|c| c.uuid()));
+    let with_plans = commission::campaigns_with_plans(&txn, per_tenant.keys().copied(), campaigns).await?;
+    let mut events = Vec::with_capacity(stored.len());
+    for (job, seq, new) in &stored {
+        let commission = match job.resolution.campaign_id {
+            Some(campaign) if with_plans.contains(&campaign.uuid()) => {
+                let booked = booking(new, &job.postback, &job.resolution, job.occurred_at, job.received_at);
+                commission::book_conversion(&txn, job.tenant, booked).await?
+            }
+            _ => HashMap::new(),
+        };
+        events.push(created_event(
+            job.tenant,
+            *seq,
+            new,
+            job.postback.clone(),
+            job.resolution.clone(),
+            &commission,
+            job.occurred_at,
+            job.received_at,
+        ));
+    }
+    let event_rows: Vec<_> = events
+        .iter()
+        .map(|e| {
+            event_row(e.tenant_id, e.seq, e.conversion.id, EVENT_CREATED, e.conversion.status, e.created_at)
+        })
+        .collect();
+    for chunk in event_rows.chunks(ROWS_PER_INSERT) {
+        events::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
+    }
+    for (&tenant, &count) in &per_tenant {
+        let first = next_seq.get(&tenant).copied().unwrap_or_default() - count;
+        super::notify::notify(&txn, db.backend(), TenantId::from_uuid(tenant), first).await?;
+    }
+
+    // The rest, in arrival order, each in its own savepoint: they may depend on what was just
+    // stored (a repeat of it, a deposit by the player it bound).
+    let mut events = events.into_iter();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (job, fresh) in batch.iter().zip(&fresh) {
+        if *fresh {
+            let event = events.next().ok_or(crate::Error::NotFound)?;
+            outcomes.push(Ok(IngestOutcome::Created(event)));
+        } else {
+            outcomes.push(in_savepoint(&txn, db.backend(), job.clone()).await?);
+        }
+    }
+    txn.commit().await?;
+    Ok(outcomes)
+}
+
+/// Which postbacks are new transactions the fast path can store on their own: not stored
+/// before, the first of their key in this batch, and not waiting on a neighbour.
+async fn fresh_postbacks(
+    txn: &DatabaseTransaction,
+    batch: &[Prepared],
+    identities: &[Identity],
+) -> Result<Vec<bool>> {
+    let tenants: HashSet<Uuid> = batch.iter().map(|job| job.tenant.uuid()).collect();
+    let keys: Vec<&str> = identities.iter().map(|identity| identity.dedupe_key.as_str()).collect();
+    let known: HashSet<(Uuid, String)> = conversions::Entity::find()
+        .select_only()
+        .column(conversions::Column::TenantId)
+        .column(conversions::Column::DedupeKey)
+        .filter(conversions::Column::TenantId.is_in(tenants))
+        .filter(conversions::Column::DedupeKey.is_in(keys))
+        .into_tuple::<(Uuid, String)>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .collect();
+    let mut seen = HashSet::new();
+    Ok(batch
+        .iter()
+        .zip(identities)
+        .map(|(job, identity)| {
+            let key = (job.tenant.uuid(), identity.dedupe_key.clone());
+            let waits_on_neighbour = job.postback.event == EventKind::Chargeback
+                || job
+                    .resolution
+                    .unattributed_reason
+                    .as_deref()
+                    .is_some_and(|reason| RECHECK_IN_TRANSACTION.contains(&reason));
+            !waits_on_neighbour && !known.contains(&key) && seen.insert(key)
+        })
+        .collect())
+}
+
+async fn insert_rows(txn: &DatabaseTransaction, stored: &[(&Prepared, i64, NewConversion)]) -> Result<()> {
+    let news = || stored.iter().map(|(_, _, new)| new);
+    let rows: Vec<_> = news().map(|new| new.row.clone()).collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        conversions::Entity::insert_many(chunk.to_vec()).exec_without_returning(txn).await?;
+    }
+    let credits: Vec<_> = news().flat_map(|new| new.credits.iter().cloned()).collect();
+    for chunk in credits.chunks(ROWS_PER_INSERT) {
+        conversion_credits::Entity::insert_many(chunk.to_vec()).exec_without_returning(txn).await?;
+    }
+    let players: Vec<_> = news().filter_map(|new| new.player.clone()).collect();
+    for chunk in players.chunks(ROWS_PER_INSERT) {
+        players::Entity::insert_many(chunk.to_vec())
+            .on_conflict(bind_once())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    let history: Vec<_> = news().map(|new| new.history.clone()).collect();
+    for chunk in history.chunks(ROWS_PER_INSERT) {
+        conversion_history::Entity::insert_many(chunk.to_vec()).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! The rows a new conversion is stored as, worked out before any write, so that one postback
+//! (in its own savepoint) and a whole group commit (one multi-row insert per table) store
+//! exactly the same thing.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use clickledger_domain::conversion::ConversionStatus;
+use clickledger_domain::ids::{AffiliateId, ConversionId, TenantId};
+use clickledger_domain::money::Money;
+use clickledger_domain::postback::Postback;
+use sea_orm::ActiveValue::Set;
+use sha2::{Digest, Sha256};
+
+use super::attribution::Resolution;
+use super::{Conversion, ConversionEvent, EVENT_CREATED};
+use crate::commission;
+use crate::entities::{conversion_credits, conversion_history, conversions, events, players};
+
+/// A new conversion: its row, its credits, the player it binds and its first history line.
+pub(super) struct NewConversion {
+    pub id: ConversionId,
+    pub attributed: bool,
+    pub row: conversions::ActiveModel,
+    pub credits: Vec<conversion_credits::ActiveModel>,
+    pub player: Option<players::ActiveModel>,
+    pub history: conversion_history::ActiveModel,
+}
+
+/// What identifies a postback's transaction, and the payload a repeat must match.
+pub(super) struct Identity {
+    pub dedupe_key: String,
+    pub payload: String,
+}
+
+impl Identity {
+    pub fn of(postback: &Postback) -> crate::Result<Identity> {
+        let payload = serde_json::to_string(&postback.identity_fields())
+            .map_err(|err| crate::Error::Database(sea_orm::DbErr::Custom(err.to_string())))?;
+        Ok(Identity { dedupe_key: postback.dedupe_key(), payload })
+    }
+}
+
+impl NewConversion {
+    pub fn new(
+        tenant: TenantId,
+        postback: &Postback,
+        resolution: &Resolution,
+        identity: Identity,
+        occurred_at: DateTime<Utc>,
+        received_at: DateTime<Utc>,
+    ) -> NewConversion {
+        let id = ConversionId::new();
+        let attributed = resolution.unattributed_reason.is_none() && !resolution.credits.is_empty();
+        let row = conversions::ActiveModel {
+            id: Set(id.uuid()),
+            tenant_id: Set(tenant.uuid()),
+            dedupe_key: Set(identity.dedupe_key),
+            txn_id: Set(postback.txn_id.clone()),
+            event: Set(postback.event.as_str().to_owned()),
+            status: Set(postback.status.as_str().to_owned()),
+            amount: Set(postback.amount),
+            currency: Set(postback.currency.clone()),
+            lots: Set(postback.lots),
+            instrument: Set(postback.instrument.clone()),
+            click_id: Set(postback.click_id.clone()),
+            player_id: Set(postback.player_id.clone()),
+            campaign_id: Set(resolution.campaign_id.map(|c| c.uuid())),
+            original_conversion_id: Set(resolution.original_conversion_id.map(|c| c.uuid())),
+            attributed: Set(attributed),
+            unattributed_reason: Set(unattributed_reason(resolution, attributed)),
+            model: Set(resolution.model.clone()),
+            model_version: Set(resolution.model_version.clone()),
+            journey: Set(serde_json::to_string(&resolution.journey).unwrap_or_else(|_| "[]".into())),
+            payload_hash: Set(hex::encode(Sha256::digest(identity.payload.as_bytes()))),
+            payload: Set(identity.payload),
+            occurred_at: Set(occurred_at),
+            received_at: Set(received_at),
+            updated_at: Set(received_at),
+        };
+        let credits = if attributed {
+            resolution
+                .credits
+                .iter()
+                .enumerate()
+                .map(|(position, credit)| conversion_credits::ActiveModel {
+                    conversion_id: Set(id.uuid()),
+                    affiliate_id: Set(credit.affiliate_id.uuid()),
+                    tenant_id: Set(tenant.uuid()),
+                    share: Set(credit.share),
+                    position: Set(i32::try_from(position).unwrap_or(i32::MAX)),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let player = match (&postback.player_id, resolution.bind_player) {
+            (Some(player), true) => Some(players::ActiveModel {
+                tenant_id: Set(tenant.uuid()),
+                player_id: Set(player.clone()),
+                conversion_id: Set(id.uuid()),
+                created_at: Set(received_at),
+            }),
+            _ => None,
+        };
+        let history = history_row(tenant, id, None, postback.status, received_at);
+        NewConversion { id, attributed, row, credits, player, history }
+    }
+}
+
+fn unattributed_reason(resolution: &Resolution, attributed: bool) -> Option<String> {
+    match (&resolution.unattributed_reason, attributed) {
+        (Some(reason), _) => Some(reason.clone()),
+        (None, false) => Some("no_touchpoints".to_owned()),
+        (None, true) => None,
+    }
+}
+
+pub(super) fn history_row(
+    tenant: TenantId,
+    id: ConversionId,
+    from: Option<ConversionStatus>,
+    to: ConversionStatus,
+    at: DateTime<Utc>,
+) -> conversion_history::ActiveModel {
+    conversion_history::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        tenant_id: Set(tenant.uuid()),
+        conversion_id: Set(id.uuid()),
+        from_status: Set(from.map(|s| s.as_str().to_owned())),
+        to_status: Set(to.as_str().to_owned()),
+        at: Set(at),
+    }
+}
+
+pub(super) fn event_row(
+    tenant: TenantId,
+    seq: i64,
+    id: ConversionId,
+    kind: &str,
+    status: ConversionStatus,
+    at: DateTime<Utc>,
+) -> events::ActiveModel {
+    events::ActiveModel {
+        tenant_id: Set(tenant.uuid()),
+        seq: Set(seq),
+        conversion_id: Set(id.uuid()),
+        kind: Set(kind.to_owned()),
+        status: Set(status.as_str().to_owned()),
+        created_at: Set(at),
+    }
+}
+
+/// The `conversion.created` event for a conversion just stored.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn created_event(
+    tenant: TenantId,
+    seq: i64,
+    new: &NewConversion,
+    postback: Postback,
+    resolution: Resolution,
+    commission: &HashMap<AffiliateId, Money>,
+    occurred_at: DateTime<Utc>,
+    received_at: DateTime<Utc>,
+) -> ConversionEvent {
+    let attributed = new.attributed;
+    let conversion = Conversion {
+        id: new.id,
+        tenant_id: tenant,
+        event: postback.event,
+        status: postback.status,
+        txn_id: postback.txn_id,
+        click_id: postback.click_id,
+        player_id: postback.player_id,
+        campaign_id: resolution.campaign_id,
+        amount: postback.amount,
+        currency: postback.currency,
+        lots: postback.lots,
+        instrument: postback.instrument,
+        attributed,
+        unattributed_reason: unattributed_reason(&resolution, attributed),
+        model: resolution.model,
+        model_version: resolution.model_version,
+        occurred_at,
+        received_at,
+        credits: if attributed {
+            commission::with_commission(resolution.credits, commission)
+        } else {
+            Vec::new()
+        },
+        journey: resolution.journey,
+    };
+    ConversionEvent {
+        tenant_id: tenant,
+        seq,
+        kind: EVENT_CREATED.to_owned(),
+        created_at: received_at,
+        conversion,
+    }
+}
