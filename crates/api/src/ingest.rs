@@ -2,11 +2,20 @@
 //! pool) and queue it; a writer task takes everything queued, stores it in one transaction
 //! (one fsync), then answers each handler. Under load batches grow by themselves; when idle a
 //! batch is one postback, so nobody waits for a timer.
+//!
+//! The writer also publishes what it committed, in sequence order, before it answers: were
+//! each handler to publish its own event, they would reach subscribers out of order, and a
+//! subscriber that sees a gap has to read the database to fill it.
+
+use std::sync::Arc;
+use std::time::Instant;
 
 use clickledger_domain::ids::TenantId;
 use clickledger_persistence::conversions::{IngestOutcome, Prepared, commit_batch};
 use clickledger_persistence::{Backend, Db, Error};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::live::Live;
 
 const QUEUE: usize = 16_384;
 const MAX_BATCH: usize = 512;
@@ -16,6 +25,8 @@ const POSTGRES_WRITERS: usize = 4;
 
 struct Job {
     prepared: Prepared,
+    /// When the postback was received, for the receive → publish latency.
+    received: Instant,
     reply: oneshot::Sender<Result<IngestOutcome, Error>>,
 }
 
@@ -24,7 +35,7 @@ pub struct Ingestor {
 }
 
 impl Ingestor {
-    pub fn start(db: Db) -> Ingestor {
+    pub fn start(db: Db, live: Arc<Live>) -> Ingestor {
         let count = match db.backend() {
             Backend::Sqlite => 1,
             Backend::Postgres => POSTGRES_WRITERS,
@@ -32,18 +43,24 @@ impl Ingestor {
         let writers = (0..count)
             .map(|_| {
                 let (tx, rx) = mpsc::channel(QUEUE);
-                tokio::spawn(write(db.clone(), rx));
+                tokio::spawn(write(db.clone(), live.clone(), rx));
                 tx
             })
             .collect();
         Ingestor { writers }
     }
 
-    /// Stores the postback; returns once its transaction has committed.
-    pub async fn submit(&self, tenant: TenantId, prepared: Prepared) -> Result<IngestOutcome, Error> {
+    /// Stores the postback; returns once its transaction has committed and its event (if
+    /// any) has been published.
+    pub async fn submit(
+        &self,
+        tenant: TenantId,
+        prepared: Prepared,
+        received: Instant,
+    ) -> Result<IngestOutcome, Error> {
         let shard = (tenant.uuid().as_u128() % self.writers.len() as u128) as usize;
         let (reply, answer) = oneshot::channel();
-        self.writers[shard].send(Job { prepared, reply }).await.map_err(|_| unavailable())?;
+        self.writers[shard].send(Job { prepared, received, reply }).await.map_err(|_| unavailable())?;
         answer.await.map_err(|_| unavailable())?
     }
 }
@@ -56,25 +73,49 @@ fn sea_orm_error(message: &str) -> clickledger_persistence::DbErr {
     clickledger_persistence::DbErr::Custom(message.to_owned())
 }
 
-async fn write(db: Db, mut rx: mpsc::Receiver<Job>) {
+async fn write(db: Db, live: Arc<Live>, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        let (prepared, replies): (Vec<_>, Vec<_>) =
-            jobs.drain(..).map(|job| (job.prepared, job.reply)).unzip();
+        let mut prepared = Vec::with_capacity(jobs.len());
+        let mut waiting = Vec::with_capacity(jobs.len());
+        for job in jobs.drain(..) {
+            prepared.push(job.prepared);
+            waiting.push((job.received, job.reply));
+        }
         metrics::histogram!("postback_batch_size").record(prepared.len() as f64);
         match commit_batch(&db, prepared).await {
             Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                publish_in_order(&live, &outcomes, &waiting);
+                for ((_, reply), outcome) in waiting.into_iter().zip(outcomes) {
                     let _ = reply.send(outcome);
                 }
             }
             Err(err) => {
                 tracing::error!(error = %err, "group commit failed; the batch's postbacks were not stored");
                 let message = err.to_string();
-                for reply in replies {
+                for (_, reply) in waiting {
                     let _ = reply.send(Err(Error::Database(sea_orm_error(&message))));
                 }
             }
         }
+    }
+}
+
+type Waiting = (Instant, oneshot::Sender<Result<IngestOutcome, Error>>);
+
+fn publish_in_order(live: &Live, outcomes: &[Result<IngestOutcome, Error>], waiting: &[Waiting]) {
+    let mut events: Vec<_> = outcomes
+        .iter()
+        .zip(waiting)
+        .filter_map(|(outcome, (received, _))| match outcome {
+            Ok(IngestOutcome::Created(event) | IngestOutcome::StatusChanged(event)) => {
+                Some((event, *received))
+            }
+            _ => None,
+        })
+        .collect();
+    events.sort_by_key(|(event, _)| (event.tenant_id.uuid(), event.seq));
+    for (event, received) in events {
+        live.published_locally(event.clone(), received);
     }
 }

@@ -45,6 +45,7 @@ impl AppState {
         clicks: ClickBatcher,
         outbound: Outbound,
     ) -> Self {
+        let live = Live::new();
         AppState {
             db: db.clone(),
             jwt,
@@ -53,8 +54,8 @@ impl AppState {
             signup_enabled,
             links: LinkCache::new(),
             clicks,
-            live: Live::new(),
-            ingestor: Ingestor::start(db.clone()),
+            ingestor: Ingestor::start(db.clone(), live.clone()),
+            live,
             models: Arc::new(ModelStore::default()),
             outbound,
             api_keys: Cache::builder().max_capacity(10_000).time_to_live(API_KEY_CACHE_TTL).build(),

@@ -98,12 +98,11 @@ pub async fn receive(req: &Request, body: Body, state: Data<&SharedState>) -> Re
         Ok(prepared) => prepared,
         Err(err) => return crate::Error::from(err).as_http(),
     };
-    match state.ingestor.submit(tenant, prepared).await {
+    match state.ingestor.submit(tenant, prepared, started).await {
         Ok(IngestOutcome::Created(event)) | Ok(IngestOutcome::StatusChanged(event)) => {
             let answer = answer(&event.conversion, false);
             let status = event.conversion.status.as_str();
             metrics::counter!("conversions_total", "status" => status, "attributed" => event.conversion.attributed.to_string()).increment(1);
-            state.live.published_locally(event, started);
             answer
         }
         Ok(IngestOutcome::Duplicate(conversion)) => {
