@@ -32,8 +32,15 @@ impl Db {
     pub async fn connect(url: &str) -> Result<Self> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url).map_err(invalid_url)?;
+            let port = options.get_port();
             let pool = PgPoolOptions::new()
                 .max_connections(32)
+                .after_connect(move |_, _| {
+                    Box::pin(async move {
+                        crate::tcp_nodelay::set_on_sockets_to(port);
+                        Ok(())
+                    })
+                })
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await

@@ -18,6 +18,7 @@ pub mod records;
 pub mod repo;
 mod scope;
 pub mod settings;
+mod tcp_nodelay;
 pub mod tracking;
 
 pub use db::{Backend, Db};
