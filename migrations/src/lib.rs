@@ -8,6 +8,7 @@ mod m20261125_000002_attribution;
 mod m20261125_000003_commission;
 mod m20261125_000004_notifier;
 mod m20261125_000005_mail;
+mod m20261129_000006_tenant_time_zone;
 mod util;
 
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_commission::Migration),
             Box::new(m20261125_000004_notifier::Migration),
             Box::new(m20261125_000005_mail::Migration),
+            Box::new(m20261129_000006_tenant_time_zone::Migration),
         ]
     }
 }

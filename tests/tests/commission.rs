@@ -877,3 +877,50 @@ async fn cpa_pays_the_players_country_amount_once_turnover_qualifies() {
     let paid = entries(&app, &s.owner, json!({ "conversionId": revenue["conversion_id"] })).await;
     assert_eq!(summary(&paid), vec![(aff.id.clone(), "CPA".into(), 0, "150.00".into())]);
 }
+
+/// Months are the operator's: a first deposit at 23:30 on 31 March in New York is March
+/// commission there, though it is already April in UTC.
+#[tokio::test]
+async fn commission_months_follow_the_tenants_time_zone() {
+    let app = spawn_app!().await;
+    let s = setup(&app, "zoned").await;
+    let a = partner(&app, &s, "alpha", None).await;
+    let set_zone = "mutation($zone: String!) { updateTenant(input: {timeZone: $zone}) { timeZone } }";
+
+    let bad = gql(&app, &s.owner, set_zone, json!({ "zone": "Mars/Olympus_Mons" })).await;
+    assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{bad}");
+    assert_eq!(bad["errors"][0]["extensions"]["field"], "timeZone", "{bad}");
+    let me = ok(&app, &s.owner, "{ me { tenant { timeZone } } }", json!({})).await;
+    assert_eq!(me["me"]["tenant"]["timeZone"], "UTC", "a new tenant runs on UTC until told otherwise");
+
+    let affiliate = login(&app, &s, &a).await;
+    let refused = gql(&app, &affiliate, set_zone, json!({ "zone": "Europe/Malta" })).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+    let set = ok(&app, &s.owner, set_zone, json!({ "zone": "America/New_York" })).await;
+    assert_eq!(set["updateTenant"]["timeZone"], "America/New_York");
+
+    let since = "2000-01-01T00:00:00Z";
+    let plan =
+        create_plan(&app, &s, json!({ "currency": "USD", "cpa": { "amount": "30" } }), Some(since)).await;
+    assign(&app, &s, &plan, None, Some(since)).await;
+    // Registered now (the click is today's); the first deposit is reported for March.
+    let player = [("player_id", "late-night")];
+    postback(&app, &s, &[("click_id", &click(&app, &a).await), player[0], ("event", "registration")]).await;
+    postback(
+        &app,
+        &s,
+        &[
+            player[0],
+            ("event", "ftd"),
+            ("txn_id", "ftd-late-night"),
+            ("amount", "100"),
+            ("currency", "USD"),
+            ("occurred_at", "2026-03-31T23:30:00-04:00"),
+        ],
+    )
+    .await;
+
+    let march = entries(&app, &s.owner, json!({ "period": "2026-03" })).await;
+    assert_eq!(summary(&march), [(a.id.clone(), "CPA".to_owned(), 0, "30.00".to_owned())], "{march:?}");
+    assert!(entries(&app, &s.owner, json!({ "period": "2026-04" })).await.is_empty());
+}

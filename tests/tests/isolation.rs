@@ -388,6 +388,7 @@ impl Generator<'_> {
                     "to" => "\"EUR\"".into(),
                     "reason" => format!("\"probe reason {}\"", self.unique()),
                     "country" => "\"DE\"".into(),
+                    "timeZone" => "\"Europe/Malta\"".into(),
                     "group" => "\"FX_MAJORS\"".into(),
                     "instrument" => "\"EURUSD\"".into(),
                     "events" => "\"deposit\"".into(),

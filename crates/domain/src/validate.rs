@@ -71,6 +71,13 @@ pub fn landing_url(raw: &str, field: &'static str) -> Result<String, Error> {
     }
 }
 
+/// An IANA time zone name such as `Europe/Malta`, or `UTC`.
+pub fn time_zone(raw: &str, field: &'static str) -> Result<chrono_tz::Tz, Error> {
+    raw.trim()
+        .parse::<chrono_tz::Tz>()
+        .map_err(|_| Error::invalid(field, "must be an IANA time zone such as Europe/Malta or UTC"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

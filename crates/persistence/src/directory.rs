@@ -52,6 +52,7 @@ impl<'a> Directory<'a> {
             status: Set(ActiveStatus::Active.as_str().to_owned()),
             created_at: Set(now),
             event_seq: Set(0),
+            time_zone: Set("UTC".to_owned()),
         }
         .insert(&txn)
         .await
@@ -135,6 +136,31 @@ fn hex_secret() -> String {
 }
 
 impl Directory<'_> {
+    /// Renames the scope's tenant and/or moves it to another time zone (staff only). Months
+    /// already booked keep their period; commission from now on follows the new calendar.
+    pub async fn update_tenant(
+        &self,
+        scope: crate::Scope,
+        name: Option<String>,
+        time_zone: Option<chrono_tz::Tz>,
+    ) -> Result<Tenant> {
+        crate::repo::require_staff_pub(&scope)?;
+        let mut row = tenants::ActiveModel {
+            id: sea_orm::ActiveValue::Unchanged(scope.tenant().uuid()),
+            ..Default::default()
+        };
+        if let Some(name) = name {
+            row.name = Set(name);
+        }
+        if let Some(zone) = time_zone {
+            row.time_zone = Set(zone.name().to_owned());
+        }
+        if row.is_changed() {
+            row.update(self.db.writer()).await?;
+        }
+        self.tenant(scope.tenant()).await
+    }
+
     pub async fn tenant(&self, id: TenantId) -> Result<Tenant> {
         tenants::Entity::find_by_id(id.uuid())
             .one(self.db.reader())

@@ -12,6 +12,8 @@ pub struct Tenant {
     pub id: TenantId,
     pub name: String,
     pub slug: String,
+    /// IANA name; commission months run on this calendar.
+    pub time_zone: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -81,7 +83,13 @@ fn parse<T: std::str::FromStr<Err = clickledger_domain::Error>>(raw: &str) -> Re
 
 impl From<tenants::Model> for Tenant {
     fn from(m: tenants::Model) -> Self {
-        Tenant { id: TenantId::from_uuid(m.id), name: m.name, slug: m.slug, created_at: m.created_at }
+        Tenant {
+            id: TenantId::from_uuid(m.id),
+            name: m.name,
+            slug: m.slug,
+            time_zone: m.time_zone,
+            created_at: m.created_at,
+        }
     }
 }
 

@@ -27,6 +27,14 @@ pub struct SignUpInput {
 }
 
 #[derive(InputObject)]
+pub struct UpdateTenantInput {
+    pub name: Option<String>,
+    /// IANA time zone such as `Europe/Malta`. Months already booked keep their period;
+    /// commission from now on falls into months of the new calendar.
+    pub time_zone: Option<String>,
+}
+
+#[derive(InputObject)]
 pub struct LoginInput {
     pub tenant_slug: String,
     pub email: String,
@@ -94,6 +102,19 @@ pub struct AccountMutation;
 
 #[Object]
 impl AccountMutation {
+    /// Renames the caller's tenant or sets its time zone. Owner only.
+    #[graphql(guard = "Allow::OWNER")]
+    async fn update_tenant(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateTenantInput,
+    ) -> async_graphql::Result<Tenant> {
+        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let name = input.name.map(|n| validate::name(&n, "name")).transpose().gql()?;
+        let zone = input.time_zone.map(|z| validate::time_zone(&z, "timeZone")).transpose().gql()?;
+        Directory::new(&state.db).update_tenant(scope, name, zone).await.gql().map(Tenant::from)
+    }
+
     /// Creates a tenant and its owner, and logs the owner in.
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> async_graphql::Result<SignUpPayload> {
         let state = state(ctx);

@@ -127,12 +127,20 @@ pub struct Tenant {
     pub id: ID,
     pub name: String,
     pub slug: String,
+    /// IANA time zone; commission periods are calendar months in it.
+    pub time_zone: String,
     pub created_at: DateTime<Utc>,
 }
 
 impl From<records::Tenant> for Tenant {
     fn from(t: records::Tenant) -> Self {
-        Tenant { id: ID(t.id.to_string()), name: t.name, slug: t.slug, created_at: t.created_at }
+        Tenant {
+            id: ID(t.id.to_string()),
+            name: t.name,
+            slug: t.slug,
+            time_zone: t.time_zone,
+            created_at: t.created_at,
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use clickledger_domain::commission::{
     Credit as ShareCredit, EntryDraft, EventContext, EventFacts, MonthToDate, Plan, PlayerFacts,
     commission_for_event, overrides, reversal_of, split_by_credits,
@@ -46,6 +47,8 @@ pub(crate) struct Booking<'a> {
     pub original: Option<ConversionId>,
     pub occurred_at: DateTime<Utc>,
     pub now: DateTime<Utc>,
+    /// The tenant's time zone: which month the commission belongs to.
+    pub zone: Tz,
 }
 
 /// Books the conversion's commission and returns each credited affiliate's own (tier-0)
@@ -92,7 +95,8 @@ pub(crate) async fn book_conversion<C: ConnectionTrait>(
             Some(period) => *period,
             None => {
                 let period =
-                    open_period(conn, tenant, key.0, key.1, booking.occurred_at, booking.now).await?;
+                    open_period(conn, tenant, key.0, key.1, booking.occurred_at, booking.now, booking.zone)
+                        .await?;
                 periods.insert(key, period);
                 period
             }
@@ -239,7 +243,10 @@ async fn earnings<C: ConnectionTrait>(conn: &C, tenant: TenantId, booking: &Book
             _ => None,
         };
         let month_to_date = match (&plan.revshare, credits.first()) {
-            (Some(_), Some(first)) => month_to_date(conn, tenant, first.affiliate, Period::of(at)).await?,
+            (Some(_), Some(first)) => {
+                month_to_date(conn, tenant, first.affiliate, Period::of(at, booking.zone), booking.zone)
+                    .await?
+            }
             _ => MonthToDate::default(),
         };
         let outcome = commission_for_event(&plan, &facts, &event, &EventContext { at, fx, month_to_date })?;
@@ -342,8 +349,9 @@ async fn open_period<C: ConnectionTrait>(
     currency: Currency,
     occurred_at: DateTime<Utc>,
     now: DateTime<Utc>,
+    zone: Tz,
 ) -> Result<Period> {
-    let period = Period::of(occurred_at);
+    let period = Period::of(occurred_at, zone);
     let closed = statements::Entity::find()
         .filter(statements::Column::TenantId.eq(tenant.uuid()))
         .filter(statements::Column::AffiliateId.eq(affiliate.uuid()))
@@ -352,7 +360,7 @@ async fn open_period<C: ConnectionTrait>(
         .count(conn)
         .await?
         > 0;
-    Ok(if closed { Period::of(now).max(period) } else { period })
+    Ok(if closed { Period::of(now, zone).max(period) } else { period })
 }
 
 /// The affiliate's month so far, which picks the live revshare tier: net revenue behind its
@@ -362,6 +370,7 @@ async fn month_to_date<C: ConnectionTrait>(
     tenant: TenantId,
     affiliate: AffiliateId,
     period: Period,
+    zone: Tz,
 ) -> Result<MonthToDate> {
     let entries = ledger_entries::Entity::find()
         .filter(ledger_entries::Column::TenantId.eq(tenant.uuid()))
@@ -383,8 +392,8 @@ async fn month_to_date<C: ConnectionTrait>(
     let ftds = conversions::Entity::find()
         .filter(conversions::Column::TenantId.eq(tenant.uuid()))
         .filter(conversions::Column::Event.eq(EventKind::Ftd.as_str()))
-        .filter(conversions::Column::OccurredAt.gte(period.start()))
-        .filter(conversions::Column::OccurredAt.lt(period.end()))
+        .filter(conversions::Column::OccurredAt.gte(period.start(zone)))
+        .filter(conversions::Column::OccurredAt.lt(period.end(zone)))
         .filter(
             conversions::Column::Id.in_subquery(
                 Query::select()

@@ -7,6 +7,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
 use clickledger_domain::commission::{
     EntryDraft, EntryKind, PeriodClose, PeriodMetrics, Plan, close_period, overrides,
 };
@@ -136,7 +137,8 @@ impl<'a> Statements<'a> {
     /// of their closing entries are in the parents' months before those close.
     pub async fn close(&self, period: Period, now: DateTime<Utc>) -> Result<Vec<StatementRecord>> {
         require_staff(&self.scope)?;
-        if period.end() > now {
+        let zone = super::tenant_zone(self.db.reader(), self.scope.tenant()).await?;
+        if period.end(zone) > now {
             return Err(clickledger_domain::Error::invalid("period", "has not ended yet").into());
         }
         let tenant = self.scope.tenant();
@@ -184,7 +186,8 @@ impl<'a> Statements<'a> {
             let cur = currency(&code)?;
             let open = exact(opening.get(&(affiliate, code.clone())).copied().unwrap_or_default(), cur);
             let (record, uplines) =
-                close_one(&txn, tenant, AffiliateId::from_uuid(affiliate), cur, period, open, now).await?;
+                close_one(&txn, tenant, AffiliateId::from_uuid(affiliate), cur, (period, zone), open, now)
+                    .await?;
             for upline in uplines {
                 pending.insert((Reverse(depth_of(upline.uuid())), upline.uuid(), code.clone()));
             }
@@ -203,7 +206,7 @@ async fn close_one<C: ConnectionTrait>(
     tenant: TenantId,
     affiliate: AffiliateId,
     cur: Currency,
-    period: Period,
+    (period, zone): (Period, Tz),
     opening: Money,
     now: DateTime<Utc>,
 ) -> Result<(StatementRecord, Vec<AffiliateId>)> {
@@ -221,7 +224,7 @@ async fn close_one<C: ConnectionTrait>(
     let mut plan_ids: Vec<uuid::Uuid> = rows.iter().filter_map(|r| r.plan_id).collect();
     plan_ids.sort();
     plan_ids.dedup();
-    let at_end = period.end() - Duration::milliseconds(1);
+    let at_end = period.end(zone) - Duration::milliseconds(1);
     let mut plans: Vec<(PlanId, i32, Plan)> = Vec::new();
     for id in plan_ids {
         let history = load_history(conn, tenant.uuid(), id).await?;
@@ -252,7 +255,7 @@ async fn close_one<C: ConnectionTrait>(
             }
             _ => Money::zero(cur),
         };
-        let metrics = metrics(conn, tenant, affiliate, period, cur, &mine).await?;
+        let metrics = metrics(conn, tenant, affiliate, (period, zone), cur, &mine).await?;
         let statement =
             close_period(&PeriodClose { plan, affiliate, opening_carryover: open, metrics, entries: &mine })?;
         if plan.revshare.is_some() {
@@ -269,7 +272,7 @@ async fn close_one<C: ConnectionTrait>(
         }
     }
     if !to_book.is_empty() {
-        let occurred_at = period.end() - Duration::milliseconds(1);
+        let occurred_at = period.end(zone) - Duration::milliseconds(1);
         let models: Vec<_> = to_book
             .iter()
             .map(|(draft, meta)| {
@@ -360,7 +363,7 @@ async fn metrics<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
     affiliate: AffiliateId,
-    period: Period,
+    (period, zone): (Period, Tz),
     cur: Currency,
     entries: &[EntryDraft],
 ) -> Result<PeriodMetrics> {
@@ -384,8 +387,8 @@ async fn metrics<C: ConnectionTrait>(
                     .column(conversions::Column::Id)
                     .from(conversions::Entity)
                     .and_where(conversions::Column::TenantId.eq(tenant.uuid()))
-                    .and_where(conversions::Column::OccurredAt.gte(period.start()))
-                    .and_where(conversions::Column::OccurredAt.lt(period.end()))
+                    .and_where(conversions::Column::OccurredAt.gte(period.start(zone)))
+                    .and_where(conversions::Column::OccurredAt.lt(period.end(zone)))
                     .to_owned(),
             ),
         )

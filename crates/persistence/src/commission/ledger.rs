@@ -317,7 +317,7 @@ impl<'a> Commissions<'a> {
             &meta,
             adjustment.conversion,
             EntryStatus::Approved,
-            Period::of(now),
+            Period::of(now, super::tenant_zone(self.db.reader(), tenant).await?),
             now,
             now,
         );

@@ -211,3 +211,19 @@ pub(crate) fn with_commission(
         })
         .collect()
 }
+
+/// The tenant's time zone, on whose calendar its commission months run.
+pub(crate) async fn tenant_zone<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    tenant: clickledger_domain::ids::TenantId,
+) -> crate::Result<chrono_tz::Tz> {
+    use sea_orm::{EntityTrait, QuerySelect};
+    let name = crate::entities::tenants::Entity::find_by_id(tenant.uuid())
+        .select_only()
+        .column(crate::entities::tenants::Column::TimeZone)
+        .into_tuple::<String>()
+        .one(conn)
+        .await?
+        .ok_or(crate::Error::NotFound)?;
+    Ok(clickledger_domain::validate::time_zone(&name, "time_zone")?)
+}

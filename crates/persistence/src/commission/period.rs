@@ -1,10 +1,11 @@
 use std::fmt;
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
 
-/// A calendar month in UTC, written `YYYY-MM`: the unit of period close. UTC rather than the
-/// tenant's zone keeps month boundaries identical for every tenant and replica; a conversion
-/// at 23:30 local time on the last day may therefore fall into the next month.
+/// A calendar month, written `YYYY-MM`: the unit of period close. Its boundaries are local
+/// midnights in the tenant's time zone (operators settle by their own calendar), so the same
+/// period is a different span of UTC for a tenant in Malta and one in New York.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Period {
     year: i32,
@@ -26,21 +27,29 @@ impl Period {
         Ok(Period { year, month })
     }
 
-    pub fn of(at: DateTime<Utc>) -> Period {
-        Period { year: at.year(), month: at.month() }
+    /// The month that `at` falls in, on the calendar of `zone`.
+    pub fn of(at: DateTime<Utc>, zone: Tz) -> Period {
+        let local = at.with_timezone(&zone);
+        Period { year: local.year(), month: local.month() }
     }
 
-    /// The first instant of the month.
-    pub fn start(self) -> DateTime<Utc> {
-        NaiveDate::from_ymd_opt(self.year, self.month, 1)
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|t| Utc.from_utc_datetime(&t))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    /// The first instant of the month: local midnight of its first day in `zone`. Where a
+    /// daylight-saving change skips that midnight, the first local minute that exists.
+    pub fn start(self, zone: Tz) -> DateTime<Utc> {
+        let Some(midnight) =
+            NaiveDate::from_ymd_opt(self.year, self.month, 1).and_then(|d| d.and_hms_opt(0, 0, 0))
+        else {
+            return DateTime::<Utc>::MIN_UTC;
+        };
+        (0..=180)
+            .find_map(|minutes| zone.from_local_datetime(&(midnight + Duration::minutes(minutes))).earliest())
+            .map(|local| local.with_timezone(&Utc))
+            .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
     }
 
     /// The first instant after the month.
-    pub fn end(self) -> DateTime<Utc> {
-        self.next().start()
+    pub fn end(self, zone: Tz) -> DateTime<Utc> {
+        self.next().start(zone)
     }
 
     pub fn next(self) -> Period {
@@ -76,10 +85,41 @@ mod tests {
         assert_eq!(p.to_string(), "2026-12");
         assert_eq!(p.next().to_string(), "2027-01");
         assert_eq!(p.next().previous(), p);
-        assert_eq!(p.end(), Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
-        assert_eq!(Period::of(Utc.with_ymd_and_hms(2026, 3, 31, 23, 59, 59).unwrap()).to_string(), "2026-03");
+        assert_eq!(p.end(Tz::UTC), Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
+        assert_eq!(
+            Period::of(Utc.with_ymd_and_hms(2026, 3, 31, 23, 59, 59).unwrap(), Tz::UTC).to_string(),
+            "2026-03"
+        );
         for bad in ["2026-13", "2026-1", "26-01", "march", "", "2026-00"] {
             assert_eq!(Period::parse(bad, "period").unwrap_err().field(), "period");
         }
+    }
+
+    #[test]
+    fn months_follow_the_tenants_calendar() {
+        let new_york = Tz::America__New_York;
+        // 23:30 on 31 March in New York is already April in UTC.
+        let late = Utc.with_ymd_and_hms(2026, 4, 1, 3, 30, 0).unwrap();
+        assert_eq!(Period::of(late, new_york).to_string(), "2026-03");
+        assert_eq!(Period::of(late, Tz::UTC).to_string(), "2026-04");
+        let march = Period::parse("2026-03", "period").unwrap();
+        // March opens in winter time (UTC-5) and closes in summer time (UTC-4).
+        assert_eq!(march.start(new_york), Utc.with_ymd_and_hms(2026, 3, 1, 5, 0, 0).unwrap());
+        assert_eq!(march.end(new_york), Utc.with_ymd_and_hms(2026, 4, 1, 4, 0, 0).unwrap());
+        assert!(march.start(new_york) <= late && late < march.end(new_york));
+        // Malta is ahead of UTC: its April starts on 31 March in UTC.
+        let april = march.next();
+        assert_eq!(april.start(Tz::Europe__Malta), Utc.with_ymd_and_hms(2026, 3, 31, 22, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn a_month_whose_first_midnight_does_not_exist_starts_at_the_first_minute_that_does() {
+        // Paraguay sprang forward at local midnight on Sunday 1 October 2023 (00:00 → 01:00).
+        let asuncion = Tz::America__Asuncion;
+        let october = Period::parse("2023-10", "period").unwrap();
+        let start = october.start(asuncion);
+        assert_eq!(start, Utc.with_ymd_and_hms(2023, 10, 1, 4, 0, 0).unwrap());
+        assert_eq!(Period::of(start, asuncion), october);
+        assert_eq!(Period::of(start - Duration::seconds(1), asuncion), october.previous());
     }
 }

@@ -38,9 +38,11 @@ pub(super) async fn commit(db: &Db, batch: &[Prepared]) -> Result<Vec<Result<Ing
         *per_tenant.entry(job.tenant.uuid()).or_default() += 1;
     }
     let mut next_seq: HashMap<Uuid, i64> = HashMap::new();
+    let mut zones: HashMap<Uuid, chrono_tz::Tz> = HashMap::new();
     for (&tenant, &count) in &per_tenant {
-        let last = advance_seq(&txn, TenantId::from_uuid(tenant), count).await?;
+        let (last, zone) = advance_seq(&txn, TenantId::from_uuid(tenant), count).await?;
         next_seq.insert(tenant, last - count + 1);
+        zones.insert(tenant, zone);
     }
 
     let mut stored = Vec::new();
@@ -67,7 +69,9 @@ pub(super) async fn commit(db: &Db, batch: &[Prepared]) -> Result<Vec<Result<Ing
     for (job, seq, new) in &stored {
         let commission = match job.resolution.campaign_id {
             Some(campaign) if with_plans.contains(&campaign.uuid()) => {
-                let booked = booking(new, &job.postback, &job.resolution, job.occurred_at, job.received_at);
+                let zone = zones.get(&job.tenant.uuid()).copied().unwrap_or(chrono_tz::Tz::UTC);
+                let booked =
+                    booking(new, &job.postback, &job.resolution, (job.occurred_at, job.received_at), zone);
                 commission::book_conversion(&txn, job.tenant, booked).await?
             }
             _ => HashMap::new(),

@@ -116,7 +116,7 @@ async fn ingest_one(txn: &DatabaseTransaction, backend: Backend, job: Prepared) 
     // Taking the next sequence number first locks the tenant row (PostgreSQL) for the rest of
     // the transaction, so concurrent postbacks of one tenant are serialised: two identical
     // ones cannot both miss the dedupe check, and events commit in sequence order.
-    let seq = advance_seq(txn, tenant, 1).await?;
+    let (seq, zone) = advance_seq(txn, tenant, 1).await?;
     let identity = Identity::of(&postback)?;
 
     let existing = conversions::Entity::find()
@@ -148,7 +148,7 @@ async fn ingest_one(txn: &DatabaseTransaction, backend: Backend, job: Prepared) 
     let commission = commission::book_conversion(
         txn,
         tenant,
-        booking(&new, &postback, &resolution, occurred_at, received_at),
+        booking(&new, &postback, &resolution, (occurred_at, received_at), zone),
     )
     .await?;
     conversion_history::Entity::insert(new.history.clone()).exec_without_returning(txn).await?;
@@ -177,8 +177,8 @@ pub(super) fn booking<'a>(
     new: &NewConversion,
     postback: &'a Postback,
     resolution: &'a Resolution,
-    occurred_at: DateTime<Utc>,
-    received_at: DateTime<Utc>,
+    (occurred_at, received_at): (DateTime<Utc>, DateTime<Utc>),
+    zone: chrono_tz::Tz,
 ) -> commission::Booking<'a> {
     commission::Booking {
         conversion: new.id,
@@ -188,6 +188,7 @@ pub(super) fn booking<'a>(
         original: resolution.original_conversion_id,
         occurred_at,
         now: received_at,
+        zone,
     }
 }
 
@@ -271,11 +272,17 @@ fn differing_fields(stored: &str, presented: &str) -> Vec<String> {
 
 /// Reserves `count` sequence numbers for the tenant's next events and returns the last one;
 /// on PostgreSQL this also locks the tenant row until the transaction ends.
-pub(super) async fn advance_seq<C: ConnectionTrait>(conn: &C, tenant: TenantId, count: i64) -> Result<i64> {
+/// The tenant's time zone comes back with it, for booking commission.
+pub(super) async fn advance_seq<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    count: i64,
+) -> Result<(i64, chrono_tz::Tz)> {
     let updated = tenants::Entity::update_many()
         .col_expr(tenants::Column::EventSeq, Expr::col(tenants::Column::EventSeq).add(count))
         .filter(tenants::Column::Id.eq(tenant.uuid()))
         .exec_with_returning(conn)
         .await?;
-    updated.first().map(|t| t.event_seq).ok_or(Error::NotFound)
+    let tenant = updated.first().ok_or(Error::NotFound)?;
+    Ok((tenant.event_seq, clickledger_domain::validate::time_zone(&tenant.time_zone, "time_zone")?))
 }
