@@ -5,6 +5,7 @@
 //! The few entry points that *establish* a scope (sign-up, login, API-key authentication)
 //! live in [`directory`].
 
+mod click_rows;
 pub mod commission;
 pub mod conversions;
 mod db;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use clickledger_domain::ids::{AffiliateId, CampaignId, TenantId, TrackingLinkId, VisitorId};
 use clickledger_domain::status::{ActiveStatus, CampaignStatus};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::entities::{affiliates, campaigns, clicks, tenants, tracking_links};
 use crate::{Db, Error, Result};
@@ -101,48 +101,12 @@ pub struct NewClick {
 }
 
 /// Writes a batch of clicks in one transaction: one commit (one fsync) for many clicks.
-pub async fn insert_clicks(db: &Db, batch: Vec<NewClick>) -> Result<()> {
+/// Idempotent: clicks already stored are skipped, so a failed batch can simply be retried.
+pub async fn insert_clicks(db: &Db, batch: &[NewClick]) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    let txn = db.writer().begin().await?;
-    // SQLite caps bound parameters per statement (32766); 19 columns × 500 rows stays under.
-    let mut rows = batch.into_iter().map(to_model).peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(500).collect();
-        clicks::Entity::insert_many(chunk)
-            .on_conflict(
-                sea_orm::sea_query::OnConflict::column(clicks::Column::ClickId).do_nothing().to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    txn.commit().await?;
-    Ok(())
-}
-
-fn to_model(click: NewClick) -> clicks::ActiveModel {
-    let [sub1, sub2, sub3, sub4, sub5] = click.subs;
-    clicks::ActiveModel {
-        click_id: Set(click.click_id),
-        tenant_id: Set(click.tenant_id.uuid()),
-        link_id: Set(click.link_id.uuid()),
-        affiliate_id: Set(click.affiliate_id.uuid()),
-        campaign_id: Set(click.campaign_id.uuid()),
-        visitor_id: Set(click.visitor_id.uuid()),
-        clicked_at: Set(click.clicked_at),
-        ip: Set(click.ip),
-        user_agent: Set(click.user_agent),
-        referrer: Set(click.referrer),
-        sub1: Set(sub1),
-        sub2: Set(sub2),
-        sub3: Set(sub3),
-        sub4: Set(sub4),
-        sub5: Set(sub5),
-        source: Set(click.source),
-        creative: Set(click.creative),
-        landing_page: Set(click.landing_page),
-    }
+    crate::click_rows::insert(db, batch).await
 }
 
 /// Clicks recorded so far for a tenant; for tests and reports.

@@ -79,7 +79,7 @@ async fn flush(db: &Db, batch: &mut Vec<NewClick>) {
     // A failed batch is retried a few times: the clicks are already answered and must not be
     // lost to a transient error (a restart of PostgreSQL, a full disk that is freed).
     for attempt in 1..=5u32 {
-        match insert_clicks(db, clicks.clone()).await {
+        match insert_clicks(db, &clicks).await {
             Ok(()) => {
                 metrics::counter!("clicks_recorded_total").increment(count as u64);
                 return;

@@ -10,6 +10,9 @@ use moka::sync::Cache;
 pub struct CachedLink {
     pub target: LinkTarget,
     pub secret: ClickSecret,
+    /// The `{affiliate_id}` and `{campaign_id}` macro values, formatted once.
+    pub affiliate_id: String,
+    pub campaign_id: String,
 }
 
 /// Link code → target, cached so that a redirect needs no database read. Entries live a few
@@ -35,7 +38,9 @@ impl LinkCache {
             Some(target) => {
                 let secret = ClickSecret::from_bytes(&target.click_secret)
                     .map_err(|_| crate::Error::Internal("corrupted click secret".into()))?;
-                Some(Arc::new(CachedLink { target, secret }))
+                let (affiliate_id, campaign_id) =
+                    (target.affiliate_id.to_string(), target.campaign_id.to_string());
+                Some(Arc::new(CachedLink { target, secret, affiliate_id, campaign_id }))
             }
             None => None,
         };
