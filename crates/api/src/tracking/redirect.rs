@@ -5,7 +5,7 @@ use clickledger_domain::status::CampaignStatus;
 use clickledger_persistence::tracking::NewClick;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use poem::http::{Method, StatusCode, header};
-use poem::web::{Data, Path};
+use poem::web::Data;
 use poem::{Request, Response, handler};
 
 use crate::state::SharedState;
@@ -27,11 +27,13 @@ fn not_found() -> Response {
 }
 
 #[handler]
-pub async fn click(req: &Request, Path(code): Path<String>, state: Data<&SharedState>) -> Response {
+pub async fn click(req: &Request, state: Data<&SharedState>) -> Response {
+    // Read from the path as it is (route `/c/:code`): no owned copy per redirect.
+    let code = req.uri().path().strip_prefix("/c/").unwrap_or_default();
     if code.is_empty() || code.len() > MAX_CODE_LEN || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return not_found();
     }
-    let link = match state.links.get(&state.db, &code).await {
+    let link = match state.links.get(&state.db, code).await {
         Ok(Some(link)) => link,
         Ok(None) => return not_found(),
         Err(err) => {
