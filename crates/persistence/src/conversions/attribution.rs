@@ -11,13 +11,11 @@ use clickledger_domain::click_id::{ClickId, ClickSecret};
 use clickledger_domain::conversion::EventKind;
 use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, TenantId};
 use clickledger_domain::postback::Postback;
-use sea_orm::sea_query::Query;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
-use uuid::Uuid;
 
 use super::Credit;
-use crate::entities::{campaigns, clicks, conversion_credits, conversions, players, tracking_links};
+use crate::entities::{conversion_credits, conversions, players};
 use crate::tracking::ClickKeys;
 
 /// What attribution needs about the tenant besides the database: its click-ID keys and, for
@@ -117,29 +115,20 @@ async fn from_click<C: ConnectionTrait>(
         Ok(click) => click,
         Err(err) => return Ok(Resolution::unattributed(err.reason())),
     };
-    // The link and its campaign in one statement: this runs for every postback.
-    let Some((link_affiliate, campaign_uuid, lookback_days, model_name)) = tracking_links::Entity::find()
-        .select_only()
-        .column(tracking_links::Column::AffiliateId)
-        .column(campaigns::Column::Id)
-        .column(campaigns::Column::LookbackDays)
-        .column(campaigns::Column::AttributionModel)
-        .join(
-            JoinType::InnerJoin,
-            tracking_links::Entity::belongs_to(campaigns::Entity)
-                .from(tracking_links::Column::CampaignId)
-                .to(campaigns::Column::Id)
-                .into(),
-        )
-        .filter(tracking_links::Column::TenantId.eq(tenant.uuid()))
-        .filter(tracking_links::Column::LinkTag.eq(i64::try_from(click.link_tag).unwrap_or(-1)))
-        .filter(campaigns::Column::TenantId.eq(tenant.uuid()))
-        .into_tuple::<(Uuid, Uuid, i32, String)>()
-        .one(conn)
-        .await?
+    let Some(found) = super::journey::link_and_journey(
+        conn,
+        tenant,
+        i64::try_from(click.link_tag).unwrap_or(-1),
+        raw,
+        occurred_at + CLOCK_SKEW,
+        MAX_TOUCHES,
+    )
+    .await?
     else {
         return Ok(Resolution::unattributed("unknown_link"));
     };
+    let (link_affiliate, campaign_uuid, lookback_days) =
+        (found.link_affiliate, found.campaign, found.lookback_days);
     let lookback = Duration::days(i64::from(lookback_days));
     let campaign_id = CampaignId::from_uuid(campaign_uuid);
     if occurred_at - click.clicked_at > lookback {
@@ -162,31 +151,17 @@ async fn from_click<C: ConnectionTrait>(
     };
     let mut touches = Vec::new();
     let mut keys_by_touch = Vec::new();
-    // The visitor's clicks on this campaign, found through this click's row in the same
-    // statement. The row may not be flushed yet (write-behind); then the journey is this
-    // click, which the click ID itself fully describes.
-    let visitor_of_this_click = Query::select()
-        .column(clicks::Column::VisitorId)
-        .from(clicks::Entity)
-        .and_where(clicks::Column::ClickId.eq(raw))
-        .to_owned();
-    let journey = clicks::Entity::find()
-        .filter(clicks::Column::TenantId.eq(tenant.uuid()))
-        .filter(clicks::Column::VisitorId.in_subquery(visitor_of_this_click))
-        .filter(clicks::Column::CampaignId.eq(campaign_uuid))
-        .filter(clicks::Column::ClickedAt.gte(occurred_at - lookback))
-        .filter(clicks::Column::ClickedAt.lte(occurred_at + CLOCK_SKEW))
-        .order_by_desc(clicks::Column::ClickedAt)
-        .limit(MAX_TOUCHES)
-        .all(conn)
-        .await?;
-    for touch in journey.into_iter().rev() {
-        keys_by_touch
-            .push(Touchpoint { key: AffiliateId::from_uuid(touch.affiliate_id), at: touch.clicked_at });
+    // The visitor's clicks on this campaign, newest first, found through this click's row.
+    // The row may not be flushed yet (write-behind); then the journey is this click, which
+    // the click ID itself fully describes. Only clicks within the lookback count; the newest
+    // `MAX_TOUCHES` up to the conversion were read, so those are exactly the ones that do.
+    let earliest = occurred_at - lookback;
+    for touch in found.touches.into_iter().rev().filter(|touch| touch.at >= earliest) {
+        keys_by_touch.push(Touchpoint { key: AffiliateId::from_uuid(touch.affiliate), at: touch.at });
         touches.push(Touch {
             click_id: touch.click_id,
-            affiliate_id: AffiliateId::from_uuid(touch.affiliate_id).to_string(),
-            at: touch.clicked_at,
+            affiliate_id: AffiliateId::from_uuid(touch.affiliate).to_string(),
+            at: touch.at,
         });
     }
     if !touches.iter().any(|t| t.click_id == this_touch.click_id) {
@@ -194,7 +169,7 @@ async fn from_click<C: ConnectionTrait>(
         touches.push(this_touch);
     }
 
-    let model = AttributionModel::parse(&model_name).unwrap_or_default();
+    let model = AttributionModel::parse(&found.model).unwrap_or_default();
     let outcome = attribute(
         model,
         &keys_by_touch,

@@ -4,6 +4,7 @@
 mod attribution;
 mod grouped;
 mod ingest;
+mod journey;
 mod read;
 mod rows;
 mod training;
