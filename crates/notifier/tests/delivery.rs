@@ -25,57 +25,12 @@ use clickledger_persistence::records::{Affiliate, Campaign, Tenant, TrackingLink
 use clickledger_persistence::repo::{
     Affiliates, Campaigns, NewAffiliate, NewCampaign, NewTrackingLink, TrackingLinks,
 };
+use clickledger_persistence::test_support::fresh_db;
 use clickledger_persistence::{Db, Scope, tracking};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 // ---------------------------------------------------------------- database
-
-struct TestDb {
-    db: Db,
-    _dir: Option<tempfile::TempDir>,
-    drop_on_exit: Option<(String, String)>,
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some((admin, name)) = self.drop_on_exit.take() else { return };
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async {
-                use sqlx::Connection;
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-async fn fresh_db() -> TestDb {
-    let (url, dir, drop_on_exit) = match std::env::var("TEST_DATABASE_URL") {
-        Ok(admin) if !admin.is_empty() => {
-            use sqlx::Connection;
-            let name = format!("clickledger_notifier_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            let base = admin.rsplit_once('/').map(|(base, _)| base.to_owned()).unwrap();
-            (format!("{base}/{name}"), None, Some((admin.clone(), name)))
-        }
-        _ => {
-            let dir = tempfile::tempdir().unwrap();
-            (format!("sqlite://{}", dir.path().join("t.db").display()), Some(dir), None)
-        }
-    };
-    let db = Db::connect(&url).await.unwrap();
-    db.migrate().await.unwrap();
-    TestDb { db, _dir: dir, drop_on_exit }
-}
 
 struct World {
     tenant: Tenant,
@@ -307,7 +262,7 @@ async fn deliveries(db: &Db, endpoint: &Endpoint) -> Vec<Delivery> {
 
 #[tokio::test]
 async fn a_conversion_becomes_a_signed_postback_retried_on_schedule() {
-    let t = fresh_db().await;
+    let t = fresh_db("notifier").await;
     let w = world(&t.db, "sched").await;
     let (receiver, port) = Receiver::start().await;
     let ep = endpoint(
@@ -375,7 +330,7 @@ async fn a_conversion_becomes_a_signed_postback_retried_on_schedule() {
 
 #[tokio::test]
 async fn get_postbacks_sign_the_empty_body_and_rotation_sends_both_signatures() {
-    let t = fresh_db().await;
+    let t = fresh_db("notifier").await;
     let w = world(&t.db, "rot").await;
     let (receiver, port) = Receiver::start().await;
     let ep = endpoint(&t.db, &w, format!("http://127.0.0.1:{port}/pb?t={{txn_id}}"), "GET").await;
@@ -410,7 +365,7 @@ async fn get_postbacks_sign_the_empty_body_and_rotation_sends_both_signatures() 
 
 #[tokio::test]
 async fn dead_letter_after_the_schedule_410_disables_and_retry_after_is_honoured() {
-    let t = fresh_db().await;
+    let t = fresh_db("notifier").await;
     let w = world(&t.db, "dead").await;
     let (receiver, port) = Receiver::start().await;
     let repo = Endpoints::scoped(&t.db, Scope::staff(w.tenant.id));
@@ -478,7 +433,7 @@ fn clock_now(clock: &ManualClock) -> chrono::DateTime<Utc> {
 
 #[tokio::test]
 async fn receiver_down_then_up_gets_every_delivery() {
-    let t = fresh_db().await;
+    let t = fresh_db("notifier").await;
     let w = world(&t.db, "down").await;
     // Reserve a port, then close it: connections are refused until the receiver starts.
     let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
@@ -505,7 +460,7 @@ async fn receiver_down_then_up_gets_every_delivery() {
 
 #[tokio::test]
 async fn a_crash_loses_nothing_and_repeats_nothing_acknowledged() {
-    let t = fresh_db().await;
+    let t = fresh_db("notifier").await;
     let w = world(&t.db, "crash").await;
     let (receiver, port) = Receiver::start().await;
     let ep = endpoint(&t.db, &w, format!("http://127.0.0.1:{port}/pb?t={{txn_id}}"), "GET").await;
@@ -544,7 +499,7 @@ async fn a_crash_loses_nothing_and_repeats_nothing_acknowledged() {
 
 #[tokio::test]
 async fn a_slow_endpoint_delays_only_itself_and_keeps_its_concurrency_limit() {
-    let t = fresh_db().await;
+    let t = fresh_db("notifier").await;
     let w = world(&t.db, "slow").await;
     let (slow, slow_port) = Receiver::start().await;
     let (fast, fast_port) = Receiver::start().await;
@@ -588,7 +543,7 @@ async fn a_slow_endpoint_delays_only_itself_and_keeps_its_concurrency_limit() {
 
 #[tokio::test]
 async fn the_ssrf_guard_refuses_internal_addresses_and_dns_rebinding() {
-    let t = fresh_db().await;
+    let t = fresh_db("notifier").await;
     let w = world(&t.db, "ssrf").await;
     let (receiver, port) = Receiver::start().await;
     let repo = Endpoints::scoped(&t.db, Scope::staff(w.tenant.id));
@@ -637,7 +592,7 @@ async fn the_ssrf_guard_refuses_internal_addresses_and_dns_rebinding() {
 
 #[tokio::test]
 async fn an_endpoint_failing_for_days_is_disabled_and_its_owner_told() {
-    let t = fresh_db().await;
+    let t = fresh_db("notifier").await;
     let w = world(&t.db, "flaky").await;
     let (receiver, port) = Receiver::start().await;
     for _ in 0..50 {
@@ -675,7 +630,7 @@ async fn an_endpoint_failing_for_days_is_disabled_and_its_owner_told() {
 
 #[tokio::test]
 async fn daily_digests_go_once_per_tenant_and_day() {
-    let t = fresh_db().await;
+    let t = fresh_db("notifier").await;
     let w = world(&t.db, "digest").await;
     convert(&t.db, &w, "D-1").await;
     convert(&t.db, &w, "D-2").await;

@@ -116,35 +116,9 @@ mod tests {
     use chrono::{Duration, Utc};
     use clickledger_domain::ids::{AffiliateId, CampaignId, TenantId, TrackingLinkId, VisitorId};
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-    use sqlx::Connection;
 
     use super::*;
     use crate::entities::clicks;
-
-    /// A fresh database; on PostgreSQL also the (admin URL, name) to drop afterwards.
-    async fn fresh_db() -> (Db, Option<tempfile::TempDir>, Option<(String, String)>) {
-        match std::env::var("TEST_DATABASE_URL") {
-            Ok(admin) if !admin.is_empty() => {
-                let name = format!("clickledger_clicks_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                let base = admin.rsplit_once('/').map(|(base, _)| base.to_owned()).unwrap();
-                let db = Db::connect(&format!("{base}/{name}")).await.unwrap();
-                db.migrate().await.unwrap();
-                (db, None, Some((admin, name)))
-            }
-            _ => {
-                let dir = tempfile::tempdir().unwrap();
-                let db =
-                    Db::connect(&format!("sqlite://{}", dir.path().join("c.db").display())).await.unwrap();
-                db.migrate().await.unwrap();
-                (db, Some(dir), None)
-            }
-        }
-    }
 
     fn click(n: usize, tenant: TenantId, visitor: VisitorId, at: chrono::DateTime<Utc>) -> NewClick {
         let some = |text: String| Some(text);
@@ -168,12 +142,13 @@ mod tests {
 
     #[tokio::test]
     async fn every_chunk_size_round_trips_through_sea_orm_and_a_retry_adds_nothing() {
-        let (db, _dir, drop_afterwards) = fresh_db().await;
+        let test = crate::test_support::fresh_db("clicks").await;
+        let db = &test.db;
         let (tenant, visitor, now) = (TenantId::new(), VisitorId::new(), Utc::now());
         // 256 + 16 × 2 + 1 × 7: all three statement shapes.
         let batch: Vec<NewClick> = (0..295).map(|n| click(n, tenant, visitor, now)).collect();
-        insert(&db, &batch).await.unwrap();
-        insert(&db, &batch).await.unwrap();
+        insert(db, &batch).await.unwrap();
+        insert(db, &batch).await.unwrap();
 
         let stored = clicks::Entity::find()
             .filter(clicks::Column::TenantId.eq(tenant.uuid()))
@@ -204,14 +179,6 @@ mod tests {
                 (&row.source, &row.creative, &row.landing_page),
                 (&sent.source, &sent.creative, &sent.landing_page)
             );
-        }
-        db.close().await;
-        if let Some((admin, name)) = drop_afterwards {
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
         }
     }
 }

@@ -20,6 +20,8 @@ pub mod repo;
 mod scope;
 pub mod settings;
 mod tcp_nodelay;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 pub mod tracking;
 
 pub use db::{Backend, Db};

@@ -15,55 +15,9 @@ use clickledger_persistence::records::{Affiliate, Tenant};
 use clickledger_persistence::repo::{
     Affiliates, Campaigns, NewAffiliate, NewCampaign, NewTrackingLink, TrackingLinks,
 };
+use clickledger_persistence::test_support::fresh_db;
 use clickledger_persistence::{Db, Error, PageRequest, Scope, Viewer, tracking};
 use rust_decimal::Decimal;
-
-struct TestDb {
-    db: Db,
-    _dir: Option<tempfile::TempDir>,
-    /// (admin URL, database) to drop afterwards, on PostgreSQL.
-    drop_on_exit: Option<(String, String)>,
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some((admin, name)) = self.drop_on_exit.take() else { return };
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(async {
-                use sqlx::Connection;
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-async fn fresh_db() -> TestDb {
-    let (url, dir, drop_on_exit) = match std::env::var("TEST_DATABASE_URL") {
-        Ok(admin) if !admin.is_empty() => {
-            use sqlx::Connection;
-            let name = format!("clickledger_repo_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            let base = admin.rsplit_once('/').map(|(base, _)| base.to_owned()).unwrap();
-            (format!("{base}/{name}"), None, Some((admin.clone(), name)))
-        }
-        _ => {
-            let dir = tempfile::tempdir().unwrap();
-            (format!("sqlite://{}", dir.path().join("t.db").display()), Some(dir), None)
-        }
-    };
-    let db = Db::connect(&url).await.unwrap();
-    db.migrate().await.unwrap();
-    TestDb { db, _dir: dir, drop_on_exit }
-}
 
 async fn tenant(db: &Db, slug: &str) -> Tenant {
     Directory::new(db)
@@ -93,7 +47,7 @@ async fn affiliate(db: &Db, scope: Scope, email: &str, parent: Option<&Affiliate
 
 #[tokio::test]
 async fn one_group_commit_books_cpa_once_on_the_qualifying_deposit() {
-    let t = fresh_db().await;
+    let t = fresh_db("repo").await;
     let a = tenant(&t.db, "omega").await;
     let staff = Scope::staff(a.id);
     let partner = affiliate(&t.db, staff, "p@o.test", None).await;
