@@ -13,6 +13,7 @@ pub mod password;
 pub mod postback;
 pub mod role;
 pub mod status;
+pub mod url_template;
 pub mod validate;
 
 pub use error::Error;

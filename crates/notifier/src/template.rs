@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-
 /// Every macro a template may use.
 pub const MACROS: [&str; 17] = [
     "click_id",
@@ -25,10 +23,6 @@ pub const MACROS: [&str; 17] = [
     "timestamp",
     "event_type",
 ];
-
-/// RFC 3986 unreserved characters stay as they are; everything else is percent-encoded, so a
-/// value can never break out of its query parameter or path segment.
-const ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Macro values; a macro without a value is filled with the empty string.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,25 +50,9 @@ impl Macros {
 }
 
 pub fn render(template: &str, macros: &Macros) -> String {
-    let mut out = String::with_capacity(template.len() + 64);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close) if MACROS.contains(&&after[..close]) => {
-                let value = macros.get(&after[..close]).unwrap_or_default();
-                out.extend(utf8_percent_encode(value, ENCODE));
-                rest = &after[close + 1..];
-            }
-            _ => {
-                out.push('{');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    clickledger_domain::url_template::fill(template, |name| {
+        MACROS.contains(&name).then(|| macros.get(name).unwrap_or_default())
+    })
 }
 
 /// Checks that a template yields an absolute `http(s)` URL with a host and no credentials.

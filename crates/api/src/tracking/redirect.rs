@@ -2,8 +2,8 @@ use chrono::Utc;
 use clickledger_domain::click_id::ClickId;
 use clickledger_domain::ids::VisitorId;
 use clickledger_domain::status::CampaignStatus;
+use clickledger_domain::url_template;
 use clickledger_persistence::tracking::NewClick;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use poem::http::{Method, StatusCode, header};
 use poem::web::Data;
 use poem::{Request, Response, handler};
@@ -14,9 +14,6 @@ use crate::state::SharedState;
 pub const VISITOR_COOKIE: &str = "clv";
 const ONE_YEAR_SECONDS: u32 = 365 * 24 * 3600;
 const MAX_CODE_LEN: usize = 32;
-/// Everything but RFC 3986's unreserved characters is encoded, so a value is safe in any part
-/// of the URL (path, query or fragment).
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 const MAX_PARAM_LEN: usize = 256;
 /// Looked up once: the registry lookup behind `counter!` is measurable at this request rate.
 static CLICKS_TOTAL: std::sync::LazyLock<metrics::Counter> =
@@ -148,32 +145,10 @@ fn counts_as_click(req: &Request) -> bool {
     !(prefetch("sec-purpose") || prefetch("purpose") || prefetch("x-purpose") || prefetch("x-moz"))
 }
 
-/// Replaces `{name}` with the URL-encoded value, in one pass over the template. Only
-/// configured macros are replaced, and the URL itself comes from the campaign, never from the
-/// request.
+/// Fills the landing URL's macros (URL-encoded). Only these macros are replaced, and the
+/// URL itself comes from the campaign, never from the request.
 pub fn fill_macros(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(template.len() + 64);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let known = after.find('}').and_then(|close| {
-            let name = &after[..close];
-            values.iter().find(|(n, _)| *n == name).map(|(_, value)| (value, close))
-        });
-        match known {
-            Some((value, close)) => {
-                out.extend(utf8_percent_encode(value, COMPONENT));
-                rest = &after[close + 1..];
-            }
-            None => {
-                out.push('{');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    url_template::fill(template, |name| values.iter().find(|(n, _)| *n == name).map(|(_, value)| *value))
 }
 
 fn truncate(value: &str, max: usize) -> String {
