@@ -132,7 +132,7 @@ mod tests {
             clicked_at: at - Duration::milliseconds(n as i64 * 1_001),
             ip: some(format!("203.0.113.{}", n % 250)),
             user_agent: some(format!("Mozilla/5.0 ✓ 𝔘 {n}")),
-            referrer: (n % 2 == 0).then(|| format!("https://ref.test/{n}?a=1&b='\"")),
+            referrer: n.is_multiple_of(2).then(|| format!("https://ref.test/{n}?a=1&b='\"")),
             subs: [some(format!("s1-{n}")), None, some(String::new()), None, some("s5".into())],
             source: some("email".into()),
             creative: None,
