@@ -64,7 +64,11 @@ pub(super) async fn commit(db: &Db, batch: &[Prepared]) -> Result<Vec<Result<Ing
     // Commission reads what earlier conversions of the same player booked, so it is worked
     // out conversion by conversion, in order; where no plan can apply there is nothing to book.
     let campaigns = stored.iter().filter_map(|(job, _, _)| job.resolution.campaign_id.map(|c| c.uuid()));
-    let with_plans = commission::campaigns_with_plans(&txn, per_tenant.keys().copied(), campaigns).await?;
+    let with_plans = if stored.is_empty() {
+        HashSet::new()
+    } else {
+        commission::campaigns_with_plans(&txn, per_tenant.keys().copied(), campaigns).await?
+    };
     let mut events = Vec::with_capacity(stored.len());
     for (job, seq, new) in &stored {
         let commission = match job.resolution.campaign_id {
