@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 use clickledger_domain::click_id::ClickId;
+use clickledger_domain::ids::TenantId;
 use clickledger_domain::postback;
 use clickledger_persistence::conversions::{
     AttributionSetup, IngestOutcome, Prepared, commit_batch, prepare,
@@ -311,4 +312,38 @@ async fn a_mixed_group_commit_stores_each_postback_as_if_alone() {
         announced.sort();
         assert_eq!(announced, seqs, "each answer names the event stored for it");
     }
+}
+
+/// When the multi-row path fails, the batch is stored one postback per savepoint: the one
+/// that cannot be stored fails alone and its neighbours are still stored.
+#[tokio::test]
+async fn a_postback_that_cannot_be_stored_does_not_fail_its_batch() {
+    let t = fresh_db("repo").await;
+    let a = Tracked::new(&t.db, "hotel").await;
+    let click = a.click();
+    let deposit = |txn: &'static str| -> [(&str, &str); 5] {
+        [("click_id", &click), ("event", "deposit"), ("txn_id", txn), ("amount", "5"), ("currency", "EUR")]
+    };
+    let mut batch = Vec::new();
+    for txn in ["D-1", "D-2", "D-3"] {
+        batch.push(a.prepare(&t.db, &deposit(txn)).await);
+    }
+    // The second one names a tenant that does not exist, so storing it must fail.
+    let parsed = postback::parse(deposit("D-ghost")).unwrap();
+    let ghost = prepare(&t.db, TenantId::new(), &a.setup, parsed, Utc::now()).await.unwrap();
+    batch.insert(1, ghost);
+
+    let outcomes = commit_batch(&t.db, batch).await.unwrap();
+    let kinds: Vec<&str> = outcomes
+        .iter()
+        .map(|o| match o {
+            Ok(IngestOutcome::Created(_)) => "created",
+            Ok(_) => "other",
+            Err(_) => "failed",
+        })
+        .collect();
+    assert_eq!(kinds, ["created", "failed", "created", "created"]);
+    let (events, last) =
+        clickledger_persistence::conversions::events_after(&t.db, a.tenant.id, 0, 10).await.unwrap();
+    assert_eq!((events.len(), last), (3, 3), "the three good postbacks, with consecutive sequence numbers");
 }
