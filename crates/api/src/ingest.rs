@@ -41,9 +41,21 @@ impl Ingestor {
             Backend::Postgres => POSTGRES_WRITERS,
         };
         let writers = (0..count)
-            .map(|_| {
+            .map(|n| {
                 let (tx, rx) = mpsc::channel(QUEUE);
-                tokio::spawn(write(db.clone(), live.clone(), rx));
+                let writer = write(db.clone(), live.clone(), rx);
+                // A thread of its own: on the shared runtime every statement's completion
+                // waited for a worker busy with hundreds of HTTP tasks, and the batch's
+                // statements run one after another.
+                let spawned = std::thread::Builder::new().name(format!("ingest-{n}")).spawn(move || {
+                    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                        Ok(runtime) => runtime.block_on(writer),
+                        Err(err) => tracing::error!(error = %err, "cannot start the postback writer"),
+                    }
+                });
+                if let Err(err) = spawned {
+                    tracing::error!(error = %err, "cannot start the postback writer thread");
+                }
                 tx
             })
             .collect();
