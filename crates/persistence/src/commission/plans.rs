@@ -268,9 +268,6 @@ pub(super) async fn load_history<C: ConnectionTrait>(
     Ok(PlanHistory::from_versions(versions)?)
 }
 
-/// The plan version in force for `affiliate` on `campaign` at `at`: the affiliate's own
-/// assignment if one is in force, else the campaign's default; `None` when neither is (the
-/// conversion then earns nothing).
 /// Of `campaigns`, those with any plan assigned (to anyone, from any date). Booking finds no
 /// plan for a conversion of any other campaign, so a group commit skips it for those.
 pub(crate) async fn campaigns_with_plans<C: ConnectionTrait>(
@@ -290,6 +287,9 @@ pub(crate) async fn campaigns_with_plans<C: ConnectionTrait>(
     Ok(found.into_iter().collect())
 }
 
+/// The plan version in force for `affiliate` on `campaign` at `at`: the affiliate's own
+/// assignment if one is in force, else the campaign's default; `None` when neither is (the
+/// conversion then earns nothing).
 pub(super) async fn plan_in_force<C: ConnectionTrait>(
     conn: &C,
     tenant: uuid::Uuid,
