@@ -33,8 +33,6 @@ pub struct TrainedModel {
 }
 use crate::{Error, Result};
 
-/// Longest journey considered: older touches beyond this add nothing but cost.
-const MAX_TOUCHES: u64 = 50;
 /// A click may appear to be slightly after the conversion because clocks differ.
 const CLOCK_SKEW: Duration = Duration::minutes(5);
 
@@ -121,7 +119,6 @@ async fn from_click<C: ConnectionTrait>(
         i64::try_from(click.link_tag).unwrap_or(-1),
         raw,
         occurred_at + CLOCK_SKEW,
-        MAX_TOUCHES,
     )
     .await?
     else {
@@ -154,7 +151,7 @@ async fn from_click<C: ConnectionTrait>(
     // The visitor's clicks on this campaign, newest first, found through this click's row.
     // The row may not be flushed yet (write-behind); then the journey is this click, which
     // the click ID itself fully describes. Only clicks within the lookback count; the newest
-    // `MAX_TOUCHES` up to the conversion were read, so those are exactly the ones that do.
+    // `journey::MAX_TOUCHES` up to the conversion were read, so those are exactly the ones that do.
     let earliest = occurred_at - lookback;
     for touch in found.touches.into_iter().rev().filter(|touch| touch.at >= earliest) {
         keys_by_touch.push(Touchpoint { key: AffiliateId::from_uuid(touch.affiliate), at: touch.at });

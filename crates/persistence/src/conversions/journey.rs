@@ -2,6 +2,8 @@
 //! campaign, and the visitor's clicks on that campaign (found through this click's row). On
 //! PostgreSQL each statement is a round trip and server CPU; on SQLite two thread hand-offs.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use clickledger_domain::ids::TenantId;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -9,8 +11,12 @@ use uuid::Uuid;
 
 use crate::Result;
 
+/// Longest journey considered: older touches beyond this add nothing but cost.
+pub(super) const MAX_TOUCHES: u64 = 50;
+
 /// The link a click ID names, its campaign, and the visitor's clicks on the campaign up to
-/// `until`, newest first (at most `limit`); empty when this click's row is not written yet.
+/// `until`, newest first (at most `MAX_TOUCHES`); empty when this click's row is not written
+/// yet.
 pub(super) struct LinkJourney {
     pub link_affiliate: Uuid,
     pub campaign: Uuid,
@@ -39,6 +45,10 @@ const SQL: &str = "SELECT l.affiliate_id AS link_affiliate, c.id AS campaign, c.
      ORDER BY k.clicked_at DESC \
      LIMIT {limit}";
 
+/// The statement text for each backend, built once: this runs for every postback.
+static SQLITE_SQL: LazyLock<String> = LazyLock::new(|| sql(DbBackend::Sqlite, MAX_TOUCHES));
+static POSTGRES_SQL: LazyLock<String> = LazyLock::new(|| sql(DbBackend::Postgres, MAX_TOUCHES));
+
 fn sql(backend: DbBackend, limit: u64) -> String {
     let mut n = 0;
     let mut out = String::with_capacity(SQL.len());
@@ -61,12 +71,15 @@ pub(super) async fn link_and_journey<C: ConnectionTrait>(
     link_tag: i64,
     click_id: &str,
     until: DateTime<Utc>,
-    limit: u64,
 ) -> Result<Option<LinkJourney>> {
     let backend = conn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => &*POSTGRES_SQL,
+        _ => &*SQLITE_SQL,
+    };
     let statement = Statement::from_sql_and_values(
         backend,
-        sql(backend, limit),
+        sql.as_str(),
         [click_id.into(), until.into(), tenant.uuid().into(), link_tag.into()],
     );
     let rows = conn.query_all_raw(statement).await?;
