@@ -12,17 +12,40 @@ use crate::db::sqlx_error;
 use crate::tracking::NewClick;
 use crate::{Backend, Db, Result};
 
-const COLUMNS: &str = "click_id, tenant_id, link_id, affiliate_id, campaign_id, visitor_id, clicked_at, ip, \
-                       user_agent, referrer, sub1, sub2, sub3, sub4, sub5, source, creative, landing_page";
-const WIDTH: usize = 18;
+/// The columns in bind order, each with its PostgreSQL type (the arrays of the UNNEST insert).
+const COLUMNS: [(&str, &str); 18] = [
+    ("click_id", "text"),
+    ("tenant_id", "uuid"),
+    ("link_id", "uuid"),
+    ("affiliate_id", "uuid"),
+    ("campaign_id", "uuid"),
+    ("visitor_id", "uuid"),
+    ("clicked_at", "timestamptz"),
+    ("ip", "text"),
+    ("user_agent", "text"),
+    ("referrer", "text"),
+    ("sub1", "text"),
+    ("sub2", "text"),
+    ("sub3", "text"),
+    ("sub4", "text"),
+    ("sub5", "text"),
+    ("source", "text"),
+    ("creative", "text"),
+    ("landing_page", "text"),
+];
 /// Rows per SQLite statement (18 parameters each, far below SQLite's 32,766), then smaller
 /// fixed sizes for the remainder, so only three statement texts ever exist.
 const SQLITE_CHUNKS: [usize; 3] = [256, 16, 1];
 
+fn column_names() -> String {
+    COLUMNS.map(|(name, _)| name).join(", ")
+}
+
 fn sqlite_insert(rows: usize) -> String {
-    let row = format!("({})", vec!["?"; WIDTH].join(","));
+    let row = format!("({})", vec!["?"; COLUMNS.len()].join(","));
     format!(
-        "INSERT INTO clicks ({COLUMNS}) VALUES {} ON CONFLICT (click_id) DO NOTHING",
+        "INSERT INTO clicks ({}) VALUES {} ON CONFLICT (click_id) DO NOTHING",
+        column_names(),
         vec![row; rows].join(",")
     )
 }
@@ -30,11 +53,15 @@ fn sqlite_insert(rows: usize) -> String {
 static SQLITE_INSERTS: LazyLock<[String; 3]> = LazyLock::new(|| SQLITE_CHUNKS.map(sqlite_insert));
 
 /// One statement for the whole batch: each column travels as one array.
-const POSTGRES_INSERT: &str = "INSERT INTO clicks (click_id, tenant_id, link_id, affiliate_id, campaign_id, \
-     visitor_id, clicked_at, ip, user_agent, referrer, sub1, sub2, sub3, sub4, sub5, source, creative, landing_page) \
-     SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::uuid[], \
-     $7::timestamptz[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], \
-     $15::text[], $16::text[], $17::text[], $18::text[]) ON CONFLICT (click_id) DO NOTHING";
+static POSTGRES_INSERT: LazyLock<String> = LazyLock::new(|| {
+    let arrays: Vec<String> =
+        COLUMNS.iter().enumerate().map(|(n, (_, kind))| format!("${}::{kind}[]", n + 1)).collect();
+    format!(
+        "INSERT INTO clicks ({}) SELECT * FROM UNNEST({}) ON CONFLICT (click_id) DO NOTHING",
+        column_names(),
+        arrays.join(", ")
+    )
+});
 
 /// Writes the batch in one transaction (one commit, one fsync). A click ID already stored is
 /// skipped, so a retried batch never fails on the part that made it.
@@ -84,7 +111,7 @@ async fn insert_sqlite(db: &Db, batch: &[NewClick]) -> Result<()> {
 async fn insert_postgres(db: &Db, batch: &[NewClick]) -> Result<()> {
     let column = |get: fn(&NewClick) -> Option<&str>| batch.iter().map(get).collect::<Vec<_>>();
     let ids = |get: fn(&NewClick) -> uuid::Uuid| batch.iter().map(get).collect::<Vec<_>>();
-    let query = sqlx::query::<Postgres>(POSTGRES_INSERT)
+    let query = sqlx::query::<Postgres>(POSTGRES_INSERT.as_str())
         .bind(batch.iter().map(|c| c.click_id.as_str()).collect::<Vec<_>>())
         .bind(ids(|c| c.tenant_id.uuid()))
         .bind(ids(|c| c.link_id.uuid()))
