@@ -46,6 +46,7 @@ pub(super) async fn commit(db: &Db, batch: &[Prepared]) -> Result<Vec<Result<Ing
     }
 
     let mut stored = Vec::new();
+    let mut news = Vec::new();
     for ((job, identity), _) in batch.iter().zip(identities).zip(&fresh).filter(|(_, fresh)| **fresh) {
         let new = NewConversion::new(
             job.tenant,
@@ -56,10 +57,11 @@ pub(super) async fn commit(db: &Db, batch: &[Prepared]) -> Result<Vec<Result<Ing
             job.received_at,
         );
         let seq = next_seq.entry(job.tenant.uuid()).or_default();
-        stored.push((job, *seq, new));
+        stored.push((job, *seq, new.stored));
+        news.push(new);
         *seq += 1;
     }
-    insert_rows(&txn, &stored).await?;
+    insert_rows(&txn, news).await?;
 
     // Commission reads what earlier conversions of the same player booked, so it is worked
     // out conversion by conversion, in order; where no plan can apply there is nothing to book.
@@ -70,20 +72,25 @@ pub(super) async fn commit(db: &Db, batch: &[Prepared]) -> Result<Vec<Result<Ing
         commission::campaigns_with_plans(&txn, per_tenant.keys().copied(), campaigns).await?
     };
     let mut events = Vec::with_capacity(stored.len());
-    for (job, seq, new) in &stored {
+    for &(job, seq, conversion) in &stored {
         let commission = match job.resolution.campaign_id {
             Some(campaign) if with_plans.contains(&campaign.uuid()) => {
                 let zone = zones.get(&job.tenant.uuid()).copied().unwrap_or(chrono_tz::Tz::UTC);
-                let booked =
-                    booking(new, &job.postback, &job.resolution, (job.occurred_at, job.received_at), zone);
+                let booked = booking(
+                    conversion,
+                    &job.postback,
+                    &job.resolution,
+                    (job.occurred_at, job.received_at),
+                    zone,
+                );
                 commission::book_conversion(&txn, job.tenant, booked).await?
             }
             _ => HashMap::new(),
         };
         events.push(created_event(
             job.tenant,
-            *seq,
-            new,
+            seq,
+            conversion,
             job.postback.clone(),
             job.resolution.clone(),
             &commission,
@@ -97,8 +104,8 @@ pub(super) async fn commit(db: &Db, batch: &[Prepared]) -> Result<Vec<Result<Ing
             event_row(e.tenant_id, e.seq, e.conversion.id, EVENT_CREATED, e.conversion.status, e.created_at)
         })
         .collect();
-    for chunk in event_rows.chunks(ROWS_PER_INSERT) {
-        events::Entity::insert_many(chunk.to_vec()).exec_without_returning(&txn).await?;
+    for chunk in in_chunks(event_rows) {
+        events::Entity::insert_many(chunk).exec_without_returning(&txn).await?;
     }
     for (&tenant, &count) in &per_tenant {
         let first = next_seq.get(&tenant).copied().unwrap_or_default() - count;
@@ -158,26 +165,31 @@ async fn fresh_postbacks(
         .collect())
 }
 
-async fn insert_rows(txn: &DatabaseTransaction, stored: &[(&Prepared, i64, NewConversion)]) -> Result<()> {
-    let news = || stored.iter().map(|(_, _, new)| new);
-    let rows: Vec<_> = news().map(|new| new.row.clone()).collect();
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        conversions::Entity::insert_many(chunk.to_vec()).exec_without_returning(txn).await?;
+async fn insert_rows(txn: &DatabaseTransaction, news: Vec<NewConversion>) -> Result<()> {
+    let (mut rows, mut credits, mut players, mut history) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for new in news {
+        rows.push(new.row);
+        credits.extend(new.credits);
+        players.extend(new.player);
+        history.push(new.history);
     }
-    let credits: Vec<_> = news().flat_map(|new| new.credits.iter().cloned()).collect();
-    for chunk in credits.chunks(ROWS_PER_INSERT) {
-        conversion_credits::Entity::insert_many(chunk.to_vec()).exec_without_returning(txn).await?;
+    for chunk in in_chunks(rows) {
+        conversions::Entity::insert_many(chunk).exec_without_returning(txn).await?;
     }
-    let players: Vec<_> = news().filter_map(|new| new.player.clone()).collect();
-    for chunk in players.chunks(ROWS_PER_INSERT) {
-        players::Entity::insert_many(chunk.to_vec())
-            .on_conflict(bind_once())
-            .exec_without_returning(txn)
-            .await?;
+    for chunk in in_chunks(credits) {
+        conversion_credits::Entity::insert_many(chunk).exec_without_returning(txn).await?;
     }
-    let history: Vec<_> = news().map(|new| new.history.clone()).collect();
-    for chunk in history.chunks(ROWS_PER_INSERT) {
-        conversion_history::Entity::insert_many(chunk.to_vec()).exec_without_returning(txn).await?;
+    for chunk in in_chunks(players) {
+        players::Entity::insert_many(chunk).on_conflict(bind_once()).exec_without_returning(txn).await?;
+    }
+    for chunk in in_chunks(history) {
+        conversion_history::Entity::insert_many(chunk).exec_without_returning(txn).await?;
     }
     Ok(())
+}
+
+/// `rows` in chunks of at most `ROWS_PER_INSERT`, moved rather than copied.
+fn in_chunks<T>(rows: Vec<T>) -> impl Iterator<Item = Vec<T>> {
+    let mut rows = rows.into_iter().peekable();
+    std::iter::from_fn(move || rows.peek().is_some().then(|| rows.by_ref().take(ROWS_PER_INSERT).collect()))
 }

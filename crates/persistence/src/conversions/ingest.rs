@@ -13,7 +13,7 @@ use sea_orm::{
 
 use super::attribution::{self, AttributionSetup, Resolution};
 use super::read::load_conversion;
-use super::rows::{Identity, NewConversion, created_event, event_row, history_row};
+use super::rows::{Identity, NewConversion, Stored, created_event, event_row, history_row};
 use super::{Conversion, ConversionEvent, EVENT_CREATED, EVENT_STATUS_CHANGED};
 use crate::commission;
 use crate::entities::{conversion_credits, conversion_history, conversions, events, players, tenants};
@@ -131,35 +131,36 @@ async fn ingest_one(txn: &DatabaseTransaction, backend: Backend, job: Prepared) 
         resolution = attribution::resolve(txn, tenant, &setup, &postback, occurred_at).await?;
     }
 
-    let new = NewConversion::new(tenant, &postback, &resolution, identity, occurred_at, received_at);
+    let NewConversion { stored, row, credits, player, history } =
+        NewConversion::new(tenant, &postback, &resolution, identity, occurred_at, received_at);
     // Inserts skip RETURNING: nothing is read back, and on SQLite without it sea-orm would
     // follow each insert with a SELECT.
-    conversions::Entity::insert(new.row.clone())
+    conversions::Entity::insert(row)
         .exec_without_returning(txn)
         .await
         .map_err(Error::from)
         .map_err(Error::conflict_on("txn_id"))?;
-    if !new.credits.is_empty() {
-        conversion_credits::Entity::insert_many(new.credits.clone()).exec_without_returning(txn).await?;
+    if !credits.is_empty() {
+        conversion_credits::Entity::insert_many(credits).exec_without_returning(txn).await?;
     }
-    if let Some(player) = new.player.clone() {
+    if let Some(player) = player {
         players::Entity::insert(player).on_conflict(bind_once()).exec_without_returning(txn).await?;
     }
     let commission = commission::book_conversion(
         txn,
         tenant,
-        booking(&new, &postback, &resolution, (occurred_at, received_at), zone),
+        booking(stored, &postback, &resolution, (occurred_at, received_at), zone),
     )
     .await?;
-    conversion_history::Entity::insert(new.history.clone()).exec_without_returning(txn).await?;
-    events::Entity::insert(event_row(tenant, seq, new.id, EVENT_CREATED, postback.status, received_at))
+    conversion_history::Entity::insert(history).exec_without_returning(txn).await?;
+    events::Entity::insert(event_row(tenant, seq, stored.id, EVENT_CREATED, postback.status, received_at))
         .exec_without_returning(txn)
         .await?;
     super::notify::notify(txn, backend, tenant, seq).await?;
     Ok(IngestOutcome::Created(created_event(
         tenant,
         seq,
-        &new,
+        stored,
         postback,
         resolution,
         &commission,
@@ -174,17 +175,17 @@ pub(super) fn bind_once() -> OnConflict {
 }
 
 pub(super) fn booking<'a>(
-    new: &NewConversion,
+    stored: Stored,
     postback: &'a Postback,
     resolution: &'a Resolution,
     (occurred_at, received_at): (DateTime<Utc>, DateTime<Utc>),
     zone: chrono_tz::Tz,
 ) -> commission::Booking<'a> {
     commission::Booking {
-        conversion: new.id,
+        conversion: stored.id,
         postback,
         campaign: resolution.campaign_id,
-        credits: if new.attributed { &resolution.credits } else { &[] },
+        credits: if stored.attributed { &resolution.credits } else { &[] },
         original: resolution.original_conversion_id,
         occurred_at,
         now: received_at,

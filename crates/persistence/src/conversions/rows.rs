@@ -17,10 +17,16 @@ use super::{Conversion, ConversionEvent, EVENT_CREATED};
 use crate::commission;
 use crate::entities::{conversion_credits, conversion_history, conversions, events, players};
 
-/// A new conversion: its row, its credits, the player it binds and its first history line.
-pub(super) struct NewConversion {
+/// What ingest still needs of a new conversion once its rows are handed to the database.
+#[derive(Clone, Copy)]
+pub(super) struct Stored {
     pub id: ConversionId,
     pub attributed: bool,
+}
+
+/// A new conversion: its row, its credits, the player it binds and its first history line.
+pub(super) struct NewConversion {
+    pub stored: Stored,
     pub row: conversions::ActiveModel,
     pub credits: Vec<conversion_credits::ActiveModel>,
     pub player: Option<players::ActiveModel>,
@@ -104,7 +110,7 @@ impl NewConversion {
             _ => None,
         };
         let history = history_row(tenant, id, None, postback.status, received_at);
-        NewConversion { id, attributed, row, credits, player, history }
+        NewConversion { stored: Stored { id, attributed }, row, credits, player, history }
     }
 }
 
@@ -156,16 +162,15 @@ pub(super) fn event_row(
 pub(super) fn created_event(
     tenant: TenantId,
     seq: i64,
-    new: &NewConversion,
+    Stored { id, attributed }: Stored,
     postback: Postback,
     resolution: Resolution,
     commission: &HashMap<AffiliateId, Money>,
     occurred_at: DateTime<Utc>,
     received_at: DateTime<Utc>,
 ) -> ConversionEvent {
-    let attributed = new.attributed;
     let conversion = Conversion {
-        id: new.id,
+        id,
         tenant_id: tenant,
         event: postback.event,
         status: postback.status,
