@@ -18,65 +18,14 @@ use clickledger_notifier::signing::Secret;
 use clickledger_notifier::ssrf::{AddressPolicy, Lookup};
 use clickledger_notifier::{ManualClock, Notifier, NotifierConfig};
 use clickledger_persistence::conversions::{AttributionSetup, commit_batch, prepare};
-use clickledger_persistence::directory::{Directory, NewTenant};
 use clickledger_persistence::outbound::work;
 use clickledger_persistence::outbound::{Delivery, Endpoint, Endpoints, NewEndpoint};
-use clickledger_persistence::records::{Affiliate, Campaign, Tenant, TrackingLink};
-use clickledger_persistence::repo::{
-    Affiliates, Campaigns, NewAffiliate, NewCampaign, NewTrackingLink, TrackingLinks,
-};
-use clickledger_persistence::test_support::fresh_db;
+use clickledger_persistence::test_support::{World, fresh_db, world};
 use clickledger_persistence::{Db, Scope, tracking};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 // ---------------------------------------------------------------- database
-
-struct World {
-    tenant: Tenant,
-    affiliate: Affiliate,
-    campaign: Campaign,
-    link: TrackingLink,
-}
-
-async fn world(db: &Db, slug: &str) -> World {
-    let tenant = Directory::new(db)
-        .sign_up(NewTenant {
-            name: slug.into(),
-            slug: slug.into(),
-            owner_email: format!("owner@{slug}.test"),
-            owner_name: "Owner".into(),
-            owner_password_hash: "x".into(),
-        })
-        .await
-        .unwrap()
-        .0;
-    let staff = Scope::staff(tenant.id);
-    let affiliate = Affiliates::scoped(db, staff)
-        .create(NewAffiliate {
-            name: "Partner".into(),
-            email: format!("partner@{slug}.test"),
-            parent_id: None,
-            password_hash: None,
-        })
-        .await
-        .unwrap();
-    let campaign = Campaigns::scoped(db, staff)
-        .create(NewCampaign {
-            name: "c".into(),
-            landing_url: "https://shop.test".into(),
-            fallback_url: None,
-            attribution_model: "LAST_CLICK".into(),
-            lookback_days: 30,
-        })
-        .await
-        .unwrap();
-    let link = TrackingLinks::scoped(db, staff)
-        .create(NewTrackingLink { affiliate_id: affiliate.id, campaign_id: campaign.id })
-        .await
-        .unwrap();
-    World { tenant, affiliate, campaign, link }
-}
 
 async fn endpoint(db: &Db, w: &World, url_template: String, method: &str) -> Endpoint {
     Endpoints::scoped(db, Scope::staff(w.tenant.id))

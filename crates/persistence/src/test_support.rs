@@ -2,7 +2,10 @@
 //! temporary directory or, when `TEST_DATABASE_URL` names a PostgreSQL server, a new database
 //! there, dropped when the test is done.
 
-use crate::Db;
+use crate::directory::{Directory, NewTenant};
+use crate::records::{Affiliate, Campaign, Tenant, TrackingLink};
+use crate::repo::{Affiliates, Campaigns, NewAffiliate, NewCampaign, NewTrackingLink, TrackingLinks};
+use crate::{Db, Scope};
 
 pub struct TestDb {
     pub db: Db,
@@ -55,4 +58,57 @@ pub async fn fresh_db(prefix: &str) -> TestDb {
     let db = Db::connect(&url).await.expect("the test database opens");
     db.migrate().await.expect("the migrations run");
     TestDb { db, _dir: dir, drop_on_exit }
+}
+
+/// A tenant signed up as `slug`, its owner's password hash a placeholder.
+pub async fn tenant(db: &Db, slug: &str) -> Tenant {
+    Directory::new(db)
+        .sign_up(NewTenant {
+            name: slug.into(),
+            slug: slug.into(),
+            owner_email: format!("owner@{slug}.test"),
+            owner_name: "Owner".into(),
+            owner_password_hash: "x".into(),
+        })
+        .await
+        .expect("sign-up of a fresh slug succeeds")
+        .0
+}
+
+/// A tenant with one affiliate (`partner@{slug}.test`), one LAST_CLICK campaign and a link
+/// between them: enough for a click and a postback.
+pub struct World {
+    pub tenant: Tenant,
+    pub affiliate: Affiliate,
+    pub campaign: Campaign,
+    pub link: TrackingLink,
+}
+
+pub async fn world(db: &Db, slug: &str) -> World {
+    let tenant = tenant(db, slug).await;
+    let staff = Scope::staff(tenant.id);
+    let affiliate = Affiliates::scoped(db, staff)
+        .create(NewAffiliate {
+            name: "Partner".into(),
+            email: format!("partner@{slug}.test"),
+            parent_id: None,
+            password_hash: None,
+        })
+        .await
+        .expect("a new affiliate is stored");
+    let campaign = Campaigns::scoped(db, staff)
+        .create(NewCampaign {
+            name: "c".into(),
+            landing_url: "https://shop.test".into(),
+            fallback_url: None,
+            attribution_model: "LAST_CLICK".into(),
+            lookback_days: 30,
+        })
+        .await
+        .expect("a new campaign is stored");
+    let link = TrackingLinks::scoped(db, staff)
+        .create(NewTrackingLink { affiliate_id: affiliate.id, campaign_id: campaign.id })
+        .await
+        .expect("a new link is stored");
+    World { tenant, affiliate, campaign, link }
 }

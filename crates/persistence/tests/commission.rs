@@ -10,28 +10,13 @@ use clickledger_persistence::commission::{Commissions, EntryFilter, NewAssignmen
 use clickledger_persistence::conversions::{
     AttributionSetup, IngestOutcome, Prepared, commit_batch, prepare,
 };
-use clickledger_persistence::directory::{Directory, NewTenant};
-use clickledger_persistence::records::{Affiliate, Tenant};
+use clickledger_persistence::records::Affiliate;
 use clickledger_persistence::repo::{
     Affiliates, Campaigns, NewAffiliate, NewCampaign, NewTrackingLink, TrackingLinks,
 };
-use clickledger_persistence::test_support::fresh_db;
+use clickledger_persistence::test_support::{fresh_db, tenant};
 use clickledger_persistence::{Db, Error, PageRequest, Scope, Viewer, tracking};
 use rust_decimal::Decimal;
-
-async fn tenant(db: &Db, slug: &str) -> Tenant {
-    Directory::new(db)
-        .sign_up(NewTenant {
-            name: slug.into(),
-            slug: slug.into(),
-            owner_email: format!("owner@{slug}.test"),
-            owner_name: "Owner".into(),
-            owner_password_hash: "x".into(),
-        })
-        .await
-        .unwrap()
-        .0
-}
 
 async fn affiliate(db: &Db, scope: Scope, email: &str, parent: Option<&Affiliate>) -> Affiliate {
     Affiliates::scoped(db, scope)

@@ -8,27 +8,12 @@ use clickledger_domain::postback;
 use clickledger_persistence::conversions::{
     AttributionSetup, IngestOutcome, Prepared, commit_batch, prepare,
 };
-use clickledger_persistence::directory::{Directory, NewTenant};
 use clickledger_persistence::records::{Affiliate, Tenant};
 use clickledger_persistence::repo::{
     Affiliates, Campaigns, NewAffiliate, NewCampaign, NewTrackingLink, TrackingLinks,
 };
-use clickledger_persistence::test_support::fresh_db;
+use clickledger_persistence::test_support::{World, fresh_db, tenant, world};
 use clickledger_persistence::{Db, Error, PageRequest, Scope, Viewer, tracking};
-
-async fn tenant(db: &Db, slug: &str) -> Tenant {
-    Directory::new(db)
-        .sign_up(NewTenant {
-            name: slug.into(),
-            slug: slug.into(),
-            owner_email: format!("owner@{slug}.test"),
-            owner_name: "Owner".into(),
-            owner_password_hash: "x".into(),
-        })
-        .await
-        .unwrap()
-        .0
-}
 
 async fn affiliate(db: &Db, scope: Scope, email: &str, parent: Option<&Affiliate>) -> Affiliate {
     Affiliates::scoped(db, scope)
@@ -104,7 +89,7 @@ async fn an_affiliate_sees_itself_and_its_sub_affiliates_only() {
     ));
 }
 
-/// A tenant with one affiliate, one LAST_CLICK campaign and a link; mints click IDs for it.
+/// A `test_support::world`, with what it takes to mint its click IDs and prepare postbacks.
 struct Tracked {
     tenant: Tenant,
     partner: Affiliate,
@@ -115,23 +100,7 @@ struct Tracked {
 
 impl Tracked {
     async fn new(db: &Db, slug: &str) -> Tracked {
-        let tenant = tenant(db, slug).await;
-        let staff = Scope::staff(tenant.id);
-        let partner = affiliate(db, staff, &format!("p@{slug}.test"), None).await;
-        let campaign = Campaigns::scoped(db, staff)
-            .create(NewCampaign {
-                name: "c".into(),
-                landing_url: "https://d.test".into(),
-                fallback_url: None,
-                attribution_model: "LAST_CLICK".into(),
-                lookback_days: 30,
-            })
-            .await
-            .unwrap();
-        let link = TrackingLinks::scoped(db, staff)
-            .create(NewTrackingLink { affiliate_id: partner.id, campaign_id: campaign.id })
-            .await
-            .unwrap();
+        let World { tenant, affiliate: partner, link, .. } = world(db, slug).await;
         let target = tracking::link_target(db, &link.code).await.unwrap().unwrap();
         let secret = clickledger_domain::click_id::ClickSecret::from_bytes(&target.click_secret).unwrap();
         let setup =
