@@ -5,6 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use clickledger_persistence::test_support::TestDatabase;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -35,31 +36,23 @@ pub struct TestApp {
     child: Option<Child>,
     binary: String,
     extra_args: Vec<String>,
-    database: TestDatabase,
-}
-
-enum TestDatabase {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres {
-        admin_url: String,
-        name: String,
-    },
-    /// Another `TestApp`'s database (a second replica): not ours to drop.
-    Borrowed,
+    /// The database this app made and drops; `None` on another app's (a second replica).
+    _database: Option<TestDatabase>,
 }
 
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 impl TestApp {
     pub async fn spawn(binary: &str, extra_args: &[&str]) -> TestApp {
-        let (database, database_url) = fresh_database().await;
-        TestApp::boot(binary, database, database_url, extra_args).await
+        let database = TestDatabase::create("test").await;
+        let database_url = database.url.clone();
+        TestApp::boot(binary, Some(database), database_url, extra_args).await
     }
 
     /// Boots a server process on an existing database, which this `TestApp` does not own
     /// (nor drop): e.g. a second replica on another app's PostgreSQL database.
     pub async fn spawn_on(binary: &str, database_url: &str, extra_args: &[&str]) -> TestApp {
-        TestApp::boot(binary, TestDatabase::Borrowed, database_url.to_owned(), extra_args).await
+        TestApp::boot(binary, None, database_url.to_owned(), extra_args).await
     }
 
     /// Another server process (replica) on this app's database, with the same arguments.
@@ -75,7 +68,7 @@ impl TestApp {
 
     async fn boot(
         binary: &str,
-        database: TestDatabase,
+        database: Option<TestDatabase>,
         database_url: String,
         extra_args: &[&str],
     ) -> TestApp {
@@ -87,7 +80,7 @@ impl TestApp {
             child: None,
             binary: binary.to_owned(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-            database,
+            _database: database,
         };
         app.start().await;
         app
@@ -313,61 +306,5 @@ impl Drop for TestApp {
         if let Some(child) = self.child.as_mut() {
             let _ = child.start_kill();
         }
-        if let TestDatabase::Postgres { admin_url, name } = &self.database {
-            let (admin_url, name) = (admin_url.clone(), name.clone());
-            // Drop is synchronous; a short-lived runtime on its own thread does the cleanup.
-            let _ = std::thread::spawn(move || {
-                if let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    runtime.block_on(async {
-                        use sqlx::Connection;
-                        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                            )))
-                            .execute(&mut conn)
-                            .await;
-                        }
-                    });
-                }
-            })
-            .join();
-        }
-    }
-}
-
-async fn fresh_database() -> (TestDatabase, String) {
-    match std::env::var("TEST_DATABASE_URL") {
-        Ok(admin_url) if !admin_url.is_empty() => {
-            use sqlx::Connection;
-            let name = format!("clickledger_test_{}", uuid::Uuid::new_v4().simple());
-            let mut conn =
-                sqlx::PgConnection::connect(&admin_url).await.expect("connect to TEST_DATABASE_URL");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                .execute(&mut conn)
-                .await
-                .expect("create test database");
-            let url = replace_database(&admin_url, &name);
-            (TestDatabase::Postgres { admin_url, name }, url)
-        }
-        _ => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let url = format!("sqlite://{}", dir.path().join("clickledger.db").display());
-            (TestDatabase::Sqlite(dir), url)
-        }
-    }
-}
-
-fn replace_database(url: &str, name: &str) -> String {
-    let (without_query, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let base = match without_query.rfind('/') {
-        Some(slash) if slash > "postgres://".len() => &without_query[..slash],
-        _ => without_query,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
     }
 }

@@ -7,14 +7,44 @@ use crate::records::{Affiliate, Campaign, Tenant, TrackingLink};
 use crate::repo::{Affiliates, Campaigns, NewAffiliate, NewCampaign, NewTrackingLink, TrackingLinks};
 use crate::{Db, Scope};
 
-pub struct TestDb {
-    pub db: Db,
+/// A fresh, empty database for one test, dropped (PostgreSQL) or deleted (SQLite) with it.
+pub struct TestDatabase {
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
     /// (admin URL, database name) to drop afterwards, on PostgreSQL.
     drop_on_exit: Option<(String, String)>,
 }
 
-impl Drop for TestDb {
+impl TestDatabase {
+    /// Panics when the database cannot be made: a test cannot run without it.
+    pub async fn create(prefix: &str) -> TestDatabase {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(admin) if !admin.is_empty() => {
+                use sqlx::Connection;
+                let name = format!("clickledger_{prefix}_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .expect("TEST_DATABASE_URL must accept connections");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("TEST_DATABASE_URL's user must be allowed to create databases");
+                TestDatabase {
+                    url: with_database(&admin, &name),
+                    _dir: None,
+                    drop_on_exit: Some((admin, name)),
+                }
+            }
+            _ => {
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("clickledger.db").display());
+                TestDatabase { url, _dir: Some(dir), drop_on_exit: None }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some((admin, name)) = self.drop_on_exit.take() else { return };
         // Drop runs inside the test's runtime, which cannot be blocked on; a thread of its own can.
@@ -34,30 +64,33 @@ impl Drop for TestDb {
     }
 }
 
-/// Panics when the database cannot be made: a test cannot run without it.
-pub async fn fresh_db(prefix: &str) -> TestDb {
-    let (url, dir, drop_on_exit) = match std::env::var("TEST_DATABASE_URL") {
-        Ok(admin) if !admin.is_empty() => {
-            use sqlx::Connection;
-            let name = format!("clickledger_{prefix}_{}", uuid::Uuid::new_v4().simple());
-            let mut conn =
-                sqlx::PgConnection::connect(&admin).await.expect("TEST_DATABASE_URL must accept connections");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                .execute(&mut conn)
-                .await
-                .expect("TEST_DATABASE_URL's user must be allowed to create databases");
-            let base =
-                admin.rsplit_once('/').map(|(base, _)| base.to_owned()).unwrap_or_else(|| admin.clone());
-            (format!("{base}/{name}"), None, Some((admin.clone(), name)))
-        }
-        _ => {
-            let dir = tempfile::tempdir().expect("a temporary directory");
-            (format!("sqlite://{}", dir.path().join("t.db").display()), Some(dir), None)
-        }
+/// `url` (a PostgreSQL URL) naming database `name` instead, query string kept.
+fn with_database(url: &str, name: &str) -> String {
+    let (without_query, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
     };
-    let db = Db::connect(&url).await.expect("the test database opens");
+    let base = match without_query.rfind('/') {
+        Some(slash) if slash > "postgres://".len() => &without_query[..slash],
+        _ => without_query,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// A fresh database, opened and migrated.
+pub struct TestDb {
+    pub db: Db,
+    _database: TestDatabase,
+}
+
+pub async fn fresh_db(prefix: &str) -> TestDb {
+    let database = TestDatabase::create(prefix).await;
+    let db = Db::connect(&database.url).await.expect("the test database opens");
     db.migrate().await.expect("the migrations run");
-    TestDb { db, _dir: dir, drop_on_exit }
+    TestDb { db, _database: database }
 }
 
 /// A tenant signed up as `slug`, its owner's password hash a placeholder.
