@@ -1,5 +1,8 @@
 //! Schema migrations. Each file is dated and never edited once released; the same migrations
 //! run on SQLite and PostgreSQL, at server start-up and via `clickledger migrate`.
+//!
+//! Decimal columns: `decimal_len(…)` on PostgreSQL, `text` on SQLite, where `decimal_len` would
+//! make a float (see `m20261202_000007_exact_decimals`).
 
 pub use sea_orm_migration::prelude::*;
 
@@ -9,6 +12,7 @@ mod m20261125_000003_commission;
 mod m20261125_000004_notifier;
 mod m20261125_000005_mail;
 mod m20261129_000006_tenant_time_zone;
+mod m20261202_000007_exact_decimals;
 mod util;
 
 pub struct Migrator;
@@ -23,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_notifier::Migration),
             Box::new(m20261125_000005_mail::Migration),
             Box::new(m20261129_000006_tenant_time_zone::Migration),
+            Box::new(m20261202_000007_exact_decimals::Migration),
         ]
     }
 }

@@ -36,6 +36,10 @@ pub struct TestApp {
     child: Option<Child>,
     binary: String,
     extra_args: Vec<String>,
+    /// Environment variables set for the process, besides the harness's own.
+    extra_env: Vec<(String, String)>,
+    /// `--mail-outbox`: without SMTP, every e-mail lands here as an `.eml` file.
+    mail_outbox: tempfile::TempDir,
     /// The database this app made and drops; `None` on another app's (a second replica).
     _database: Option<TestDatabase>,
 }
@@ -44,15 +48,20 @@ pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 impl TestApp {
     pub async fn spawn(binary: &str, extra_args: &[&str]) -> TestApp {
+        TestApp::spawn_with_env(binary, &[], extra_args).await
+    }
+
+    /// Like [`TestApp::spawn`], with these environment variables set for the process.
+    pub async fn spawn_with_env(binary: &str, env: &[(&str, &str)], extra_args: &[&str]) -> TestApp {
         let database = TestDatabase::create("test").await;
         let database_url = database.url.clone();
-        TestApp::boot(binary, Some(database), database_url, extra_args).await
+        TestApp::boot(binary, Some(database), database_url, env, extra_args).await
     }
 
     /// Boots a server process on an existing database, which this `TestApp` does not own
     /// (nor drop): e.g. a second replica on another app's PostgreSQL database.
     pub async fn spawn_on(binary: &str, database_url: &str, extra_args: &[&str]) -> TestApp {
-        TestApp::boot(binary, None, database_url.to_owned(), extra_args).await
+        TestApp::boot(binary, None, database_url.to_owned(), &[], extra_args).await
     }
 
     /// Another server process (replica) on this app's database, with the same arguments.
@@ -70,6 +79,7 @@ impl TestApp {
         binary: &str,
         database: Option<TestDatabase>,
         database_url: String,
+        env: &[(&str, &str)],
         extra_args: &[&str],
     ) -> TestApp {
         let mut app = TestApp {
@@ -80,6 +90,8 @@ impl TestApp {
             child: None,
             binary: binary.to_owned(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            mail_outbox: tempfile::tempdir().expect("a temporary directory"),
             _database: database,
         };
         app.start().await;
@@ -92,8 +104,11 @@ impl TestApp {
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &self.database_url])
             .args(["--jwt-secret", JWT_SECRET])
+            .arg("--mail-outbox")
+            .arg(self.mail_outbox.path())
             .args(&self.extra_args)
             .env("RUST_LOG", "warn")
+            .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
@@ -153,6 +168,28 @@ impl TestApp {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill().await;
         }
+    }
+
+    /// The `.eml` files in the mail outbox, oldest first, as (path, contents).
+    pub fn outbox(&self) -> Vec<(std::path::PathBuf, String)> {
+        let mut mails: Vec<_> = std::fs::read_dir(self.mail_outbox.path())
+            .expect("the mail outbox exists")
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+            .filter_map(|path| {
+                let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+                let contents = std::fs::read_to_string(&path).ok()?;
+                Some((modified, path, contents))
+            })
+            .collect();
+        mails.sort_by_key(|(modified, _, _)| *modified);
+        mails.into_iter().map(|(_, path, contents)| (path, contents)).collect()
+    }
+
+    /// The path of the binary under test, for running its other commands.
+    pub fn binary(&self) -> &str {
+        &self.binary
     }
 
     pub fn url(&self, path: &str) -> String {

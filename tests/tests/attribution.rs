@@ -400,6 +400,43 @@ async fn invalid_postbacks_name_each_bad_field_and_need_a_key() {
 }
 
 #[tokio::test]
+async fn occurred_at_far_from_receipt_is_refused_naming_the_field() {
+    let app = spawn_app!().await;
+    let s = setup(&app, "far-dates").await;
+    let click = s.click_id().await;
+    // Epoch milliseconds chrono can hold but whose date arithmetic overflowed (a 500), a
+    // far-future month that could never close, and a date decades back.
+    for occurred_at in ["8210266876799999", "2999-01-01T00:00:00Z", "1990-01-01T00:00:00Z"] {
+        let (status, body) = s
+            .tenant
+            .postback(&[
+                ("click_id", &click),
+                ("event", "ftd"),
+                ("txn_id", occurred_at),
+                ("amount", "10"),
+                ("currency", "EUR"),
+                ("occurred_at", occurred_at),
+            ])
+            .await;
+        assert_eq!(status, 400, "{occurred_at}: {body}");
+        assert_eq!(body["error"]["fields"][0]["field"], "occurred_at", "{body}");
+    }
+    assert!(s.tenant.conversions().await.is_empty());
+    // A date within the year is accepted.
+    let recent = (chrono::Utc::now() - chrono::TimeDelta::days(30)).to_rfc3339();
+    s.tenant
+        .postback_ok(&[
+            ("click_id", &click),
+            ("event", "ftd"),
+            ("txn_id", "recent"),
+            ("amount", "10"),
+            ("currency", "EUR"),
+            ("occurred_at", &recent),
+        ])
+        .await;
+}
+
+#[tokio::test]
 async fn another_tenants_key_cannot_claim_this_tenants_click() {
     let app = spawn_app!().await;
     let a = setup(&app, "tenant-a").await;
@@ -744,4 +781,35 @@ async fn clicks_outside_the_attribution_window_are_not_credited() {
     assert_eq!(reasons, vec![&Value::Null, &json!("click_expired"), &json!("click_after_conversion")]);
     // Unattributed, but still tied to the campaign the click was for.
     assert!(listed.iter().all(|c| c["campaignId"] == s.campaign.as_str()), "{listed:?}");
+}
+
+#[tokio::test]
+async fn a_postback_right_behind_its_clicks_sees_the_whole_journey() {
+    let app = spawn_app!().await;
+    let tenant = Tenant::create(&app, "rightbehind").await;
+    let first_affiliate = tenant.create_affiliate("first", true).await;
+    let last_affiliate = tenant.create_affiliate("last", false).await;
+    let campaign = tenant.create_campaign("Casino", json!({ "attributionModel": "FIRST_CLICK" })).await;
+    let first_link = tenant.create_link(&first_affiliate, &campaign).await;
+    let last_link = tenant.create_link(&last_affiliate, &campaign).await;
+
+    // Two clicks of one browser and, at once, the conversion: the clicks are still queued
+    // for writing when the postback arrives (no waiting for them here, unlike other tests).
+    for n in 0..5 {
+        let first = app.click(&first_link.code, "", None).await;
+        let visitor = first.visitor().expect("visitor cookie").to_owned();
+        let last = app.click(&last_link.code, "", Some(&visitor)).await;
+        let answer = tenant
+            .postback_ok(&[
+                ("click_id", &last.click_id()),
+                ("event", "registration"),
+                ("player_id", &format!("quick-{n}")),
+            ])
+            .await;
+        assert_eq!(
+            credits(&answer),
+            vec![(first_affiliate.clone(), "1".to_owned())],
+            "FIRST_CLICK credits the first click, written just before: {answer}"
+        );
+    }
 }

@@ -924,3 +924,125 @@ async fn commission_months_follow_the_tenants_time_zone() {
     assert_eq!(summary(&march), [(a.id.clone(), "CPA".to_owned(), 0, "30.00".to_owned())], "{march:?}");
     assert!(entries(&app, &s.owner, json!({ "period": "2026-04" })).await.is_empty());
 }
+
+/// What the affiliate's entries come to, rejected ones aside.
+async fn standing(app: &TestApp, s: &Setup, affiliate: &str) -> f64 {
+    entries(app, &s.owner, json!({ "affiliateId": affiliate }))
+        .await
+        .iter()
+        .filter(|e| e["status"] != "REJECTED")
+        .map(|e| num(&e["amount"]))
+        .sum()
+}
+
+#[tokio::test]
+async fn a_rejection_takes_back_what_was_counted_exactly_once() {
+    let app = spawn_app!().await;
+    let s = setup(&app, "rejections").await;
+    let a = partner(&app, &s, "alpha", None).await;
+    let b = partner(&app, &s, "beta", None).await;
+    let since = "2000-01-01T00:00:00Z";
+    let plan =
+        create_plan(&app, &s, json!({ "currency": "USD", "cpa": { "amount": "50" } }), Some(since)).await;
+    assign(&app, &s, &plan, None, Some(since)).await;
+    let (last_month, this_month) = months();
+    let last_month_day = format!("{last_month}-15T12:00:00Z");
+    for (p, player) in [(&a, "p1"), (&a, "p2"), (&b, "p3")] {
+        postback(
+            &app,
+            &s,
+            &[("click_id", &click(&app, p).await), ("player_id", player), ("event", "registration")],
+        )
+        .await;
+    }
+    let ftd = |player: &'static str, txn: &'static str, occurred_at: Option<&str>, status: &'static str| {
+        let occurred_at = occurred_at.unwrap_or("").to_owned();
+        let (app, s) = (&app, &s);
+        async move {
+            let mut params = vec![
+                ("player_id", player),
+                ("event", "ftd"),
+                ("txn_id", txn),
+                ("amount", "100"),
+                ("currency", "USD"),
+                ("status", status),
+            ];
+            if !occurred_at.is_empty() {
+                params.push(("occurred_at", occurred_at.as_str()));
+            }
+            postback(app, s, &params).await
+        }
+    };
+
+    // A chargeback, then a rejection: the reversal is voided with its original, so the
+    // affiliate loses the 50 once (by the void), not twice.
+    ftd("p1", "T1", None, "approved").await;
+    postback(&app, &s, &[("player_id", "p1"), ("event", "chargeback"), ("txn_id", "T1")]).await;
+    assert_eq!(standing(&app, &s, &a.id).await, 0.0);
+    ftd("p1", "T1", None, "rejected").await;
+    assert_eq!(standing(&app, &s, &a.id).await, 0.0, "the rejection must not deduct a second time");
+
+    // Paid, then rejected: the paid entry stays paid, and a reversal in the open month takes
+    // the money back; a later chargeback of the same transaction takes nothing more.
+    let t2 = ftd("p2", "T2", Some(&last_month_day), "approved").await;
+    let t3 = ftd("p3", "T3", Some(&last_month_day), "approved").await;
+    let close = "mutation($period: String!) { closePeriod(period: $period) { id affiliateId balance } }";
+    let statements = ok(&app, &s.owner, close, json!({ "period": last_month })).await["closePeriod"].clone();
+    let statement_of = |statements: &Value, affiliate: &str| -> (String, f64) {
+        let found =
+            statements.as_array().unwrap().iter().find(|st| st["affiliateId"] == affiliate).unwrap().clone();
+        (found["id"].as_str().unwrap().to_owned(), num(&found["balance"]))
+    };
+    let (a_statement, a_balance) = statement_of(&statements, &a.id);
+    assert_eq!(a_balance, 50.0);
+    let pay = "mutation($id: ID!) { markStatementPaid(id: $id) { status balance } }";
+    assert_eq!(
+        ok(&app, &s.owner, pay, json!({ "id": a_statement })).await["markStatementPaid"]["status"],
+        "PAID"
+    );
+    ftd("p2", "T2", Some(&last_month_day), "rejected").await;
+    let t2_entries = entries(&app, &s.owner, json!({ "conversionId": t2["conversion_id"] })).await;
+    let mut t2_summary: Vec<(String, String, String, String)> = t2_entries
+        .iter()
+        .map(|e| {
+            let text = |v: &Value| v.as_str().unwrap().to_owned();
+            (text(&e["kind"]), format!("{:.2}", num(&e["amount"])), text(&e["status"]), text(&e["period"]))
+        })
+        .collect();
+    t2_summary.sort();
+    assert_eq!(
+        t2_summary,
+        vec![
+            ("CPA".into(), "50.00".into(), "PAID".into(), last_month.clone()),
+            ("REVERSAL".into(), "-50.00".into(), "APPROVED".into(), this_month.clone()),
+        ]
+    );
+    let reversal = t2_entries.iter().find(|e| e["kind"] == "REVERSAL").unwrap();
+    let original = t2_entries.iter().find(|e| e["kind"] == "CPA").unwrap();
+    assert_eq!(reversal["reversesEntryId"], original["id"]);
+    let chargeback =
+        postback(&app, &s, &[("player_id", "p2"), ("event", "chargeback"), ("txn_id", "T2")]).await;
+    assert!(entries(&app, &s.owner, json!({ "conversionId": chargeback["conversion_id"] })).await.is_empty());
+    // Of p2's 50: paid, then taken back once.
+    assert_eq!(standing(&app, &s, &a.id).await, 0.0);
+
+    // Rejected after its month closed: the statement's balance is stale, and paying it is
+    // refused, naming the difference, until the month is closed again.
+    let (b_statement, b_balance) = statement_of(&statements, &b.id);
+    assert_eq!(b_balance, 50.0);
+    ftd("p3", "T3", Some(&last_month_day), "rejected").await;
+    let refused = gql(&app, &s.owner, pay, json!({ "id": b_statement })).await;
+    assert_eq!(error_code(&refused), Some("CONFLICT"), "{refused}");
+    assert_eq!(refused["errors"][0]["extensions"]["field"], "balance", "{refused}");
+    let message = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("-50.00 USD"), "{message}");
+    let t3_entries = entries(&app, &s.owner, json!({ "conversionId": t3["conversion_id"] })).await;
+    assert!(t3_entries.iter().all(|e| e["status"] == "REJECTED"), "nothing was paid: {t3_entries:?}");
+    let reclosed = ok(&app, &s.owner, close, json!({ "period": last_month })).await["closePeriod"].clone();
+    let (same_statement, new_balance) = statement_of(&reclosed, &b.id);
+    assert_eq!((same_statement.as_str(), new_balance), (b_statement.as_str(), 0.0));
+    assert_eq!(
+        ok(&app, &s.owner, pay, json!({ "id": b_statement })).await["markStatementPaid"]["status"],
+        "PAID"
+    );
+}

@@ -325,6 +325,14 @@ async fn campaign_input_is_validated() {
             "landingUrl",
         ),
         (json!({ "name": "X", "landingUrl": ok_url, "fallbackUrl": "data:text/html,hi" }), "fallbackUrl"),
+        // Macros may not choose where a visitor goes: `?sub1=.evil.test` would be an open redirect.
+        (json!({ "name": "X", "landingUrl": "https://casino.test{sub1}/?c={click_id}" }), "landingUrl"),
+        (json!({ "name": "X", "landingUrl": "https://{sub2}/" }), "landingUrl"),
+        (json!({ "name": "X", "landingUrl": "https://casino.test:{sub3}/" }), "landingUrl"),
+        (
+            json!({ "name": "X", "landingUrl": ok_url, "fallbackUrl": "https://casino.test{sub1}" }),
+            "fallbackUrl",
+        ),
         (json!({ "name": "X", "landingUrl": ok_url, "lookbackDays": 0 }), "lookbackDays"),
         (json!({ "name": "X", "landingUrl": ok_url, "lookbackDays": 366 }), "lookbackDays"),
         (json!({ "name": "X", "landingUrl": ok_url, "lookbackDays": -5 }), "lookbackDays"),
@@ -345,6 +353,7 @@ async fn campaign_input_is_validated() {
     for (input, field) in [
         (json!({ "landingUrl": "javascript:alert(1)" }), "landingUrl"),
         (json!({ "fallbackUrl": "mailto:x@y.test" }), "fallbackUrl"),
+        (json!({ "landingUrl": "https://{affiliate_id}.casino.test/" }), "landingUrl"),
         (json!({ "lookbackDays": 0 }), "lookbackDays"),
         (json!({ "lookbackDays": 400 }), "lookbackDays"),
         (json!({ "name": "   " }), "name"),

@@ -310,6 +310,113 @@ async fn affiliate_sees_only_its_own_conversions_without_player_ids() {
     alice.close().await;
 }
 
+/// Waits until `/metrics` shows `count` live feeds running (each resolving every new event).
+async fn until_feeds(app: &TestApp, count: f64) {
+    let deadline = Instant::now() + PATIENCE;
+    while app.metric("live_feeds").await != count {
+        assert!(Instant::now() < deadline, "{count} live feeds did not start within {PATIENCE:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn subscribers_sharing_a_document_and_viewer_share_one_resolution_per_event() {
+    let app = spawn_app!().await;
+    let tenant = Tenant::create(&app, "live-shared").await;
+    let alice = tenant.create_affiliate("alice", true).await;
+    let bob = tenant.create_affiliate("bob", true).await;
+    let campaign = tenant.create_campaign("Casino", json!({})).await;
+    let alice_link = tenant.create_link(&alice, &campaign).await;
+    let bob_link = tenant.create_link(&bob, &campaign).await;
+    let (alice_token, bob_token) =
+        (tenant.login_affiliate("alice").await, tenant.login_affiliate("bob").await);
+
+    // Two owners (one per protocol) and two affiliates, all with the same document.
+    let mut subscribers = Vec::new();
+    for (who, token, protocol) in [
+        ("owner", &tenant.token, WsProtocol::TransportWs),
+        ("owner (legacy)", &tenant.token, WsProtocol::Legacy),
+        ("alice", &alice_token, WsProtocol::TransportWs),
+        ("bob", &bob_token, WsProtocol::Legacy),
+    ] {
+        let mut ws = GqlWs::connect(&app, Some(token), protocol).await;
+        let sub = ws.subscribe(SUBSCRIPTION, json!({ "since": "c0" })).await;
+        subscribers.push((who, ws, sub));
+    }
+    // One feed per viewer: the owners share theirs.
+    until_feeds(&app, 3.0).await;
+
+    let convert = |link: &Link, player: &str| {
+        let (tenant, code, player) = (&tenant, link.code.clone(), player.to_owned());
+        async move {
+            let click_id = tenant.app.click(&code, "", None).await.click_id();
+            id_of(
+                &tenant
+                    .postback_ok(&[
+                        ("click_id", &click_id),
+                        ("event", "registration"),
+                        ("player_id", &player),
+                    ])
+                    .await,
+            )
+        }
+    };
+    let a1 = convert(&alice_link, "s-a1").await;
+    let b1 = convert(&bob_link, "s-b1").await;
+    let nobody = id_of(&tenant.postback_ok(&[("event", "registration"), ("player_id", "s-none")]).await);
+    let a2 = convert(&alice_link, "s-a2").await;
+    let everything = vec![a1.clone(), b1.clone(), nobody, a2.clone()];
+
+    for (who, ws, sub) in &mut subscribers {
+        let (expected, credited) = match *who {
+            "alice" => (vec![a1.clone(), a2.clone()], Some(&alice)),
+            "bob" => (vec![b1.clone()], Some(&bob)),
+            _ => (everything.clone(), None),
+        };
+        for id in expected {
+            let event = next_event(ws, sub).await;
+            assert_eq!(event["id"], json!(id), "{who} got another conversion: {event}");
+            match credited {
+                Some(me) => {
+                    assert_eq!(
+                        event["credits"],
+                        json!([{ "affiliateId": me, "share": "1", "commission": null }])
+                    );
+                    assert_eq!(
+                        event["conversion"]["playerId"],
+                        Value::Null,
+                        "{who}: player ID leaked: {event}"
+                    );
+                }
+                None => assert!(event["conversion"]["playerId"].is_string(), "{who}: {event}"),
+            }
+        }
+    }
+    // Nothing else was in between: each one's next frames are the next of its own. Every
+    // frame is read before the counters are: a feed counts a frame before sending it, but the
+    // owners' feed may still be on its way to them when bob has his.
+    let (a3, b2) = (convert(&alice_link, "s-a3").await, convert(&bob_link, "s-b2").await);
+    for (who, ws, sub) in &mut subscribers {
+        let expected = match *who {
+            "alice" => vec![&a3],
+            "bob" => vec![&b2],
+            _ => vec![&a3, &b2],
+        };
+        for id in expected {
+            assert_eq!(next_event(ws, sub).await["id"], json!(id), "{who}");
+        }
+    }
+
+    // One resolution per (document, viewer) per event it may see: owners 6, alice 3, bob 2;
+    // not one per subscriber (which would make 6 + 6 + 3 + 2).
+    assert_eq!(app.metric(r#"live_frame_resolutions_total{source="feed"}"#).await, 11.0);
+    // Frames sent: every subscriber got its own, whether from the feed or its own replay.
+    assert_eq!(app.metric("live_frames_total").await, 17.0);
+    for (_, ws, _) in subscribers {
+        ws.close().await;
+    }
+}
+
 #[tokio::test]
 async fn resubscribing_with_since_replays_exactly_what_was_missed() {
     for protocol in [WsProtocol::TransportWs, WsProtocol::Legacy] {
@@ -345,6 +452,29 @@ async fn resubscribing_with_since_replays_exactly_what_was_missed() {
         assert!(seqs.windows(2).all(|w| w[0] + 1 == w[1]), "{protocol:?}: cursors {seqs:?}");
         ws.close().await;
     }
+}
+
+#[tokio::test]
+async fn a_cursor_older_than_the_replay_limit_is_refused_with_a_way_out() {
+    let app = spawn_app!("--max-replay-events", "2").await;
+    let live = live_setup(&app, "live-replay-cap").await;
+    for player in ["p-1", "p-2", "p-3"] {
+        live.register(player).await;
+    }
+    let mut ws = GqlWs::connect(&app, Some(&live.tenant.token), WsProtocol::TransportWs).await;
+    let sub = ws.subscribe(SUBSCRIPTION, json!({ "since": "c0" })).await;
+    let refused = ws.next_for(&sub, PATIENCE).await.expect("an answer").expect_err("c0 is too old");
+    let error = &refused["payload"];
+    let error = if error.is_array() { &error[0] } else { &error["errors"][0] };
+    assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
+    assert_eq!(error["extensions"]["field"], "since", "{refused}");
+    assert!(error["message"].as_str().unwrap_or_default().contains("`conversions` query"), "{refused}");
+
+    // Within the limit the replay works as ever.
+    let sub = ws.subscribe(SUBSCRIPTION, json!({ "since": "c1" })).await;
+    let replayed = [next_event(&mut ws, &sub).await, next_event(&mut ws, &sub).await];
+    assert_eq!(replayed.map(|event| cursor_seq(&event)), [2, 3]);
+    ws.close().await;
 }
 
 #[tokio::test]

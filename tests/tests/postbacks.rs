@@ -6,6 +6,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use clickledger_e2e::receiver::{Received, Receiver};
+use clickledger_e2e::tenant::{Link, Tenant};
 use clickledger_e2e::{TestApp, error_code, spawn_app};
 use serde_json::{Value, json};
 
@@ -378,4 +379,127 @@ async fn affiliates_manage_their_own_endpoints_only() {
     // Staff see both.
     let all = app.graphql(Some(&s.owner), "{ postbackEndpoints { edges { node { id } } } }", json!({})).await;
     assert_eq!(all["data"]["postbackEndpoints"]["edges"].as_array().unwrap().len(), 2);
+}
+
+/// A linear campaign credits two affiliates; each has an endpoint on one receiver.
+async fn two_affiliate_endpoints(tenant: &Tenant<'_>, port: u16) -> (String, String, Link, Link) {
+    let first = tenant.create_affiliate("first", false).await;
+    let second = tenant.create_affiliate("second", false).await;
+    let campaign = tenant.create_campaign("Shared", json!({ "attributionModel": "LINEAR" })).await;
+    for affiliate in [&first, &second] {
+        tenant
+            .run(
+                "mutation($i: CreatePostbackEndpointInput!) { createPostbackEndpoint(input: $i) { secret } }",
+                json!({"i": {
+                    "affiliateId": affiliate,
+                    "urlTemplate": format!(
+                        "http://127.0.0.1:{port}/pb?aff={{affiliate_id}}&cid={{click_id}}&s1={{sub1}}&st={{status}}"
+                    ),
+                }}),
+            )
+            .await;
+    }
+    let first_link = tenant.create_link(&first, &campaign).await;
+    let second_link = tenant.create_link(&second, &campaign).await;
+    (first, second, first_link, second_link)
+}
+
+/// (affiliate, click ID, sub1, status) of every request received, sorted.
+fn heard(receiver: &Receiver) -> Vec<(String, String, String, String)> {
+    let mut all: Vec<_> = receiver
+        .all()
+        .iter()
+        .map(|r| {
+            let url = url::Url::parse(&format!("http://x{}", r.target)).unwrap();
+            let param = |name: &str| {
+                url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap_or_default()
+            };
+            (param("aff"), param("cid"), param("s1"), param("st"))
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+#[tokio::test]
+async fn each_credited_affiliate_hears_of_its_own_click_and_sub_ids_only() {
+    let app = spawn_app!("--outbound-allow", "127.0.0.1/32").await;
+    let tenant = Tenant::create(&app, "own-clicks").await;
+    let (receiver, port) = Receiver::start().await;
+    let (first, second, first_link, second_link) = two_affiliate_endpoints(&tenant, port).await;
+    let recorded_before = app.metric("clicks_recorded_total").await;
+
+    // One browser clicks the first affiliate's link, then the second's.
+    let first_click = app.click(&first_link.code, "sub1=first-secret", None).await;
+    let visitor = first_click.visitor().expect("visitor cookie").to_owned();
+    let second_click = app.click(&second_link.code, "sub1=second-secret", Some(&visitor)).await;
+    app.wait_for_recorded_clicks(recorded_before + 2.0).await;
+    let answer = tenant
+        .postback_ok(&[
+            ("click_id", &second_click.click_id()),
+            ("event", "ftd"),
+            ("txn_id", "SHARED-1"),
+            ("amount", "100"),
+            ("currency", "EUR"),
+        ])
+        .await;
+    assert_eq!(answer["credits"].as_array().map(Vec::len), Some(2), "{answer}");
+
+    wait_for(&receiver, 2, Duration::from_secs(10)).await;
+    let mut expected = vec![
+        (first.clone(), first_click.click_id(), "first-secret".to_owned(), "approved".to_owned()),
+        (second.clone(), second_click.click_id(), "second-secret".to_owned(), "approved".to_owned()),
+    ];
+    expected.sort();
+    assert_eq!(heard(&receiver), expected);
+}
+
+#[tokio::test]
+async fn a_suspended_affiliates_endpoints_receive_nothing() {
+    let app = spawn_app!("--outbound-allow", "127.0.0.1/32").await;
+    let tenant = Tenant::create(&app, "suspended-endpoints").await;
+    let (receiver, port) = Receiver::start().await;
+    let (first, second, first_link, second_link) = two_affiliate_endpoints(&tenant, port).await;
+    let recorded_before = app.metric("clicks_recorded_total").await;
+    let first_click = app.click(&first_link.code, "", None).await;
+    let visitor = first_click.visitor().expect("visitor cookie").to_owned();
+    let second_click = app.click(&second_link.code, "", Some(&visitor)).await.click_id();
+    app.wait_for_recorded_clicks(recorded_before + 2.0).await;
+    let post = |status: &'static str| {
+        let click = second_click.clone();
+        let tenant = &tenant;
+        async move {
+            tenant
+                .postback_ok(&[
+                    ("click_id", &click),
+                    ("event", "ftd"),
+                    ("txn_id", "SUSP-1"),
+                    ("amount", "100"),
+                    ("currency", "EUR"),
+                    ("status", status),
+                ])
+                .await
+        }
+    };
+    let answer = post("pending").await;
+    assert_eq!(answer["credits"].as_array().map(Vec::len), Some(2), "{answer}");
+    wait_for(&receiver, 2, Duration::from_secs(10)).await;
+
+    // While the first affiliate is suspended, only the second hears of the approval.
+    tenant.run("mutation($id: ID!) { suspendAffiliate(id: $id) { id } }", json!({ "id": first })).await;
+    post("approved").await;
+    wait_for(&receiver, 3, Duration::from_secs(10)).await;
+    // Once active again, the first hears of what happens next (so its endpoint works).
+    tenant.run("mutation($id: ID!) { activateAffiliate(id: $id) { id } }", json!({ "id": first })).await;
+    post("rejected").await;
+    wait_for(&receiver, 5, Duration::from_secs(10)).await;
+
+    let statuses = |affiliate: &str| -> Vec<String> {
+        let mut got: Vec<String> =
+            heard(&receiver).into_iter().filter(|h| h.0 == affiliate).map(|h| h.3).collect();
+        got.sort();
+        got
+    };
+    assert_eq!(statuses(&second), vec!["approved", "pending", "rejected"]);
+    assert_eq!(statuses(&first), vec!["pending", "rejected"]);
 }

@@ -1,9 +1,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::config::{DatabaseArgs, LogFormat, ServeArgs};
+use crate::config::{DatabaseArgs, ListenArgs, LogFormat, ServeArgs};
 
 /// Clickledger: real-time affiliate attribution.
 #[derive(Debug, Parser)]
@@ -28,10 +28,55 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Exit 0 when the server at the configured listen address answers `GET /healthz`, 1
+    /// otherwise (for container health checks).
+    Healthcheck(ListenArgs),
+    /// Tenants, from the host (works with `--disable-signup`).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Users, from the host.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant and its owner; prints the owner's generated password.
+    Create {
+        /// The tenant's slug (what `login` asks for).
+        #[arg(long)]
+        slug: String,
+        /// The owner's e-mail address.
+        #[arg(long)]
+        owner_email: String,
+        /// The tenant's display name; the slug when absent.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Set a new, generated password for a user and print it.
+    ResetPassword {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// The user's e-mail address.
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => exit_naming_env_variable(err),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -48,6 +93,31 @@ pub fn main() -> ExitCode {
                 migrate(args).await
             }
             Some(Command::ExportSchema { out }) => export_schema(out),
+            Some(Command::Healthcheck(listen)) => healthcheck(listen).await,
+            Some(Command::Tenant(TenantCommand::Create { slug, owner_email, name, database })) => {
+                init_logging(LogFormat::Text);
+                let db = open_migrated(&database).await?;
+                let created = crate::admin::create_tenant(
+                    &db,
+                    crate::admin::NewTenantArgs {
+                        slug: &slug,
+                        owner_email: &owner_email,
+                        name: name.as_deref(),
+                    },
+                )
+                .await;
+                db.close().await;
+                print!("{}", created?);
+                Ok(())
+            }
+            Some(Command::User(UserCommand::ResetPassword { tenant, email, database })) => {
+                init_logging(LogFormat::Text);
+                let db = open_migrated(&database).await?;
+                let reset = crate::admin::reset_password(&db, &tenant, &email).await;
+                db.close().await;
+                print!("{}", reset?);
+                Ok(())
+            }
         }
     });
     match outcome {
@@ -60,10 +130,34 @@ pub fn main() -> ExitCode {
 }
 
 async fn migrate(args: DatabaseArgs) -> anyhow_like::Result {
-    let db = clickledger_persistence::Db::connect(&args.database_url).await?;
-    db.migrate().await?;
+    let db = open_migrated(&args).await?;
     tracing::info!("migrations applied");
     db.close().await;
+    Ok(())
+}
+
+async fn open_migrated(args: &DatabaseArgs) -> anyhow_like::Result<clickledger_persistence::Db> {
+    let db = clickledger_persistence::Db::connect(&args.database_url).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// GETs `/healthz` on the listen address (a wildcard address is asked on loopback).
+async fn healthcheck(listen: ListenArgs) -> anyhow_like::Result {
+    let mut address = listen.address;
+    if address.ip().is_unspecified() {
+        address.set_ip(match address {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{address}/healthz");
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build()?;
+    let response = client.get(&url).send().await.map_err(|err| format!("{url}: {err}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url}: {}", response.status()).into());
+    }
+    println!("{url}: {}", response.status());
     Ok(())
 }
 
@@ -82,12 +176,49 @@ pub fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    // Colours only for a person at a terminal: escape codes in a file or a log pipeline are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi);
     // A second init (tests that call into the library twice) is harmless; ignore it.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+}
+
+/// Prints clap's error and exits, naming the environment variable when the bad value came
+/// from one: clap names only the flag, and an operator who wrote `CLICKLEDGER_NO_DEMO=maybe`
+/// into a manifest would look for a `--no-demo` that is nowhere.
+fn exit_naming_env_variable(err: clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if matches!(err.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation)
+        && let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg)
+    {
+        // `--no-demo`, or `--listen <LISTEN>`.
+        let long = arg.split_whitespace().next().unwrap_or_default().trim_start_matches("--");
+        let on_command_line = std::env::args()
+            .any(|given| given == format!("--{long}") || given.starts_with(&format!("--{long}=")));
+        if let Some(variable) = env_variable_of(&Cli::command(), long)
+            && !on_command_line
+            && std::env::var_os(&variable).is_some()
+        {
+            let rendered = err.render().to_string();
+            let named = format!("environment variable {variable} (flag --{long})");
+            eprint!("{}", rendered.replacen(&format!("'{arg}'"), &named, 1));
+            std::process::exit(2);
+        }
+    }
+    err.exit()
+}
+
+/// The environment variable behind flag `--long`, in this command or any subcommand.
+fn env_variable_of(command: &clap::Command, long: &str) -> Option<String> {
+    command
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))
+        .and_then(|arg| arg.get_env())
+        .map(|variable| variable.to_string_lossy().into_owned())
+        .or_else(|| command.get_subcommands().find_map(|sub| env_variable_of(sub, long)))
 }
 
 /// Start-up errors only need to be printed; a boxed error keeps `main` simple.

@@ -2,10 +2,15 @@
 //! is the user-facing copy of this file; keep them in step.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, ValueEnum};
 use clickledger_notifier::ssrf::Cidr;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
+
+/// Shortest accepted `--jwt-secret`: HS256 wants at least the hash's 32 bytes of key.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
@@ -19,26 +24,26 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
-    /// Address to listen on.
-    #[arg(long, env = "CLICKLEDGER_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub listen: ListenArgs,
 
     /// Secret that signs session tokens (JWT, HS256); at least 32 bytes. Without it a random
     /// secret is generated and stored in the database, which is only fit for a demo.
-    #[arg(long, env = "CLICKLEDGER_JWT_SECRET", hide_env_values = true)]
+    #[arg(long, env = "CLICKLEDGER_JWT_SECRET", hide_env_values = true, value_parser = parse_jwt_secret)]
     pub jwt_secret: Option<SecretString>,
 
-    /// Base URL the outside world uses to reach this server; tracking links are built on it.
-    /// Defaults to `http://<listen>`.
-    #[arg(long, env = "CLICKLEDGER_PUBLIC_URL")]
+    /// Base URL the outside world uses to reach this server (an absolute http(s) URL without
+    /// path, query or fragment); tracking links are built on it. Defaults to `http://<listen>`.
+    #[arg(long, env = "CLICKLEDGER_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
 
-    /// Refuse `signUp`: only existing tenants can log in.
-    #[arg(long, env = "CLICKLEDGER_DISABLE_SIGNUP")]
+    /// Refuse `signUp`: only existing tenants can log in (`clickledger tenant create` makes
+    /// new ones from the host).
+    #[arg(long, env = "CLICKLEDGER_DISABLE_SIGNUP", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub disable_signup: bool,
 
     /// Do not create the demo tenant on first start.
-    #[arg(long, env = "CLICKLEDGER_NO_DEMO")]
+    #[arg(long, env = "CLICKLEDGER_NO_DEMO", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     pub no_demo: bool,
 
     /// Lifetime of a session token, in minutes.
@@ -59,11 +64,27 @@ pub struct ServeArgs {
     #[arg(long, env = "CLICKLEDGER_OUTBOUND_ALLOW", value_delimiter = ',')]
     pub outbound_allow: Vec<Cidr>,
 
+    /// Proxies (load balancers) whose `X-Forwarded-For` is believed, as comma-separated
+    /// address ranges (`10.0.0.0/8,192.168.1.10`). Requests from anyone else are keyed on the
+    /// socket's peer address, whatever header they send.
+    #[arg(long, env = "CLICKLEDGER_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<Cidr>,
+
+    /// How many missed events a subscription may replay with `since`; an older cursor is
+    /// refused (the client reads what it missed with the `conversions` query instead).
+    #[arg(long, env = "CLICKLEDGER_MAX_REPLAY_EVENTS", default_value_t = 10_000)]
+    pub max_replay_events: u32,
+
     /// SMTP server for e-mail: `smtp://user:pass@host:587?tls=required` (STARTTLS),
     /// `smtps://user:pass@host:465` (TLS), or plain `smtp://127.0.0.1:25` for a local relay.
-    /// Without it, e-mails are written to the log instead of being sent.
+    /// Without it, e-mails are written as `.eml` files to `--mail-outbox` instead of being sent.
     #[arg(long, env = "CLICKLEDGER_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<SecretString>,
+
+    /// Directory that receives each e-mail as an `.eml` file when no `--smtp-url` is given
+    /// (created if missing).
+    #[arg(long, env = "CLICKLEDGER_MAIL_OUTBOX", default_value = "./mail-outbox")]
+    pub mail_outbox: PathBuf,
 
     /// Sender of every e-mail.
     #[arg(long, env = "CLICKLEDGER_MAIL_FROM", default_value = "Clickledger <no-reply@clickledger.invalid>")]
@@ -78,4 +99,66 @@ pub struct ServeArgs {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Where the server listens; `healthcheck` reads the same setting to find it.
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
+    /// Address to listen on.
+    #[arg(long = "listen", env = "CLICKLEDGER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub address: SocketAddr,
+}
+
+fn parse_jwt_secret(value: &str) -> Result<SecretString, String> {
+    let secret = SecretString::from(value.to_owned());
+    if secret.expose_secret().len() < MIN_JWT_SECRET_BYTES {
+        return Err(format!("must be at least {MIN_JWT_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)"));
+    }
+    Ok(secret)
+}
+
+/// An absolute `http`/`https` URL of a host (and port), returned without a trailing slash:
+/// tracking links and e-mailed links are built by appending paths to it.
+pub fn parse_public_url(value: &str) -> Result<String, String> {
+    let url = url::Url::parse(value)
+        .map_err(|err| format!("must be an absolute URL such as https://track.example.com ({err})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("must use http or https, not `{}`", url.scheme()));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("must name a host".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials".to_owned());
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a path, query or fragment (tracking links add their own)".to_owned());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_public_url;
+
+    #[test]
+    fn public_urls_are_absolute_http_origins() {
+        assert_eq!(
+            parse_public_url("https://track.example.com/").as_deref(),
+            Ok("https://track.example.com")
+        );
+        assert_eq!(parse_public_url("http://127.0.0.1:8080").as_deref(), Ok("http://127.0.0.1:8080"));
+        for bad in [
+            "track.example.com",
+            "ftp://x",
+            "https://track.example.com/c",
+            "https://track.example.com/?a=1",
+            "https://track.example.com/#top",
+            "https://user:pw@track.example.com",
+            "mailto:a@b.c",
+            "",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad} accepted");
+        }
+    }
 }

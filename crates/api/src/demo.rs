@@ -1,5 +1,6 @@
 //! The demo tenant a newcomer logs into on first start. Seeded once per database: the marker
-//! lives in instance settings, so deleting the demo tenant does not bring it back.
+//! lives in instance settings, so deleting the demo tenant does not bring it back. The server
+//! seeds it only once it is serving, so the one-time credentials reach the banner.
 
 use clickledger_domain::password::Password;
 use clickledger_persistence::directory::{Directory, NewTenant};
@@ -14,6 +15,8 @@ use crate::http::api_key;
 
 pub const DEMO_SLUG: &str = "demo";
 pub const DEMO_EMAIL: &str = "owner@demo.clickledger.dev";
+pub const DEMO_AFFILIATE_EMAIL: &str = "affiliate@demo.clickledger.dev";
+const SEEDED_MARKER: &str = "demo_seeded";
 
 /// What a newcomer needs to try the demo; only returned on the start that created it.
 pub struct DemoCredentials {
@@ -25,15 +28,12 @@ pub struct DemoCredentials {
 
 pub async fn seed_once(db: &Db) -> Result<Option<DemoCredentials>, crate::Error> {
     // Only a database's very first start gets the demo: not one that already has tenants
-    // (started with --no-demo before), and never twice.
-    let empty = Directory::new(db).tenant_count().await? == 0;
-    let (_, first_time) =
-        settings::get_or_init(db, "demo_seeded", || chrono::Utc::now().to_rfc3339()).await?;
-    if !first_time || !empty {
+    // (started with --no-demo before, or made with `clickledger tenant create`), and never twice.
+    if settings::get(db, SEEDED_MARKER).await?.is_some() || Directory::new(db).tenant_count().await? > 0 {
         return Ok(None);
     }
     let password = random_password();
-    let (tenant, _) = Directory::new(db)
+    let signed_up = Directory::new(db)
         .sign_up(NewTenant {
             name: "Demo Operator".into(),
             slug: DEMO_SLUG.into(),
@@ -41,13 +41,19 @@ pub async fn seed_once(db: &Db) -> Result<Option<DemoCredentials>, crate::Error>
             owner_name: "Demo Owner".into(),
             owner_password_hash: Password::parse(&password)?.hash(),
         })
-        .await?;
+        .await;
+    let tenant = match signed_up {
+        Ok((tenant, _)) => tenant,
+        // Another replica starting at the same moment seeded it; its banner has the password.
+        Err(clickledger_persistence::Error::Conflict { .. }) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
     let scope = Scope::staff(tenant.id);
     let affiliate_password = random_password();
     let affiliate = Affiliates::scoped(db, scope)
         .create(NewAffiliate {
             name: "Demo Affiliate".into(),
-            email: "affiliate@demo.clickledger.dev".into(),
+            email: DEMO_AFFILIATE_EMAIL.into(),
             parent_id: None,
             password_hash: Some(Password::parse(&affiliate_password)?.hash()),
         })
@@ -66,9 +72,10 @@ pub async fn seed_once(db: &Db) -> Result<Option<DemoCredentials>, crate::Error>
         .await?;
     let issued = api_key::generate();
     ApiKeys::scoped(db, scope).create("Demo integration".into(), issued.prefix, issued.hash).await?;
+    settings::get_or_init(db, SEEDED_MARKER, || chrono::Utc::now().to_rfc3339()).await?;
     Ok(Some(DemoCredentials { password, affiliate_password, api_key: issued.secret, link_code: link.code }))
 }
 
-fn random_password() -> String {
+pub fn random_password() -> String {
     rand::rng().sample_iter(&Alphanumeric).take(16).map(char::from).collect()
 }

@@ -1,6 +1,7 @@
 //! The API's error type, mapped once to a GraphQL `extensions.code` and an HTTP status.
 
 use async_graphql::ErrorExtensions;
+use clickledger_domain::postback::FieldError;
 use poem::http::StatusCode;
 
 #[derive(Debug, thiserror::Error)]
@@ -15,8 +16,26 @@ pub enum Error {
     BadInput { field: String, message: String },
     #[error("{field} is already taken")]
     Conflict { field: String },
+    /// A conflict that needs explaining (what differs, what to do).
+    #[error("{message}")]
+    ConflictExplained { field: String, message: String },
     #[error("too many attempts; try again later")]
     RateLimited,
+    /// A plain-HTTP request (a postback) with bad fields, every one of them named.
+    #[error("{message}")]
+    BadRequest { message: String, fields: Vec<FieldError> },
+    #[error("{0}")]
+    PayloadTooLarge(&'static str),
+    /// A missing, unknown or revoked API key.
+    #[error("{0}")]
+    BadApiKey(&'static str),
+    #[error("{0}")]
+    BadSignature(&'static str),
+    /// A repeat of a known transaction whose payload differs in these fields.
+    #[error("txn_id was already received with a different {}", .differing_fields.join(", "))]
+    TransactionMismatch { differing_fields: Vec<String> },
+    #[error("status cannot move back from {from} to {to}")]
+    StatusBackward { from: &'static str, to: &'static str },
     #[error("internal error")]
     Internal(String),
 }
@@ -28,11 +47,15 @@ impl Error {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Unauthenticated => "UNAUTHENTICATED",
+            Error::Unauthenticated | Error::BadApiKey(_) => "UNAUTHENTICATED",
+            Error::BadRequest { .. } => "BAD_REQUEST",
+            Error::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Error::BadSignature(_) => "BAD_SIGNATURE",
+            Error::TransactionMismatch { .. } | Error::StatusBackward { .. } => "CONFLICT",
             Error::Forbidden => "FORBIDDEN",
             Error::NotFound => "NOT_FOUND",
             Error::BadInput { .. } => "BAD_USER_INPUT",
-            Error::Conflict { .. } => "CONFLICT",
+            Error::Conflict { .. } | Error::ConflictExplained { .. } => "CONFLICT",
             Error::RateLimited => "RATE_LIMITED",
             Error::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
@@ -40,11 +63,14 @@ impl Error {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Error::Unauthenticated | Error::BadApiKey(_) | Error::BadSignature(_) => StatusCode::UNAUTHORIZED,
+            Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::TransactionMismatch { .. } | Error::StatusBackward { .. } => StatusCode::CONFLICT,
             Error::Forbidden => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::BadInput { .. } => StatusCode::BAD_REQUEST,
-            Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::Conflict { .. } | Error::ConflictExplained { .. } => StatusCode::CONFLICT,
             Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -52,7 +78,10 @@ impl Error {
 
     fn field(&self) -> Option<&str> {
         match self {
-            Error::BadInput { field, .. } | Error::Conflict { field } => Some(field),
+            Error::BadInput { field, .. }
+            | Error::Conflict { field }
+            | Error::ConflictExplained { field, .. } => Some(field),
+            Error::StatusBackward { .. } => Some("status"),
             _ => None,
         }
     }
@@ -67,6 +96,18 @@ impl Error {
         let mut error = serde_json::json!({ "code": self.code(), "message": self.to_string() });
         if let Some(field) = self.field() {
             error["field"] = field.into();
+        }
+        match self {
+            Error::BadRequest { fields, .. } if !fields.is_empty() => {
+                error["fields"] = fields
+                    .iter()
+                    .map(|f| serde_json::json!({ "field": f.field, "message": f.message }))
+                    .collect();
+            }
+            Error::TransactionMismatch { differing_fields } => {
+                error["differing_fields"] = differing_fields.clone().into();
+            }
+            _ => {}
         }
         serde_json::json!({ "error": error })
     }
@@ -90,12 +131,19 @@ impl From<clickledger_persistence::Error> for Error {
             Db::Forbidden => Error::Forbidden,
             Db::Conflict { field } => Error::Conflict { field: field.to_owned() },
             Db::Invalid(err) => err.into(),
-            Db::Mismatch { fields } => Error::Conflict { field: fields.join(",") },
-            Db::StatusBackward { .. } => Error::Conflict { field: "status".to_owned() },
+            Db::Mismatch { fields } => Error::TransactionMismatch { differing_fields: fields },
+            Db::StatusBackward { from, to } => Error::StatusBackward { from, to },
+            stale @ Db::StaleStatement(_) => {
+                Error::ConflictExplained { field: "balance".to_owned(), message: stale.to_string() }
+            }
             Db::Database(err) => {
                 // The detail goes to the log, never to the client.
                 tracing::error!(error = %err, "database error");
                 Error::Internal(err.to_string())
+            }
+            Db::Corrupt(what) => {
+                tracing::error!(what = %what, "corrupt stored data");
+                Error::Internal(what)
             }
         }
     }

@@ -10,14 +10,41 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use chrono::{DateTime, Utc};
 use clickledger_domain::ids::TenantId;
-use clickledger_persistence::conversions::{IngestOutcome, Prepared, commit_batch};
+use clickledger_domain::postback::Postback;
+use clickledger_persistence::conversions::{self, AttributionSetup, IngestOutcome, Prepared, commit_batch};
 use clickledger_persistence::{Backend, Db, Error};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::live::Live;
+use crate::state::AppState;
+
+/// The one way in for a tenant's parsed postback, whoever received it: attribution on the
+/// reader pool, then the group commit. Returns once the outcome is committed and its event
+/// (if any) published. `received` starts the receive → publish latency.
+pub async fn ingest(
+    state: &AppState,
+    tenant: TenantId,
+    postback: Postback,
+    received_at: DateTime<Utc>,
+    received: Instant,
+) -> Result<IngestOutcome, crate::Error> {
+    // A visitor may convert within milliseconds of a click still queued for writing: wait
+    // for the clicks queued before this postback, so its journey is whole.
+    if !state.clicks.written_up_to_now(CLICK_PATIENCE).await {
+        metrics::counter!("postback_click_wait_timeouts_total").increment(1);
+        tracing::warn!("clicks queued before a postback were not written within {CLICK_PATIENCE:?}");
+    }
+    let setup =
+        AttributionSetup { keys: state.click_keys(tenant).await?, data_driven: state.models.get(tenant) };
+    let prepared = conversions::prepare(&state.db, tenant, &setup, postback, received_at).await?;
+    Ok(state.ingestor.submit(tenant, prepared, received).await?)
+}
 
 const QUEUE: usize = 16_384;
+/// How long a postback waits for the clicks queued before it to be written.
+const CLICK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 const MAX_BATCH: usize = 512;
 /// PostgreSQL takes several writers; each tenant always goes to the same one, so a tenant's
 /// row lock (which orders its events) is never contended across writers.

@@ -1,7 +1,9 @@
 //! The Clickledger server: poem HTTP routes, the async-graphql schema, authentication, and
 //! the command line that starts it all.
 
+mod admin;
 pub mod auth;
+mod banner;
 pub mod cli;
 pub mod config;
 mod demo;

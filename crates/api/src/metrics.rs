@@ -26,10 +26,12 @@ fn route_label(path: &str) -> &'static str {
         "/graphql" => "/graphql",
         "/graphql/ws" => "/graphql/ws",
         "/postback" => "/postback",
+        "/set-password" => "/set-password",
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",
         p if p.starts_with("/c/") => "/c/{code}",
+        p if p.starts_with("/graphql/assets/") => "/graphql/assets",
         _ => "other",
     }
 }

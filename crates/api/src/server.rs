@@ -1,9 +1,11 @@
-//! Start-up and shutdown: connect and migrate, seed the demo on first start, build the routes,
-//! serve until Ctrl-C / SIGTERM, then let in-flight requests finish.
+//! Start-up and shutdown: check the configuration, bind, connect and migrate, build the
+//! routes, serve, seed the demo on first start, and on Ctrl-C / SIGTERM let in-flight
+//! requests finish.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use clickledger_notifier::mail::Mailer;
 use clickledger_persistence::{Db, settings};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::middleware::CatchPanic;
@@ -16,44 +18,38 @@ use crate::cli::{anyhow_like, init_logging};
 use crate::config::ServeArgs;
 use crate::state::{AppState, SharedState};
 use crate::tracking::ClickBatcher;
-use crate::{demo, graphql, http, metrics, tracking};
+use crate::{banner, demo, graphql, http, metrics, tracking};
 
 /// Login attempts allowed per account, and per client address, per minute.
 const LOGINS_PER_ACCOUNT_PER_MINUTE: u32 = 10;
 const LOGINS_PER_ADDRESS_PER_MINUTE: u32 = 60;
-const MIN_JWT_SECRET_BYTES: usize = 32;
 
+/// Starts the server. Everything that can be checked without the database is checked first
+/// and the port is bound before the database is touched: a start that cannot serve must
+/// leave the database as it found it (a demo seeded then would show its one-time password
+/// to nobody). The demo is seeded, and the banner printed, only once the server is serving.
 pub async fn run(args: ServeArgs) -> anyhow_like::Result {
     init_logging(args.log_format);
+    let mailer = mailer(&args)?;
+    let policy = clickledger_notifier::ssrf::AddressPolicy::allowing(args.outbound_allow.clone());
+    let prometheus = metrics::install()?;
+    let address = args.listen.address;
+    let acceptor = TcpListener::bind(address)
+        .into_acceptor()
+        .await
+        .map_err(|err| format!("cannot listen on {address}: {err}"))?;
+    let local = acceptor.local_addr().into_iter().find_map(|addr| addr.as_socket_addr().copied());
+    let listen = local.map(|addr| addr.to_string()).unwrap_or_else(|| address.to_string());
+    // Without --public-url, links point at the address actually bound (port 0 picks one).
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{listen}"));
+
     let db = Db::connect(&args.database.database_url).await?;
     db.migrate().await?;
-
     let jwt_secret = jwt_secret(&args, &db).await?;
-    let demo = if args.no_demo { None } else { demo::seed_once(&db).await? };
-    let prometheus = metrics::install()?;
-
-    let acceptor = TcpListener::bind(args.listen).into_acceptor().await?;
-    let local = acceptor.local_addr().into_iter().find_map(|addr| addr.as_socket_addr().copied());
-    let listen = local.map(|addr| addr.to_string()).unwrap_or_else(|| args.listen.to_string());
-    // Without --public-url, links point at the address actually bound (port 0 picks one).
-    let public_url = args.public_url.as_deref().map(|url| url.trim_end_matches('/').to_owned());
-    let public_url = public_url.unwrap_or_else(|| format!("http://{listen}"));
 
     let (clicks, click_writer) = ClickBatcher::start(db.clone());
-    let policy = clickledger_notifier::ssrf::AddressPolicy::allowing(args.outbound_allow.clone());
-    let mailer = match &args.smtp_url {
-        Some(url) => clickledger_notifier::mail::Mailer::smtp(
-            url.expose_secret(),
-            &args.mail_from,
-            Duration::from_secs(args.smtp_timeout_seconds),
-        )?,
-        None => {
-            tracing::warn!("no --smtp-url / CLICKLEDGER_SMTP_URL: e-mails are written to the log, not sent");
-            clickledger_notifier::mail::Mailer::Log
-        }
-    };
     let (notifier, outbound) = crate::outbound::build(db.clone(), policy, mailer)?;
-    let state: SharedState = Arc::new(AppState::new(
+    let mut app_state = AppState::new(
         db.clone(),
         JwtKeys::new(&jwt_secret, args.token_ttl_minutes),
         LoginLimiter::new(LOGINS_PER_ACCOUNT_PER_MINUTE, LOGINS_PER_ADDRESS_PER_MINUTE),
@@ -61,7 +57,9 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
         !args.disable_signup,
         clicks,
         outbound,
-    ));
+    );
+    app_state.max_replay_events = i64::from(args.max_replay_events);
+    let state: SharedState = Arc::new(app_state);
     let notifier = crate::outbound::start(&notifier, &state.live);
     let listener = state.live.spawn_listener(db.clone());
     let retraining = state.models.spawn_retraining(db.clone());
@@ -69,6 +67,7 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
 
     let app = Route::new()
         .at("/graphql", get(http::graphql::get).post(http::graphql::post))
+        .at("/graphql/assets/:name", get(http::graphiql::asset))
         .at("/graphql/ws", get(http::graphql::websocket))
         .at("/c/:code", get(tracking::click).head(tracking::click))
         .at("/postback", get(http::postback::receive).post(http::postback::receive))
@@ -79,10 +78,12 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
         .data(state.clone())
         .data(schema)
         .data(prometheus)
+        .around({
+            let proxies = http::client_address::TrustedProxies::new(args.trusted_proxies.clone());
+            move |next, req| proxies.clone().resolve(next, req)
+        })
         .around(metrics::track)
         .with(CatchPanic::new());
-
-    announce(&listen, &state.public_url, demo.as_ref(), args.no_demo);
 
     let limiter_state = state.clone();
     let janitor = tokio::spawn(async move {
@@ -90,16 +91,26 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
         loop {
             every.tick().await;
             limiter_state.login_limiter.retain_recent();
+            limiter_state.test_sends.retain_recent();
         }
     });
 
-    Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(
-            app,
-            shutdown_signal(),
-            Some(Duration::from_secs(args.shutdown_grace_seconds)),
-        )
-        .await?;
+    let going_away = state.shutdown.clone();
+    let server = tokio::spawn(Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+        app,
+        async move {
+            shutdown_signal().await;
+            // Live subscriptions are told to reconnect elsewhere before the grace period.
+            going_away.send_replace(true);
+        },
+        Some(Duration::from_secs(args.shutdown_grace_seconds)),
+    ));
+
+    // Serving: now the demo's one-time credentials cannot be lost to a failed start.
+    let demo = if args.no_demo { None } else { demo::seed_once(&db).await? };
+    banner::announce(args.log_format, &listen, &state.public_url, demo.as_ref(), args.no_demo);
+
+    let served = server.await;
     janitor.abort();
     retraining.abort();
     if let Some(listener) = listener {
@@ -112,18 +123,32 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
     let _ = click_writer.await;
     tracing::info!("shut down");
     db.close().await;
+    served.map_err(|err| format!("server task failed: {err}"))??;
     Ok(())
 }
 
-/// The configured secret, or for the demo a random one persisted in the database, so tokens
-/// survive a restart.
+/// The e-mail transport: SMTP when configured (its URL is checked here, at start-up), else
+/// the mail outbox directory.
+fn mailer(args: &ServeArgs) -> anyhow_like::Result<Mailer> {
+    let timeout = Duration::from_secs(args.smtp_timeout_seconds);
+    Ok(match &args.smtp_url {
+        Some(url) => Mailer::smtp(url.expose_secret(), &args.mail_from, timeout)?,
+        None => {
+            let mailer = Mailer::outbox(&args.mail_outbox, &args.mail_from)?;
+            tracing::warn!(
+                outbox = %args.mail_outbox.display(),
+                "no --smtp-url / CLICKLEDGER_SMTP_URL: e-mails are written as .eml files to the mail outbox, not sent"
+            );
+            mailer
+        }
+    })
+}
+
+/// The configured secret (its length was checked when parsed), or for the demo a random one
+/// persisted in the database, so tokens survive a restart.
 async fn jwt_secret(args: &ServeArgs, db: &Db) -> anyhow_like::Result<Vec<u8>> {
     if let Some(secret) = &args.jwt_secret {
-        let bytes = secret.expose_secret().as_bytes().to_vec();
-        if bytes.len() < MIN_JWT_SECRET_BYTES {
-            return Err(format!("--jwt-secret must be at least {MIN_JWT_SECRET_BYTES} bytes").into());
-        }
-        return Ok(bytes);
+        return Ok(secret.expose_secret().as_bytes().to_vec());
     }
     tracing::warn!(
         "no --jwt-secret / CLICKLEDGER_JWT_SECRET given: using a generated secret stored in the database; \
@@ -139,30 +164,6 @@ async fn jwt_secret(args: &ServeArgs, db: &Db) -> anyhow_like::Result<Vec<u8>> {
 
 fn hex_string(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// What a newcomer needs, on standard output (logs may be JSON or filtered).
-fn announce(listen: &str, public_url: &str, demo: Option<&demo::DemoCredentials>, no_demo: bool) {
-    println!("Clickledger listening on http://{listen}");
-    println!("  GraphiQL:      http://{listen}/graphql");
-    println!("  Tracking URL:  {public_url}/c/{{code}}");
-    match demo {
-        Some(creds) => {
-            println!("  Demo tenant `{}` created. Save these, they are shown once:", demo::DEMO_SLUG);
-            println!("    owner      {} / {}", demo::DEMO_EMAIL, creds.password);
-            println!("    affiliate  affiliate@demo.clickledger.dev / {}", creds.affiliate_password);
-            println!("    API key    {}", creds.api_key);
-            println!("    link       {public_url}/c/{}", creds.link_code);
-        }
-        None if !no_demo => {
-            println!(
-                "  Demo tenant `{}`: owner {} (password shown at first start)",
-                demo::DEMO_SLUG,
-                demo::DEMO_EMAIL
-            );
-        }
-        None => {}
-    }
 }
 
 async fn shutdown_signal() {

@@ -6,9 +6,9 @@ use clickledger_persistence::Db;
 use clickledger_persistence::tracking::{self, ClickKeys};
 use moka::sync::Cache;
 
-use crate::auth::{JwtKeys, LoginLimiter};
+use crate::auth::{JwtKeys, LoginLimiter, TestSendLimiter};
 use crate::ingest::Ingestor;
-use crate::live::Live;
+use crate::live::{Feeds, Live};
 use crate::models::ModelStore;
 use crate::outbound::Outbound;
 use crate::tracking::{ClickBatcher, LinkCache};
@@ -18,22 +18,32 @@ pub struct AppState {
     pub db: Db,
     pub jwt: JwtKeys,
     pub login_limiter: LoginLimiter,
+    pub test_sends: TestSendLimiter,
     /// Base URL of the tracking domain, without a trailing slash.
     pub public_url: String,
     pub signup_enabled: bool,
     pub links: LinkCache,
     pub clicks: ClickBatcher,
     pub live: Arc<Live>,
+    /// Subscriptions sharing their frames, by (document, viewer).
+    pub feeds: Feeds,
     pub ingestor: Ingestor,
     pub models: Arc<ModelStore>,
     pub outbound: Outbound,
     /// API-key hash → tenant (or known-bad), for a few seconds: postbacks arrive in bursts.
     pub api_keys: Cache<String, Option<TenantId>>,
+    /// How far back a subscription's `since` may reach (events); older cursors are refused.
+    pub max_replay_events: i64,
     click_keys: Cache<TenantId, ClickKeys>,
+    /// Turns `true` when shutdown begins: live subscriptions close with 1001 "going away".
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 /// How long an API key lookup is trusted; a revoked key stops working within this.
 pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// The default of `--max-replay-events`.
+pub const DEFAULT_MAX_REPLAY_EVENTS: i64 = 10_000;
 
 impl AppState {
     pub fn new(
@@ -50,16 +60,20 @@ impl AppState {
             db: db.clone(),
             jwt,
             login_limiter,
+            test_sends: TestSendLimiter::new(),
             public_url,
             signup_enabled,
             links: LinkCache::new(),
             clicks,
             ingestor: Ingestor::start(db.clone(), live.clone()),
+            feeds: Feeds::new(live.clone(), db.clone()),
             live,
             models: Arc::new(ModelStore::default()),
             outbound,
             api_keys: Cache::builder().max_capacity(10_000).time_to_live(API_KEY_CACHE_TTL).build(),
             click_keys: Cache::builder().max_capacity(10_000).build(),
+            shutdown: tokio::sync::watch::Sender::new(false),
+            max_replay_events: DEFAULT_MAX_REPLAY_EVENTS,
         }
     }
 

@@ -74,6 +74,26 @@ pub struct LatencyOutcome {
     pub subscriber_errors: Errors,
     /// While sending.
     pub cpu: CpuUse,
+    /// What the fan-out costs the server per frame (see [`FrameCpu`]).
+    pub frame_cpu: FrameCpu,
+}
+
+/// Server CPU per delivered frame: the server's CPU seconds from the first postback until
+/// every frame arrived (or the grace period ended), minus its CPU seconds for the same number
+/// of postbacks at the same rate with nobody subscribed (measured just before, in the same
+/// run), divided by the frames delivered.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FrameCpu {
+    pub with_subscribers: Option<f64>,
+    pub without_subscribers: Option<f64>,
+    pub frames: u64,
+}
+
+impl FrameCpu {
+    pub fn micros_per_frame(&self) -> Option<f64> {
+        let extra = self.with_subscribers? - self.without_subscribers?;
+        (self.frames > 0).then(|| extra.max(0.0) * 1e6 / self.frames as f64)
+    }
 }
 
 impl LatencyOutcome {
@@ -107,20 +127,36 @@ struct SubscriberResult {
     errors: Errors,
 }
 
+impl Shared {
+    fn new(total: u64) -> Arc<Shared> {
+        Arc::new(Shared {
+            origin: Instant::now(),
+            run: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
+            sent_at: (0..total).map(|_| AtomicU64::new(0)).collect(),
+            received: AtomicU64::new(0),
+            live: AtomicUsize::new(0),
+        })
+    }
+}
+
 pub async fn run(params: Params) -> Result<LatencyOutcome> {
     let total = (params.rate * params.duration.as_secs_f64()).round().max(1.0) as u64;
-    let shared = Arc::new(Shared {
-        origin: Instant::now(),
-        run: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
-        sent_at: (0..total).map(|_| AtomicU64::new(0)).collect(),
-        received: AtomicU64::new(0),
-        live: AtomicUsize::new(0),
-    });
     let client = reqwest::Client::builder()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(usize::MAX)
         .timeout(REQUEST_TIMEOUT)
         .build()?;
+
+    // The same postbacks with nobody subscribed: what the server spends without the fan-out.
+    let alone = Shared::new(total);
+    let cpu_before = cpu_seconds(Some(params.server_pid));
+    let paced = pace(&client, &params, &alone, total).await;
+    let without_subscribers = cpu_seconds(Some(params.server_pid)).zip(cpu_before).map(|(b, a)| b - a);
+    if paced.accepted() == 0 {
+        return Err(format!("no postback was accepted: {}", paced.errors.summary()).into());
+    }
+
+    let shared = Shared::new(total);
 
     // Subscribers: connected, acknowledged and subscribed.
     let ws_url = format!("{}/graphql/ws", params.base.replacen("http://", "ws://", 1));
@@ -168,12 +204,93 @@ pub async fn run(params: Params) -> Result<LatencyOutcome> {
     // Let the probes' events drain before measuring.
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    // Open-loop pacing: postback `seq` is due at start + seq / rate, whatever the answers do.
+    let cpu_before = cpu_seconds(Some(params.server_pid));
+    let paced = pace(&client, &params, &shared, total).await;
+    let accepted = paced.accepted();
+
+    // Wait for the events still on their way, then stop the subscribers.
+    let expected = accepted * params.subscribers as u64;
+    let grace_end = Instant::now() + GRACE;
+    while shared.received.load(Ordering::Relaxed) < expected && Instant::now() < grace_end {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let with_subscribers = cpu_seconds(Some(params.server_pid)).zip(cpu_before).map(|(b, a)| b - a);
+    let _ = stop_tx.send(true);
+
+    let sent_at: Vec<u64> = shared.sent_at.iter().map(|at| at.load(Ordering::Relaxed)).collect();
+    let (mut latency, mut after_answer) = (histogram(), histogram());
+    let (mut received, mut duplicates, mut before_answer) = (0u64, 0u64, 0u64);
+    let mut subscriber_errors = Errors::new();
+    while let Some(joined) = subscribers.join_next().await {
+        match joined {
+            Ok(result) => {
+                for ((arrived, sent), answered) in result.arrivals.iter().zip(&sent_at).zip(&paced.answered) {
+                    if *arrived == 0 || *answered == 0 || *sent == 0 {
+                        continue;
+                    }
+                    received += 1;
+                    let _ = latency.record(to_micros(arrived.saturating_sub(*sent)));
+                    if arrived < answered {
+                        before_answer += 1;
+                    }
+                    let _ = after_answer.record(to_micros(arrived.saturating_sub(*answered)));
+                }
+                duplicates += result.duplicates;
+                subscriber_errors.merge(result.errors);
+            }
+            Err(err) => subscriber_errors.add(format!("subscriber task failed: {err}")),
+        }
+    }
+
+    Ok(LatencyOutcome {
+        subscribers: params.subscribers,
+        rate: params.rate,
+        duration: params.duration,
+        sent: paced.sent,
+        accepted,
+        postback_errors: paced.errors,
+        send_span: paced.send_span,
+        pacer_lag: paced.pacer_lag,
+        postback_latency: paced.latency,
+        expected,
+        received,
+        duplicates,
+        latency,
+        after_answer,
+        before_answer,
+        subscriber_errors,
+        cpu: paced.cpu,
+        frame_cpu: FrameCpu { with_subscribers, without_subscribers, frames: received },
+    })
+}
+
+/// What one paced series of postbacks gave.
+struct Paced {
+    sent: u64,
+    /// Answer time (ns since origin + 1) of each postback answered 200; 0 otherwise.
+    answered: Vec<u64>,
+    errors: Errors,
+    /// How long sending took, first to last request.
+    send_span: Duration,
+    pacer_lag: Histogram<u64>,
+    latency: Histogram<u64>,
+    /// While sending.
+    cpu: CpuUse,
+}
+
+impl Paced {
+    fn accepted(&self) -> u64 {
+        self.answered.iter().filter(|at| **at > 0).count() as u64
+    }
+}
+
+/// Open-loop pacing: postback `seq` is due at start + seq / rate, whatever the answers do.
+/// Returns once every postback is answered.
+async fn pace(client: &reqwest::Client, params: &Params, shared: &Arc<Shared>, total: u64) -> Paced {
     let mut in_flight = JoinSet::new();
     let mut pacer_lag = histogram();
     let mut postback_latency = histogram();
     let mut postback_errors = Errors::new();
-    // Answer time (ns since origin + 1) of each postback answered 200; 0 otherwise.
     let mut answered = vec![0u64; total as usize];
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -214,7 +331,7 @@ pub async fn run(params: Params) -> Result<LatencyOutcome> {
             });
         }
         while let Some(joined) = in_flight.try_join_next() {
-            collect(joined, &shared, &mut answered, &mut postback_latency, &mut postback_errors);
+            collect(joined, shared, &mut answered, &mut postback_latency, &mut postback_errors);
         }
     }
     let send_span = last_sent - start;
@@ -225,62 +342,17 @@ pub async fn run(params: Params) -> Result<LatencyOutcome> {
         CpuUse { server: cores(cpu_before.0, server), loadgen: cores(cpu_before.1, loadgen) }
     };
     while let Some(joined) = in_flight.join_next().await {
-        collect(joined, &shared, &mut answered, &mut postback_latency, &mut postback_errors);
+        collect(joined, shared, &mut answered, &mut postback_latency, &mut postback_errors);
     }
-    let accepted = answered.iter().filter(|at| **at > 0).count() as u64;
-
-    // Wait for the events still on their way, then stop the subscribers.
-    let expected = accepted * params.subscribers as u64;
-    let grace_end = Instant::now() + GRACE;
-    while shared.received.load(Ordering::Relaxed) < expected && Instant::now() < grace_end {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let _ = stop_tx.send(true);
-
-    let sent_at: Vec<u64> = shared.sent_at.iter().map(|at| at.load(Ordering::Relaxed)).collect();
-    let (mut latency, mut after_answer) = (histogram(), histogram());
-    let (mut received, mut duplicates, mut before_answer) = (0u64, 0u64, 0u64);
-    let mut subscriber_errors = Errors::new();
-    while let Some(joined) = subscribers.join_next().await {
-        match joined {
-            Ok(result) => {
-                for ((arrived, sent), answered) in result.arrivals.iter().zip(&sent_at).zip(&answered) {
-                    if *arrived == 0 || *answered == 0 || *sent == 0 {
-                        continue;
-                    }
-                    received += 1;
-                    let _ = latency.record(to_micros(arrived.saturating_sub(*sent)));
-                    if arrived < answered {
-                        before_answer += 1;
-                    }
-                    let _ = after_answer.record(to_micros(arrived.saturating_sub(*answered)));
-                }
-                duplicates += result.duplicates;
-                subscriber_errors.merge(result.errors);
-            }
-            Err(err) => subscriber_errors.add(format!("subscriber task failed: {err}")),
-        }
-    }
-
-    Ok(LatencyOutcome {
-        subscribers: params.subscribers,
-        rate: params.rate,
-        duration: params.duration,
+    Paced {
         sent: next,
-        accepted,
-        postback_errors,
+        answered,
+        errors: postback_errors,
         send_span,
         pacer_lag,
-        postback_latency,
-        expected,
-        received,
-        duplicates,
-        latency,
-        after_answer,
-        before_answer,
-        subscriber_errors,
+        latency: postback_latency,
         cpu,
-    })
+    }
 }
 
 /// ns (+ 1) → µs, within the histograms' bounds.

@@ -6,8 +6,10 @@
 //! `BENCHMARKS.md`:
 //!
 //! 1. click redirects per second, against the bare-poem baseline in the same run;
-//! 2. sustained postbacks per second with their latency;
-//! 3. postback → subscriber latency at a steady, open-loop rate.
+//! 2. sustained postbacks per second with their latency: deposits, and registrations that
+//!    each bind a new player; on PostgreSQL against `pgbench` single-row inserts, same run;
+//! 3. postback → subscriber latency at a steady, open-loop rate, and the server CPU per
+//!    delivered frame.
 //!
 //! Every scenario is bounded in time (and so in count) and stops by itself.
 
@@ -15,6 +17,7 @@ mod baseline;
 mod cpu;
 mod latency;
 mod load;
+mod pgbench;
 mod report;
 mod run;
 mod server;

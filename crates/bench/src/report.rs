@@ -10,9 +10,15 @@ use hdrhistogram::Histogram;
 use crate::cpu::CpuUse;
 use crate::latency::LatencyOutcome;
 use crate::load::{Errors, Outcome};
+use crate::pgbench::Pgbench;
 
 pub const CLICK_RATIO_TARGET: f64 = 0.60;
 pub const LATENCY_P99_TARGET_MS: f64 = 20.0;
+/// Postbacks/s on SQLite, each kind.
+pub const SQLITE_POSTBACKS_TARGET: f64 = 10_000.0;
+/// Postbacks/s ÷ `pgbench` single-row inserts/s on PostgreSQL, each kind.
+pub const PGBENCH_RATIO_TARGET: f64 = 0.5;
+pub const FRAME_CPU_TARGET_MICROS: f64 = 3.0;
 
 /// How the click write-behind kept up: every answered click persisted, and when.
 #[derive(Debug, Clone)]
@@ -33,10 +39,35 @@ pub struct Clicks {
     pub drain: Option<Drain>,
 }
 
-pub struct Postbacks {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostbackKind {
+    /// A `deposit` with a unique `txn_id` on a real click ID.
+    Deposits,
+    /// A `registration` with a unique `player_id` on a real click ID: each binds a new player.
+    Registrations,
+}
+
+impl PostbackKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            PostbackKind::Deposits => "deposits, unique `txn_id`, real click ID",
+            PostbackKind::Registrations => "registrations of new players, unique `player_id`, real click ID",
+        }
+    }
+}
+
+pub struct PostbackLoad {
+    pub kind: PostbackKind,
     pub concurrency: usize,
     pub outcome: Outcome,
     pub cpu: CpuUse,
+}
+
+pub struct Postbacks {
+    pub deposits: PostbackLoad,
+    pub registrations: PostbackLoad,
+    /// PostgreSQL only: the same run's `pgbench` baseline.
+    pub pgbench: Option<Pgbench>,
 }
 
 pub struct Run {
@@ -246,24 +277,68 @@ impl Run {
             );
         }
         if let Some(p) = &self.postbacks {
-            let scenario = format!("postbacks, {} in flight, unique `txn_id`, real click ID", p.concurrency);
-            let _ = writeln!(
-                md,
-                "| 2 | {scenario} | 200 answers | **{} /s** | |",
-                thousands(p.outcome.rate().round() as u64)
-            );
-            let _ = writeln!(md, "| 2 | | latency p50 / p99 / max | {} | |", percentiles(&p.outcome.latency));
-            let _ = writeln!(
-                md,
-                "| 2 | | non-200 answers and failures | {} | 0 |",
-                errors_cell(&p.outcome.errors)
-            );
-            let _ = writeln!(
-                md,
-                "| 2 | | CPU cores used: server, load generator | {}, {} | |",
-                cores(p.cpu.server),
-                cores(p.cpu.loadgen)
-            );
+            for load in [&p.deposits, &p.registrations] {
+                let rate = load.outcome.rate();
+                let target = match &p.pgbench {
+                    Some(_) => String::new(),
+                    None => format!(
+                        "≥ {} /s: {}",
+                        thousands(SQLITE_POSTBACKS_TARGET as u64),
+                        verdict(rate >= SQLITE_POSTBACKS_TARGET && load.outcome.errors.count == 0)
+                    ),
+                };
+                let scenario = format!("postbacks: {}, {} in flight", load.kind.describe(), load.concurrency);
+                let _ = writeln!(
+                    md,
+                    "| 2 | {scenario} | 200 answers | **{} /s** | {target} |",
+                    thousands(rate.round() as u64)
+                );
+                let _ = writeln!(
+                    md,
+                    "| 2 | | latency p50 / p99 / max | {} | |",
+                    percentiles(&load.outcome.latency)
+                );
+                let _ = writeln!(
+                    md,
+                    "| 2 | | non-200 answers and failures | {} | 0 |",
+                    errors_cell(&load.outcome.errors)
+                );
+                let _ = writeln!(
+                    md,
+                    "| 2 | | CPU cores used: server, load generator | {}, {} | |",
+                    cores(load.cpu.server),
+                    cores(load.cpu.loadgen)
+                );
+            }
+            if let Some(pgbench) = &p.pgbench {
+                let scenario = format!(
+                    "`pgbench`, one single-row INSERT per transaction, {} clients, {} s, the bench's database",
+                    pgbench.clients, pgbench.seconds
+                );
+                match &pgbench.inserts_per_second {
+                    Ok(inserts) => {
+                        let _ = writeln!(
+                            md,
+                            "| 2 | {scenario} | inserts (transactions) | **{} /s** | |",
+                            thousands(inserts.round() as u64)
+                        );
+                        let deposits = p.deposits.outcome.rate() / inserts.max(f64::MIN_POSITIVE);
+                        let registrations = p.registrations.outcome.rate() / inserts.max(f64::MIN_POSITIVE);
+                        let _ = writeln!(
+                            md,
+                            "| 2 | | postbacks/s ÷ pgbench inserts/s: deposits, registrations | **{deposits:.2}, {registrations:.2}** | ≥ {PGBENCH_RATIO_TARGET}: {} |",
+                            verdict(deposits.min(registrations) >= PGBENCH_RATIO_TARGET)
+                        );
+                    }
+                    Err(err) => {
+                        let _ = writeln!(
+                            md,
+                            "| 2 | {scenario} | inserts | **failed**: {} | |",
+                            err.replace('|', "\\|")
+                        );
+                    }
+                }
+            }
         }
         if let Some(l) = &self.latency {
             let scenario = format!(
@@ -319,6 +394,19 @@ impl Run {
                 cores(l.cpu.server),
                 cores(l.cpu.loadgen)
             );
+            let f = &l.frame_cpu;
+            let per_frame = match (f.micros_per_frame(), f.with_subscribers, f.without_subscribers) {
+                (Some(micros), Some(with), Some(without)) => format!(
+                    "**{micros:.2} µs** ({with:.2} s − {without:.2} s over {} frames)",
+                    thousands(f.frames)
+                ),
+                _ => "? (no /proc figures or no frames)".to_owned(),
+            };
+            let _ = writeln!(
+                md,
+                "| 3 | | server CPU per delivered frame: (server CPU s, first postback → last frame) − (same postbacks, same rate, no subscribers, just before) ÷ frames | {per_frame} | ≤ {FRAME_CPU_TARGET_MICROS:.0} µs: {} |",
+                verdict(f.micros_per_frame().is_some_and(|m| m <= FRAME_CPU_TARGET_MICROS))
+            );
         }
 
         let mut notes = Vec::new();
@@ -327,7 +415,8 @@ impl Run {
             note_errors(&mut notes, "Scenario 1, baseline", &c.baseline.errors);
         }
         if let Some(p) = &self.postbacks {
-            note_errors(&mut notes, "Scenario 2", &p.outcome.errors);
+            note_errors(&mut notes, "Scenario 2, deposits", &p.deposits.outcome.errors);
+            note_errors(&mut notes, "Scenario 2, registrations", &p.registrations.outcome.errors);
         }
         if let Some(l) = &self.latency {
             note_errors(&mut notes, "Scenario 3, postbacks", &l.postback_errors);
@@ -391,14 +480,21 @@ up a tenant through GraphQL, then runs three scenarios (`--scenario clicks|postb
    warm-up), so a change in background load hits both alike. Target: the server reaches ≥ 60 % of
    the baseline. After each server turn the bench waits until the write-behind has persisted every
    answered click (`clicks_total` = `clicks_recorded_total` in `/metrics`).
-2. **Postbacks/s sustained.** 256 postbacks in flight (`--postback-concurrency`), each a `deposit`
-   with a unique `txn_id` and a real click ID taken from a redirect's Location; any answer but 200
-   is an error.
+2. **Postbacks/s sustained.** 256 postbacks in flight (`--postback-concurrency`), any answer but
+   200 an error, twice: `deposit`s with a unique `txn_id`, then `registration`s that each bind a
+   new player (unique `player_id`), both on real click IDs taken from redirects' Locations.
+   Target on SQLite: ≥ 10,000/s each. On PostgreSQL the same run also measures `pgbench` (shipped
+   with PostgreSQL) inserting single rows, one transaction each, from 16 clients into a scratch
+   table of the bench's database; target: postbacks/s ÷ those inserts/s ≥ 0.5 for each kind.
 3. **Postback → subscriber latency.** 100 WebSocket subscribers (`graphql-transport-ws`, owner
    token in `connection_init`) on `conversions { conversion { txnId } }`; postbacks at a steady
    1,000/s (`--rate`), paced open-loop from a 1 ms tick (a slow answer does not delay the next
    postback); for each (postback, subscriber) pair, the time from handing the postback to the HTTP
-   client until that subscriber has the frame. Target: p99 ≤ 20 ms with nothing missing.
+   client until that subscriber has the frame. Target: p99 ≤ 20 ms with nothing missing. Just
+   before, the same number of postbacks goes out at the same rate with nobody subscribed; the
+   server's CPU seconds (`/proc/<pid>/stat`) from the first postback to the last frame, minus
+   those of the run without subscribers, divided by the frames delivered, is the **server CPU per
+   delivered frame**. Target: ≤ 3 µs.
 
 The load generator runs on the same machine and the same cores as the server (loopback only), so
 every figure includes its cost; the CPU rows say how the cores were shared. The load average is

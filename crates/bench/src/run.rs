@@ -11,9 +11,9 @@ use hyper::header::{AUTHORIZATION, HOST};
 use hyper::{Request, StatusCode};
 
 use crate::load::{MakeRequest, Outcome, closed_loop};
-use crate::report::{self, Clicks, Drain, Postbacks};
+use crate::report::{self, Clicks, Drain, PostbackKind, PostbackLoad, Postbacks};
 use crate::server::{Database, Process, SERVER_READY_PREFIX, server_args};
-use crate::{BenchArgs, Result, Scenario, baseline, cpu, latency, setup};
+use crate::{BenchArgs, Result, Scenario, baseline, cpu, latency, pgbench, setup};
 
 /// How long to wait for the write-behind to persist the clicks after the click load.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -117,14 +117,22 @@ async fn scenarios(
             results.clicks = Some(clicks(args, &server, &client, &tenant.codes, bench_exe, dir).await?);
         }
         if args.scenario.includes(Scenario::Postbacks) {
-            results.postbacks = Some(postbacks(args, &server, &tenant.api_key, &click_ids).await);
+            let deposits =
+                postbacks(args, &server, &tenant.api_key, &click_ids, PostbackKind::Deposits).await;
+            let registrations =
+                postbacks(args, &server, &tenant.api_key, &click_ids, PostbackKind::Registrations).await;
+            let pgbench = match database {
+                Database::Postgres { url, .. } => Some(pgbench::inserts_per_second(url, args, dir).await),
+                Database::Sqlite { .. } => None,
+            };
+            results.postbacks = Some(Postbacks { deposits, registrations, pgbench });
         }
         if args.scenario.includes(Scenario::Latency) {
             eprintln!(
-                "scenario 3: {} subscribers, {} postbacks/s for {:?}",
-                args.subscribers,
+                "scenario 3: {} postbacks/s for {:?} without subscribers, then with {} subscribers",
                 args.rate,
-                args.duration()
+                args.duration(),
+                args.subscribers
             );
             let outcome = latency::run(latency::Params {
                 base: server.base.clone(),
@@ -236,9 +244,16 @@ async fn click_turn(
     (outcome, cpu.await.unwrap_or_default())
 }
 
-async fn postbacks(args: &BenchArgs, server: &Process, api_key: &str, click_ids: &[String]) -> Postbacks {
+async fn postbacks(
+    args: &BenchArgs,
+    server: &Process,
+    api_key: &str,
+    click_ids: &[String],
+    kind: PostbackKind,
+) -> PostbackLoad {
     eprintln!(
-        "scenario 2: {} postbacks in flight for {:?} + {:?} warm-up",
+        "scenario 2 ({}): {} postbacks in flight for {:?} + {:?} warm-up",
+        kind.describe(),
         args.postback_concurrency,
         args.duration(),
         args.warmup()
@@ -248,13 +263,18 @@ async fn postbacks(args: &BenchArgs, server: &Process, api_key: &str, click_ids:
     let (key, ids) = (api_key.to_owned(), click_ids.to_vec());
     let make: MakeRequest = Arc::new(move |worker, seq| {
         let click_id = &ids[(worker + seq as usize) % ids.len()];
-        get(addr, setup::postback_path(click_id, &format!("pb-{run}-{worker}-{seq}")), Some(&key))
+        let unique = format!("pb-{run}-{worker}-{seq}");
+        let path = match kind {
+            PostbackKind::Deposits => setup::postback_path(click_id, &unique),
+            PostbackKind::Registrations => setup::registration_path(click_id, &unique),
+        };
+        get(addr, path, Some(&key))
     });
     let (start, end) = window(args);
     let cpu = cpu::sample_window(server.pid, start, end);
     let outcome = closed_loop(addr, args.postback_concurrency, start, end, StatusCode::OK, make).await;
     let cpu = cpu.await.unwrap_or_default();
-    Postbacks { concurrency: args.postback_concurrency, outcome, cpu }
+    PostbackLoad { kind, concurrency: args.postback_concurrency, outcome, cpu }
 }
 
 fn window(args: &BenchArgs) -> (Instant, Instant) {

@@ -141,6 +141,11 @@ pub fn postback_path(click_id: &str, txn_id: &str) -> String {
     format!("/postback?click_id={click_id}&event=deposit&txn_id={txn_id}&amount=10.00&currency=EUR")
 }
 
+/// The query string of a registration postback for `click_id` that binds a new player.
+pub fn registration_path(click_id: &str, player_id: &str) -> String {
+    format!("/postback?click_id={click_id}&event=registration&player_id={player_id}")
+}
+
 /// One postback before the measurements: it must be accepted and attributed to the click.
 pub async fn check_postback(client: &reqwest::Client, base: &str, api_key: &str, click_id: &str) -> Result {
     let response = client

@@ -10,6 +10,7 @@ pub mod error;
 pub mod ids;
 pub mod money;
 pub mod password;
+pub mod period;
 pub mod postback;
 pub mod role;
 pub mod status;

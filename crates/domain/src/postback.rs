@@ -5,24 +5,27 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use rust_decimal::Decimal;
 
 use crate::Error;
 use crate::conversion::{ConversionStatus, EventKind};
+use crate::money::{Currency, Money};
 
 pub const MAX_ID_LEN: usize = 128;
 pub const MAX_INSTRUMENT_LEN: usize = 32;
+/// How far `occurred_at` may lie from the receive time, either way. Beyond it the date is a
+/// mistake (or an attack): a far-future event books into a month that can never close, and
+/// arithmetic on dates near the calendar's end overflows.
+pub const MAX_OCCURRED_AT_SKEW_DAYS: i64 = 366;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Postback {
-    pub click_id: Option<String>,
-    pub player_id: Option<String>,
+    pub subject: Subject,
     pub event: EventKind,
     pub txn_id: Option<String>,
-    pub amount: Option<Decimal>,
-    /// ISO 4217 alphabetic code, upper case.
-    pub currency: Option<String>,
+    /// The amount with its currency, parsed once here (required for money events).
+    pub amount: Option<Money>,
     pub lots: Option<Decimal>,
     pub instrument: Option<String>,
     pub status: ConversionStatus,
@@ -30,8 +33,33 @@ pub struct Postback {
     pub occurred_at: Option<DateTime<Utc>>,
     /// The player's country, ISO 3166-1 alpha-2 (upper case), for country-specific CPA.
     pub country: Option<String>,
-    /// The wagering behind a revenue report, in `currency`, for CPA turnover thresholds.
-    pub turnover: Option<Decimal>,
+    /// The wagering behind a revenue report, in the amount's currency, for CPA turnover
+    /// thresholds.
+    pub turnover: Option<Money>,
+}
+
+/// Whom a postback is about: a click (which a player may register through), or a player
+/// known from an earlier conversion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    Click { click_id: String, player_id: Option<String> },
+    Player { player_id: String },
+}
+
+impl Subject {
+    pub fn click_id(&self) -> Option<&str> {
+        match self {
+            Subject::Click { click_id, .. } => Some(click_id),
+            Subject::Player { .. } => None,
+        }
+    }
+
+    pub fn player_id(&self) -> Option<&str> {
+        match self {
+            Subject::Click { player_id, .. } => player_id.as_deref(),
+            Subject::Player { player_id } => Some(player_id),
+        }
+    }
 }
 
 impl Postback {
@@ -42,10 +70,15 @@ impl Postback {
             (Some(txn), EventKind::Chargeback) => format!("chargeback:{txn}"),
             (Some(txn), _) => format!("txn:{txn}"),
             (None, event) => {
-                let who = self.player_id.as_deref().or(self.click_id.as_deref()).unwrap_or_default();
+                let who = self.subject.player_id().or(self.subject.click_id()).unwrap_or_default();
                 format!("{event}:{who}")
             }
         }
+    }
+
+    /// The currency of the postback's money, if it carries any.
+    pub fn currency(&self) -> Option<Currency> {
+        self.amount.or(self.turnover).map(|m| m.currency)
     }
 
     /// The fields that define the transaction, for "same payload?" comparisons. Status is left
@@ -57,17 +90,17 @@ impl Postback {
                 fields.insert(name, value);
             }
         };
-        put("click_id", self.click_id.clone());
-        put("player_id", self.player_id.clone());
+        put("click_id", self.subject.click_id().map(str::to_owned));
+        put("player_id", self.subject.player_id().map(str::to_owned));
         put("event", Some(self.event.as_str().to_owned()));
         put("txn_id", self.txn_id.clone());
-        put("amount", self.amount.map(|a| a.normalize().to_string()));
-        put("currency", self.currency.clone());
+        put("amount", self.amount.map(|a| a.amount.normalize().to_string()));
+        put("currency", self.currency().map(|c| c.code().to_owned()));
         put("lots", self.lots.map(|l| l.normalize().to_string()));
         put("instrument", self.instrument.clone());
         put("occurred_at", self.occurred_at.map(|t| t.timestamp_millis().to_string()));
         put("country", self.country.clone());
-        put("turnover", self.turnover.map(|t| t.normalize().to_string()));
+        put("turnover", self.turnover.map(|t| t.amount.normalize().to_string()));
         fields
     }
 }
@@ -88,8 +121,11 @@ impl From<Error> for FieldError {
 }
 
 /// Parses name/value pairs (the last value of a repeated name wins; empty values count as
-/// absent, as trackers commonly send `amount=` for "none").
-pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Postback, Vec<FieldError>> {
+/// absent, as trackers commonly send `amount=` for "none"), received at `received_at`.
+pub fn parse<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    received_at: DateTime<Utc>,
+) -> Result<Postback, Vec<FieldError>> {
     let mut params: BTreeMap<&str, &str> = BTreeMap::new();
     for (name, value) in pairs {
         let value = value.trim();
@@ -117,7 +153,10 @@ pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<
     let status =
         keep(&mut errors, params.get("status").map(|raw| ConversionStatus::from_str(raw)).transpose())
             .unwrap_or(ConversionStatus::Approved);
-    let occurred_at = keep(&mut errors, timestamp(params.get("occurred_at").copied()));
+    let occurred_at = keep(
+        &mut errors,
+        timestamp(params.get("occurred_at").copied()).and_then(|t| near_receipt(t, received_at)),
+    );
     let country = keep(&mut errors, country(params.get("country").copied()));
     let turnover = keep(&mut errors, decimal(params.get("turnover").copied(), "turnover"));
     if turnover.is_some_and(|t| t.is_sign_negative() && !t.is_zero()) {
@@ -163,14 +202,24 @@ pub fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<
         errors.push(FieldError { field: "currency", message: "is required with amount".into() });
     }
 
-    match event {
-        Some(event) if errors.is_empty() => Ok(Postback {
-            click_id,
-            player_id,
+    let subject = match (click_id, player_id) {
+        (Some(click_id), player_id) => Some(Subject::Click { click_id, player_id }),
+        (None, Some(player_id)) => Some(Subject::Player { player_id }),
+        (None, None) => None,
+    };
+    let money = |amount: Option<Decimal>, field: &'static str| match (amount, currency) {
+        (Some(amount), Some(currency)) => Money::from_input(amount, currency, field).map(Some),
+        _ => Ok(None),
+    };
+    let amount = keep(&mut errors, money(amount, "amount"));
+    let turnover = keep(&mut errors, money(turnover, "turnover"));
+
+    match (event, subject) {
+        (Some(event), Some(subject)) if errors.is_empty() => Ok(Postback {
+            subject,
             event,
             txn_id,
             amount,
-            currency,
             lots,
             instrument,
             status,
@@ -228,11 +277,11 @@ fn decimal(raw: Option<&str>, field: &'static str) -> Result<Option<Decimal>, Er
     }
 }
 
-fn currency(raw: Option<&str>) -> Result<Option<String>, Error> {
+fn currency(raw: Option<&str>) -> Result<Option<Currency>, Error> {
     match raw {
         None => Ok(None),
-        Some(code) => crate::money::Currency::from_str(code)
-            .map(|currency| Some(currency.to_string()))
+        Some(code) => Currency::from_str(code)
+            .map(Some)
             .map_err(|_| Error::invalid("currency", "must be an ISO 4217 currency code")),
     }
 }
@@ -265,10 +314,36 @@ fn timestamp(raw: Option<&str>) -> Result<Option<DateTime<Utc>>, Error> {
         .map_err(|_| Error::invalid("occurred_at", "must be RFC 3339 or epoch milliseconds"))
 }
 
+/// Refuses an `occurred_at` more than [`MAX_OCCURRED_AT_SKEW_DAYS`] from the receive time.
+fn near_receipt(
+    occurred_at: Option<DateTime<Utc>>,
+    received_at: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    let Some(t) = occurred_at else { return Ok(None) };
+    // Subtracting two representable instants cannot overflow (chrono's range is far smaller
+    // than TimeDelta's).
+    if (t - received_at).abs() > TimeDelta::days(MAX_OCCURRED_AT_SKEW_DAYS) {
+        return Err(Error::invalid(
+            "occurred_at",
+            format!("must be within {MAX_OCCURRED_AT_SKEW_DAYS} days of the time the postback is received"),
+        ));
+    }
+    Ok(Some(t))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// When the postbacks of these tests arrive.
+    fn received() -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(1_700_000_000_000).unwrap()
+    }
+
+    fn parse<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Postback, Vec<FieldError>> {
+        super::parse(pairs, received())
+    }
 
     fn fields(errors: Vec<FieldError>) -> Vec<&'static str> {
         let mut names: Vec<_> = errors.into_iter().map(|e| e.field).collect();
@@ -288,8 +363,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(p.event, EventKind::Deposit);
-        assert_eq!(p.amount, Some(Decimal::new(2550, 2)));
-        assert_eq!(p.currency.as_deref(), Some("EUR"));
+        let eur = Currency::parse("EUR", "currency").unwrap();
+        assert_eq!(p.amount, Some(Money::new(Decimal::new(2550, 2), eur)));
+        assert_eq!(p.subject, Subject::Click { click_id: "abc".into(), player_id: None });
         assert_eq!(p.status, ConversionStatus::Approved);
         assert_eq!(p.dedupe_key(), "txn:T1");
     }
@@ -329,6 +405,21 @@ mod tests {
     fn registration_dedupes_by_player() {
         let p = parse([("player_id", "p1"), ("click_id", "c"), ("event", "registration")]).unwrap();
         assert_eq!(p.dedupe_key(), "registration:p1");
+    }
+
+    #[test]
+    fn occurred_at_stays_within_a_year_of_receipt() {
+        let at = |value: &str| parse([("player_id", "p"), ("event", "registration"), ("occurred_at", value)]);
+        // Epoch milliseconds chrono can represent, but whose arithmetic overflows downstream.
+        assert_eq!(fields(at("8210266876799999").unwrap_err()), vec!["occurred_at"]);
+        assert_eq!(fields(at("9999-12-31T23:59:59Z").unwrap_err()), vec!["occurred_at"]);
+        assert_eq!(fields(at("1970-01-01T00:00:00Z").unwrap_err()), vec!["occurred_at"]);
+        let a_year = TimeDelta::days(MAX_OCCURRED_AT_SKEW_DAYS);
+        for edge in [received() - a_year, received() + a_year] {
+            assert_eq!(at(&edge.timestamp_millis().to_string()).unwrap().occurred_at, Some(edge));
+        }
+        let beyond = received() + a_year + TimeDelta::milliseconds(1);
+        assert!(at(&beyond.to_rfc3339()).is_err());
     }
 
     proptest! {

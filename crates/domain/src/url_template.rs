@@ -30,11 +30,65 @@ pub fn fill<'a>(template: &str, value_of: impl Fn(&str) -> Option<&'a str>) -> S
     out
 }
 
+/// Why a template cannot be a URL whose destination is fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginError {
+    /// Not an absolute URL, whatever the macros hold.
+    NotAbsolute,
+    /// A macro stands in the scheme, host or port.
+    MacroInOrigin,
+}
+
+impl OriginError {
+    pub fn message(self) -> &'static str {
+        match self {
+            OriginError::NotAbsolute => "must be an absolute URL",
+            OriginError::MacroInOrigin => "must not use macros in the scheme, host or port",
+        }
+    }
+}
+
+/// The template as a URL, after checking that where it leads (scheme, host, port) does not
+/// depend on what its macros hold: the template's author fixes the destination, the data
+/// never does (`https://brand.example{sub1}` with `sub1=.evil.example` would be an open
+/// redirect). Every `{name}`, known or not, is filled with two different samples and the
+/// origins compared. Returns the URL with every macro filled with the first sample.
+pub fn fixed_origin(template: &str) -> Result<url::Url, OriginError> {
+    let sample =
+        |value: &str| url::Url::parse(&fill(template, |_| Some(value))).map_err(|_| OriginError::NotAbsolute);
+    let url = sample("x")?;
+    let other = sample("y")?;
+    if url.scheme() != other.scheme() || url.host_str() != other.host_str() || url.port() != other.port() {
+        return Err(OriginError::MacroInOrigin);
+    }
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
-    use super::fill;
+    use super::{OriginError, fill, fixed_origin};
+
+    #[test]
+    fn macros_may_not_choose_where_a_url_leads() {
+        assert!(fixed_origin("https://brand.example/land/{sub2}?cid={click_id}#{sub3}").is_ok());
+        for template in [
+            "https://brand.example{sub1}/",
+            "https://{sub1}/",
+            "https://{sub1}.brand.example/",
+            "https://brand.example{unknown}/",
+        ] {
+            assert_eq!(fixed_origin(template).unwrap_err(), OriginError::MacroInOrigin, "{template}");
+        }
+        // A macro in the port or scheme does not even make a URL of the samples.
+        for template in
+            ["https://brand.example:{sub1}/", "{sub1}://brand.example/", "http{sub1}://b.example/"]
+        {
+            assert!(fixed_origin(template).is_err(), "{template}");
+        }
+        assert_eq!(fixed_origin("/relative/{sub1}").unwrap_err(), OriginError::NotAbsolute);
+    }
 
     #[test]
     fn known_macros_are_encoded_and_the_rest_left_alone() {

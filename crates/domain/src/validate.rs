@@ -1,7 +1,7 @@
 //! Parsers for the small values that arrive from outside: names, e-mails, slugs, URLs.
 //! Past these functions, a value that exists is valid.
 
-use crate::Error;
+use crate::{Error, url_template};
 
 /// A display name: trimmed, 1–200 characters, no control characters.
 pub fn name(raw: &str, field: &'static str) -> Result<String, Error> {
@@ -16,6 +16,17 @@ pub fn name(raw: &str, field: &'static str) -> Result<String, Error> {
         return Err(Error::invalid(field, "must not contain control characters"));
     }
     Ok(trimmed.to_owned())
+}
+
+/// Free text recorded as it came (a click's sub-IDs, user agent, referrer), minus control
+/// characters: they mean nothing in such a field, a NUL is refused by PostgreSQL, and a click
+/// is recorded rather than refused (the visitor is already on the way to the landing page).
+pub fn without_control_characters(raw: &str) -> std::borrow::Cow<'_, str> {
+    if raw.chars().any(char::is_control) {
+        std::borrow::Cow::Owned(raw.chars().filter(|c| !c.is_control()).collect())
+    } else {
+        std::borrow::Cow::Borrowed(raw)
+    }
 }
 
 /// An e-mail address, lower-cased. Deliberately shallow: one `@`, a dot in the domain, no
@@ -54,20 +65,25 @@ pub fn slug(raw: &str, field: &'static str) -> Result<String, Error> {
     }
 }
 
-/// An absolute `http`/`https` URL. Macros such as `{click_id}` are allowed anywhere, so the
-/// URL is checked with placeholders substituted.
+/// An absolute `http`/`https` URL. Macros such as `{click_id}` are allowed in the path, query
+/// and fragment, never in the scheme, host or port (see [`url_template::fixed_origin`]).
 pub fn landing_url(raw: &str, field: &'static str) -> Result<String, Error> {
     let trimmed = raw.trim();
-    let probe = trimmed.replace(['{', '}'], "");
-    match url::Url::parse(&probe) {
-        Ok(url)
-            if matches!(url.scheme(), "http" | "https")
-                && url.host_str().is_some()
-                && trimmed.len() <= 2048 =>
-        {
-            Ok(trimmed.to_owned())
+    let not_a_url = || Error::invalid(field, "must be an absolute http(s) URL of at most 2048 characters");
+    let url = match url_template::fixed_origin(trimmed) {
+        Ok(url) => url,
+        Err(url_template::OriginError::NotAbsolute) => return Err(not_a_url()),
+        Err(err @ url_template::OriginError::MacroInOrigin) => {
+            return Err(Error::invalid(field, err.message()));
         }
-        _ => Err(Error::invalid(field, "must be an absolute http(s) URL of at most 2048 characters")),
+    };
+    if matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some_and(|h| !h.is_empty())
+        && trimmed.len() <= 2048
+    {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(not_a_url())
     }
 }
 
@@ -95,10 +111,32 @@ mod tests {
         assert_eq!(email("nope", "email").unwrap_err().field(), "email");
         assert_eq!(slug("-x-", "tenantSlug").unwrap_err().field(), "tenantSlug");
         assert_eq!(landing_url("javascript:alert(1)", "landingUrl").unwrap_err().field(), "landingUrl");
+        // An open redirect: `?sub1=.evil.example` would send visitors anywhere.
+        assert_eq!(
+            landing_url("https://brand.example{sub1}", "landingUrl").unwrap_err().field(),
+            "landingUrl"
+        );
+        assert!(landing_url("https://{sub1}/", "fallbackUrl").is_err());
         assert_eq!(name("  ", "name").unwrap_err().field(), "name");
     }
 
+    #[test]
+    fn control_characters_are_stripped() {
+        assert_eq!(without_control_characters("a\u{0}b\tc\u{7f}\u{85}d"), "abcd");
+        assert!(matches!(without_control_characters("plain ü"), std::borrow::Cow::Borrowed("plain ü")));
+    }
+
     proptest! {
+        #[test]
+        fn stripping_leaves_no_control_character_and_keeps_the_rest(raw in "\\PC{0,20}[\\x00-\\x1f\\x7f]?\\PC{0,20}") {
+            let stripped = without_control_characters(&raw);
+            prop_assert!(!stripped.chars().any(char::is_control));
+            let kept: String = raw.chars().filter(|c| !c.is_control()).collect();
+            prop_assert_eq!(stripped.as_ref(), kept.as_str());
+            let again = without_control_characters(&stripped);
+            prop_assert_eq!(again.as_ref(), stripped.as_ref());
+        }
+
         #[test]
         fn parsers_never_panic(raw in "\\PC{0,80}") {
             let _ = email(&raw, "email");

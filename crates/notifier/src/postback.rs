@@ -2,7 +2,8 @@
 //! `POST`, a JSON body carrying the same values.
 
 use chrono::{DateTime, Utc};
-use clickledger_persistence::conversions::ConversionEvent;
+use clickledger_domain::ids::AffiliateId;
+use clickledger_persistence::conversions::{Conversion, ConversionEvent};
 use clickledger_persistence::outbound::{Endpoint, NewDelivery};
 
 use crate::template::{self, Macros};
@@ -21,6 +22,22 @@ pub fn wants(endpoint: &Endpoint, event: &ConversionEvent) -> bool {
         && event.created_at >= endpoint.created_at
 }
 
+/// The click through which `affiliate` earned its credit: its own latest touch in the journey.
+/// Under a multi-touch model the conversion's click ID may be another affiliate's, and an
+/// affiliate must never learn another's click ID or sub-IDs. Without a journey (a lifetime
+/// binding, a single-touch model) the conversion's click is the affiliate's own only when it
+/// is the sole affiliate credited.
+pub fn own_click_id(affiliate: AffiliateId, conversion: &Conversion) -> Option<String> {
+    let affiliate = affiliate.to_string();
+    if let Some(touch) = conversion.journey.iter().rev().find(|touch| touch.affiliate_id == affiliate) {
+        return Some(touch.click_id.clone());
+    }
+    let sole = conversion.credits.len() == 1
+        && conversion.journey.iter().all(|touch| touch.affiliate_id == affiliate);
+    if sole { conversion.click_id.clone() } else { None }
+}
+
+/// `subs` are the sub-IDs of the endpoint's affiliate's own click ([`own_click_id`]).
 pub fn macros(endpoint: &Endpoint, event: &ConversionEvent, subs: Option<[Option<String>; 5]>) -> Macros {
     let conversion = &event.conversion;
     // The endpoint's affiliate's own commission on this conversion (empty when no plan paid).
@@ -33,7 +50,7 @@ pub fn macros(endpoint: &Endpoint, event: &ConversionEvent, subs: Option<[Option
         .unwrap_or_default();
     let mut macros = Macros::default();
     macros
-        .set("click_id", conversion.click_id.clone().unwrap_or_default())
+        .set("click_id", own_click_id(endpoint.affiliate_id, conversion).unwrap_or_default())
         .set("txn_id", conversion.txn_id.clone().unwrap_or_default())
         .set("conversion_id", conversion.id.to_string())
         .set("event", conversion.event.as_str())

@@ -22,7 +22,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::clock::Clock;
-use crate::mail::{Mailer, templates};
+use crate::mail::{self, Mailer, templates};
 use crate::schedule;
 use crate::signing::{self, Secret};
 use crate::ssrf::{AddressPolicy, GuardedResolver, Lookup, system_lookup};
@@ -64,7 +64,7 @@ impl Default for NotifierConfig {
             poll_interval: Duration::from_millis(500),
             shutdown_grace: Duration::from_secs(5),
             lookup: system_lookup(),
-            mailer: Arc::new(Mailer::Log),
+            mailer: Arc::new(Mailer::temporary_outbox()),
         }
     }
 }
@@ -224,7 +224,8 @@ impl Notifier {
             let mut deliveries = Vec::new();
             for event in &events {
                 for endpoint in endpoints.iter().filter(|e| crate::postback::wants(e, event)) {
-                    let subs = match &event.conversion.click_id {
+                    let own_click = crate::postback::own_click_id(endpoint.affiliate_id, &event.conversion);
+                    let subs = match &own_click {
                         Some(click) => work::click_subs(&self.db, tenant, click).await?,
                         None => None,
                     };
@@ -315,8 +316,10 @@ impl Notifier {
         let sent = self.config.mailer.send(&email.to, &email.subject, &email.text, &email.html).await;
         let now = self.clock.now();
         let (state, next, error) = match sent {
-            Ok(()) if self.config.mailer.is_smtp() => (EMAIL_SENT, None, None),
-            Ok(()) => (EMAIL_SENT, None, Some("no SMTP server configured: written to the log".to_owned())),
+            Ok(mail::Sent::Smtp) => (EMAIL_SENT, None, None),
+            Ok(mail::Sent::Outbox(path)) => {
+                (EMAIL_SENT, None, Some(format!("no SMTP server configured: written to {}", path.display())))
+            }
             Err(err) if err.permanent => (EMAIL_FAILED, None, Some(err.message)),
             Err(err) => match schedule::next_delay(email.attempts) {
                 Some(delay) => {
@@ -351,7 +354,7 @@ impl Notifier {
         metrics::counter!("postback_attempts_total", "outcome" => state).increment(1);
         metrics::histogram!("postback_attempt_duration_seconds").record(f64::from(latency_ms) / 1000.0);
         if let Some(reason) = &outcome.disable_endpoint {
-            // Owner notification by e-mail is not wired yet; the log line is the notice.
+            // The owners' e-mail is queued by `work::record`, with the disabling itself.
             tracing::warn!(endpoint = %endpoint.id, affiliate = %endpoint.affiliate_id, %reason,
                 "postback endpoint disabled");
         }

@@ -29,17 +29,20 @@ use tokio::net::TcpListener;
 
 async fn endpoint(db: &Db, w: &World, url_template: String, method: &str) -> Endpoint {
     Endpoints::scoped(db, Scope::staff(w.tenant.id))
-        .create(NewEndpoint {
-            affiliate_id: w.affiliate.id,
-            campaign_id: Some(w.campaign.id),
-            url_template,
-            method: method.into(),
-            events: vec![],
-            statuses: vec![],
-            secret: Secret::generate(),
-            max_concurrency: 4,
-            timeout_ms: 5_000,
-        })
+        .create(
+            NewEndpoint {
+                affiliate_id: w.affiliate.id,
+                campaign_id: Some(w.campaign.id),
+                url_template,
+                method: method.into(),
+                events: vec![],
+                statuses: vec![],
+                secret: Secret::generate(),
+                max_concurrency: 4,
+                timeout_ms: 5_000,
+            },
+            u64::MAX,
+        )
         .await
         .unwrap()
 }
@@ -51,13 +54,16 @@ async fn convert(db: &Db, w: &World, txn: &str) -> String {
     let click = ClickId::mint(target.click_tag, target.link_tag, Utc::now()).encode(&secret);
     let setup =
         AttributionSetup { keys: tracking::click_keys(db, w.tenant.id).await.unwrap(), data_driven: None };
-    let parsed = postback::parse([
-        ("click_id", click.as_str()),
-        ("event", "ftd"),
-        ("txn_id", txn),
-        ("amount", "25.50"),
-        ("currency", "EUR"),
-    ])
+    let parsed = postback::parse(
+        [
+            ("click_id", click.as_str()),
+            ("event", "ftd"),
+            ("txn_id", txn),
+            ("amount", "25.50"),
+            ("currency", "EUR"),
+        ],
+        Utc::now(),
+    )
     .unwrap();
     let prepared = prepare(db, w.tenant.id, &setup, parsed, Utc::now()).await.unwrap();
     for outcome in commit_batch(db, vec![prepared]).await.unwrap() {
@@ -348,11 +354,16 @@ async fn dead_letter_after_the_schedule_410_disables_and_retry_after_is_honoured
     assert_eq!(mails.len(), 1, "the owner is told the endpoint was disabled");
     assert_eq!((mails[0].kind.as_str(), mails[0].to.as_str()), ("endpoint_disabled", "owner@dead.test"));
     assert!(mails[0].text.contains("410 Gone"));
-    // Without SMTP the message is logged, and marked as such, not dropped.
+    // Without SMTP the message is written to the outbox as an .eml file, and marked so.
     notifier.run_once().await.unwrap();
     let mails = clickledger_persistence::mail::work::emails_of(&t.db, w.tenant.id).await.unwrap();
     assert_eq!(mails[0].state, "sent");
-    assert!(mails[0].last_error.as_deref().unwrap_or_default().contains("log"));
+    let note = mails[0].last_error.clone().unwrap_or_default();
+    let path = note.split_once("written to ").map(|(_, path)| path.to_owned()).unwrap_or_default();
+    assert!(path.ends_with(".eml"), "{note}");
+    let eml = std::fs::read_to_string(&path).unwrap();
+    assert!(eml.contains("To: owner@dead.test"), "{eml}");
+    let _ = std::fs::remove_file(&path);
     assert_eq!(deliveries(&t.db, &gone).await[0].state, "failed");
     repo.enqueue(test_delivery(&gone, Utc::now())).await.unwrap();
     clock.advance(Duration::from_secs(60));

@@ -13,6 +13,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::Result;
 
+/// Key of the PostgreSQL advisory lock that serialises migrations ("clkledgr" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x636c_6b6c_6564_6772;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -82,8 +85,30 @@ impl Db {
         })
     }
 
+    /// Applies pending migrations. On PostgreSQL, replicas starting together on a new
+    /// database would race to create the same tables ("already exists" for the loser), so
+    /// the migrations run under an advisory lock: the others wait, then find nothing to do.
     pub async fn migrate(&self) -> Result<()> {
-        Migrator::up(&self.writer, None).await?;
+        if self.backend != Backend::Postgres {
+            Migrator::up(&self.writer, None).await?;
+            return Ok(());
+        }
+        // A session-level lock, held on one connection taken out of the pool for the purpose;
+        // closing that connection (even by a crash) releases it.
+        let mut lock = self.writer.get_postgres_connection_pool().acquire().await.map_err(connect_failed)?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut *lock)
+            .await
+            .map_err(connect_failed)?;
+        let migrated = Migrator::up(&self.writer, None).await;
+        let unlocked =
+            sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK_KEY).execute(&mut *lock).await;
+        if unlocked.is_err() {
+            // The lock would otherwise stay with a pooled session: drop that session instead.
+            lock.close_on_drop();
+        }
+        migrated?;
         Ok(())
     }
 

@@ -85,6 +85,34 @@ impl<'a> Directory<'a> {
             .ok_or(Error::NotFound)
     }
 
+    /// Sets a user's password from the host (`clickledger user reset-password`), whatever it
+    /// was, and spends the user's open invitation and reset links.
+    pub async fn reset_password(
+        &self,
+        tenant_slug: &str,
+        email: &str,
+        password_hash: String,
+    ) -> Result<User> {
+        let tenant = self.tenant_by_slug(tenant_slug).await?;
+        let txn = self.db.writer().begin().await?;
+        let user = users::Entity::find()
+            .filter(users::Column::TenantId.eq(tenant.id.uuid()))
+            .filter(users::Column::Email.eq(email))
+            .one(&txn)
+            .await?
+            .ok_or(Error::NotFound)?;
+        users::ActiveModel {
+            id: sea_orm::ActiveValue::Unchanged(user.id),
+            password_hash: Set(password_hash),
+            ..Default::default()
+        }
+        .update(&txn)
+        .await?;
+        crate::mail::spend_open_tokens(&txn, tenant.id, user.id, Utc::now()).await?;
+        txn.commit().await?;
+        User::try_from(user)
+    }
+
     pub async fn tenant_count(&self) -> Result<u64> {
         use sea_orm::PaginatorTrait;
         Ok(tenants::Entity::find().count(self.db.reader()).await?)

@@ -1,4 +1,4 @@
-use sea_orm::{DbErr, SqlErr};
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
 /// Errors of the storage layer, classified once here so nothing above matches on messages.
 #[derive(Debug, thiserror::Error)]
@@ -19,10 +19,30 @@ pub enum Error {
     /// A repeat that would move a conversion's status backwards.
     #[error("status cannot move from {from} to {to}")]
     StatusBackward { from: &'static str, to: &'static str },
+    /// A statement's entries changed status after it was closed: paying its stored balance
+    /// would pay the wrong amount.
+    #[error("{0}")]
+    StaleStatement(Box<StaleBalance>),
     #[error(transparent)]
     Invalid(#[from] clickledger_domain::Error),
-    #[error("database error: {0}")]
+    /// A stored value this build cannot read (an unknown model or reason): never defaulted,
+    /// since a silent default would credit or explain a conversion wrongly.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("database error: {}", describe(.0))]
     Database(#[source] DbErr),
+}
+
+/// A closed statement's balance against what its entries come to now.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the statement's balance of {balance} is stale: its entries now come to {current} \
+     (a difference of {difference}); close the period again, then pay"
+)]
+pub struct StaleBalance {
+    pub balance: clickledger_domain::money::Money,
+    pub current: clickledger_domain::money::Money,
+    pub difference: clickledger_domain::money::Money,
 }
 
 impl Error {
@@ -36,6 +56,31 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The database answered and refused the statement for its data (a value it cannot
+    /// store, a broken constraint), as opposed to being unreachable or busy: retrying the
+    /// same rows cannot help, but the same statement without the offending row would pass.
+    pub fn is_refused_data(&self) -> bool {
+        use sea_orm::RuntimeErr;
+        use sqlx::error::ErrorKind;
+        let Error::Database(DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime)) = self
+        else {
+            return false;
+        };
+        let RuntimeErr::SqlxError(err) = runtime else { return false };
+        let sqlx::Error::Database(db_err) = err.as_ref() else { return false };
+        match db_err.kind() {
+            ErrorKind::UniqueViolation
+            | ErrorKind::ForeignKeyViolation
+            | ErrorKind::NotNullViolation
+            | ErrorKind::CheckViolation => true,
+            // PostgreSQL's SQLSTATE class 22 is "data exception" (a NUL in text, a number out
+            // of range, bad encoding).
+            _ => db_err.code().is_some_and(|code| code.len() == 5 && code.starts_with("22")),
+        }
+    }
+}
+
 impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
         match err.sql_err() {
@@ -45,5 +90,24 @@ impl From<DbErr> for Error {
                 other => Error::Database(other),
             },
         }
+    }
+}
+
+/// A database error in words a reader can use. sqlx prints PostgreSQL's errors followed by
+/// the line of PostgreSQL's own C source that raised them (" at line 948"), which means
+/// nothing to an operator; the message and its SQLSTATE say what happened.
+fn describe(err: &DbErr) -> String {
+    let (DbErr::Conn(RuntimeErr::SqlxError(sqlx_err))
+    | DbErr::Exec(RuntimeErr::SqlxError(sqlx_err))
+    | DbErr::Query(RuntimeErr::SqlxError(sqlx_err))) = err
+    else {
+        return err.to_string();
+    };
+    match sqlx_err.as_database_error() {
+        Some(db_err) => match db_err.code() {
+            Some(code) => format!("{} (SQLSTATE {code})", db_err.message()),
+            None => db_err.message().to_owned(),
+        },
+        None => sqlx_err.to_string(),
     }
 }

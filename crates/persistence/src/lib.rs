@@ -25,7 +25,7 @@ pub mod test_support;
 pub mod tracking;
 
 pub use db::{Backend, Db};
-pub use error::Error;
+pub use error::{Error, StaleBalance};
 pub use page::{Page, PageRequest};
 pub use scope::{Scope, Viewer};
 pub use sea_orm::DbErr;

@@ -245,6 +245,19 @@ pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Whether a token (by hash) is unused and unexpired. A cheap read that lets the caller skip
+/// hashing the new password (Argon2: memory and tens of milliseconds) for a token that cannot
+/// be spent anyway; [`redeem_token`] checks again in its transaction.
+pub async fn token_is_live(db: &Db, token_hash: &str) -> Result<bool> {
+    Ok(user_tokens::Entity::find()
+        .filter(user_tokens::Column::TokenHash.eq(token_hash))
+        .filter(user_tokens::Column::UsedAt.is_null())
+        .filter(user_tokens::Column::ExpiresAt.gt(Utc::now()))
+        .one(db.reader())
+        .await?
+        .is_some())
+}
+
 /// Spends a token: sets the user's password and marks this and every other open token of
 /// the user as used. Unknown, used and expired tokens are all simply `NotFound`.
 pub async fn redeem_token(db: &Db, token_hash: &str, password_hash: String) -> Result<User> {
@@ -257,14 +270,8 @@ pub async fn redeem_token(db: &Db, token_hash: &str, password_hash: String) -> R
         .one(&txn)
         .await?
         .ok_or(Error::NotFound)?;
-    let spent = user_tokens::Entity::update_many()
-        .col_expr(user_tokens::Column::UsedAt, Expr::value(Some(now)))
-        .filter(user_tokens::Column::TenantId.eq(token.tenant_id))
-        .filter(user_tokens::Column::UserId.eq(token.user_id))
-        .filter(user_tokens::Column::UsedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if spent.rows_affected == 0 {
+    let spent = spend_open_tokens(&txn, TenantId::from_uuid(token.tenant_id), token.user_id, now).await?;
+    if spent == 0 {
         return Err(Error::NotFound);
     }
     let user = users::Entity::find()
@@ -278,6 +285,23 @@ pub async fn redeem_token(db: &Db, token_hash: &str, password_hash: String) -> R
         .await?;
     txn.commit().await?;
     User::try_from(user)
+}
+
+/// Marks every open token of the user as used; returns how many there were.
+pub(crate) async fn spend_open_tokens(
+    txn: &sea_orm::DatabaseTransaction,
+    tenant: TenantId,
+    user: uuid::Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let spent = user_tokens::Entity::update_many()
+        .col_expr(user_tokens::Column::UsedAt, Expr::value(Some(now)))
+        .filter(user_tokens::Column::TenantId.eq(tenant.uuid()))
+        .filter(user_tokens::Column::UserId.eq(user))
+        .filter(user_tokens::Column::UsedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(spent.rows_affected)
 }
 
 /// The notifier's side of the mail queue.

@@ -6,10 +6,11 @@
 
 use chrono::{DateTime, Utc};
 use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, DeliveryId, EndpointId, TenantId};
+use clickledger_domain::status::ActiveStatus;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Select, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, TransactionTrait,
 };
 
 use crate::entities::{
@@ -279,7 +280,9 @@ impl<'a> Endpoints<'a> {
     }
 
     /// An affiliate creates endpoints for itself only; staff for any affiliate of the tenant.
-    pub async fn create(&self, new: NewEndpoint) -> Result<Endpoint> {
+    /// Creates an endpoint unless the affiliate already has `limit` (a caller's policy; the
+    /// count and the insert are not atomic, so concurrent creations may pass it by a few).
+    pub async fn create(&self, new: NewEndpoint, limit: u64) -> Result<Endpoint> {
         if let Viewer::Affiliate(me) = self.scope.viewer()
             && me != new.affiliate_id
         {
@@ -291,6 +294,19 @@ impl<'a> Endpoints<'a> {
             .one(self.db.reader())
             .await?
             .ok_or(Error::NotFound)?;
+        let existing = postback_endpoints::Entity::find()
+            .filter(postback_endpoints::Column::TenantId.eq(self.scope.tenant().uuid()))
+            .filter(postback_endpoints::Column::AffiliateId.eq(new.affiliate_id.uuid()))
+            .count(self.db.reader())
+            .await?;
+        if existing >= limit {
+            return Err(Error::Invalid(clickledger_domain::Error::invalid(
+                "affiliateId",
+                format!(
+                    "an affiliate has at most {limit} postback endpoints; change an existing one instead"
+                ),
+            )));
+        }
         self.check_campaign(new.campaign_id).await?;
         let now = Utc::now();
         let id = EndpointId::new();
@@ -491,9 +507,12 @@ pub mod work {
 
     /// A tenant's endpoints, enabled or not (deliveries for a disabled one wait until it is
     /// enabled again).
+    /// The tenant's endpoints that may receive new events: those of active affiliates (a
+    /// suspended affiliate gets nothing queued while suspended, so nothing floods it later).
     pub async fn endpoints(db: &Db, tenant: TenantId) -> Result<Vec<Endpoint>> {
         Ok(postback_endpoints::Entity::find()
             .filter(postback_endpoints::Column::TenantId.eq(tenant.uuid()))
+            .filter(postback_endpoints::Column::AffiliateId.in_subquery(active_affiliates()))
             .all(db.reader())
             .await?
             .into_iter()
@@ -571,6 +590,14 @@ pub mod work {
     }
 
     /// Pending deliveries due by `now` whose endpoint is enabled, oldest due first.
+    fn active_affiliates() -> sea_orm::sea_query::SelectStatement {
+        Query::select()
+            .column(affiliates::Column::Id)
+            .from(affiliates::Entity)
+            .and_where(affiliates::Column::Status.eq(ActiveStatus::Active.as_str()))
+            .to_owned()
+    }
+
     pub async fn due(db: &Db, now: DateTime<Utc>, limit: u64) -> Result<Vec<Delivery>> {
         let rows = postback_deliveries::Entity::find()
             .filter(postback_deliveries::Column::State.eq(DELIVERY_PENDING))
@@ -581,6 +608,9 @@ pub mod work {
                         .column(postback_endpoints::Column::Id)
                         .from(postback_endpoints::Entity)
                         .and_where(postback_endpoints::Column::Status.eq(ENDPOINT_ACTIVE))
+                        // Deliveries queued before the affiliate was suspended wait, as those
+                        // of a disabled endpoint do.
+                        .and_where(postback_endpoints::Column::AffiliateId.in_subquery(active_affiliates()))
                         .to_owned(),
                 ),
             )

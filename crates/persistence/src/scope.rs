@@ -1,7 +1,7 @@
 use clickledger_domain::ids::{AffiliateId, TenantId};
 
 /// Who is looking, inside a tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Viewer {
     /// Owner or manager: sees every row of the tenant.
     Staff,
@@ -10,7 +10,7 @@ pub enum Viewer {
 }
 
 /// The only way into a repository. Built by the API layer from an authenticated principal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Scope {
     tenant: TenantId,
     viewer: Viewer,

@@ -6,6 +6,11 @@ use sea_orm::{ActiveValue::Set, EntityTrait};
 use crate::entities::instance_settings;
 use crate::{Db, Result};
 
+/// The stored value for `key`, if any.
+pub async fn get(db: &Db, key: &str) -> Result<Option<String>> {
+    Ok(instance_settings::Entity::find_by_id(key.to_owned()).one(db.writer()).await?.map(|row| row.value))
+}
+
 /// Returns the stored value for `key`, storing `init()` first if there is none. Safe when
 /// several processes start at once: the first insert wins and everyone reads it back.
 pub async fn get_or_init(db: &Db, key: &str, init: impl FnOnce() -> String) -> Result<(String, bool)> {

@@ -19,27 +19,28 @@ impl TestDatabase {
     /// Panics when the database cannot be made: a test cannot run without it.
     pub async fn create(prefix: &str) -> TestDatabase {
         match std::env::var("TEST_DATABASE_URL") {
-            Ok(admin) if !admin.is_empty() => {
-                use sqlx::Connection;
-                let name = format!("clickledger_{prefix}_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .expect("TEST_DATABASE_URL must accept connections");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                    .execute(&mut conn)
-                    .await
-                    .expect("TEST_DATABASE_URL's user must be allowed to create databases");
-                TestDatabase {
-                    url: with_database(&admin, &name),
-                    _dir: None,
-                    drop_on_exit: Some((admin, name)),
-                }
-            }
+            Ok(admin) if !admin.is_empty() => TestDatabase::create_on(&admin, prefix).await,
             _ => {
                 let dir = tempfile::tempdir().expect("a temporary directory");
                 let url = format!("sqlite://{}", dir.path().join("clickledger.db").display());
                 TestDatabase { url, _dir: Some(dir), drop_on_exit: None }
             }
+        }
+    }
+
+    /// A new PostgreSQL database on the server of `admin` (a URL whose database is created
+    /// when missing).
+    async fn create_on(admin: &str, prefix: &str) -> TestDatabase {
+        let name = format!("clickledger_{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = connect_creating_if_missing(admin).await;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut conn)
+            .await
+            .expect("TEST_DATABASE_URL's user must be allowed to create databases");
+        TestDatabase {
+            url: with_database(admin, &name),
+            _dir: None,
+            drop_on_exit: Some((admin.to_owned(), name)),
         }
     }
 }
@@ -61,6 +62,40 @@ impl Drop for TestDatabase {
             });
         })
         .join();
+    }
+}
+
+/// A connection to the `TEST_DATABASE_URL` server's database, which is created first (through
+/// the `postgres` database every server has) when a fresh server does not have it yet.
+async fn connect_creating_if_missing(admin: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    match sqlx::PgConnection::connect(admin).await {
+        Ok(conn) => return conn,
+        // 3D000: invalid_catalog_name, "database … does not exist".
+        Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("3D000") => {}
+        Err(err) => panic!("TEST_DATABASE_URL must accept connections: {err}"),
+    }
+    let name = database_name(admin);
+    let mut server = sqlx::PgConnection::connect(&with_database(admin, "postgres"))
+        .await
+        .expect("TEST_DATABASE_URL's server must accept connections to its `postgres` database");
+    let created =
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut server).await;
+    match created {
+        Ok(_) => {}
+        // 42P04: duplicate_database, another test process made it first.
+        Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42P04") => {}
+        Err(err) => panic!("cannot create TEST_DATABASE_URL's database {name}: {err}"),
+    }
+    sqlx::PgConnection::connect(admin).await.expect("TEST_DATABASE_URL must accept connections")
+}
+
+/// The database a PostgreSQL URL names (`test` in `postgres://u@h:5432/test?x=y`).
+fn database_name(url: &str) -> String {
+    let without_query = url.split_once('?').map_or(url, |(base, _)| base);
+    match without_query.rfind('/') {
+        Some(slash) if slash > "postgres://".len() => without_query[slash + 1..].to_owned(),
+        _ => "postgres".to_owned(),
     }
 }
 
@@ -144,4 +179,44 @@ pub async fn world(db: &Db, slug: &str) -> World {
         .await
         .expect("a new link is stored");
     World { tenant, affiliate, campaign, link }
+}
+
+/// Runs `sql` as written, for tests that tamper with stored rows (what another build, or a
+/// person at the console, could leave behind).
+pub async fn execute_raw(db: &Db, sql: &str) {
+    use sea_orm::ConnectionTrait;
+    db.writer().execute_unprepared(sql).await.expect("the raw statement runs");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TestDatabase, database_name, with_database};
+
+    /// A fresh PostgreSQL server has no `test` database: the harness makes it.
+    #[tokio::test]
+    async fn a_missing_test_database_is_created_first() {
+        let Ok(admin) = std::env::var("TEST_DATABASE_URL") else { return };
+        if admin.is_empty() {
+            return;
+        }
+        let missing = format!("clickledger_missing_{}", uuid::Uuid::new_v4().simple());
+        let fresh_admin = with_database(&admin, &missing);
+        let database = TestDatabase::create_on(&fresh_admin, "harness").await;
+        let db = crate::Db::connect(&database.url).await.expect("the test database opens");
+        db.ping().await.expect("and answers");
+        db.close().await;
+        drop(database);
+        let dropped = TestDatabase { url: String::new(), _dir: None, drop_on_exit: Some((admin, missing)) };
+        drop(dropped);
+    }
+
+    #[test]
+    fn database_names_are_read_from_and_put_into_urls() {
+        assert_eq!(database_name("postgres://postgres@127.0.0.1:5432/test"), "test");
+        assert_eq!(database_name("postgres://u@h/test?sslmode=disable"), "test");
+        assert_eq!(
+            with_database("postgres://u@h/test?sslmode=disable", "postgres"),
+            "postgres://u@h/postgres?sslmode=disable"
+        );
+    }
 }

@@ -94,7 +94,7 @@ async fn one_group_commit_books_cpa_once_on_the_qualifying_deposit() {
     ];
     let mut batch: Vec<Prepared> = Vec::new();
     for pairs in [&registration, &first, &first, &first, &second] {
-        let parsed = postback::parse(pairs.iter().copied()).unwrap();
+        let parsed = postback::parse(pairs.iter().copied(), Utc::now()).unwrap();
         batch.push(prepare(&t.db, a.id, &setup, parsed, Utc::now()).await.unwrap());
     }
     let outcomes = commit_batch(&t.db, batch).await.unwrap();

@@ -113,7 +113,7 @@ impl Tracked {
     }
 
     async fn prepare(&self, db: &Db, fields: &[(&str, &str)]) -> Prepared {
-        let parsed = postback::parse(fields.iter().copied()).unwrap();
+        let parsed = postback::parse(fields.iter().copied(), Utc::now()).unwrap();
         prepare(db, self.tenant.id, &self.setup, parsed, Utc::now()).await.unwrap()
     }
 }
@@ -298,7 +298,7 @@ async fn a_postback_that_cannot_be_stored_does_not_fail_its_batch() {
         batch.push(a.prepare(&t.db, &deposit(txn)).await);
     }
     // The second one names a tenant that does not exist, so storing it must fail.
-    let parsed = postback::parse(deposit("D-ghost")).unwrap();
+    let parsed = postback::parse(deposit("D-ghost"), Utc::now()).unwrap();
     let ghost = prepare(&t.db, TenantId::new(), &a.setup, parsed, Utc::now()).await.unwrap();
     batch.insert(1, ghost);
 

@@ -1,9 +1,10 @@
 //! Who is calling: session tokens (JWT), the principal they carry, and login throttling.
 
 mod jwt;
+pub mod password_token;
 mod principal;
 mod rate_limit;
 
 pub use jwt::{Claims, JwtKeys};
 pub use principal::{Authentication, Principal};
-pub use rate_limit::LoginLimiter;
+pub use rate_limit::{LoginLimiter, TestSendLimiter};

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 
+use clickledger_domain::ids::AffiliateId;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 pub struct LoginLimiter {
@@ -31,6 +32,37 @@ impl LoginLimiter {
     pub fn retain_recent(&self) {
         self.per_account.retain_recent();
         self.per_address.retain_recent();
+    }
+}
+
+/// Test messages (`sendTestPostback`) per affiliate: each one is a real outbound request, so
+/// an affiliate cannot turn the server into a request cannon against its own endpoint.
+pub struct TestSendLimiter(DefaultKeyedRateLimiter<AffiliateId>);
+
+/// A burst of this many test sends, then one more every minute.
+pub const TEST_SENDS_BURST: u32 = 10;
+
+impl TestSendLimiter {
+    pub fn new() -> Self {
+        let burst = NonZeroU32::new(TEST_SENDS_BURST).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(std::time::Duration::from_secs(60))
+            .map(|quota| quota.allow_burst(burst))
+            .unwrap_or_else(|| Quota::per_minute(NonZeroU32::MIN));
+        TestSendLimiter(RateLimiter::keyed(quota))
+    }
+
+    pub fn allow(&self, affiliate: AffiliateId) -> bool {
+        self.0.check_key(&affiliate).is_ok()
+    }
+
+    pub fn retain_recent(&self) {
+        self.0.retain_recent();
+    }
+}
+
+impl Default for TestSendLimiter {
+    fn default() -> Self {
+        TestSendLimiter::new()
     }
 }
 

@@ -119,7 +119,10 @@ impl AccountMutation {
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> async_graphql::Result<SignUpPayload> {
         let state = state(ctx);
         if !state.signup_enabled {
-            return Err(Error::Forbidden.into_gql());
+            return Err(Error::Forbidden.extend_message(
+                "sign-up is disabled on this server; its operator creates tenants with \
+                 `clickledger tenant create --slug … --owner-email …`",
+            ));
         }
         // Throttled per client address only: a shared key would let one client block everyone.
         let ip = client_ip(ctx);

@@ -116,7 +116,8 @@ impl AffiliateMutation {
             .map(Affiliate::from)
     }
 
-    /// Suspends the affiliate: its logins stop working at once and its links stop tracking.
+    /// Suspends the affiliate: its logins stop working at once, its links stop tracking and
+    /// its postback endpoints receive nothing (what was queued waits until it is active again).
     #[graphql(guard = "Allow::STAFF")]
     async fn suspend_affiliate(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Affiliate> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());

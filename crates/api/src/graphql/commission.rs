@@ -467,7 +467,7 @@ pub struct CommissionEntry {
     /// The operator's rate used: one unit of the source currency in the plan's currency.
     pub fx_rate: Option<Decimal>,
     pub status: CommissionStatus,
-    /// `YYYY-MM` (UTC) the entry counts in.
+    /// `YYYY-MM` (in the tenant's time zone) the entry counts in.
     pub period: String,
     /// For an adjustment: why it was made.
     pub reason: Option<String>,
@@ -516,7 +516,7 @@ pub struct StatementLine {
 pub struct Statement {
     pub id: ID,
     pub affiliate_id: ID,
-    /// `YYYY-MM` (UTC).
+    /// `YYYY-MM` (in the tenant's time zone).
     pub period: String,
     pub currency: String,
     /// The revshare deficit brought forward (≤ 0).
@@ -638,7 +638,7 @@ impl CommissionQuery {
         &self,
         ctx: &Context<'_>,
         affiliate_id: Option<ID>,
-        #[graphql(desc = "`YYYY-MM` (UTC)")] period: Option<String>,
+        #[graphql(desc = "`YYYY-MM` (in the tenant's time zone)")] period: Option<String>,
         status: Option<CommissionStatus>,
         kind: Option<CommissionKind>,
         conversion_id: Option<ID>,
@@ -668,7 +668,7 @@ impl CommissionQuery {
         &self,
         ctx: &Context<'_>,
         affiliate_id: ID,
-        #[graphql(desc = "`YYYY-MM` (UTC)")] period: String,
+        #[graphql(desc = "`YYYY-MM` (in the tenant's time zone)")] period: String,
         currency: Option<String>,
     ) -> async_graphql::Result<Statement> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());
@@ -691,7 +691,7 @@ impl CommissionQuery {
     async fn statements(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "`YYYY-MM` (UTC)")] period: String,
+        #[graphql(desc = "`YYYY-MM` (in the tenant's time zone)")] period: String,
     ) -> async_graphql::Result<Vec<Statement>> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());
         let found = Statements::scoped(&state.db, scope).for_period(self::period(&period)?).await.gql()?;
@@ -844,14 +844,14 @@ impl CommissionMutation {
         Ok(moved.into_iter().map(|e| CommissionEntry::from_entry(e, true)).collect())
     }
 
-    /// Closes a month (UTC) that has ended: settles revshare at the month's tier with
+    /// Closes a month (in the tenant's time zone) that has ended: settles revshare at the month's tier with
     /// carryover, pays KPI bonuses, and writes one statement per affiliate and currency.
     /// Closing again books nothing new and returns the same statements.
     #[graphql(guard = "Allow::STAFF")]
     async fn close_period(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "`YYYY-MM` (UTC)")] period: String,
+        #[graphql(desc = "`YYYY-MM` (in the tenant's time zone)")] period: String,
     ) -> async_graphql::Result<Vec<Statement>> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());
         let closed =
@@ -860,7 +860,8 @@ impl CommissionMutation {
     }
 
     /// Marks a statement paid, with every entry it sums. Refused (CONFLICT on `status`)
-    /// while one of its entries is held.
+    /// while one of its entries is held, and (CONFLICT on `balance`, naming the difference)
+    /// when entries of its month changed status after the close: close the period again.
     #[graphql(guard = "Allow::STAFF")]
     async fn mark_statement_paid(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Statement> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());

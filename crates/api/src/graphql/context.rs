@@ -5,7 +5,8 @@ use async_graphql::Context;
 use crate::auth::{Authentication, Principal};
 use crate::state::SharedState;
 
-/// The caller's address, for per-address throttling; absent over WebSocket.
+/// The caller's address (see `http::client_address`), for per-address throttling; over
+/// WebSocket, the address that opened the socket.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 

@@ -1,11 +1,16 @@
 //! Conversions: a paginated query and the live subscription.
 
+use std::sync::{Arc, Mutex};
+
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use clickledger_domain::ids::ConversionId;
+use clickledger_domain::role::Role;
+use clickledger_persistence::Scope;
 use clickledger_persistence::conversions::{self as store, Conversions};
-use futures_util::{Stream, StreamExt};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use rust_decimal::Decimal;
 
 use super::context::{principal, state};
@@ -13,7 +18,7 @@ use super::guard::Allow;
 use super::pagination;
 use crate::Error;
 use crate::error::GqlResultExt;
-use crate::live::{conversion_stream, cursor_of, parse_cursor};
+use crate::live::{cursor_of, parse_cursor};
 
 #[derive(SimpleObject, Clone)]
 pub struct Credit {
@@ -82,7 +87,7 @@ impl From<store::Conversion> for Conversion {
             lots: c.lots,
             instrument: c.instrument,
             attributed: c.attributed,
-            unattributed_reason: c.unattributed_reason,
+            unattributed_reason: c.unattributed_reason.map(|reason| reason.as_str().to_owned()),
             model: c.model,
             model_version: c.model_version,
             occurred_at: c.occurred_at,
@@ -185,13 +190,51 @@ impl ConversionQuery {
     }
 }
 
+/// Set by the WebSocket transport on a subscription it is opening: the resolver checks the
+/// caller and the arguments as for any operation, then leaves here what the transport needs
+/// to attach the subscriber to a shared feed, instead of streaming itself.
+#[derive(Default, Clone)]
+pub struct OpeningLive(Arc<Mutex<Option<LiveRequest>>>);
+
+/// A checked `conversions` subscription.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveRequest {
+    pub scope: Scope,
+    pub role: Role,
+    pub since: Option<i64>,
+}
+
+impl OpeningLive {
+    pub fn take(&self) -> Option<LiveRequest> {
+        self.0.lock().ok()?.take()
+    }
+
+    fn put(&self, request: LiveRequest) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(request);
+        }
+    }
+}
+
+/// Set by a shared feed when it resolves one event (already filtered for the viewer) into a
+/// frame: the subscription yields exactly that event.
+pub struct LiveEvent(Mutex<Option<store::ConversionEvent>>);
+
+impl LiveEvent {
+    pub fn new(event: store::ConversionEvent) -> Self {
+        LiveEvent(Mutex::new(Some(event)))
+    }
+}
+
 #[derive(Default)]
 pub struct ConversionSubscription;
 
 #[Subscription]
 impl ConversionSubscription {
     /// Conversions as they happen. With `since` (a cursor from an earlier event), first
-    /// replays what was missed, then continues live: no gap, no duplicate. Owners and managers
+    /// replays what was missed, then continues live: no gap, no duplicate. A cursor more than
+    /// `--max-replay-events` events old is `BAD_USER_INPUT`: read what was missed with the
+    /// `conversions` query, then subscribe without `since`. Owners and managers
     /// get every conversion of the tenant; an affiliate only those crediting it, with only its
     /// own share and no player ID.
     #[graphql(guard = "Allow::ANYONE_SIGNED_IN")]
@@ -199,15 +242,37 @@ impl ConversionSubscription {
         &self,
         ctx: &Context<'_>,
         since: Option<String>,
-    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<ConversionEvent>> + use<>> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+    ) -> async_graphql::Result<BoxStream<'static, async_graphql::Result<ConversionEvent>>> {
+        let principal = principal(ctx)?;
         let since = match since {
             Some(cursor) => Some(
                 parse_cursor(&cursor).ok_or_else(|| Error::bad_input("since", "not a cursor").into_gql())?,
             ),
             None => None,
         };
-        let stream = conversion_stream(state.db.clone(), state.live.clone(), scope, since);
-        Ok(stream.map(|item| item.map(ConversionEvent::from).map_err(|err| Error::from(err).into_gql())))
+        // The stream itself is the shared feed's (see `crate::live`): here only its pieces.
+        if let Some(event) = ctx.data_opt::<LiveEvent>() {
+            let event = event.0.lock().ok().and_then(|mut event| event.take());
+            return Ok(futures_util::stream::iter(event.map(|e| Ok(ConversionEvent::from(e)))).boxed());
+        }
+        if let Some(since) = since {
+            let state = state(ctx);
+            let latest = Conversions::scoped(&state.db, principal.scope()).latest_seq().await.gql()?;
+            if latest.saturating_sub(since) > state.max_replay_events {
+                return Err(Error::bad_input(
+                    "since",
+                    format!(
+                        "more than {} events were missed; read them with the `conversions` query, then subscribe without `since`",
+                        state.max_replay_events
+                    ),
+                )
+                .into_gql());
+            }
+        }
+        if let Some(opening) = ctx.data_opt::<OpeningLive>() {
+            opening.put(LiveRequest { scope: principal.scope(), role: principal.role, since });
+            return Ok(futures_util::stream::empty().boxed());
+        }
+        Err(Error::Internal("subscriptions are served by the WebSocket transport".into()).into_gql())
     }
 }

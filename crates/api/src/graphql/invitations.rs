@@ -6,12 +6,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, Utc};
 use clickledger_domain::ids::AffiliateId;
-use clickledger_domain::password::Password;
 use clickledger_notifier::mail::templates;
 use clickledger_persistence::mail;
 use rand::RngCore;
 
-use super::account::hash_off_thread;
 use super::context::{client_ip, principal, state};
 use super::guard::Allow;
 use super::types::Affiliate;
@@ -58,7 +56,15 @@ impl InvitationMutation {
             affiliate,
             token_hash,
             expires_at,
-            |tenant, affiliate| templates::invitation(&tenant.name, &affiliate.name, &link, INVITATION_DAYS),
+            |tenant, affiliate| {
+                let sign_in_url = crate::http::sign_in_url(&state.public_url);
+                let sign_in = templates::SignIn {
+                    tenant_slug: &tenant.slug,
+                    email: &affiliate.email,
+                    url: &sign_in_url,
+                };
+                templates::invitation(&tenant.name, &affiliate.name, &link, INVITATION_DAYS, &sign_in)
+            },
         )
         .await
         .gql()?;
@@ -93,17 +99,17 @@ impl InvitationMutation {
     }
 
     /// Sets a password with the token from an invitation or reset e-mail. A token works once;
-    /// unknown, used and expired tokens are all `NOT_FOUND`.
+    /// unknown, used and expired tokens are all `NOT_FOUND`. Throttled per token and per client
+    /// address (`RATE_LIMITED`).
     async fn set_password(
         &self,
         ctx: &Context<'_>,
         token: String,
         password: String,
     ) -> async_graphql::Result<bool> {
-        let state = state(ctx);
-        let password = Password::parse(&password).gql()?;
-        let password_hash = hash_off_thread(password).await?;
-        mail::redeem_token(&state.db, &hash(token.trim()), password_hash).await.gql()?;
+        crate::auth::password_token::redeem(state(ctx), &token, &password, client_ip(ctx))
+            .await
+            .map_err(Error::into_gql)?;
         Ok(true)
     }
 }

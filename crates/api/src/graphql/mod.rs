@@ -23,6 +23,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 use crate::state::SharedState;
 
 pub use context::{ClientIp, LongLivedSession};
+pub use conversions::{LiveEvent, LiveRequest, OpeningLive};
 
 #[derive(MergedObject, Default)]
 pub struct Query(

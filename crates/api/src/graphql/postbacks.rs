@@ -23,6 +23,8 @@ const MAX_CONCURRENCY: u32 = 32;
 const DEFAULT_TIMEOUT_MS: u32 = 5_000;
 const TIMEOUT_RANGE_MS: std::ops::RangeInclusive<u32> = 100..=30_000;
 const MAX_OVERLAP_HOURS: i32 = 24 * 7;
+/// Endpoints one affiliate may have: each one multiplies the deliveries of every conversion.
+pub const MAX_ENDPOINTS_PER_AFFILIATE: u64 = 20;
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum PostbackMethod {
@@ -363,7 +365,8 @@ pub struct PostbackMutation;
 
 #[Object]
 impl PostbackMutation {
-    /// Creates an endpoint with a fresh signing secret (returned once).
+    /// Creates an endpoint with a fresh signing secret (returned once). An affiliate has at
+    /// most 20 endpoints (`BAD_USER_INPUT` on `affiliateId` beyond).
     #[graphql(guard = "Allow::ANYONE_SIGNED_IN")]
     async fn create_postback_endpoint(
         &self,
@@ -392,7 +395,8 @@ impl PostbackMutation {
                 .unwrap_or(DEFAULT_CONCURRENCY),
             timeout_ms: input.timeout_ms.map(timeout_ms).transpose()?.unwrap_or(DEFAULT_TIMEOUT_MS),
         };
-        let endpoint = Endpoints::scoped(&state.db, scope).create(new).await.gql()?;
+        let endpoint =
+            Endpoints::scoped(&state.db, scope).create(new, MAX_ENDPOINTS_PER_AFFILIATE).await.gql()?;
         Ok(PostbackEndpointWithSecret { endpoint: endpoint.into(), secret })
     }
 
@@ -462,7 +466,8 @@ impl PostbackMutation {
         Ok(with_attempts(&repo, vec![redelivered]).await?.remove(0))
     }
 
-    /// Queues a signed test message (event `test`, sample values) to the endpoint.
+    /// Queues a signed test message (event `test`, sample values) to the endpoint. At most 10
+    /// in a burst per affiliate, then one a minute (`RATE_LIMITED`).
     #[graphql(guard = "Allow::ANYONE_SIGNED_IN")]
     async fn send_test_postback(
         &self,
@@ -472,6 +477,9 @@ impl PostbackMutation {
         let (state, scope): (_, Scope) = (state(ctx), principal(ctx)?.scope());
         let repo = Endpoints::scoped(&state.db, scope);
         let endpoint = repo.get(self::endpoint_id(&endpoint_id, "endpointId")?).await.gql()?;
+        if !state.test_sends.allow(endpoint.affiliate_id) {
+            return Err(Error::RateLimited.into_gql());
+        }
         let queued = repo.enqueue(test_delivery(&endpoint, Utc::now())).await.gql()?;
         state.outbound.wake.notify_one();
         Ok(delivery(queued, Vec::new()))

@@ -2,20 +2,22 @@
 //! us: body size, batch size, and no mutations over GET (a GET can be triggered cross-site by
 //! an `<img>` tag; a mutation must not be).
 
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocketProtocols};
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, Data as GqlData};
 use async_graphql_poem::{GraphQLProtocol, GraphQLWebSocket};
 use futures_util::{SinkExt, StreamExt};
 use poem::http::StatusCode;
 use poem::web::websocket::{Message, WebSocket};
-use poem::web::{Data, Html, Json};
+use poem::web::{Data, Json};
 use poem::{Body, IntoResponse, Request, Response, handler};
 use serde_json::json;
 use tokio::sync::mpsc;
 
+use super::live_ws::SharedSubscriptions;
 use super::{authenticate, authenticate_token, client_ip};
 use crate::auth::Authentication;
 use crate::graphql::{AppSchema, ClientIp, LongLivedSession};
@@ -99,10 +101,7 @@ pub async fn post(
 pub async fn get(req: &Request, schema: Data<&AppSchema>, state: Data<&SharedState>) -> Response {
     let query_string = req.uri().query().unwrap_or_default();
     if !query_string.split('&').any(|pair| pair.starts_with("query=")) {
-        return Html(
-            GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish(),
-        )
-        .into_response();
+        return super::graphiql::page().into_response();
     }
     let mut request = match async_graphql::http::parse_query_string(query_string) {
         Ok(request) => request,
@@ -142,10 +141,26 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
     }
 }
 
+/// Why a sign-in on a WebSocket was refused: the close code and reason to send.
+type Refusal = Arc<Mutex<Option<(u16, &'static str)>>>;
+
+/// Close codes of `graphql-transport-ws` (the legacy `graphql-ws` borrows them: it has none
+/// of its own beyond its `connection_error` message), and of WebSocket itself.
+mod close {
+    pub const GOING_AWAY: u16 = 1001;
+    pub const UNAUTHORIZED: u16 = 4401;
+    pub const FORBIDDEN: u16 = 4403;
+    pub const INIT_TIMEOUT: u16 = 4408;
+}
+
 /// Subscriptions. The token travels in the `connection_init` payload, as `{"token": …}` or
-/// `{"Authorization": "Bearer …"}`.
+/// `{"Authorization": "Bearer …"}`. A refused sign-in closes with 4401 (bad or expired token)
+/// or 4403 (the account is not active) and a reason, no `connection_init` within
+/// [`INIT_TIMEOUT`] with 4408, and shutdown with 1001 "going away", so clients know whether
+/// to fix their token or reconnect (elsewhere) at once.
 #[handler]
 pub async fn websocket(
+    req: &Request,
     schema: Data<&AppSchema>,
     state: Data<&SharedState>,
     protocol: GraphQLProtocol,
@@ -153,40 +168,81 @@ pub async fn websocket(
 ) -> impl IntoResponse {
     let schema = schema.clone();
     let state = state.clone();
+    // Operations on the socket (a `login` sent over it, say) spend this address's budgets.
+    let client = ClientIp(client_ip(req));
     ws.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| async move {
         let (socket_sink, socket_stream) = socket.split();
-        // Everything we send goes through one queue, so keep-alives can join the GraphQL
-        // messages without a second writer on the socket.
+        // Everything we send goes through one queue, so keep-alives and our own close frames
+        // join the GraphQL messages without a second writer on the socket.
         let (outgoing, mut queued) = mpsc::channel::<Message>(256);
         let writer = tokio::spawn(async move {
             let mut socket_sink = socket_sink;
             while let Some(message) = queued.recv().await {
-                if socket_sink.send(message).await.is_err() {
+                let closing = matches!(message, Message::Close(_));
+                if socket_sink.send(message).await.is_err() || closing {
                     break;
                 }
             }
         });
-        let graphql_sink =
-            futures_util::sink::unfold(outgoing.clone(), |tx: mpsc::Sender<Message>, message| async move {
-                tx.send(message).await.map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-                Ok::<_, std::io::Error>(tx)
-            });
+        // Why the sign-in was refused, if it was: the close frame we send says so, in place of
+        // async-graphql's generic one.
+        let refusal: Refusal = Arc::default();
+        let graphql_sink = futures_util::sink::unfold(
+            (outgoing.clone(), refusal.clone()),
+            |(tx, refusal): (mpsc::Sender<Message>, Refusal), message| async move {
+                let refused = refusal.lock().map(|r| r.is_some()).unwrap_or(false);
+                if !(refused && matches!(message, Message::Close(_))) {
+                    tx.send(message)
+                        .await
+                        .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+                }
+                Ok::<_, std::io::Error>((tx, refusal))
+            },
+        );
 
         let (initialised, init_seen) = tokio::sync::watch::channel(false);
+        let legacy = protocol.0 == WebSocketProtocols::SubscriptionsTransportWS;
+        // Subscriptions are served from shared feeds (see `live_ws`); everything else of the
+        // protocol stays with async-graphql.
+        let authenticated = Arc::new(OnceLock::new());
+        let mut shared = SharedSubscriptions::new(
+            schema.clone(),
+            state.clone(),
+            legacy,
+            outgoing.clone(),
+            authenticated.clone(),
+        );
+        let socket_stream = socket_stream.filter_map(move |item| {
+            std::future::ready(match item {
+                Ok(message) => shared.intercept(message).map(Ok),
+                Err(err) => Some(Err(err)),
+            })
+        });
+        let init_state = state.clone();
+        let init_refusal = refusal.clone();
         let serve = GraphQLWebSocket::new_with_pair(Box::pin(graphql_sink), socket_stream, schema, protocol)
             .on_connection_init(move |payload| async move {
                 let _ = initialised.send(true);
-                let auth = match token_from_init(&payload) {
-                    Some(token) => authenticate_token(&state, &token).await,
+                let token = token_from_init(&payload);
+                let auth = match &token {
+                    Some(token) => authenticate_token(&init_state, token).await,
                     None => Authentication::Anonymous,
                 };
                 if auth == Authentication::Invalid {
-                    return Err(crate::Error::Unauthenticated.into_gql());
+                    // A token that verifies but was refused belongs to an account that may no
+                    // longer sign in; anything else is a bad or expired token.
+                    let refused = match token.as_deref().and_then(|token| init_state.jwt.verify(token)) {
+                        Some(_) => (close::FORBIDDEN, "forbidden: this account may not sign in"),
+                        None => (close::UNAUTHORIZED, "unauthorized: invalid or expired token"),
+                    };
+                    if let Ok(mut slot) = init_refusal.lock() {
+                        *slot = Some(refused);
+                    }
+                    return Err(crate::Error::Unauthenticated.extend_message(refused.1));
                 }
-                let mut data = GqlData::default();
-                data.insert(auth);
-                data.insert(ClientIp(None));
-                data.insert(LongLivedSession);
+                let _ = authenticated.set(auth);
+                let mut data = connection_data(auth, true);
+                data.insert(client);
                 Ok(data)
             })
             .serve();
@@ -200,7 +256,11 @@ pub async fn websocket(
                 std::future::pending::<()>().await;
             }
         };
-        let legacy = protocol.0 == WebSocketProtocols::SubscriptionsTransportWS;
+        let mut shutdown = state.shutdown.subscribe();
+        let going_away = async move {
+            let _ = shutdown.wait_for(|down| *down).await;
+        };
+        let keep_alive_queue = outgoing.clone();
         let keep_alive = async move {
             let mut every = tokio::time::interval(KEEP_ALIVE);
             every.tick().await;
@@ -212,18 +272,44 @@ pub async fn websocket(
                 } else {
                     Message::Ping(Vec::new())
                 };
-                if outgoing.send(ping).await.is_err() {
+                if keep_alive_queue.send(ping).await.is_err() {
                     break;
                 }
             }
         };
-        tokio::select! {
-            () = serve => {}
-            () = watchdog => tracing::debug!("websocket closed: no connection_init within {INIT_TIMEOUT:?}"),
-            () = keep_alive => {}
+        let last_word = tokio::select! {
+            () = serve => refusal.lock().ok().and_then(|r| *r),
+            () = watchdog => {
+                tracing::debug!("websocket closed: no connection_init within {INIT_TIMEOUT:?}");
+                Some((close::INIT_TIMEOUT, "connection initialisation timeout"))
+            }
+            () = going_away => Some((close::GOING_AWAY, "going away")),
+            () = keep_alive => None,
+        };
+        if let Some((code, reason)) = last_word {
+            let _ = outgoing.send(Message::close_with(code, reason)).await;
         }
-        writer.abort();
+        // Let the writer flush what is queued (the close frame above, a refusal's
+        // connection_error), then stop it.
+        drop(outgoing);
+        let mut writer = writer;
+        if tokio::time::timeout(Duration::from_secs(2), &mut writer).await.is_err() {
+            writer.abort();
+        }
     })
+}
+
+/// What every operation of a WebSocket connection sees. `long_lived` marks the session so
+/// that guards re-check the user before each operation; a shared feed resolving one more
+/// event of an operation already checked leaves it out.
+pub(super) fn connection_data(auth: Authentication, long_lived: bool) -> GqlData {
+    let mut data = GqlData::default();
+    data.insert(auth);
+    data.insert(ClientIp(None));
+    if long_lived {
+        data.insert(LongLivedSession);
+    }
+    data
 }
 
 fn token_from_init(payload: &serde_json::Value) -> Option<String> {

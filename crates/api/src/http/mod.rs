@@ -1,24 +1,25 @@
 //! Plain HTTP routes: GraphQL transport (POST, GET, WebSocket), health and metrics.
 
 pub mod api_key;
+pub mod client_address;
+pub mod graphiql;
 pub mod graphql;
+mod live_ws;
 pub mod ops;
 pub mod postback;
 pub mod set_password;
 
-use std::net::IpAddr;
-
 use poem::Request;
-use poem::web::RemoteAddr;
+
+pub use client_address::client_ip;
 
 use crate::auth::Authentication;
 use crate::state::AppState;
 
-/// The caller's address as the socket saw it. Behind a proxy this is the proxy; trusting
-/// `X-Forwarded-For` needs a configured list of trusted proxies, which we do not have yet.
-pub fn client_ip(req: &Request) -> Option<IpAddr> {
-    let remote: &RemoteAddr = req.remote_addr();
-    remote.as_socket_addr().map(|addr| addr.ip())
+/// Where people sign in, named in invitations and on the set-password page: GraphiQL (the
+/// `login` mutation) until the dashboard exists.
+pub fn sign_in_url(public_url: &str) -> String {
+    format!("{public_url}/graphql")
 }
 
 /// Reads `Authorization: Bearer <jwt>`. A present but bad token is `Invalid`, not anonymous,

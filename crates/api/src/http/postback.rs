@@ -5,16 +5,17 @@ use std::time::Instant;
 use chrono::Utc;
 use clickledger_domain::ids::TenantId;
 use clickledger_domain::postback::{FieldError, parse as parse_postback};
-use clickledger_persistence::conversions::{self, AttributionSetup, Conversion, IngestOutcome};
+use clickledger_persistence::conversions::{Conversion, IngestOutcome};
 use clickledger_persistence::directory::Directory;
 use hmac::{Hmac, Mac};
-use poem::http::{Method, StatusCode, header};
+use poem::http::{Method, header};
 use poem::web::{Data, Json};
 use poem::{Body, IntoResponse, Request, Response, handler};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::api_key;
+use crate::Error;
 use crate::state::SharedState;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -22,111 +23,72 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
 pub const SIGNATURE_HEADER: &str = "x-clickledger-signature";
 
-fn failure(status: StatusCode, code: &str, message: &str, fields: &[FieldError]) -> Response {
-    let fields: Vec<Value> =
-        fields.iter().map(|f| json!({ "field": f.field, "message": f.message })).collect();
-    let mut body = json!({ "error": { "code": code, "message": message } });
-    if !fields.is_empty() {
-        body["error"]["fields"] = Value::Array(fields);
-    }
-    (status, Json(body)).into_response()
-}
-
 #[handler]
 pub async fn receive(req: &Request, body: Body, state: Data<&SharedState>) -> Response {
-    let started = Instant::now();
-    let raw_body = match super::read_limited(body, MAX_BODY_BYTES).await {
-        Ok(bytes) => bytes,
-        Err(super::BodyError::TooLarge) => {
-            return failure(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "body exceeds 64 KiB", &[]);
+    let received = Instant::now();
+    match store(req, body, &state, received).await {
+        Ok(response) => response,
+        Err(err) => {
+            if let Some(reason) = rejection_reason(&err) {
+                metrics::counter!("postbacks_rejected_total", "reason" => reason).increment(1);
+            }
+            err.as_http()
         }
-        Err(_) => return failure(StatusCode::BAD_REQUEST, "BAD_REQUEST", "cannot read the body", &[]),
-    };
-    let params = match collect_params(req, &raw_body) {
-        Ok(params) => params,
-        Err(field) => {
-            metrics::counter!("postbacks_rejected_total", "reason" => "malformed").increment(1);
-            return failure(StatusCode::BAD_REQUEST, "BAD_REQUEST", "malformed body", &[field]);
-        }
-    };
+    }
+}
 
-    let presented_key =
-        params.iter().find(|(name, _)| name == "key").map(|(_, value)| value.clone()).or_else(|| bearer(req));
-    let Some(presented_key) = presented_key else {
-        metrics::counter!("postbacks_rejected_total", "reason" => "unauthenticated").increment(1);
-        return failure(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
-            "an API key is required (`key` or Authorization: Bearer)",
-            &[],
-        );
-    };
-    let tenant = match authenticate(&state, &presented_key).await {
-        Ok(Some(tenant)) => tenant,
-        Ok(None) => {
-            metrics::counter!("postbacks_rejected_total", "reason" => "unauthenticated").increment(1);
-            return failure(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "unknown or revoked API key", &[]);
-        }
-        Err(err) => return err.as_http(),
-    };
+/// Which `postbacks_rejected_total` reason an error counts under, if it is a rejection.
+fn rejection_reason(err: &Error) -> Option<&'static str> {
+    match err {
+        Error::BadRequest { .. } => Some("invalid"),
+        Error::BadApiKey(_) => Some("unauthenticated"),
+        Error::BadSignature(_) => Some("signature"),
+        Error::TransactionMismatch { .. } | Error::StatusBackward { .. } => Some("conflict"),
+        _ => None,
+    }
+}
+
+async fn store(req: &Request, body: Body, state: &SharedState, received: Instant) -> Result<Response, Error> {
+    let raw_body = super::read_limited(body, MAX_BODY_BYTES).await.map_err(|err| match err {
+        super::BodyError::TooLarge => Error::PayloadTooLarge("body exceeds 64 KiB"),
+        _ => Error::BadRequest { message: "cannot read the body".into(), fields: Vec::new() },
+    })?;
+    let params = collect_params(req, &raw_body)
+        .map_err(|field| Error::BadRequest { message: "malformed body".into(), fields: vec![field] })?;
+    let presented_key = params
+        .iter()
+        .find(|(name, _)| name == "key")
+        .map(|(_, value)| value.clone())
+        .or_else(|| bearer(req))
+        .ok_or(Error::BadApiKey("an API key is required (`key` or Authorization: Bearer)"))?;
+    let tenant =
+        authenticate(state, &presented_key).await?.ok_or(Error::BadApiKey("unknown or revoked API key"))?;
     if let Some(signature) = req.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) {
         let signed = if req.method() == Method::GET {
             req.uri().query().unwrap_or_default().as_bytes()
         } else {
             &raw_body[..]
         };
-        if let Err(message) = verify_signature(&presented_key, signature, signed, Utc::now().timestamp()) {
-            metrics::counter!("postbacks_rejected_total", "reason" => "signature").increment(1);
-            return failure(StatusCode::UNAUTHORIZED, "BAD_SIGNATURE", message, &[]);
-        }
+        verify_signature(&presented_key, signature, signed, Utc::now().timestamp())
+            .map_err(Error::BadSignature)?;
     }
 
-    let parsed = match parse_postback(params.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-        Ok(parsed) => parsed,
-        Err(fields) => {
-            metrics::counter!("postbacks_rejected_total", "reason" => "invalid").increment(1);
-            return failure(StatusCode::BAD_REQUEST, "BAD_REQUEST", "invalid postback", &fields);
-        }
-    };
-    let keys = match state.click_keys(tenant).await {
-        Ok(keys) => keys,
-        Err(err) => return err.as_http(),
-    };
     let received_at = Utc::now();
-    let setup = AttributionSetup { keys, data_driven: state.models.get(tenant) };
-    let prepared = match conversions::prepare(&state.db, tenant, &setup, parsed, received_at).await {
-        Ok(prepared) => prepared,
-        Err(err) => return crate::Error::from(err).as_http(),
-    };
-    match state.ingestor.submit(tenant, prepared, started).await {
-        Ok(IngestOutcome::Created(event)) | Ok(IngestOutcome::StatusChanged(event)) => {
-            let answer = answer(&event.conversion, false);
-            let status = event.conversion.status.as_str();
-            metrics::counter!("conversions_total", "status" => status, "attributed" => event.conversion.attributed.to_string()).increment(1);
-            answer
+    let parsed = parse_postback(params.iter().map(|(k, v)| (k.as_str(), v.as_str())), received_at)
+        .map_err(|fields| Error::BadRequest { message: "invalid postback".into(), fields })?;
+    Ok(match crate::ingest::ingest(state, tenant, parsed, received_at, received).await? {
+        IngestOutcome::Created(event) | IngestOutcome::StatusChanged(event) => {
+            let conversion = &event.conversion;
+            let attributed = conversion.attributed.to_string();
+            metrics::counter!("conversions_total", "status" => conversion.status.as_str(), "attributed" => attributed)
+                .increment(1);
+            answer(conversion, false)
         }
-        Ok(IngestOutcome::Duplicate(conversion)) => {
+        IngestOutcome::Duplicate(conversion) => {
             metrics::counter!("postbacks_duplicate_total").increment(1);
             answer(&conversion, true)
         }
-        Err(clickledger_persistence::Error::Mismatch { fields }) => {
-            metrics::counter!("postbacks_rejected_total", "reason" => "conflict").increment(1);
-            let message = format!("txn_id was already received with a different {}", fields.join(", "));
-            let body =
-                json!({ "error": { "code": "CONFLICT", "message": message, "differing_fields": fields } });
-            (StatusCode::CONFLICT, Json(body)).into_response()
-        }
-        Err(clickledger_persistence::Error::StatusBackward { from, to }) => {
-            metrics::counter!("postbacks_rejected_total", "reason" => "conflict").increment(1);
-            failure(
-                StatusCode::CONFLICT,
-                "CONFLICT",
-                &format!("status cannot move back from {from} to {to}"),
-                &[],
-            )
-        }
-        Err(err) => crate::Error::from(err).as_http(),
-    }
+    })
 }
 
 fn answer(conversion: &Conversion, duplicate: bool) -> Response {
@@ -141,7 +103,7 @@ fn answer(conversion: &Conversion, duplicate: bool) -> Response {
         "status": conversion.status.as_str(),
         "duplicate": duplicate,
         "attributed": conversion.attributed,
-        "unattributed_reason": conversion.unattributed_reason,
+        "unattributed_reason": conversion.unattributed_reason.map(|reason| reason.as_str()),
         "credits": credits,
     }))
     .into_response()
@@ -155,7 +117,7 @@ fn bearer(req: &Request) -> Option<String> {
         .map(|v| v.trim().to_owned())
 }
 
-async fn authenticate(state: &SharedState, presented: &str) -> Result<Option<TenantId>, crate::Error> {
+async fn authenticate(state: &SharedState, presented: &str) -> Result<Option<TenantId>, Error> {
     let hash = api_key::hash(presented);
     if let Some(cached) = state.api_keys.get(&hash) {
         return Ok(cached);

@@ -2,14 +2,15 @@
 //! password with the link's token (the same as the `setPassword` mutation, for people with
 //! only a browser).
 
-use clickledger_domain::password::Password;
-use clickledger_notifier::mail::templates::escape;
-use clickledger_persistence::mail;
+use clickledger_notifier::mail::templates::{SignIn, escape};
+use clickledger_persistence::directory::Directory;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Html, Query};
-use poem::{IntoResponse, Response, handler};
+use poem::{IntoResponse, Request, Response, handler};
 use serde::Deserialize;
 
+use crate::Error;
+use crate::auth::password_token;
 use crate::state::SharedState;
 
 #[derive(Deserialize)]
@@ -48,27 +49,40 @@ pub fn show(Query(query): Query<TokenQuery>) -> Response {
 }
 
 #[handler]
-pub async fn submit(state: Data<&SharedState>, Form(input): Form<SetPasswordForm>) -> Response {
-    let password = match Password::parse(&input.password) {
-        Ok(password) => password,
-        Err(err) => {
-            let problem = err.to_string();
-            return page(
-                StatusCode::BAD_REQUEST,
-                "Choose your password",
-                &form(&input.token, Some(&problem)),
-            );
+pub async fn submit(
+    req: &Request,
+    state: Data<&SharedState>,
+    Form(input): Form<SetPasswordForm>,
+) -> Response {
+    let client = super::client_ip(req);
+    match password_token::redeem(&state, &input.token, &input.password, client).await {
+        Ok(user) => {
+            let slug = match Directory::new(&state.db).tenant(user.tenant_id).await {
+                Ok(tenant) => tenant.slug,
+                Err(err) => {
+                    tracing::error!(error = %err, "reading the tenant of a new password failed");
+                    return page(StatusCode::OK, "Your password is set", "<p>You can now sign in.</p>");
+                }
+            };
+            let sign_in_url = super::sign_in_url(&state.public_url);
+            let sign_in = SignIn { tenant_slug: &slug, email: &user.email, url: &sign_in_url };
+            let body = format!("<p>{}</p>", escape(&sign_in.sentence()));
+            page(StatusCode::OK, "Your password is set", &body)
         }
-    };
-    let Ok(password_hash) = tokio::task::spawn_blocking(move || password.hash()).await else {
-        return page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "<p>Please try again.</p>");
-    };
-    match mail::redeem_token(&state.db, &mail::hash_token(input.token.trim()), password_hash).await {
-        Ok(_) => page(StatusCode::OK, "Your password is set", "<p>You can now sign in.</p>"),
-        Err(clickledger_persistence::Error::NotFound) => page(
+        Err(Error::BadInput { message, .. }) => page(
+            StatusCode::BAD_REQUEST,
+            "Choose your password",
+            &form(&input.token, Some(&format!("password: {message}"))),
+        ),
+        Err(Error::NotFound) => page(
             StatusCode::NOT_FOUND,
             "This link no longer works",
             "<p>It was already used or has expired. Ask for a new one.</p>",
+        ),
+        Err(Error::RateLimited) => page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            "<p>Please wait a minute and try again.</p>",
         ),
         Err(err) => {
             tracing::error!(error = %err, "setting a password failed");

@@ -1,10 +1,14 @@
 //! Live conversions. After commit, each event is broadcast in-process; with PostgreSQL every
 //! replica also hears about events committed elsewhere (LISTEN/NOTIFY) and reads them from the
-//! event table. Subscribers follow the broadcast and go back to the database whenever they
-//! might have missed something (a gap in the sequence, or lagging behind the broadcast).
+//! event table. Each distinct (subscription document, viewer) is a feed that resolves an event
+//! once and hands the same bytes to all its subscribers. Feeds and subscribers go back to the
+//! database whenever they might have missed something (a gap in the sequence, or lagging
+//! behind a broadcast).
 
 mod fanout;
+mod feeds;
 mod stream;
 
 pub use fanout::Live;
-pub use stream::{conversion_stream, cursor_of, parse_cursor};
+pub use feeds::{FeedKey, Feeds, Payload, ResolveFrame};
+pub use stream::{cursor_of, parse_cursor, subscriber_frames};

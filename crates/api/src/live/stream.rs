@@ -1,11 +1,11 @@
 use std::sync::Arc;
 
-use clickledger_persistence::conversions::{ConversionEvent, Conversions};
-use clickledger_persistence::{Db, Scope, Viewer};
+use clickledger_persistence::Db;
+use clickledger_persistence::conversions::Conversions;
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::Live;
+use super::feeds::{Feed, Payload};
 
 const PAGE: u64 = 500;
 
@@ -18,17 +18,21 @@ pub fn parse_cursor(cursor: &str) -> Option<i64> {
     cursor.strip_prefix('c')?.parse().ok().filter(|seq: &i64| *seq >= 0)
 }
 
-/// The viewer's events after `since` (or from now), then live: no gap, no duplicate.
-pub fn conversion_stream(
+/// The frames of `feed`'s viewer after `since` (or from now), then live: no gap, no
+/// duplicate. What the subscriber missed (before it joined, or while it lagged behind the
+/// feed) it reads from the database and has resolved for itself; everything else is the
+/// feed's shared payload.
+pub fn subscriber_frames(
+    feed: Arc<Feed>,
     db: Db,
-    live: Arc<Live>,
-    scope: Scope,
     since: Option<i64>,
-) -> impl Stream<Item = Result<ConversionEvent, clickledger_persistence::Error>> {
+) -> impl Stream<Item = Result<Payload, clickledger_persistence::Error>> {
     async_stream::try_stream! {
-        // Subscribe before reading, so nothing committed in between is missed.
-        let mut rx = live.subscribe();
-        let repo = Conversions::scoped(&db, scope);
+        // Subscribe before reading, and read only once the feed knows where it starts, so
+        // nothing committed in between is missed.
+        let mut rx = feed.subscribe();
+        feed.started().await;
+        let repo = Conversions::scoped(&db, feed.scope());
         let mut cursor = match since {
             Some(seq) => seq,
             None => repo.latest_seq().await?,
@@ -40,26 +44,24 @@ pub fn conversion_stream(
                 let full_page = last - cursor >= PAGE as i64;
                 cursor = last;
                 for event in events {
-                    yield event;
+                    yield feed.resolve_replayed(event).await;
                 }
                 if !full_page {
                     break;
                 }
             }
-            // Stream: follow the broadcast until it may have skipped something.
+            // Stream: follow the feed until it may have skipped something.
             loop {
                 match rx.recv().await {
-                    Ok(event) => {
-                        if event.tenant_id != scope.tenant() || event.seq <= cursor {
+                    Ok(frame) => {
+                        if frame.seq <= cursor {
                             continue;
                         }
-                        if event.seq > cursor + 1 {
+                        if frame.after > cursor {
                             break; // a gap: read it from the database
                         }
-                        cursor = event.seq;
-                        if let Some(visible) = visible_to(&event, scope) {
-                            yield visible;
-                        }
+                        cursor = frame.seq;
+                        yield frame.payload.clone();
                     }
                     Err(RecvError::Lagged(_)) => break,
                     Err(RecvError::Closed) => return,
@@ -69,24 +71,17 @@ pub fn conversion_stream(
     }
 }
 
-fn visible_to(event: &ConversionEvent, scope: Scope) -> Option<ConversionEvent> {
-    match scope.viewer() {
-        Viewer::Staff => Some(event.clone()),
-        Viewer::Affiliate(me) => {
-            let conversion = event.conversion.clone().for_affiliate(me)?;
-            Some(ConversionEvent { conversion, ..event.clone() })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    //! The lag path: a subscriber that falls behind the bounded broadcast must catch up from
-    //! the database, in order, without gaps or duplicates.
+    //! The lag path: a feed that falls behind the bounded event broadcast, and a subscriber
+    //! that falls behind its feed, must catch up from the database, in order, without gaps or
+    //! duplicates.
 
     use chrono::Utc;
     use clickledger_domain::click_id::{ClickId, ClickSecret};
     use clickledger_domain::postback;
+    use clickledger_domain::role::Role;
+    use clickledger_persistence::conversions::ConversionEvent;
     use clickledger_persistence::conversions::{AttributionSetup, IngestOutcome, commit_batch, prepare};
     use clickledger_persistence::directory::{Directory, NewTenant};
     use clickledger_persistence::repo::{
@@ -94,8 +89,19 @@ mod tests {
     };
     use clickledger_persistence::{Db, Scope, tracking};
     use futures_util::StreamExt;
+    use futures_util::future::BoxFuture;
 
     use super::*;
+    use crate::live::{FeedKey, Feeds, Live, ResolveFrame};
+
+    /// Frames that say which event they are.
+    struct SeqOnly;
+
+    impl ResolveFrame for SeqOnly {
+        fn resolve(&self, event: ConversionEvent) -> BoxFuture<'static, Payload> {
+            Box::pin(async move { Payload::from(event.seq.to_string()) })
+        }
+    }
 
     #[tokio::test]
     async fn a_lagging_subscriber_catches_up_from_the_database() {
@@ -141,9 +147,19 @@ mod tests {
         let setup =
             AttributionSetup { keys: tracking::click_keys(&db, tenant.id).await.unwrap(), data_driven: None };
 
-        // Room for 2 events only; the subscriber will not read while 12 are published.
+        // Room for 2 events and 2 frames only; the subscriber will not read while 12 are
+        // published.
         let live = Live::with_capacity(2);
-        let stream = conversion_stream(db.clone(), live.clone(), staff, Some(0));
+        let feeds = Feeds::with_capacity(live.clone(), db.clone(), 2);
+        let key = FeedKey {
+            document: "subscription { conversions { cursor } }".into(),
+            operation_name: None,
+            variables: "{}".into(),
+            scope: staff,
+            role: Role::Owner,
+        };
+        let feed = feeds.join(key, || std::sync::Arc::new(SeqOnly));
+        let stream = subscriber_frames(feed, db.clone(), Some(0));
         futures_util::pin_mut!(stream);
         let mut expected = Vec::new();
         // Poll once so the stream subscribes, then fall behind.
@@ -152,13 +168,16 @@ mod tests {
         for n in 0..12 {
             let click = ClickId::mint(target.click_tag, target.link_tag, Utc::now()).encode(&secret);
             let txn = format!("T{n}");
-            let parsed = postback::parse([
-                ("click_id", click.as_str()),
-                ("event", "deposit"),
-                ("txn_id", txn.as_str()),
-                ("amount", "1"),
-                ("currency", "EUR"),
-            ])
+            let parsed = postback::parse(
+                [
+                    ("click_id", click.as_str()),
+                    ("event", "deposit"),
+                    ("txn_id", txn.as_str()),
+                    ("amount", "1"),
+                    ("currency", "EUR"),
+                ],
+                Utc::now(),
+            )
             .unwrap();
             let prepared = prepare(&db, tenant.id, &setup, parsed, Utc::now()).await.unwrap();
             let Ok(IngestOutcome::Created(event)) =
@@ -176,7 +195,7 @@ mod tests {
                 .expect("the subscriber catches up")
                 .expect("stream open")
                 .unwrap();
-            received.push(event.seq);
+            received.push(event.parse::<i64>().unwrap());
         }
         assert_eq!(received, expected, "every event once, in order");
     }

@@ -3,6 +3,7 @@ use clickledger_domain::click_id::ClickId;
 use clickledger_domain::ids::VisitorId;
 use clickledger_domain::status::CampaignStatus;
 use clickledger_domain::url_template;
+use clickledger_domain::validate::without_control_characters as printable;
 use clickledger_persistence::tracking::NewClick;
 use poem::http::{Method, StatusCode, header};
 use poem::web::Data;
@@ -77,7 +78,7 @@ pub async fn click(req: &Request, state: Data<&SharedState>) -> Response {
     if counts_as_click(req) {
         CLICKS_TOTAL.increment(1);
         let header_text = |name: header::HeaderName| {
-            req.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| truncate(v, 512))
+            req.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| truncate(&printable(v), 512))
         };
         state
             .clicks
@@ -173,7 +174,7 @@ impl Params {
     fn from_query(query: &str) -> Params {
         let mut params = Params { subs: Default::default(), source: None, creative: None, lp: None };
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            let value = Some(truncate(&value, MAX_PARAM_LEN)).filter(|v| !v.is_empty());
+            let value = Some(truncate(&printable(&value), MAX_PARAM_LEN)).filter(|v| !v.is_empty());
             match name.as_ref() {
                 "sub1" => params.subs[0] = value,
                 "sub2" => params.subs[1] = value,
@@ -192,7 +193,16 @@ impl Params {
 
 #[cfg(test)]
 mod tests {
-    use super::fill_macros;
+    use super::{Params, fill_macros};
+
+    #[test]
+    fn recorded_parameters_carry_no_control_characters() {
+        let params = Params::from_query("sub1=%00&sub2=a%01b&source=x%0Ay&lp=%7F");
+        assert_eq!(params.subs[0], None);
+        assert_eq!(params.subs[1].as_deref(), Some("ab"));
+        assert_eq!(params.source.as_deref(), Some("xy"));
+        assert_eq!(params.lp, None);
+    }
 
     #[test]
     fn macros_are_url_encoded_and_unknown_ones_left_alone() {

@@ -13,6 +13,7 @@
 //! still zero (zero weight, or a weight too small to earn a millionth) get no credit. Credits
 //! are listed in order of each key's first touch.
 
+mod decision;
 mod markov;
 mod shares;
 
@@ -23,6 +24,10 @@ use rust_decimal::Decimal;
 
 use crate::Error;
 
+pub use decision::{
+    CLOCK_SKEW, ClickCredit, ClickFacts, JourneyTouch, TrainedModel, UnattributedReason, credit_from_click,
+    journey_cutoff,
+};
 pub use markov::{MIN_JOURNEYS, MarkovModel};
 
 /// Decimal places of a share.

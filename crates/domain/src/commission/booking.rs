@@ -131,7 +131,22 @@ pub fn book(
     uplines_of: impl Fn(AffiliateId) -> Vec<AffiliateId>,
     levels: &[Decimal],
 ) -> Result<Vec<EntryDraft>, Error> {
-    let direct = split_by_credits(earnings, credits)?;
+    book_for(earnings, credits, |_| true, uplines_of, levels)
+}
+
+/// [`book`]'s entries for the credited affiliates `on_plan` selects (with their overrides):
+/// when a conversion's affiliates are on different plans, each plan's earnings are booked for
+/// its own affiliates only. The split is over all of the conversion's credits, so each
+/// affiliate gets exactly its share, whatever the others are on.
+pub fn book_for(
+    earnings: &[Earning],
+    all_credits: &[Credit],
+    on_plan: impl Fn(AffiliateId) -> bool,
+    uplines_of: impl Fn(AffiliateId) -> Vec<AffiliateId>,
+    levels: &[Decimal],
+) -> Result<Vec<EntryDraft>, Error> {
+    let direct: Vec<EntryDraft> =
+        split_by_credits(earnings, all_credits)?.into_iter().filter(|d| on_plan(d.beneficiary)).collect();
     let mut all = direct.clone();
     for draft in &direct {
         all.extend(overrides(draft, &uplines_of(draft.beneficiary), levels)?);

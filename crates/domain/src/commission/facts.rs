@@ -179,3 +179,35 @@ fn add(a: Decimal, b: Decimal) -> Result<Decimal, Error> {
         .filter(|sum| sum.abs() <= MAX_AMOUNT)
         .ok_or_else(|| Error::invalid("amount", "total is out of range"))
 }
+
+impl EventFacts {
+    /// The event a postback reports, for the engine; `None` for a chargeback, which reverses
+    /// entries instead. Its money was parsed with the postback, so nothing is parsed again.
+    pub fn of(postback: &crate::postback::Postback) -> Result<Option<EventFacts>, Error> {
+        use crate::conversion::EventKind;
+        let money = || postback.amount.ok_or_else(|| Error::invalid("amount", "is required"));
+        Ok(Some(match postback.event {
+            EventKind::Registration => EventFacts::Registration,
+            EventKind::Ftd => EventFacts::FirstDeposit { amount: money()? },
+            EventKind::Deposit => EventFacts::Deposit { amount: money()? },
+            EventKind::Purchase => EventFacts::Purchase { amount: money()? },
+            EventKind::Trade => EventFacts::Trade {
+                lots: postback.lots.unwrap_or_default(),
+                instrument: postback.instrument.as_deref().unwrap_or("UNKNOWN").trim().to_ascii_uppercase(),
+            },
+            EventKind::Revenue => EventFacts::Revenue { net: money()?, turnover: postback.turnover },
+            EventKind::Chargeback => return Ok(None),
+        }))
+    }
+
+    /// The currency the event's money is in, if it carries money.
+    pub fn currency(&self) -> Option<Currency> {
+        match self {
+            EventFacts::FirstDeposit { amount }
+            | EventFacts::Deposit { amount }
+            | EventFacts::Purchase { amount } => Some(amount.currency),
+            EventFacts::Revenue { net, .. } => Some(net.currency),
+            EventFacts::Registration | EventFacts::Trade { .. } => None,
+        }
+    }
+}

@@ -9,7 +9,7 @@
 //!    [`crate::money::split`], so the parts sum to the cent ([`EntryDraft`]s at tier 0).
 //! 3. [`overrides`]: each ancestor's cut of a tier-0 entry, level by level.
 //!
-//! [`book`] runs steps 2 and 3. A chargeback appends [`reversal_of`] whatever the transaction
+//! [`book`] runs steps 2 and 3 ([`book_for`] for the affiliates on one plan). A chargeback appends [`reversal_of`] whatever the transaction
 //! earned, at every tier; nothing is updated in place. At month end [`close_period`] trues up
 //! revshare (final tier, negative carryover) and pays KPI bonuses, as new entries.
 //!
@@ -32,7 +32,7 @@ mod properties;
 #[cfg(test)]
 mod worked_examples;
 
-pub use booking::{Credit, book, overrides, reversal_of, split_by_credits};
+pub use booking::{Credit, book, book_for, overrides, reversal_of, split_by_credits};
 pub use entry::{Earning, EntryDraft, EntryKind, FxSource};
 pub use event::{EventOutcome, commission_for_event};
 pub use facts::{EventContext, EventFacts, MonthToDate, PlayerFacts};

@@ -66,6 +66,30 @@ fn total(entries: &[EntryDraft]) -> Money {
 
 proptest! {
     #[test]
+    fn booking_plan_by_plan_books_exactly_what_booking_at_once_does(
+        earnings in earnings(),
+        credits in credits(),
+        parents in prop::collection::vec(prop::option::of(0_u8..6), 6),
+        levels in levels(),
+        plan_of in prop::collection::vec(0_u8..3, 6),
+    ) {
+        // Affiliates spread over three plans (with the same earnings): the union of what each
+        // plan books for its own affiliates is what booking everyone at once gives.
+        let plan_of = &plan_of;
+        let on = |plan: u8| move |who: AffiliateId| (0..6_u8).any(|n| aff(n) == who && plan_of[usize::from(n)] == plan);
+        let Ok(at_once) = book(&earnings, &credits, uplines_of(&parents), &levels) else { return Ok(()) };
+        let mut by_plan = Vec::new();
+        for plan in 0..3 {
+            by_plan.extend(book_for(&earnings, &credits, on(plan), uplines_of(&parents), &levels).unwrap());
+        }
+        let key = |d: &EntryDraft| (d.beneficiary, d.tier, d.kind, d.amount.amount);
+        let (mut a, mut b) = (at_once.clone(), by_plan);
+        a.sort_by_key(key);
+        b.sort_by_key(key);
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
     fn split_commission_sums_to_the_undivided_amount(earnings in earnings(), credits in credits()) {
         let drafts = split_by_credits(&earnings, &credits).unwrap();
         prop_assert_eq!(total(&drafts), earnings.iter().try_fold(Money::zero(Currency::USD), |acc, e| acc.checked_add(e.amount)).unwrap());

@@ -51,14 +51,41 @@ fn message(kind: &str, subject: String, paragraphs: Vec<String>, link: Option<(&
     }
 }
 
-pub fn invitation(tenant: &str, affiliate: &str, link: &str, valid_days: i64) -> Message {
+/// How to sign in once the password is set: the tenant's slug (which `login` asks for), the
+/// e-mail address, and where.
+pub struct SignIn<'a> {
+    pub tenant_slug: &'a str,
+    pub email: &'a str,
+    /// The portal's address (GraphiQL until the dashboard exists).
+    pub url: &'a str,
+}
+
+impl SignIn<'_> {
+    /// The same sentence in the e-mail and on the set-password page.
+    pub fn sentence(&self) -> String {
+        format!(
+            "Sign in at {} with tenant \"{}\", e-mail {} and your password.",
+            self.url, self.tenant_slug, self.email
+        )
+    }
+}
+
+pub fn invitation(
+    tenant: &str,
+    affiliate: &str,
+    link: &str,
+    valid_days: i64,
+    sign_in: &SignIn<'_>,
+) -> Message {
     message(
         "invitation",
         format!("{tenant} invites you to its affiliate portal"),
         vec![
             format!("Hello {affiliate},"),
-            format!("{tenant} has invited you to its affiliate portal. Choose a password to sign in:"),
-            format!("The link works once and expires in {valid_days} days."),
+            format!(
+                "{tenant} has invited you to its affiliate portal. Choose a password with the link at the end of this e-mail; it works once and expires in {valid_days} days."
+            ),
+            format!("Then: {}", sign_in.sentence()),
         ],
         Some(("Set your password", link)),
     )
@@ -119,7 +146,12 @@ mod tests {
 
     #[test]
     fn html_parts_escape_values_and_text_parts_carry_the_link() {
-        let m = invitation("Acme <Casino>", "Bob & Co", "https://x.test/set-password?token=abc", 7);
+        let sign_in = SignIn { tenant_slug: "acme", email: "bob@co.test", url: "https://x.test/graphql" };
+        let m = invitation("Acme <Casino>", "Bob & Co", "https://x.test/set-password?token=abc", 7, &sign_in);
+        for part in [&m.text, &m.html] {
+            assert!(part.contains("tenant &quot;acme&quot;") || part.contains("tenant \"acme\""), "{part}");
+            assert!(part.contains("https://x.test/graphql") && part.contains("bob@co.test"), "{part}");
+        }
         assert!(m.html.contains("Acme &lt;Casino&gt;"));
         assert!(m.html.contains("Bob &amp; Co"));
         assert!(m.html.contains("href=\"https://x.test/set-password?token=abc\""));

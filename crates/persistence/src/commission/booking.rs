@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use clickledger_domain::commission::{
-    Credit as ShareCredit, EntryDraft, EventContext, EventFacts, MonthToDate, Plan, PlayerFacts,
-    commission_for_event, overrides, reversal_of, split_by_credits,
+    Credit as ShareCredit, EntryDraft, EventContext, EventFacts, MonthToDate, Plan, PlayerFacts, book_for,
+    commission_for_event, reversal_of,
 };
 use clickledger_domain::conversion::{ConversionStatus, EventKind};
 use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, PlanId, TenantId};
@@ -30,12 +30,9 @@ use super::plans::plan_in_force;
 use super::{EntryStatus, Period};
 use crate::conversions::Credit;
 use crate::entities::{
-    affiliates, conversion_credits, conversions, ledger_entries, player_facts, statements,
+    ExactDecimal, affiliates, conversion_credits, conversions, ledger_entries, player_facts, statements,
 };
 use crate::{Error, Result};
-
-/// Shares closer to their complement than this are rounding noise from storage.
-const SHARE_NOISE: Decimal = Decimal::from_parts(1, 0, 0, false, 6);
 
 /// What booking needs to know about a freshly stored conversion.
 pub(crate) struct Booking<'a> {
@@ -127,7 +124,8 @@ pub(crate) async fn book_conversion<C: ConnectionTrait>(
 }
 
 /// A later status for the conversion moves its entries along: approved confirms pending
-/// entries; rejected voids every entry not yet paid. Amounts are never touched.
+/// entries; rejected voids every entry not yet paid (with its unpaid reversals) and reverses
+/// the paid ones into the open period ([`super::rejection`]). Amounts are never touched.
 pub(crate) async fn on_status_change<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
@@ -148,6 +146,9 @@ pub(crate) async fn on_status_change<C: ConnectionTrait>(
         .filter(ledger_entries::Column::Status.is_in(from.iter().map(|s| s.as_str())))
         .exec(conn)
         .await?;
+    if to == EntryStatus::Rejected {
+        super::rejection::settle_rejection(conn, tenant, conversion, chrono::Utc::now()).await?;
+    }
     Ok(())
 }
 
@@ -162,6 +163,7 @@ async fn reversals<C: ConnectionTrait>(conn: &C, tenant: TenantId, booking: &Boo
         .filter(ledger_entries::Column::ConversionId.eq(original.uuid()))
         .filter(ledger_entries::Column::Kind.ne("reversal"))
         .filter(ledger_entries::Column::Status.ne(EntryStatus::Rejected.as_str()))
+        .filter(ledger_entries::Column::Id.not_in_subquery(super::rejection::reversed_entries(tenant)))
         .all(conn)
         .await?;
     let mut rows = Vec::with_capacity(booked.len());
@@ -182,7 +184,7 @@ async fn reversals<C: ConnectionTrait>(conn: &C, tenant: TenantId, booking: &Boo
 async fn earnings<C: ConnectionTrait>(conn: &C, tenant: TenantId, booking: &Booking<'_>) -> Result<Planned> {
     let none = || Ok((Vec::new(), HashMap::new()));
     let Some(campaign) = booking.campaign else { return none() };
-    let Some(event) = event_facts(booking.postback)? else { return none() };
+    let Some(event) = EventFacts::of(booking.postback)? else { return none() };
     let at = booking.occurred_at;
 
     // Credited affiliates grouped by the plan version in force for each.
@@ -203,12 +205,14 @@ async fn earnings<C: ConnectionTrait>(conn: &C, tenant: TenantId, booking: &Book
         return none();
     }
 
-    let player_key = booking
-        .postback
-        .player_id
-        .clone()
-        .or_else(|| booking.postback.click_id.clone())
-        .unwrap_or_else(|| booking.conversion.to_string());
+    let all_credits: Vec<ShareCredit> = booking
+        .credits
+        .iter()
+        .map(|credit| ShareCredit { affiliate: credit.affiliate_id, share: credit.share })
+        .collect();
+    let subject = &booking.postback.subject;
+    let player_key = subject.player_id().or(subject.click_id()).map(str::to_owned);
+    let player_key = player_key.unwrap_or_else(|| booking.conversion.to_string());
     // Facts before the event, per plan currency; every group computes from the same "before",
     // and the stored "after" remembers a CPA paid under any of them.
     let mut before: HashMap<Currency, PlayerFacts> = HashMap::new();
@@ -228,7 +232,7 @@ async fn earnings<C: ConnectionTrait>(conn: &C, tenant: TenantId, booking: &Book
                 facts
             }
         };
-        let fx = match event_currency(&event) {
+        let fx = match event.currency() {
             Some(from) if from != currency => {
                 Some(fx_rate_on(conn, tenant, from, currency, at.date_naive()).await?.ok_or_else(|| {
                     clickledger_domain::Error::invalid(
@@ -269,7 +273,9 @@ async fn earnings<C: ConnectionTrait>(conn: &C, tenant: TenantId, booking: &Book
             plan: Some((plan_id, i32::try_from(version).unwrap_or(i32::MAX))),
             reverses_entry: None,
         };
-        for draft in group_drafts(&outcome.earnings, credits, &uplines, &plan.overrides)? {
+        let on_plan = |affiliate| credits.iter().any(|credit| credit.affiliate == affiliate);
+        let uplines_of = |affiliate| uplines.get(&affiliate).cloned().unwrap_or_default();
+        for draft in book_for(&outcome.earnings, &all_credits, on_plan, uplines_of, &plan.overrides)? {
             rows.push((draft, meta));
         }
     }
@@ -277,72 +283,9 @@ async fn earnings<C: ConnectionTrait>(conn: &C, tenant: TenantId, booking: &Book
     Ok((rows, facts))
 }
 
-/// Shares the earnings among one plan's credited affiliates. When other affiliates are on
-/// other plans, a placeholder takes their share of the split and is dropped, so each group
-/// gets exactly its share of its own plan's earnings.
-fn group_drafts(
-    earnings: &[clickledger_domain::commission::Earning],
-    mut credits: Vec<ShareCredit>,
-    uplines: &HashMap<AffiliateId, Vec<AffiliateId>>,
-    levels: &[Decimal],
-) -> Result<Vec<EntryDraft>, clickledger_domain::Error> {
-    let placeholder = AffiliateId::from_uuid(uuid::Uuid::nil());
-    let rest = Decimal::ONE - credits.iter().map(|c| c.share).sum::<Decimal>();
-    if rest > SHARE_NOISE {
-        credits.push(ShareCredit { affiliate: placeholder, share: rest });
-    } else if let Some(last) = credits.last_mut() {
-        // Stored shares may carry rounding noise; the last one absorbs it.
-        last.share += rest;
-    }
-    let direct: Vec<EntryDraft> =
-        split_by_credits(earnings, &credits)?.into_iter().filter(|d| d.beneficiary != placeholder).collect();
-    let mut all = direct.clone();
-    for draft in &direct {
-        let chain = uplines.get(&draft.beneficiary).map(Vec::as_slice).unwrap_or_default();
-        all.extend(overrides(draft, chain, levels)?);
-    }
-    Ok(all)
-}
-
-fn event_facts(postback: &Postback) -> Result<Option<EventFacts>> {
-    let money = || -> Result<Money> {
-        let amount =
-            postback.amount.ok_or_else(|| clickledger_domain::Error::invalid("amount", "is required"))?;
-        let currency = Currency::parse(postback.currency.as_deref().unwrap_or_default(), "currency")?;
-        Ok(Money::from_input(amount, currency, "amount")?)
-    };
-    Ok(Some(match postback.event {
-        EventKind::Registration => EventFacts::Registration,
-        EventKind::Ftd => EventFacts::FirstDeposit { amount: money()? },
-        EventKind::Deposit => EventFacts::Deposit { amount: money()? },
-        EventKind::Purchase => EventFacts::Purchase { amount: money()? },
-        EventKind::Trade => EventFacts::Trade {
-            lots: postback.lots.unwrap_or_default(),
-            instrument: postback.instrument.as_deref().unwrap_or("UNKNOWN").trim().to_ascii_uppercase(),
-        },
-        EventKind::Revenue => {
-            let net = money()?;
-            let turnover =
-                postback.turnover.map(|t| Money::from_input(t, net.currency, "turnover")).transpose()?;
-            EventFacts::Revenue { net, turnover }
-        }
-        EventKind::Chargeback => return Ok(None),
-    }))
-}
-
-fn event_currency(event: &EventFacts) -> Option<Currency> {
-    match event {
-        EventFacts::FirstDeposit { amount }
-        | EventFacts::Deposit { amount }
-        | EventFacts::Purchase { amount } => Some(amount.currency),
-        EventFacts::Revenue { net, .. } => Some(net.currency),
-        EventFacts::Registration | EventFacts::Trade { .. } => None,
-    }
-}
-
 /// The month an entry goes to: its event's, unless the affiliate's statement for that month
 /// is already closed; then the month of booking, so closed statements never change.
-async fn open_period<C: ConnectionTrait>(
+pub(super) async fn open_period<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
     affiliate: AffiliateId,
@@ -459,10 +402,10 @@ async fn load_facts<C: ConnectionTrait>(
             currency,
             registered_at: row.registered_at,
             country: row.country,
-            first_deposit: row.first_deposit,
-            total_deposits: row.total_deposits,
-            turnover: row.turnover,
-            lots: row.lots,
+            first_deposit: row.first_deposit.map(ExactDecimal::get),
+            total_deposits: row.total_deposits.get(),
+            turnover: row.turnover.get(),
+            lots: row.lots.get(),
             trades: u32::try_from(row.trades).unwrap_or(0),
             cpa_paid: row.cpa_paid,
         },
@@ -483,10 +426,10 @@ async fn store_facts<C: ConnectionTrait>(
         currency: Set(facts.currency.code().to_owned()),
         registered_at: Set(facts.registered_at),
         country: Set(facts.country.clone()),
-        first_deposit: Set(facts.first_deposit),
-        total_deposits: Set(facts.total_deposits),
-        turnover: Set(facts.turnover),
-        lots: Set(facts.lots),
+        first_deposit: Set(facts.first_deposit.map(ExactDecimal::from)),
+        total_deposits: Set(facts.total_deposits.into()),
+        turnover: Set(facts.turnover.into()),
+        lots: Set(facts.lots.into()),
         trades: Set(i32::try_from(facts.trades).unwrap_or(i32::MAX)),
         cpa_paid: Set(facts.cpa_paid),
         updated_at: Set(now),
@@ -509,53 +452,4 @@ async fn store_facts<C: ConnectionTrait>(
     .exec_without_returning(conn)
     .await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use clickledger_domain::commission::{Earning, EntryKind};
-
-    use super::*;
-
-    fn aff(n: u128) -> AffiliateId {
-        AffiliateId::from_uuid(uuid::Uuid::from_u128(n))
-    }
-
-    fn usd(amount: i64) -> Money {
-        Money::new(Decimal::new(amount, 2), Currency::USD)
-    }
-
-    fn cpa(amount: i64) -> Earning {
-        Earning { kind: EntryKind::Cpa, amount: usd(amount), basis: None, fx: None }
-    }
-
-    #[test]
-    fn a_group_gets_exactly_its_share_of_its_own_plans_earnings() {
-        // Two of three equal credits are on this plan: they get two thirds of 100.00, split
-        // to the cent, and the third affiliate (on another plan) gets nothing from it.
-        let third = Decimal::new(333_333, 6);
-        let credits = vec![
-            ShareCredit { affiliate: aff(1), share: third },
-            ShareCredit { affiliate: aff(2), share: third },
-        ];
-        let drafts = group_drafts(&[cpa(10_000)], credits, &HashMap::new(), &[]).unwrap();
-        let amounts: Vec<_> = drafts.iter().map(|d| (d.beneficiary, d.amount)).collect();
-        assert_eq!(amounts, vec![(aff(1), usd(3333)), (aff(2), usd(3333))]);
-    }
-
-    #[test]
-    fn a_whole_group_absorbs_stored_share_noise_and_pays_overrides() {
-        let third = Decimal::new(333_333, 6);
-        let credits = vec![
-            ShareCredit { affiliate: aff(1), share: third },
-            ShareCredit { affiliate: aff(2), share: third },
-            ShareCredit { affiliate: aff(3), share: third },
-        ];
-        let uplines = HashMap::from([(aff(1), vec![aff(9)])]);
-        let drafts = group_drafts(&[cpa(10_000)], credits, &uplines, &[Decimal::TEN]).unwrap();
-        let direct: Decimal = drafts.iter().filter(|d| d.tier == 0).map(|d| d.amount.amount).sum();
-        assert_eq!(direct, Decimal::new(10_000, 2), "tier 0 sums to the earning, to the cent");
-        let cut: Vec<_> = drafts.iter().filter(|d| d.tier == 1).map(|d| (d.beneficiary, d.amount)).collect();
-        assert_eq!(cut, vec![(aff(9), usd(333))]);
-    }
 }

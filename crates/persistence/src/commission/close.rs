@@ -81,7 +81,8 @@ impl<'a> Statements<'a> {
     }
 
     /// Marks a statement paid, with every entry it sums; refused (CONFLICT on `status`) while
-    /// one of them is held. Paying twice changes nothing.
+    /// one of them is held, and (CONFLICT on `balance`, naming the difference) when its entries
+    /// changed status since the close. Paying twice changes nothing.
     pub async fn mark_paid(&self, id: StatementId, now: DateTime<Utc>) -> Result<StatementRecord> {
         require_staff(&self.scope)?;
         let tenant = self.scope.tenant().uuid();
@@ -106,6 +107,7 @@ impl<'a> Statements<'a> {
             if held.is_some() {
                 return Err(Error::Conflict { field: "status" });
             }
+            refuse_stale(&txn, &row).await?;
             ledger_entries::Entity::update_many()
                 .col_expr(ledger_entries::Column::Status, Expr::value(EntryStatus::Paid.as_str()))
                 .filter(ledger_entries::Column::TenantId.eq(tenant))
@@ -171,9 +173,9 @@ impl<'a> Statements<'a> {
             .await?;
         let mut opening: HashMap<(uuid::Uuid, String), Decimal> = HashMap::new();
         for row in carried {
-            if !row.closing_carryover.is_zero() {
+            if !row.closing_carryover.get().is_zero() {
                 pending.insert((Reverse(depth_of(row.affiliate_id)), row.affiliate_id, row.currency.clone()));
-                opening.insert((row.affiliate_id, row.currency), row.closing_carryover);
+                opening.insert((row.affiliate_id, row.currency), row.closing_carryover.get());
             }
         }
         for (affiliate, currency) in active {
@@ -184,7 +186,7 @@ impl<'a> Statements<'a> {
         while let Some(next) = pending.pop_first() {
             let (_, affiliate, code) = next;
             let cur = currency(&code)?;
-            let open = exact(opening.get(&(affiliate, code.clone())).copied().unwrap_or_default(), cur);
+            let open = exact(opening.get(&(affiliate, code.clone())).copied().unwrap_or_default(), cur)?;
             let (record, uplines) =
                 close_one(&txn, tenant, AffiliateId::from_uuid(affiliate), cur, (period, zone), open, now)
                     .await?;
@@ -303,9 +305,9 @@ async fn close_one<C: ConnectionTrait>(
         Some(row) => {
             statements::ActiveModel {
                 id: Set(row.id),
-                opening_carryover: Set(opening.amount),
-                closing_carryover: Set(closing_carryover.amount),
-                balance: Set(balance.amount),
+                opening_carryover: Set(opening.amount.into()),
+                closing_carryover: Set(closing_carryover.amount.into()),
+                balance: Set(balance.amount.into()),
                 lines: Set(lines_json),
                 ..Default::default()
             }
@@ -321,9 +323,9 @@ async fn close_one<C: ConnectionTrait>(
                 affiliate_id: Set(affiliate.uuid()),
                 period: Set(period.to_string()),
                 currency: Set(cur.code().to_owned()),
-                opening_carryover: Set(opening.amount),
-                closing_carryover: Set(closing_carryover.amount),
-                balance: Set(balance.amount),
+                opening_carryover: Set(opening.amount.into()),
+                closing_carryover: Set(closing_carryover.amount.into()),
+                balance: Set(balance.amount.into()),
                 lines: Set(lines_json),
                 status: Set(StatementStatus::Closed.as_str().to_owned()),
                 closed_at: Set(now),
@@ -336,6 +338,29 @@ async fn close_one<C: ConnectionTrait>(
     };
     let row = statements::Entity::find_by_id(id).one(conn).await?.ok_or(Error::NotFound)?;
     Ok((to_record(row)?, uplines_paid))
+}
+
+/// Refuses to pay a statement whose entries no longer come to its balance (one was rejected,
+/// say, after the close): the payout must match the ledger it marks paid.
+async fn refuse_stale<C: ConnectionTrait>(conn: &C, row: &statements::Model) -> Result<()> {
+    let cur = currency(&row.currency)?;
+    let period = Period::parse(&row.period, "period")?;
+    let tenant = TenantId::from_uuid(row.tenant_id);
+    let affiliate = AffiliateId::from_uuid(row.affiliate_id);
+    let mut current = Money::zero(cur);
+    for entry in month_entries(conn, tenant, affiliate, cur, period).await? {
+        current = current.checked_add(exact(entry.amount.get(), cur)?)?;
+    }
+    let balance = exact(row.balance.get(), cur)?;
+    if current != balance {
+        let difference = current.checked_sub(balance)?;
+        return Err(Error::StaleStatement(Box::new(crate::error::StaleBalance {
+            balance,
+            current,
+            difference,
+        })));
+    }
+    Ok(())
 }
 
 /// Every entry of the affiliate's month in one currency that counts (rejected ones do not).
@@ -395,7 +420,7 @@ async fn metrics<C: ConnectionTrait>(
         .all(conn)
         .await?
         .into_iter()
-        .map(|c| (c.conversion_id, c.share))
+        .map(|c| (c.conversion_id, c.share.get()))
         .collect();
     if shares.is_empty() {
         return Ok(metrics);
@@ -414,13 +439,13 @@ async fn metrics<C: ConnectionTrait>(
             EventKind::Ftd => {
                 metrics.ftds += share;
                 if same_currency {
-                    metrics.deposits += share * row.amount.unwrap_or_default();
+                    metrics.deposits += share * row.amount.unwrap_or_default().get();
                 }
             }
             EventKind::Deposit | EventKind::Purchase if same_currency => {
-                metrics.deposits += share * row.amount.unwrap_or_default();
+                metrics.deposits += share * row.amount.unwrap_or_default().get();
             }
-            EventKind::Trade => metrics.lots += share * row.lots.unwrap_or_default(),
+            EventKind::Trade => metrics.lots += share * row.lots.unwrap_or_default().get(),
             _ => {}
         }
     }
@@ -461,17 +486,17 @@ fn to_record(row: statements::Model) -> Result<StatementRecord> {
     let stored: Vec<StoredLine> = serde_json::from_str(&row.lines).map_err(|_| corrupted("lines"))?;
     let lines = stored
         .into_iter()
-        .map(|line| Ok((line.kind.parse::<EntryKind>()?, exact(line.amount, cur))))
+        .map(|line| Ok((line.kind.parse::<EntryKind>()?, exact(line.amount, cur)?)))
         .collect::<Result<Vec<_>>>()?;
     Ok(StatementRecord {
         id: StatementId::from_uuid(row.id),
         affiliate_id: AffiliateId::from_uuid(row.affiliate_id),
         period: Period::parse(&row.period, "period")?,
         currency: cur,
-        opening_carryover: exact(row.opening_carryover, cur),
+        opening_carryover: exact(row.opening_carryover.get(), cur)?,
         lines,
-        balance: exact(row.balance, cur),
-        closing_carryover: exact(row.closing_carryover, cur),
+        balance: exact(row.balance.get(), cur)?,
+        closing_carryover: exact(row.closing_carryover.get(), cur)?,
         status: if row.status == StatementStatus::Paid.as_str() {
             StatementStatus::Paid
         } else {

@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use super::{EntryStatus, FxRateRecord, LedgerEntry, Period, corrupted, currency, exact};
-use crate::entities::{affiliates, fx_rates, ledger_entries};
+use crate::entities::{ExactDecimal, affiliates, fx_rates, ledger_entries};
 use crate::page::{self, Page, PageRequest};
 use crate::repo::require_staff;
 use crate::{Db, Error, Result, Scope, Viewer};
@@ -55,12 +55,12 @@ pub(super) fn entry_model(
         tier: Set(i32::from(draft.tier)),
         reverses: Set(draft.reverses.map(|kind| kind.as_str().to_owned())),
         reverses_entry_id: Set(meta.reverses_entry),
-        amount: Set(draft.amount.amount),
+        amount: Set(draft.amount.amount.into()),
         currency: Set(draft.amount.currency.code().to_owned()),
-        basis_amount: Set(draft.basis.map(|b| b.amount)),
-        source_amount: Set(draft.fx.map(|fx| fx.amount.amount)),
+        basis_amount: Set(draft.basis.map(|b| b.amount.into())),
+        source_amount: Set(draft.fx.map(|fx| fx.amount.amount.into())),
         source_currency: Set(draft.fx.map(|fx| fx.amount.currency.code().to_owned())),
-        fx_rate: Set(draft.fx.map(|fx| fx.rate.rate())),
+        fx_rate: Set(draft.fx.map(|fx| fx.rate.rate().into())),
         status: Set(status.as_str().to_owned()),
         period: Set(period.to_string()),
         reason: Set(None),
@@ -75,7 +75,10 @@ pub(super) fn to_draft(row: &ledger_entries::Model) -> Result<EntryDraft> {
     let fx = match (row.source_amount, row.source_currency.as_deref(), row.fx_rate) {
         (Some(amount), Some(source), Some(rate)) => {
             let source = super::currency(source)?;
-            Some(FxSource { amount: Money::new(amount, source), rate: FxRate::new(source, currency, rate)? })
+            Some(FxSource {
+                amount: Money::new(amount.normalized(), source),
+                rate: FxRate::new(source, currency, rate.normalized())?,
+            })
         }
         _ => None,
     };
@@ -83,8 +86,8 @@ pub(super) fn to_draft(row: &ledger_entries::Model) -> Result<EntryDraft> {
         beneficiary: AffiliateId::from_uuid(row.affiliate_id),
         tier: u8::try_from(row.tier).map_err(|_| corrupted("tier"))?,
         kind: row.kind.parse()?,
-        amount: exact(row.amount, currency),
-        basis: row.basis_amount.map(|b| exact(b, currency)),
+        amount: exact(row.amount.get(), currency)?,
+        basis: row.basis_amount.map(|b| exact(b.get(), currency)).transpose()?,
         fx,
         reverses: row.reverses.as_deref().map(str::parse).transpose()?,
     })
@@ -104,9 +107,9 @@ fn to_entry(row: ledger_entries::Model) -> Result<LedgerEntry> {
         reverses_entry_id: row.reverses_entry_id.map(LedgerEntryId::from_uuid),
         amount: draft.amount,
         basis: draft.basis,
-        source_amount: row.source_amount,
+        source_amount: row.source_amount.map(ExactDecimal::normalized),
         source_currency: row.source_currency,
-        fx_rate: row.fx_rate,
+        fx_rate: row.fx_rate.map(ExactDecimal::normalized),
         status: row.status.parse()?,
         period: Period::parse(&row.period, "period")?,
         reason: row.reason,
@@ -135,11 +138,11 @@ pub(super) async fn fx_rate_on<C: ConnectionTrait>(
             .one(conn)
     };
     if let Some(row) = latest(from, to).await? {
-        return Ok(Some(FxRate::new(from, to, row.rate)?));
+        return Ok(Some(FxRate::new(from, to, row.rate.normalized())?));
     }
     let Some(row) = latest(to, from).await? else { return Ok(None) };
     let inverse = Decimal::ONE
-        .checked_div(row.rate)
+        .checked_div(row.rate.get())
         .map(|rate| rate.round_dp(INVERSE_RATE_PLACES))
         .ok_or_else(|| clickledger_domain::Error::invalid("fxRate", "cannot invert the stored rate"))?;
     Ok(Some(FxRate::new(from, to, inverse)?))
@@ -395,7 +398,7 @@ impl<'a> FxRates<'a> {
             from_currency: Set(rate.from().code().to_owned()),
             to_currency: Set(rate.to().code().to_owned()),
             day: Set(day.to_string()),
-            rate: Set(rate.rate()),
+            rate: Set(rate.rate().into()),
             set_by: Set(Some(author.uuid())),
             updated_at: Set(now),
         })
@@ -425,7 +428,7 @@ impl<'a> FxRates<'a> {
                     day: row.day.parse().map_err(|_| corrupted("day"))?,
                     from: currency(&row.from_currency)?,
                     to: currency(&row.to_currency)?,
-                    rate: row.rate,
+                    rate: row.rate.normalized(),
                     updated_at: row.updated_at,
                 })
             })

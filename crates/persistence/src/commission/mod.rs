@@ -6,15 +6,15 @@
 //! and its commission commit together or not at all, and a retried postback (deduplicated
 //! before it gets here) never pays twice.
 //!
-//! **Periods** are calendar months in UTC (`YYYY-MM`). An entry belongs to the month its
-//! event occurred in, unless that month's statement for the affiliate is already closed: then
+//! **Periods** are calendar months (`YYYY-MM`) in the tenant's time zone. An entry belongs to
+//! the month its event occurred in, unless that month's statement for the affiliate is already closed: then
 //! it lands in the month it was booked in, so a closed statement never changes.
 
 mod booking;
 mod close;
 mod ledger;
-mod period;
 mod plans;
+mod rejection;
 
 use std::fmt;
 use std::str::FromStr;
@@ -28,10 +28,10 @@ use clickledger_domain::money::{Currency, Money};
 use rust_decimal::Decimal;
 
 pub(crate) use booking::{Booking, book_conversion, on_status_change};
+pub use clickledger_domain::period::Period;
 pub use close::Statements;
 pub(crate) use ledger::own_commission;
 pub use ledger::{Adjustment, Commissions, EntryFilter, FxRates};
-pub use period::Period;
 pub(crate) use plans::campaigns_with_plans;
 pub use plans::{NewAssignment, Plans};
 
@@ -185,13 +185,17 @@ fn corrupted(what: &'static str) -> crate::Error {
     clickledger_domain::Error::invalid(what, "stored value is corrupted").into()
 }
 
-/// A stored amount as booked money: rounded to the minor unit (undoing any float noise from a
-/// backend without a decimal type, i.e. SQLite) and written with exactly that many decimals,
-/// so every backend shows `50.00`, never `50` or `50.000000`.
-pub(crate) fn exact(amount: Decimal, currency: Currency) -> Money {
-    let mut amount = clickledger_domain::money::round_to_minor(amount, currency);
-    amount.rescale(currency.exponent());
-    Money::new(amount, currency)
+/// A stored amount as booked money, written with exactly its currency's decimals (`50.00`,
+/// not the column's `50.000000`). Booked amounts are rounded to the minor unit before they
+/// are stored, so this drops only zeros; a stored amount with more is corrupted, never
+/// silently rounded.
+pub(crate) fn exact(amount: Decimal, currency: Currency) -> crate::Result<Money> {
+    let mut booked = amount;
+    booked.rescale(currency.exponent());
+    if booked != amount {
+        return Err(corrupted("amount"));
+    }
+    Ok(Money::new(booked, currency))
 }
 
 fn currency(raw: &str) -> crate::Result<Currency> {

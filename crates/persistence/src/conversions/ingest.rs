@@ -1,22 +1,29 @@
-//! Postbacks are stored in group-committed transactions: dedupe on (tenant, transaction), attribute, store the
-//! conversion with its credits and history, and append an event. The caller answers only after
-//! the commit, so an acknowledged postback is durable.
+//! Postbacks are stored in group-committed transactions: dedupe on (tenant, transaction),
+//! attribute, then either write a new conversion ([`super::write`]) or apply a repeat. The
+//! caller answers only after the commit, so an acknowledged postback is durable.
 
 use chrono::{DateTime, Utc};
+use clickledger_domain::attribution::UnattributedReason;
 use clickledger_domain::conversion::{ConversionStatus, StatusMove};
 use clickledger_domain::ids::{ConversionId, TenantId};
 use clickledger_domain::postback::Postback;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use clickledger_domain::conversion::EventKind;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+    TransactionTrait,
 };
+use uuid::Uuid;
 
 use super::attribution::{self, AttributionSetup, Resolution};
 use super::read::load_conversion;
-use super::rows::{Identity, NewConversion, Stored, created_event, event_row, history_row};
-use super::{Conversion, ConversionEvent, EVENT_CREATED, EVENT_STATUS_CHANGED};
+use super::rows::{Identity, Stored, event_row, history_row};
+use super::write::{New, write_new};
+use super::{Conversion, ConversionEvent, EVENT_STATUS_CHANGED};
 use crate::commission;
-use crate::entities::{conversion_credits, conversion_history, conversions, events, players, tenants};
+use crate::entities::{conversion_history, conversions, events, tenants};
 use crate::{Backend, Db, Error, Result};
 
 #[derive(Debug)]
@@ -42,10 +49,6 @@ pub struct Prepared {
     pub(super) resolution: Resolution,
 }
 
-/// Reasons that may only mean "not committed yet" (a registration or the original deposit in
-/// the same group commit): checked again inside the write transaction.
-pub(super) const RECHECK_IN_TRANSACTION: [&str; 2] = ["unknown_player", "unknown_original_transaction"];
-
 pub async fn prepare(
     db: &Db,
     tenant: TenantId,
@@ -58,36 +61,115 @@ pub async fn prepare(
     Ok(Prepared { tenant, setup: setup.clone(), postback, received_at, occurred_at, resolution })
 }
 
-/// Group commit: one transaction (one fsync) for many postbacks. New transactions are stored
-/// with one multi-row insert per table (`grouped`); if that fails for any reason the batch is
-/// stored again one postback per savepoint, so one failing postback does not fail its
-/// neighbours. The outer error is for the commit itself: then none of them was stored.
+/// Group commit: one transaction (one fsync) for a batch of postbacks; a single postback is a
+/// batch of one. New transactions that need nothing from their neighbours are written
+/// together ([`super::write::write_new`]); the rest (repeats, chargebacks, postbacks that may
+/// depend on a neighbour) then go one by one, each in a savepoint, in arrival order. If the
+/// batch fails as a whole (say, a replica stored the same transaction meanwhile), it is stored
+/// again one postback per savepoint, so one failing postback does not fail its neighbours.
+/// The outer error is for the commit itself: then none of them was stored.
 pub async fn commit_batch(db: &Db, batch: Vec<Prepared>) -> Result<Vec<Result<IngestOutcome>>> {
-    if batch.len() > 1 {
-        match super::grouped::commit(db, &batch).await {
-            Ok(outcomes) => return Ok(outcomes),
-            Err(err) => tracing::debug!(error = %err, "grouped commit failed; storing one by one"),
+    let txn = db.writer().begin().await?;
+    match commit_together(&txn, db.backend(), &batch).await {
+        Ok(outcomes) => {
+            txn.commit().await?;
+            return Ok(outcomes);
+        }
+        Err(err) => {
+            tracing::debug!(error = %err, "batch failed as a whole; storing one by one");
+            txn.rollback().await?;
         }
     }
-    commit_one_by_one(db, batch).await
+    let txn = db.writer().begin().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in &batch {
+        outcomes.push(in_savepoint(&txn, db.backend(), job).await?);
+    }
+    txn.commit().await?;
+    Ok(outcomes)
 }
 
-async fn commit_one_by_one(db: &Db, batch: Vec<Prepared>) -> Result<Vec<Result<IngestOutcome>>> {
-    let outer = db.writer().begin().await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for job in batch {
-        outcomes.push(in_savepoint(&outer, db.backend(), job).await?);
+async fn commit_together(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    batch: &[Prepared],
+) -> Result<Vec<Result<IngestOutcome>>> {
+    let identities = batch.iter().map(|job| Identity::of(&job.postback)).collect::<Result<Vec<_>>>()?;
+    let fresh = fresh_postbacks(txn, batch, &identities).await?;
+
+    // Sequence numbers, tenant by tenant in a fixed order (on PostgreSQL this takes the
+    // tenants' row locks, so replicas always take them in the same order).
+    let mut per_tenant: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for (job, _) in batch.iter().zip(&fresh).filter(|(_, fresh)| **fresh) {
+        *per_tenant.entry(job.tenant.uuid()).or_default() += 1;
     }
-    outer.commit().await?;
+    let mut next: HashMap<Uuid, (i64, chrono_tz::Tz)> = HashMap::new();
+    for (&tenant, &count) in &per_tenant {
+        let (last, zone) = advance_seq(txn, TenantId::from_uuid(tenant), count).await?;
+        next.insert(tenant, (last - count + 1, zone));
+    }
+    let mut news = Vec::new();
+    for ((job, identity), _) in batch.iter().zip(identities).zip(&fresh).filter(|(_, fresh)| **fresh) {
+        let (seq, zone) = next.entry(job.tenant.uuid()).or_insert((0, chrono_tz::Tz::UTC));
+        news.push(New { job, identity, seq: *seq, zone: *zone });
+        *seq += 1;
+    }
+    let mut created = write_new(txn, backend, news).await?.into_iter();
+
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (job, fresh) in batch.iter().zip(&fresh) {
+        if *fresh {
+            let event = created.next().ok_or(Error::NotFound)?;
+            outcomes.push(Ok(IngestOutcome::Created(event)));
+        } else {
+            outcomes.push(in_savepoint(txn, backend, job).await?);
+        }
+    }
     Ok(outcomes)
+}
+
+/// Which postbacks are new transactions that can be written together: not stored before,
+/// the first of their key in this batch, and not waiting on a neighbour.
+async fn fresh_postbacks(
+    txn: &DatabaseTransaction,
+    batch: &[Prepared],
+    identities: &[Identity],
+) -> Result<Vec<bool>> {
+    let tenants: HashSet<Uuid> = batch.iter().map(|job| job.tenant.uuid()).collect();
+    let keys: Vec<&str> = identities.iter().map(|identity| identity.dedupe_key.as_str()).collect();
+    let known: HashSet<(Uuid, String)> = conversions::Entity::find()
+        .select_only()
+        .column(conversions::Column::TenantId)
+        .column(conversions::Column::DedupeKey)
+        .filter(conversions::Column::TenantId.is_in(tenants))
+        .filter(conversions::Column::DedupeKey.is_in(keys))
+        .into_tuple::<(Uuid, String)>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .collect();
+    let mut seen = HashSet::new();
+    Ok(batch
+        .iter()
+        .zip(identities)
+        .map(|(job, identity)| {
+            let key = (job.tenant.uuid(), identity.dedupe_key.clone());
+            let waits_on_neighbour = job.postback.event == EventKind::Chargeback
+                || job
+                    .resolution
+                    .unattributed_reason
+                    .is_some_and(UnattributedReason::may_resolve_in_transaction);
+            !waits_on_neighbour && !known.contains(&key) && seen.insert(key)
+        })
+        .collect())
 }
 
 /// One postback in a savepoint of `outer`: kept if it stored something, rolled back otherwise.
 /// The outer error is for the savepoint itself, which leaves `outer` unusable.
-pub(super) async fn in_savepoint(
+async fn in_savepoint(
     outer: &DatabaseTransaction,
     backend: Backend,
-    job: Prepared,
+    job: &Prepared,
 ) -> Result<Result<IngestOutcome>> {
     let savepoint = outer.begin().await?;
     let outcome = ingest_one(&savepoint, backend, job).await;
@@ -111,67 +193,37 @@ pub async fn ingest(
     commit_batch(db, vec![prepared]).await?.pop().unwrap_or(Err(Error::NotFound))
 }
 
-async fn ingest_one(txn: &DatabaseTransaction, backend: Backend, job: Prepared) -> Result<IngestOutcome> {
-    let Prepared { tenant, setup, postback, received_at, occurred_at, mut resolution } = job;
+/// A postback that may depend on what was just stored: a repeat of a known transaction, or a
+/// new one whose attribution is worked out again inside the transaction.
+async fn ingest_one(txn: &DatabaseTransaction, backend: Backend, job: &Prepared) -> Result<IngestOutcome> {
     // Taking the next sequence number first locks the tenant row (PostgreSQL) for the rest of
     // the transaction, so concurrent postbacks of one tenant are serialised: two identical
     // ones cannot both miss the dedupe check, and events commit in sequence order.
-    let (seq, zone) = advance_seq(txn, tenant, 1).await?;
-    let identity = Identity::of(&postback)?;
-
+    let (seq, zone) = advance_seq(txn, job.tenant, 1).await?;
+    let identity = Identity::of(&job.postback)?;
     let existing = conversions::Entity::find()
-        .filter(conversions::Column::TenantId.eq(tenant.uuid()))
+        .filter(conversions::Column::TenantId.eq(job.tenant.uuid()))
         .filter(conversions::Column::DedupeKey.eq(identity.dedupe_key.as_str()))
         .one(txn)
         .await?;
     if let Some(existing) = existing {
-        return repeat(txn, backend, tenant, seq, existing, &postback, &identity.payload, received_at).await;
+        let payload = &identity.payload;
+        return repeat(txn, backend, job.tenant, seq, existing, &job.postback, payload, job.received_at)
+            .await;
     }
-    if resolution.unattributed_reason.as_deref().is_some_and(|r| RECHECK_IN_TRANSACTION.contains(&r)) {
-        resolution = attribution::resolve(txn, tenant, &setup, &postback, occurred_at).await?;
-    }
-
-    let NewConversion { stored, row, credits, player, history } =
-        NewConversion::new(tenant, &postback, &resolution, identity, occurred_at, received_at);
-    // Inserts skip RETURNING: nothing is read back, and on SQLite without it sea-orm would
-    // follow each insert with a SELECT.
-    conversions::Entity::insert(row)
-        .exec_without_returning(txn)
-        .await
-        .map_err(Error::from)
-        .map_err(Error::conflict_on("txn_id"))?;
-    if !credits.is_empty() {
-        conversion_credits::Entity::insert_many(credits).exec_without_returning(txn).await?;
-    }
-    if let Some(player) = player {
-        players::Entity::insert(player).on_conflict(bind_once()).exec_without_returning(txn).await?;
-    }
-    let commission = commission::book_conversion(
-        txn,
-        tenant,
-        booking(stored, &postback, &resolution, (occurred_at, received_at), zone),
-    )
-    .await?;
-    conversion_history::Entity::insert(history).exec_without_returning(txn).await?;
-    events::Entity::insert(event_row(tenant, seq, stored.id, EVENT_CREATED, postback.status, received_at))
-        .exec_without_returning(txn)
-        .await?;
-    super::notify::notify(txn, backend, tenant, seq).await?;
-    Ok(IngestOutcome::Created(created_event(
-        tenant,
-        seq,
-        stored,
-        postback,
-        resolution,
-        &commission,
-        occurred_at,
-        received_at,
-    )))
-}
-
-/// A player is bound by the first conversion that binds it; later ones leave it alone.
-pub(super) fn bind_once() -> OnConflict {
-    OnConflict::columns([players::Column::TenantId, players::Column::PlayerId]).do_nothing().to_owned()
+    let recheck =
+        job.resolution.unattributed_reason.is_some_and(UnattributedReason::may_resolve_in_transaction);
+    let resolved;
+    let job = if recheck {
+        let resolution =
+            attribution::resolve(txn, job.tenant, &job.setup, &job.postback, job.occurred_at).await?;
+        resolved = Prepared { resolution, ..job.clone() };
+        &resolved
+    } else {
+        job
+    };
+    let mut created = write_new(txn, backend, vec![New { job, identity, seq, zone }]).await?;
+    created.pop().map(IngestOutcome::Created).ok_or(Error::NotFound)
 }
 
 pub(super) fn booking<'a>(

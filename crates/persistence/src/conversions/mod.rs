@@ -2,14 +2,15 @@
 //! transaction) and reading them back, tenant- and viewer-scoped.
 
 mod attribution;
-mod grouped;
 mod ingest;
 mod journey;
 mod read;
 mod rows;
 mod training;
+mod write;
 
 use chrono::{DateTime, Utc};
+use clickledger_domain::attribution::UnattributedReason;
 use clickledger_domain::conversion::{ConversionStatus, EventKind};
 use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, TenantId};
 use clickledger_domain::money::Money;
@@ -45,8 +46,8 @@ pub struct Conversion {
     pub lots: Option<Decimal>,
     pub instrument: Option<String>,
     pub attributed: bool,
-    /// Why nothing was credited (e.g. `forged_click_id`, `unknown_player`).
-    pub unattributed_reason: Option<String>,
+    /// Why nothing was credited.
+    pub unattributed_reason: Option<UnattributedReason>,
     pub model: Option<String>,
     pub model_version: Option<String>,
     pub occurred_at: DateTime<Utc>,

@@ -5,7 +5,7 @@ use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{Conversion, ConversionEvent, Credit};
-use crate::entities::{conversion_credits, conversions, events, tenants};
+use crate::entities::{ExactDecimal, conversion_credits, conversions, events, tenants};
 use crate::page::{self, Page, PageRequest};
 use crate::{Db, Error, Result, Scope, Viewer};
 
@@ -44,9 +44,9 @@ async fn with_credits<C: ConnectionTrait>(
     {
         credits.entry(credit.conversion_id).or_default().push(Credit {
             affiliate_id: AffiliateId::from_uuid(credit.affiliate_id),
-            // PostgreSQL's NUMERIC pads to its scale ("1.000000"); normalised, a share reads
-            // the same on both databases: "1", "0.5".
-            share: credit.share.normalize(),
+            // Stored at the column's scale ("1.000000"); shown as attribution produced it
+            // ("1", "0.5"), the same as on the live event.
+            share: credit.share.normalized(),
             commission: commission
                 .get(&(credit.conversion_id, AffiliateId::from_uuid(credit.affiliate_id)))
                 .copied(),
@@ -70,13 +70,15 @@ fn to_conversion(row: conversions::Model, credits: Vec<Credit>) -> Result<Conver
         click_id: row.click_id,
         player_id: row.player_id,
         campaign_id: row.campaign_id.map(CampaignId::from_uuid),
-        // Normalised like shares: PostgreSQL pads NUMERIC(20, 6) to "50.000000".
-        amount: row.amount.map(|a| a.normalize()),
+        // As reported ("50", not the column's "50.000000"), like the live event.
+        amount: row.amount.map(ExactDecimal::normalized),
         currency: row.currency,
-        lots: row.lots.map(|l| l.normalize()),
+        lots: row.lots.map(ExactDecimal::normalized),
         instrument: row.instrument,
         attributed: row.attributed,
-        unattributed_reason: row.unattributed_reason,
+        unattributed_reason: row.unattributed_reason.as_deref().map(str::parse).transpose().map_err(
+            |_| crate::Error::Corrupt(format!("conversion {} has an unknown unattributed reason", row.id)),
+        )?,
         model: row.model,
         model_version: row.model_version,
         occurred_at: row.occurred_at,

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use clickledger_domain::attribution::UnattributedReason;
 use clickledger_domain::conversion::ConversionStatus;
 use clickledger_domain::ids::{AffiliateId, ConversionId, TenantId};
 use clickledger_domain::money::Money;
@@ -15,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::attribution::Resolution;
 use super::{Conversion, ConversionEvent, EVENT_CREATED};
 use crate::commission;
-use crate::entities::{conversion_credits, conversion_history, conversions, events, players};
+use crate::entities::{ExactDecimal, conversion_credits, conversion_history, conversions, events, players};
 
 /// What ingest still needs of a new conversion once its rows are handed to the database.
 #[derive(Clone, Copy)]
@@ -65,16 +66,18 @@ impl NewConversion {
             txn_id: Set(postback.txn_id.clone()),
             event: Set(postback.event.as_str().to_owned()),
             status: Set(postback.status.as_str().to_owned()),
-            amount: Set(postback.amount),
-            currency: Set(postback.currency.clone()),
-            lots: Set(postback.lots),
+            amount: Set(postback.amount.map(|money| ExactDecimal::from(money.amount))),
+            currency: Set(postback.currency().map(|currency| currency.code().to_owned())),
+            lots: Set(postback.lots.map(ExactDecimal::from)),
             instrument: Set(postback.instrument.clone()),
-            click_id: Set(postback.click_id.clone()),
-            player_id: Set(postback.player_id.clone()),
+            click_id: Set(postback.subject.click_id().map(str::to_owned)),
+            player_id: Set(postback.subject.player_id().map(str::to_owned)),
             campaign_id: Set(resolution.campaign_id.map(|c| c.uuid())),
             original_conversion_id: Set(resolution.original_conversion_id.map(|c| c.uuid())),
             attributed: Set(attributed),
-            unattributed_reason: Set(unattributed_reason(resolution, attributed)),
+            unattributed_reason: Set(
+                unattributed_reason(resolution, attributed).map(|r| r.as_str().to_owned())
+            ),
             model: Set(resolution.model.clone()),
             model_version: Set(resolution.model_version.clone()),
             journey: Set(serde_json::to_string(&resolution.journey).unwrap_or_else(|_| "[]".into())),
@@ -93,17 +96,17 @@ impl NewConversion {
                     conversion_id: Set(id.uuid()),
                     affiliate_id: Set(credit.affiliate_id.uuid()),
                     tenant_id: Set(tenant.uuid()),
-                    share: Set(credit.share),
+                    share: Set(credit.share.into()),
                     position: Set(i32::try_from(position).unwrap_or(i32::MAX)),
                 })
                 .collect()
         } else {
             Vec::new()
         };
-        let player = match (&postback.player_id, resolution.bind_player) {
+        let player = match (postback.subject.player_id(), resolution.bind_player) {
             (Some(player), true) => Some(players::ActiveModel {
                 tenant_id: Set(tenant.uuid()),
-                player_id: Set(player.clone()),
+                player_id: Set(player.to_owned()),
                 conversion_id: Set(id.uuid()),
                 created_at: Set(received_at),
             }),
@@ -114,10 +117,10 @@ impl NewConversion {
     }
 }
 
-fn unattributed_reason(resolution: &Resolution, attributed: bool) -> Option<String> {
-    match (&resolution.unattributed_reason, attributed) {
-        (Some(reason), _) => Some(reason.clone()),
-        (None, false) => Some("no_touchpoints".to_owned()),
+fn unattributed_reason(resolution: &Resolution, attributed: bool) -> Option<UnattributedReason> {
+    match (resolution.unattributed_reason, attributed) {
+        (Some(reason), _) => Some(reason),
+        (None, false) => Some(UnattributedReason::NoTouchpoints),
         (None, true) => None,
     }
 }
@@ -169,17 +172,19 @@ pub(super) fn created_event(
     occurred_at: DateTime<Utc>,
     received_at: DateTime<Utc>,
 ) -> ConversionEvent {
+    let (click_id, player_id) = (postback.subject.click_id(), postback.subject.player_id());
+    let currency = postback.currency().map(|currency| currency.code().to_owned());
     let conversion = Conversion {
         id,
         tenant_id: tenant,
         event: postback.event,
         status: postback.status,
         txn_id: postback.txn_id,
-        click_id: postback.click_id,
-        player_id: postback.player_id,
+        click_id: click_id.map(str::to_owned),
+        player_id: player_id.map(str::to_owned),
         campaign_id: resolution.campaign_id,
-        amount: postback.amount,
-        currency: postback.currency,
+        amount: postback.amount.map(|money| money.amount),
+        currency,
         lots: postback.lots,
         instrument: postback.instrument,
         attributed,

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use super::ExactDecimal;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "conversion_credits")]
 pub struct Model {
@@ -9,7 +11,7 @@ pub struct Model {
     pub affiliate_id: Uuid,
     pub tenant_id: Uuid,
     #[sea_orm(column_type = "Decimal(Some((12, 6)))")]
-    pub share: Decimal,
+    pub share: ExactDecimal<6>,
     pub position: i32,
 }
 

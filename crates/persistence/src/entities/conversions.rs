@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use super::ExactDecimal;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "conversions")]
 pub struct Model {
@@ -11,10 +13,10 @@ pub struct Model {
     pub event: String,
     pub status: String,
     #[sea_orm(column_type = "Decimal(Some((20, 6)))", nullable)]
-    pub amount: Option<Decimal>,
+    pub amount: Option<ExactDecimal<6>>,
     pub currency: Option<String>,
     #[sea_orm(column_type = "Decimal(Some((20, 6)))", nullable)]
-    pub lots: Option<Decimal>,
+    pub lots: Option<ExactDecimal<6>>,
     pub instrument: Option<String>,
     pub click_id: Option<String>,
     pub player_id: Option<String>,

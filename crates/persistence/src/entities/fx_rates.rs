@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use super::ExactDecimal;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "fx_rates")]
 pub struct Model {
@@ -13,7 +15,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub day: String,
     #[sea_orm(column_type = "Decimal(Some((28, 12)))")]
-    pub rate: Decimal,
+    pub rate: ExactDecimal<12>,
     pub set_by: Option<Uuid>,
     pub updated_at: DateTimeUtc,
 }

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use super::ExactDecimal;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "ledger_entries")]
 pub struct Model {
@@ -15,15 +17,15 @@ pub struct Model {
     pub reverses: Option<String>,
     pub reverses_entry_id: Option<Uuid>,
     #[sea_orm(column_type = "Decimal(Some((20, 6)))")]
-    pub amount: Decimal,
+    pub amount: ExactDecimal<6>,
     pub currency: String,
     #[sea_orm(column_type = "Decimal(Some((20, 6)))", nullable)]
-    pub basis_amount: Option<Decimal>,
+    pub basis_amount: Option<ExactDecimal<6>>,
     #[sea_orm(column_type = "Decimal(Some((20, 6)))", nullable)]
-    pub source_amount: Option<Decimal>,
+    pub source_amount: Option<ExactDecimal<6>>,
     pub source_currency: Option<String>,
     #[sea_orm(column_type = "Decimal(Some((28, 12)))", nullable)]
-    pub fx_rate: Option<Decimal>,
+    pub fx_rate: Option<ExactDecimal<12>>,
     pub status: String,
     pub period: String,
     #[sea_orm(column_type = "Text", nullable)]

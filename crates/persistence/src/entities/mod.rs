@@ -12,6 +12,7 @@ pub mod conversion_history;
 pub mod conversions;
 pub mod digest_marks;
 pub mod events;
+mod exact_decimal;
 pub mod fx_rates;
 pub mod instance_settings;
 pub mod ledger_entries;
@@ -28,3 +29,5 @@ pub mod tenants;
 pub mod tracking_links;
 pub mod user_tokens;
 pub mod users;
+
+pub use exact_decimal::ExactDecimal;

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use super::ExactDecimal;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "player_facts")]
 pub struct Model {
@@ -12,13 +14,13 @@ pub struct Model {
     pub registered_at: Option<DateTimeUtc>,
     pub country: Option<String>,
     #[sea_orm(column_type = "Decimal(Some((20, 6)))", nullable)]
-    pub first_deposit: Option<Decimal>,
+    pub first_deposit: Option<ExactDecimal<6>>,
     #[sea_orm(column_type = "Decimal(Some((20, 6)))")]
-    pub total_deposits: Decimal,
+    pub total_deposits: ExactDecimal<6>,
     #[sea_orm(column_type = "Decimal(Some((20, 6)))")]
-    pub turnover: Decimal,
+    pub turnover: ExactDecimal<6>,
     #[sea_orm(column_type = "Decimal(Some((20, 6)))")]
-    pub lots: Decimal,
+    pub lots: ExactDecimal<6>,
     pub trades: i32,
     pub cpa_paid: bool,
     pub updated_at: DateTimeUtc,

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use super::ExactDecimal;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "statements")]
 pub struct Model {
@@ -10,11 +12,11 @@ pub struct Model {
     pub period: String,
     pub currency: String,
     #[sea_orm(column_type = "Decimal(Some((20, 6)))")]
-    pub opening_carryover: Decimal,
+    pub opening_carryover: ExactDecimal<6>,
     #[sea_orm(column_type = "Decimal(Some((20, 6)))")]
-    pub closing_carryover: Decimal,
+    pub closing_carryover: ExactDecimal<6>,
     #[sea_orm(column_type = "Decimal(Some((20, 6)))")]
-    pub balance: Decimal,
+    pub balance: ExactDecimal<6>,
     /// JSON: `[{"kind": "cpa", "amount": "100.00"}, …]`.
     #[sea_orm(column_type = "Text")]
     pub lines: String,

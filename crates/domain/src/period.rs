@@ -13,8 +13,8 @@ pub struct Period {
 }
 
 impl Period {
-    pub fn parse(raw: &str, field: &'static str) -> Result<Period, clickledger_domain::Error> {
-        let invalid = || clickledger_domain::Error::invalid(field, "must be a month written YYYY-MM");
+    pub fn parse(raw: &str, field: &'static str) -> Result<Period, crate::Error> {
+        let invalid = || crate::Error::invalid(field, "must be a month written YYYY-MM");
         let (year, month) = raw.trim().split_once('-').ok_or_else(invalid)?;
         if year.len() != 4 || month.len() != 2 {
             return Err(invalid());
