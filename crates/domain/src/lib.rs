@@ -7,6 +7,7 @@ pub mod click_id;
 pub mod commission;
 pub mod conversion;
 pub mod error;
+pub mod fraud;
 pub mod ids;
 pub mod money;
 pub mod password;

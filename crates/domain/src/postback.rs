@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 
 use crate::Error;
 use crate::conversion::{ConversionStatus, EventKind};
+use crate::fraud::Signals;
 use crate::money::{Currency, Money};
 
 pub const MAX_ID_LEN: usize = 128;
@@ -36,6 +37,9 @@ pub struct Postback {
     /// The wagering behind a revenue report, in the amount's currency, for CPA turnover
     /// thresholds.
     pub turnover: Option<Money>,
+    /// What the operator knows of the player's device, identity and payment, for fraud
+    /// rules. Not part of the transaction's identity: a repeat may carry more or fewer.
+    pub signals: Signals,
 }
 
 /// Whom a postback is about: a click (which a player may register through), or a player
@@ -159,6 +163,7 @@ pub fn parse<'a>(
     );
     let country = keep(&mut errors, country(params.get("country").copied()));
     let turnover = keep(&mut errors, decimal(params.get("turnover").copied(), "turnover"));
+    let signals = crate::fraud::parse_signals(|name| params.get(name).copied(), &mut errors);
     if turnover.is_some_and(|t| t.is_sign_negative() && !t.is_zero()) {
         errors.push(FieldError { field: "turnover", message: "must not be negative".into() });
     }
@@ -226,13 +231,14 @@ pub fn parse<'a>(
             occurred_at,
             country,
             turnover,
+            signals,
         }),
         _ => Err(errors),
     }
 }
 
 /// The value, or `None` with the error recorded.
-fn keep<T>(errors: &mut Vec<FieldError>, result: Result<Option<T>, Error>) -> Option<T> {
+pub(crate) fn keep<T>(errors: &mut Vec<FieldError>, result: Result<Option<T>, Error>) -> Option<T> {
     match result {
         Ok(value) => value,
         Err(err) => {
@@ -246,7 +252,7 @@ fn identifier(raw: Option<&str>, field: &'static str) -> Result<Option<String>, 
     text(raw, field, MAX_ID_LEN)
 }
 
-fn text(raw: Option<&str>, field: &'static str, max: usize) -> Result<Option<String>, Error> {
+pub(crate) fn text(raw: Option<&str>, field: &'static str, max: usize) -> Result<Option<String>, Error> {
     match raw {
         None => Ok(None),
         Some(value) if value.len() > max => {
@@ -259,7 +265,7 @@ fn text(raw: Option<&str>, field: &'static str, max: usize) -> Result<Option<Str
     }
 }
 
-fn decimal(raw: Option<&str>, field: &'static str) -> Result<Option<Decimal>, Error> {
+pub(crate) fn decimal(raw: Option<&str>, field: &'static str) -> Result<Option<Decimal>, Error> {
     match raw {
         None => Ok(None),
         Some(value) => {

@@ -14,6 +14,7 @@ use futures_util::stream::BoxStream;
 use rust_decimal::Decimal;
 
 use super::context::{principal, state};
+use super::fraud::{FraudAction, FraudFlag};
 use super::guard::Allow;
 use super::pagination;
 use crate::Error;
@@ -70,11 +71,24 @@ pub struct Conversion {
     /// The clicks the model shared credit among, oldest first. Empty for affiliates: a journey
     /// names other affiliates.
     pub journey: Vec<JourneyTouch>,
+    /// 0–100, from the fraud rules' flags. 0 for affiliates: the evidence is about players.
+    pub risk: i32,
+    /// What the fraud rules found. Empty for affiliates.
+    pub fraud_flags: Vec<FraudFlag>,
+    /// The strongest action of the flags, if any.
+    pub fraud_action: Option<FraudAction>,
+    /// `fraud:<rule>` when a fraud rule rejected the conversion.
+    pub rejection_reason: Option<String>,
 }
 
 impl From<store::Conversion> for Conversion {
     fn from(c: store::Conversion) -> Self {
+        let rejection_reason = c.fraud.rejection_reason();
         Conversion {
+            risk: i32::from(c.fraud.risk),
+            fraud_action: c.fraud.action.map(FraudAction::from),
+            fraud_flags: c.fraud.flags.into_iter().map(FraudFlag::from).collect(),
+            rejection_reason,
             id: ID(c.id.to_string()),
             event: c.event.as_str().to_owned(),
             status: c.status.as_str().to_owned(),

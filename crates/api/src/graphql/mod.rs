@@ -10,6 +10,7 @@ mod campaigns;
 mod commission;
 mod context;
 mod conversions;
+mod fraud;
 mod guard;
 mod invitations;
 mod pagination;
@@ -37,6 +38,7 @@ pub struct Query(
     users::UserQuery,
     commission::CommissionQuery,
     postbacks::PostbackQuery,
+    fraud::FraudQuery,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -54,6 +56,7 @@ pub struct Mutation(
     commission::CommissionMutation,
     postbacks::PostbackMutation,
     invitations::InvitationMutation,
+    fraud::FraudMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

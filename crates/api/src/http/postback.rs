@@ -97,6 +97,13 @@ fn answer(conversion: &Conversion, duplicate: bool) -> Response {
         .iter()
         .map(|c| json!({ "affiliate_id": c.affiliate_id.to_string(), "share": c.share.to_string() }))
         .collect();
+    // The operator's own backend sent the signals, so it may see what the rules made of them.
+    let flags: Vec<Value> = conversion
+        .fraud
+        .flags
+        .iter()
+        .map(|f| json!({ "rule": f.rule.as_str(), "score": f.score, "action": f.action.as_str(), "evidence": f.evidence }))
+        .collect();
     Json(json!({
         "conversion_id": conversion.id.to_string(),
         "event": conversion.event.as_str(),
@@ -105,6 +112,10 @@ fn answer(conversion: &Conversion, duplicate: bool) -> Response {
         "attributed": conversion.attributed,
         "unattributed_reason": conversion.unattributed_reason.map(|reason| reason.as_str()),
         "credits": credits,
+        "risk": conversion.fraud.risk,
+        "fraud_action": conversion.fraud.action.map(|action| action.as_str()),
+        "rejection_reason": conversion.fraud.rejection_reason(),
+        "flags": flags,
     }))
     .into_response()
 }

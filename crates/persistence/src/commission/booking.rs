@@ -46,6 +46,9 @@ pub(crate) struct Booking<'a> {
     pub now: DateTime<Utc>,
     /// The tenant's time zone: which month the commission belongs to.
     pub zone: Tz,
+    /// A fraud rule holds the conversion: its entries are booked held, never payable until
+    /// a person releases them.
+    pub hold: bool,
 }
 
 /// Books the conversion's commission and returns each credited affiliate's own (tier-0)
@@ -80,9 +83,10 @@ pub(crate) async fn book_conversion<C: ConnectionTrait>(
         store_facts(conn, tenant, &key, &facts, booking.now).await?;
     }
     let status = match booking.postback.status {
+        ConversionStatus::Rejected => EntryStatus::Rejected,
+        _ if booking.hold => EntryStatus::Held,
         ConversionStatus::Pending => EntryStatus::Pending,
         ConversionStatus::Approved => EntryStatus::Approved,
-        ConversionStatus::Rejected => EntryStatus::Rejected,
     };
     let mut periods: HashMap<(AffiliateId, Currency), Period> = HashMap::new();
     let mut models = Vec::with_capacity(rows.len());

@@ -232,8 +232,10 @@ pub(super) fn booking<'a>(
     resolution: &'a Resolution,
     (occurred_at, received_at): (DateTime<Utc>, DateTime<Utc>),
     zone: chrono_tz::Tz,
+    hold: bool,
 ) -> commission::Booking<'a> {
     commission::Booking {
+        hold,
         conversion: stored.id,
         postback,
         campaign: resolution.campaign_id,

@@ -2,6 +2,7 @@
 //! transaction) and reading them back, tenant- and viewer-scoped.
 
 mod attribution;
+mod fraud;
 mod ingest;
 mod journey;
 mod read;
@@ -12,6 +13,7 @@ mod write;
 use chrono::{DateTime, Utc};
 use clickledger_domain::attribution::UnattributedReason;
 use clickledger_domain::conversion::{ConversionStatus, EventKind};
+use clickledger_domain::fraud::Verdict;
 use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, TenantId};
 use clickledger_domain::money::Money;
 use rust_decimal::Decimal;
@@ -55,6 +57,8 @@ pub struct Conversion {
     pub credits: Vec<Credit>,
     /// The clicks considered, oldest first (staff only: it names other affiliates).
     pub journey: Vec<Touch>,
+    /// The fraud rules' verdict (staff only: its evidence is about players).
+    pub fraud: Verdict,
 }
 
 impl Conversion {
@@ -66,6 +70,7 @@ impl Conversion {
         }
         self.player_id = None;
         self.journey.clear();
+        self.fraud = Verdict::default();
         Some(self)
     }
 }

@@ -8,6 +8,7 @@ use super::{Conversion, ConversionEvent, Credit};
 use crate::entities::{ExactDecimal, conversion_credits, conversions, events, tenants};
 use crate::page::{self, Page, PageRequest};
 use crate::{Db, Error, Result, Scope, Viewer};
+use clickledger_domain::fraud::{Flag, Verdict};
 
 pub(super) async fn load_conversion<C: ConnectionTrait>(
     conn: &C,
@@ -61,6 +62,7 @@ async fn with_credits<C: ConnectionTrait>(
 }
 
 fn to_conversion(row: conversions::Model, credits: Vec<Credit>) -> Result<Conversion> {
+    let fraud = stored_verdict(&row)?;
     Ok(Conversion {
         id: ConversionId::from_uuid(row.id),
         tenant_id: TenantId::from_uuid(row.tenant_id),
@@ -84,8 +86,17 @@ fn to_conversion(row: conversions::Model, credits: Vec<Credit>) -> Result<Conver
         occurred_at: row.occurred_at,
         received_at: row.received_at,
         journey: serde_json::from_str(&row.journey).unwrap_or_default(),
+        fraud,
         credits,
     })
+}
+
+/// The verdict stored with a conversion; flags this build cannot read are an error.
+fn stored_verdict(row: &conversions::Model) -> Result<Verdict> {
+    let flags: Vec<Flag> = serde_json::from_str(&row.fraud_flags).map_err(|err| {
+        crate::Error::Corrupt(format!("conversion {} has unreadable fraud flags: {err}", row.id))
+    })?;
+    Ok(Verdict::of(flags))
 }
 
 /// Conversions as a viewer may see them: staff see all of the tenant's; an affiliate sees the

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use clickledger_domain::attribution::UnattributedReason;
 use clickledger_domain::conversion::ConversionStatus;
+use clickledger_domain::fraud::Verdict;
 use clickledger_domain::ids::{AffiliateId, ConversionId, TenantId};
 use clickledger_domain::money::Money;
 use clickledger_domain::postback::Postback;
@@ -14,6 +15,7 @@ use sea_orm::ActiveValue::Set;
 use sha2::{Digest, Sha256};
 
 use super::attribution::Resolution;
+use super::ingest::Prepared;
 use super::{Conversion, ConversionEvent, EVENT_CREATED};
 use crate::commission;
 use crate::entities::{ExactDecimal, conversion_credits, conversion_history, conversions, events, players};
@@ -49,15 +51,11 @@ impl Identity {
 }
 
 impl NewConversion {
-    pub fn new(
-        tenant: TenantId,
-        postback: &Postback,
-        resolution: &Resolution,
-        identity: Identity,
-        occurred_at: DateTime<Utc>,
-        received_at: DateTime<Utc>,
-    ) -> NewConversion {
-        let id = ConversionId::new();
+    /// The rows of conversion `id`, judged `verdict` by the fraud rules.
+    pub fn new(id: ConversionId, job: &Prepared, identity: Identity, verdict: &Verdict) -> NewConversion {
+        let Prepared { tenant, postback, resolution, occurred_at, received_at, .. } = job;
+        let (tenant, occurred_at, received_at) = (*tenant, *occurred_at, *received_at);
+        let status = verdict.status(postback.status);
         let attributed = resolution.unattributed_reason.is_none() && !resolution.credits.is_empty();
         let row = conversions::ActiveModel {
             id: Set(id.uuid()),
@@ -65,7 +63,7 @@ impl NewConversion {
             dedupe_key: Set(identity.dedupe_key),
             txn_id: Set(postback.txn_id.clone()),
             event: Set(postback.event.as_str().to_owned()),
-            status: Set(postback.status.as_str().to_owned()),
+            status: Set(status.as_str().to_owned()),
             amount: Set(postback.amount.map(|money| ExactDecimal::from(money.amount))),
             currency: Set(postback.currency().map(|currency| currency.code().to_owned())),
             lots: Set(postback.lots.map(ExactDecimal::from)),
@@ -86,6 +84,10 @@ impl NewConversion {
             occurred_at: Set(occurred_at),
             received_at: Set(received_at),
             updated_at: Set(received_at),
+            risk: Set(i16::from(verdict.risk)),
+            fraud_flags: Set(serde_json::to_string(&verdict.flags).unwrap_or_else(|_| "[]".into())),
+            fraud_action: Set(verdict.action.map(|action| action.as_str().to_owned())),
+            rejection_reason: Set(verdict.rejection_reason()),
         };
         let credits = if attributed {
             resolution
@@ -112,7 +114,7 @@ impl NewConversion {
             }),
             _ => None,
         };
-        let history = history_row(tenant, id, None, postback.status, received_at);
+        let history = history_row(tenant, id, None, status, received_at);
         NewConversion { stored: Stored { id, attributed }, row, credits, player, history }
     }
 }
@@ -169,8 +171,8 @@ pub(super) fn created_event(
     postback: Postback,
     resolution: Resolution,
     commission: &HashMap<AffiliateId, Money>,
-    occurred_at: DateTime<Utc>,
-    received_at: DateTime<Utc>,
+    (occurred_at, received_at): (DateTime<Utc>, DateTime<Utc>),
+    fraud: Verdict,
 ) -> ConversionEvent {
     let (click_id, player_id) = (postback.subject.click_id(), postback.subject.player_id());
     let currency = postback.currency().map(|currency| currency.code().to_owned());
@@ -178,7 +180,7 @@ pub(super) fn created_event(
         id,
         tenant_id: tenant,
         event: postback.event,
-        status: postback.status,
+        status: fraud.status(postback.status),
         txn_id: postback.txn_id,
         click_id: click_id.map(str::to_owned),
         player_id: player_id.map(str::to_owned),
@@ -199,6 +201,7 @@ pub(super) fn created_event(
             Vec::new()
         },
         journey: resolution.journey,
+        fraud,
     };
     ConversionEvent {
         tenant_id: tenant,

@@ -1,15 +1,18 @@
 //! The one place a new conversion's effects are written: its row, credits and player binding,
 //! its commission, its first history line, its event and the wake-up for other replicas, in
-//! this order, for one conversion or a whole batch (one multi-row insert per table). Whatever
-//! else must happen "in the conversion's own transaction" (fraud verdicts, reporting rollups)
-//! goes here, so that no postback can be stored without it.
+//! this order, for one conversion or a whole batch (one multi-row insert per table). The fraud
+//! rules judge each conversion first, so its status and commission follow their verdict.
+//! Whatever else must happen "in the conversion's own transaction" (reporting rollups) goes
+//! here, so that no postback can be stored without it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use clickledger_domain::ids::TenantId;
+use clickledger_domain::fraud::{Action, Verdict};
+use clickledger_domain::ids::{ConversionId, TenantId};
 use sea_orm::{DatabaseTransaction, EntityTrait};
 use uuid::Uuid;
 
+use super::fraud;
 use super::ingest::Prepared;
 use super::rows::{Identity, NewConversion, created_event, event_row};
 use super::{ConversionEvent, EVENT_CREATED};
@@ -38,16 +41,17 @@ pub(super) async fn write_new(
 ) -> Result<Vec<ConversionEvent>> {
     let mut stored = Vec::with_capacity(news.len());
     let mut rows = Vec::with_capacity(news.len());
+    let tenants: Vec<TenantId> = news.iter().map(|new| new.job.tenant).collect();
+    let settings = fraud::settings_of(txn, tenants).await?;
     for New { job, identity, seq, zone } in news {
-        let new = NewConversion::new(
-            job.tenant,
-            &job.postback,
-            &job.resolution,
-            identity,
-            job.occurred_at,
-            job.received_at,
-        );
-        stored.push((job, seq, zone, new.stored));
+        let id = ConversionId::new();
+        // In batch order: a player's signals recorded here are seen by the next in the batch.
+        let verdict = match settings.get(&job.tenant) {
+            Some(settings) => fraud::judge_new(txn, settings, id, job).await?,
+            None => Verdict::default(),
+        };
+        let new = NewConversion::new(id, job, identity, &verdict);
+        stored.push((job, seq, zone, new.stored, verdict));
         rows.push(new);
     }
     insert_rows(txn, rows).await?;
@@ -63,15 +67,18 @@ pub(super) async fn write_new(
         commission::campaigns_with_plans(txn, tenants, campaigns).await?
     };
     let mut created = Vec::with_capacity(stored.len());
-    for &(job, seq, zone, conversion) in &stored {
+    for (job, seq, zone, conversion, verdict) in stored {
+        let rejected = verdict.action == Some(Action::Reject);
         let commission = match job.resolution.campaign_id {
-            Some(campaign) if with_plans.contains(&campaign.uuid()) => {
+            // A conversion a fraud rule rejected books nothing.
+            Some(campaign) if with_plans.contains(&campaign.uuid()) && !rejected => {
                 let booked = super::ingest::booking(
                     conversion,
                     &job.postback,
                     &job.resolution,
                     (job.occurred_at, job.received_at),
                     zone,
+                    verdict.holds(),
                 );
                 commission::book_conversion(txn, job.tenant, booked).await?
             }
@@ -84,8 +91,8 @@ pub(super) async fn write_new(
             job.postback.clone(),
             job.resolution.clone(),
             &commission,
-            job.occurred_at,
-            job.received_at,
+            (job.occurred_at, job.received_at),
+            verdict,
         ));
     }
 

@@ -34,6 +34,15 @@ pub struct Model {
     pub occurred_at: DateTimeUtc,
     pub received_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// 0–100, from the fraud rules' flags.
+    pub risk: i16,
+    /// The rules' flags as JSON: `[{rule, score, action, evidence}]`.
+    #[sea_orm(column_type = "Text")]
+    pub fraud_flags: String,
+    /// The strongest action of the flags (`flag`, `hold`, `reject`).
+    pub fraud_action: Option<String>,
+    /// `fraud:<rule>` when a rule rejected the conversion.
+    pub rejection_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

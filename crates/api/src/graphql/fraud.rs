@@ -1,0 +1,211 @@
+//! Fraud: the verdict types on a conversion, and each tenant's rule settings.
+
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
+use clickledger_domain::Error as Invalid;
+use clickledger_domain::fraud::{self, FraudSettings as Settings, RuleSetting};
+use clickledger_persistence::fraud::Fraud;
+
+use super::context::{principal, state};
+use super::guard::Allow;
+use crate::error::GqlResultExt;
+
+/// What a rule's hit does, weakest first.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum FraudAction {
+    /// Recorded for review; commission is booked as usual.
+    Flag,
+    /// Commission is booked HELD: never payable until released.
+    Hold,
+    /// The conversion is stored rejected (reason `fraud:<rule>`) and books nothing.
+    Reject,
+}
+
+impl From<fraud::Action> for FraudAction {
+    fn from(action: fraud::Action) -> Self {
+        match action {
+            fraud::Action::Flag => FraudAction::Flag,
+            fraud::Action::Hold => FraudAction::Hold,
+            fraud::Action::Reject => FraudAction::Reject,
+        }
+    }
+}
+
+impl From<FraudAction> for fraud::Action {
+    fn from(action: FraudAction) -> Self {
+        match action {
+            FraudAction::Flag => fraud::Action::Flag,
+            FraudAction::Hold => fraud::Action::Hold,
+            FraudAction::Reject => fraud::Action::Reject,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum FraudRule {
+    /// The player shares a device ID, fingerprint, payment, e-mail or phone hash with another
+    /// player of the tenant.
+    MultiAccounting,
+    /// Click to registration or first deposit faster than the configured floor.
+    ClickInjection,
+}
+
+impl From<fraud::Rule> for FraudRule {
+    fn from(rule: fraud::Rule) -> Self {
+        match rule {
+            fraud::Rule::MultiAccounting => FraudRule::MultiAccounting,
+            fraud::Rule::ClickInjection => FraudRule::ClickInjection,
+        }
+    }
+}
+
+/// One rule's hit on a conversion.
+#[derive(SimpleObject, Clone)]
+pub struct FraudFlag {
+    pub rule: FraudRule,
+    /// 0–100: how strongly this rule suspects fraud.
+    pub score: i32,
+    pub action: FraudAction,
+    /// What the rule saw: the shared signal and the other player, or the click-to-conversion
+    /// time.
+    pub evidence: String,
+}
+
+impl From<fraud::Flag> for FraudFlag {
+    fn from(flag: fraud::Flag) -> Self {
+        FraudFlag {
+            rule: flag.rule.into(),
+            score: i32::from(flag.score),
+            action: flag.action.into(),
+            evidence: flag.evidence,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct FraudRuleSetting {
+    pub enabled: bool,
+    /// 0–100, the weight of a hit in the conversion's risk.
+    pub score: i32,
+    pub action: FraudAction,
+}
+
+impl From<RuleSetting> for FraudRuleSetting {
+    fn from(setting: RuleSetting) -> Self {
+        FraudRuleSetting {
+            enabled: setting.enabled,
+            score: i32::from(setting.score),
+            action: setting.action.into(),
+        }
+    }
+}
+
+/// The tenant's fraud rules.
+#[derive(SimpleObject)]
+pub struct FraudSettings {
+    pub multi_accounting: FraudRuleSetting,
+    pub click_injection: FraudRuleSetting,
+    /// Click to registration in fewer seconds than this is click injection.
+    pub registration_floor_secs: i32,
+    /// Click to first deposit in fewer seconds than this is click injection.
+    pub ftd_floor_secs: i32,
+}
+
+impl From<Settings> for FraudSettings {
+    fn from(settings: Settings) -> Self {
+        FraudSettings {
+            multi_accounting: settings.multi_accounting.into(),
+            click_injection: settings.click_injection.into(),
+            registration_floor_secs: i32::try_from(settings.registration_floor_secs).unwrap_or(i32::MAX),
+            ftd_floor_secs: i32::try_from(settings.ftd_floor_secs).unwrap_or(i32::MAX),
+        }
+    }
+}
+
+/// Changes to one rule; what is left out stays as it is.
+#[derive(InputObject)]
+pub struct FraudRuleSettingInput {
+    pub enabled: Option<bool>,
+    /// 0–100.
+    pub score: Option<i32>,
+    pub action: Option<FraudAction>,
+}
+
+/// Changes to the tenant's fraud settings; what is left out stays as it is.
+#[derive(InputObject)]
+pub struct UpdateFraudSettingsInput {
+    pub multi_accounting: Option<FraudRuleSettingInput>,
+    pub click_injection: Option<FraudRuleSettingInput>,
+    pub registration_floor_secs: Option<i32>,
+    pub ftd_floor_secs: Option<i32>,
+}
+
+impl UpdateFraudSettingsInput {
+    fn apply_to(self, mut settings: Settings) -> Result<Settings, Invalid> {
+        if let Some(input) = self.multi_accounting {
+            input.apply_to(&mut settings.multi_accounting, "multiAccounting.score")?;
+        }
+        if let Some(input) = self.click_injection {
+            input.apply_to(&mut settings.click_injection, "clickInjection.score")?;
+        }
+        let seconds = |value: i32, field: &'static str| {
+            u32::try_from(value).map_err(|_| Invalid::invalid(field, "must not be negative"))
+        };
+        if let Some(floor) = self.registration_floor_secs {
+            settings.registration_floor_secs = seconds(floor, "registrationFloorSecs")?;
+        }
+        if let Some(floor) = self.ftd_floor_secs {
+            settings.ftd_floor_secs = seconds(floor, "ftdFloorSecs")?;
+        }
+        Ok(settings)
+    }
+}
+
+impl FraudRuleSettingInput {
+    fn apply_to(self, setting: &mut RuleSetting, score_field: &'static str) -> Result<(), Invalid> {
+        if let Some(enabled) = self.enabled {
+            setting.enabled = enabled;
+        }
+        if let Some(score) = self.score {
+            setting.score = u8::try_from(score)
+                .ok()
+                .filter(|score| *score <= 100)
+                .ok_or_else(|| Invalid::invalid(score_field, "must be between 0 and 100"))?;
+        }
+        if let Some(action) = self.action {
+            setting.action = action.into();
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct FraudQuery;
+
+#[Object]
+impl FraudQuery {
+    /// The tenant's fraud rules: which run, their weights, floors and actions. Owner only.
+    #[graphql(guard = "Allow::OWNER")]
+    async fn fraud_settings(&self, ctx: &Context<'_>) -> async_graphql::Result<FraudSettings> {
+        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        Fraud::scoped(&state.db, scope).settings().await.gql().map(FraudSettings::from)
+    }
+}
+
+#[derive(Default)]
+pub struct FraudMutation;
+
+#[Object]
+impl FraudMutation {
+    /// Changes the tenant's fraud rules; they apply to conversions from now on. Owner only.
+    #[graphql(guard = "Allow::OWNER")]
+    async fn update_fraud_settings(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateFraudSettingsInput,
+    ) -> async_graphql::Result<FraudSettings> {
+        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let store = Fraud::scoped(&state.db, scope);
+        let settings = input.apply_to(store.settings().await.gql()?).gql()?;
+        store.update(settings).await.gql().map(FraudSettings::from)
+    }
+}

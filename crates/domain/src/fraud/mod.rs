@@ -1,0 +1,15 @@
+//! Fraud: the rules that judge a new conversion, and the verdict they reach together. The
+//! rules run inside the conversion's own transaction (persistence loads the facts, the
+//! functions here decide), so the verdict exists the moment the conversion does.
+
+mod rules;
+mod signals;
+mod verdict;
+
+pub use rules::{Facts, FraudSettings, RuleSetting, SharedSignal, judge};
+pub(crate) use signals::parse as parse_signals;
+pub use signals::{ClusterSignal, MAX_USER_AGENT_LEN, Signals};
+pub use verdict::{Action, Flag, Rule, Verdict};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,112 @@
+//! Loads what the fraud rules judge a new conversion on, and records the player's cluster
+//! signals for the conversions after it. The rules themselves are
+//! `clickledger_domain::fraud`; nothing here decides.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use clickledger_domain::fraud::{Facts, FraudSettings, SharedSignal, Verdict, judge};
+use clickledger_domain::ids::{ConversionId, TenantId};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::ingest::Prepared;
+use crate::Result;
+use crate::entities::player_signals;
+
+/// Other players reported per shared signal: enough to name the cluster, never a scan.
+const OTHERS_PER_SIGNAL: u64 = 3;
+
+/// Each tenant's fraud settings (the defaults where it saved none).
+pub(super) async fn settings_of<C: ConnectionTrait>(
+    conn: &C,
+    tenants: Vec<TenantId>,
+) -> Result<HashMap<TenantId, FraudSettings>> {
+    let mut settings = HashMap::new();
+    for tenant in tenants {
+        if settings.contains_key(&tenant) {
+            continue;
+        }
+        settings.insert(tenant, crate::fraud::stored_settings(conn, tenant).await?);
+    }
+    Ok(settings)
+}
+
+/// Judges the new conversion `id` of `job`, then records its player's cluster signals (after
+/// the lookup, so the player never matches itself).
+pub(super) async fn judge_new<C: ConnectionTrait>(
+    conn: &C,
+    settings: &FraudSettings,
+    id: ConversionId,
+    job: &Prepared,
+) -> Result<Verdict> {
+    let player = job.postback.subject.player_id();
+    let signals = job.postback.signals.cluster_values();
+    let mut shared = Vec::new();
+    if let Some(player) = player {
+        for &(signal, value) in &signals {
+            let others = player_signals::Entity::find()
+                .filter(player_signals::Column::TenantId.eq(job.tenant.uuid()))
+                .filter(player_signals::Column::Signal.eq(signal.as_str()))
+                .filter(player_signals::Column::Value.eq(value))
+                .filter(player_signals::Column::PlayerId.ne(player))
+                .order_by_asc(player_signals::Column::CreatedAt)
+                .limit(OTHERS_PER_SIGNAL)
+                .all(conn)
+                .await?;
+            shared.extend(others.into_iter().map(|other| SharedSignal {
+                signal,
+                other_player: other.player_id,
+                other_conversion: ConversionId::from_uuid(other.conversion_id),
+            }));
+        }
+    }
+    let facts =
+        Facts { event: job.postback.event, shared: &shared, click_to_conversion: click_to_conversion(job) };
+    let verdict = judge(settings, &facts);
+    if let Some(player) = player {
+        record(conn, job.tenant, player, id, &signals, job.received_at).await?;
+    }
+    Ok(verdict)
+}
+
+/// From the click the postback names (as found in its journey) to when the conversion
+/// happened.
+fn click_to_conversion(job: &Prepared) -> Option<chrono::TimeDelta> {
+    let click = job.postback.subject.click_id()?;
+    let touch = job.resolution.journey.iter().find(|touch| touch.click_id == click)?;
+    Some(job.occurred_at - touch.at)
+}
+
+async fn record<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    player: &str,
+    conversion: ConversionId,
+    signals: &[(clickledger_domain::fraud::ClusterSignal, &str)],
+    at: DateTime<Utc>,
+) -> Result<()> {
+    if signals.is_empty() {
+        return Ok(());
+    }
+    let rows = signals.iter().map(|&(signal, value)| player_signals::ActiveModel {
+        tenant_id: Set(tenant.uuid()),
+        signal: Set(signal.as_str().to_owned()),
+        value: Set(value.to_owned()),
+        player_id: Set(player.to_owned()),
+        conversion_id: Set(conversion.uuid()),
+        created_at: Set(at),
+    });
+    // The first conversion that carried a signal stays its evidence.
+    let keep_first = OnConflict::columns([
+        player_signals::Column::TenantId,
+        player_signals::Column::Signal,
+        player_signals::Column::Value,
+        player_signals::Column::PlayerId,
+    ])
+    .do_nothing()
+    .to_owned();
+    player_signals::Entity::insert_many(rows).on_conflict(keep_first).exec_without_returning(conn).await?;
+    Ok(())
+}

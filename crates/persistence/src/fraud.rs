@@ -1,0 +1,65 @@
+//! Each tenant's fraud settings: which rules run, how much each weighs, what each does.
+
+use chrono::{DateTime, Utc};
+use clickledger_domain::fraud::FraudSettings;
+use clickledger_domain::ids::TenantId;
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ConnectionTrait, EntityTrait};
+
+use crate::entities::fraud_settings;
+use crate::{Db, Error, Result, Scope};
+
+/// The fraud settings of the scope's tenant (staff only).
+pub struct Fraud<'a> {
+    db: &'a Db,
+    scope: Scope,
+}
+
+impl<'a> Fraud<'a> {
+    pub fn scoped(db: &'a Db, scope: Scope) -> Self {
+        Fraud { db, scope }
+    }
+
+    pub async fn settings(&self) -> Result<FraudSettings> {
+        crate::repo::require_staff_pub(&self.scope)?;
+        stored_settings(self.db.reader(), self.scope.tenant()).await
+    }
+
+    /// Replaces the settings, after the domain's checks, and returns what is now stored.
+    pub async fn update(&self, settings: FraudSettings) -> Result<FraudSettings> {
+        crate::repo::require_staff_pub(&self.scope)?;
+        settings.validate()?;
+        save_settings(self.db.writer(), self.scope.tenant(), &settings, Utc::now()).await?;
+        self.settings().await
+    }
+}
+
+/// A tenant's fraud settings; an unreadable row is an error, never silently the defaults.
+pub(crate) async fn stored_settings<C: ConnectionTrait>(conn: &C, tenant: TenantId) -> Result<FraudSettings> {
+    match fraud_settings::Entity::find_by_id(tenant.uuid()).one(conn).await? {
+        None => Ok(FraudSettings::default()),
+        Some(row) => serde_json::from_str(&row.settings)
+            .map_err(|err| Error::Corrupt(format!("fraud settings of tenant {tenant}: {err}"))),
+    }
+}
+
+/// Saves a tenant's settings (validated by the caller's domain type).
+async fn save_settings<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    settings: &FraudSettings,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let json = serde_json::to_string(settings).map_err(|err| Error::Corrupt(err.to_string()))?;
+    let row = fraud_settings::ActiveModel {
+        tenant_id: Set(tenant.uuid()),
+        settings: Set(json),
+        updated_at: Set(now),
+    };
+    let upsert = OnConflict::column(fraud_settings::Column::TenantId)
+        .update_columns([fraud_settings::Column::Settings, fraud_settings::Column::UpdatedAt])
+        .to_owned();
+    fraud_settings::Entity::insert(row).on_conflict(upsert).exec_without_returning(conn).await?;
+    Ok(())
+}
