@@ -1,6 +1,6 @@
 //! Fraud: each conversion's verdict (risk, flags, action), the cluster signals players were
-//! seen with (looked up by tenant, signal and value: one index probe per signal), and each
-//! tenant's rule settings.
+//! seen with (looked up by tenant, signal and value: one index probe per signal), the
+//! addresses affiliates log in from (for self-referral), and each tenant's rule settings.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -26,6 +26,15 @@ enum PlayerSignals {
     PlayerId,
     ConversionId,
     CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum AffiliateLogins {
+    Table,
+    TenantId,
+    AffiliateId,
+    Ip,
+    LastSeenAt,
 }
 
 #[derive(DeriveIden)]
@@ -74,6 +83,23 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .table(AffiliateLogins::Table)
+                    .col(uuid(AffiliateLogins::TenantId))
+                    .col(uuid(AffiliateLogins::AffiliateId))
+                    .col(string(AffiliateLogins::Ip))
+                    .col(timestamp_with_time_zone(AffiliateLogins::LastSeenAt))
+                    .primary_key(
+                        Index::create()
+                            .col(AffiliateLogins::TenantId)
+                            .col(AffiliateLogins::AffiliateId)
+                            .col(AffiliateLogins::Ip),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
                     .table(FraudSettings::Table)
                     .col(uuid(FraudSettings::TenantId).primary_key())
                     .col(text(FraudSettings::Settings))
@@ -85,6 +111,7 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_table(Table::drop().table(FraudSettings::Table).to_owned()).await?;
+        manager.drop_table(Table::drop().table(AffiliateLogins::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(PlayerSignals::Table).to_owned()).await?;
         for column in [
             Conversions::RejectionReason,

@@ -257,3 +257,38 @@ async fn bad_signals_and_settings_are_refused_by_name() {
     let answer = app.graphql(Some(&partner), "{ fraudSettings { ftdFloorSecs } }", json!({})).await;
     assert_eq!(error_code(&answer), Some("FORBIDDEN"), "{answer}");
 }
+
+#[tokio::test]
+async fn a_player_on_the_address_its_affiliate_logs_in_from_is_self_referral() {
+    let app = spawn_app!().await;
+    let (t, _, code) = program(&app, "selfref").await;
+    // The affiliate logs in from this test's address, loopback.
+    t.login_affiliate("Partner").await;
+    let click_id = app.click(&code, "", None).await.click_id();
+    let later = (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339();
+    let own = t
+        .postback_ok(&[
+            ("click_id", &click_id),
+            ("player_id", "cousin"),
+            ("event", "registration"),
+            ("ip", "127.0.0.1"),
+            ("occurred_at", &later),
+        ])
+        .await;
+    let flags = own["flags"].as_array().expect("flags");
+    assert_eq!(flags.len(), 1, "{own}");
+    assert_eq!(flags[0]["rule"], "self_referral");
+    assert_eq!(own["risk"], 80);
+    // Another address is no evidence.
+    let click_id = app.click(&code, "", None).await.click_id();
+    let stranger = t
+        .postback_ok(&[
+            ("click_id", &click_id),
+            ("player_id", "stranger"),
+            ("event", "registration"),
+            ("ip", "198.51.100.4"),
+            ("occurred_at", &later),
+        ])
+        .await;
+    assert_eq!(stranger["risk"], 0, "{stranger}");
+}

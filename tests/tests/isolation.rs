@@ -417,6 +417,8 @@ impl Generator<'_> {
                     "maxConcurrency" => "2".into(),
                     "timeoutMs" => "1000".into(),
                     "overlapHours" => "1".into(),
+                    "score" => "60".into(),
+                    "registrationFloorSecs" | "ftdFloorSecs" => "10".into(),
                     _ => {
                         self.teach(at, format!("Int `{name}`: unknown meaning"));
                         "0".into()
@@ -1145,6 +1147,14 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     secret(&mut kestrel_side, "kestrel delivery id", &json!(kestrel_delivery));
     secret(&mut kestrel_side, "owner email", &a_me["me"]["user"]["email"]);
 
+    // A's fraud settings, distinctive enough to spot in any answer (B's own stay at 10).
+    app.ok(
+        Some(&a_owner),
+        "mutation { updateFraudSettings(input: { ftdFloorSecs: 86399 }) { ftdFloorSecs } }",
+        json!({}),
+    )
+    .await;
+
     // What tenant B must never see: all of the above and the rest of A.
     let mut alpha = Tenant { owner: a_owner.clone(), secrets: kestrel_side.clone() };
     secret(&mut alpha.secrets, "tenant A id", &a_me["me"]["tenant"]["id"]);
@@ -1172,6 +1182,7 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     secret(&mut alpha.secrets, "plan id", &json!(alpha_plan));
     secret(&mut alpha.secrets, "alpha's GBP rate", &json!("1.23456789"));
     secret(&mut alpha.secrets, "plan name", &json!("Alpha Plan Gyrfalcon"));
+    secret(&mut alpha.secrets, "alpha's fraud settings", &json!("\"ftdFloorSecs\":86399"));
 
     // ---- Tenant B, the attacker, with rows of its own to mix in.
     let (b_owner, _) = app.sign_up("iso-bravo").await;

@@ -8,7 +8,7 @@ use clickledger_domain::status::ActiveStatus;
 use rand::Rng;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
-use crate::entities::{api_keys, tenants, users};
+use crate::entities::{affiliate_logins, api_keys, tenants, users};
 use crate::records::{Tenant, User};
 use crate::{Db, Error, Result};
 
@@ -136,12 +136,34 @@ impl<'a> Directory<'a> {
         }
     }
 
-    pub async fn record_login(&self, user: UserId) -> Result<()> {
+    /// Stamps the login; an affiliate's also records the address it came from, which the
+    /// self-referral rule compares with the players it brings.
+    pub async fn record_login(&self, user: &User, from: Option<std::net::IpAddr>) -> Result<()> {
+        let now = Utc::now();
         users::Entity::update_many()
-            .col_expr(users::Column::LastLoginAt, sea_orm::sea_query::Expr::value(Utc::now()))
-            .filter(users::Column::Id.eq(user.uuid()))
+            .col_expr(users::Column::LastLoginAt, sea_orm::sea_query::Expr::value(now))
+            .filter(users::Column::Id.eq(user.id.uuid()))
             .exec(self.db.writer())
             .await?;
+        if let (Some(affiliate), Some(ip)) = (user.affiliate_id, from) {
+            let row = affiliate_logins::ActiveModel {
+                tenant_id: Set(user.tenant_id.uuid()),
+                affiliate_id: Set(affiliate.uuid()),
+                ip: Set(ip.to_string()),
+                last_seen_at: Set(now),
+            };
+            let seen_again = sea_orm::sea_query::OnConflict::columns([
+                affiliate_logins::Column::TenantId,
+                affiliate_logins::Column::AffiliateId,
+                affiliate_logins::Column::Ip,
+            ])
+            .update_column(affiliate_logins::Column::LastSeenAt)
+            .to_owned();
+            affiliate_logins::Entity::insert(row)
+                .on_conflict(seen_again)
+                .exec_without_returning(self.db.writer())
+                .await?;
+        }
         Ok(())
     }
 

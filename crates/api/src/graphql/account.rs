@@ -177,7 +177,7 @@ impl AccountMutation {
             Some(candidate) if matches && candidate.user.status == ActiveStatus::Active => candidate.user,
             _ => return Err(Error::Unauthenticated.extend_message("invalid tenant, e-mail or password")),
         };
-        Directory::new(&state.db).record_login(user.id).await.gql()?;
+        Directory::new(&state.db).record_login(&user, client_ip(ctx)).await.gql()?;
         let principal = Principal {
             user: user.id,
             tenant: user.tenant_id,

@@ -47,6 +47,8 @@ pub enum FraudRule {
     MultiAccounting,
     /// Click to registration or first deposit faster than the configured floor.
     ClickInjection,
+    /// The player's IP is one the credited affiliate logged in from within 30 days.
+    SelfReferral,
 }
 
 impl From<fraud::Rule> for FraudRule {
@@ -54,6 +56,7 @@ impl From<fraud::Rule> for FraudRule {
         match rule {
             fraud::Rule::MultiAccounting => FraudRule::MultiAccounting,
             fraud::Rule::ClickInjection => FraudRule::ClickInjection,
+            fraud::Rule::SelfReferral => FraudRule::SelfReferral,
         }
     }
 }
@@ -104,6 +107,7 @@ impl From<RuleSetting> for FraudRuleSetting {
 pub struct FraudSettings {
     pub multi_accounting: FraudRuleSetting,
     pub click_injection: FraudRuleSetting,
+    pub self_referral: FraudRuleSetting,
     /// Click to registration in fewer seconds than this is click injection.
     pub registration_floor_secs: i32,
     /// Click to first deposit in fewer seconds than this is click injection.
@@ -115,6 +119,7 @@ impl From<Settings> for FraudSettings {
         FraudSettings {
             multi_accounting: settings.multi_accounting.into(),
             click_injection: settings.click_injection.into(),
+            self_referral: settings.self_referral.into(),
             registration_floor_secs: i32::try_from(settings.registration_floor_secs).unwrap_or(i32::MAX),
             ftd_floor_secs: i32::try_from(settings.ftd_floor_secs).unwrap_or(i32::MAX),
         }
@@ -135,6 +140,7 @@ pub struct FraudRuleSettingInput {
 pub struct UpdateFraudSettingsInput {
     pub multi_accounting: Option<FraudRuleSettingInput>,
     pub click_injection: Option<FraudRuleSettingInput>,
+    pub self_referral: Option<FraudRuleSettingInput>,
     pub registration_floor_secs: Option<i32>,
     pub ftd_floor_secs: Option<i32>,
 }
@@ -146,6 +152,9 @@ impl UpdateFraudSettingsInput {
         }
         if let Some(input) = self.click_injection {
             input.apply_to(&mut settings.click_injection, "clickInjection.score")?;
+        }
+        if let Some(input) = self.self_referral {
+            input.apply_to(&mut settings.self_referral, "selfReferral.score")?;
         }
         let seconds = |value: i32, field: &'static str| {
             u32::try_from(value).map_err(|_| Invalid::invalid(field, "must not be negative"))

@@ -6,7 +6,9 @@ mod rules;
 mod signals;
 mod verdict;
 
-pub use rules::{Facts, FraudSettings, RuleSetting, SharedSignal, judge};
+pub use rules::{
+    AffiliateLogin, Facts, FraudSettings, RuleSetting, SELF_REFERRAL_WINDOW, SharedSignal, judge,
+};
 pub(crate) use signals::parse as parse_signals;
 pub use signals::{ClusterSignal, MAX_USER_AGENT_LEN, Signals};
 pub use verdict::{Action, Flag, Rule, Verdict};

@@ -1,13 +1,13 @@
 //! The rules, their per-tenant settings, and how they judge one conversion's facts.
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::signals::ClusterSignal;
 use super::verdict::{Action, Flag, Rule, Verdict};
 use crate::Error;
 use crate::conversion::EventKind;
-use crate::ids::ConversionId;
+use crate::ids::{AffiliateId, ConversionId};
 
 /// One rule's switch, weight and consequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +25,7 @@ pub struct RuleSetting {
 pub struct FraudSettings {
     pub multi_accounting: RuleSetting,
     pub click_injection: RuleSetting,
+    pub self_referral: RuleSetting,
     /// Fewer seconds than this from click to registration is click injection.
     pub registration_floor_secs: u32,
     /// Fewer seconds than this from click to first deposit is click injection.
@@ -36,6 +37,7 @@ impl Default for FraudSettings {
         FraudSettings {
             multi_accounting: RuleSetting { enabled: true, score: 60, action: Action::Flag },
             click_injection: RuleSetting { enabled: true, score: 50, action: Action::Flag },
+            self_referral: RuleSetting { enabled: true, score: 80, action: Action::Flag },
             registration_floor_secs: 10,
             ftd_floor_secs: 30,
         }
@@ -48,9 +50,11 @@ pub const MAX_FLOOR_SECS: u32 = 86_400;
 impl FraudSettings {
     /// Refuses settings no rule could work with, naming the field.
     pub fn validate(&self) -> Result<(), Error> {
-        for (field, setting) in
-            [("multiAccounting.score", self.multi_accounting), ("clickInjection.score", self.click_injection)]
-        {
+        for (field, setting) in [
+            ("multiAccounting.score", self.multi_accounting),
+            ("clickInjection.score", self.click_injection),
+            ("selfReferral.score", self.self_referral),
+        ] {
             if setting.score > 100 {
                 return Err(Error::invalid(field, "must be between 0 and 100"));
             }
@@ -69,6 +73,7 @@ impl FraudSettings {
         match rule {
             Rule::MultiAccounting => self.multi_accounting,
             Rule::ClickInjection => self.click_injection,
+            Rule::SelfReferral => self.self_referral,
         }
     }
 }
@@ -82,6 +87,16 @@ pub struct SharedSignal {
     pub other_conversion: ConversionId,
 }
 
+/// How long an affiliate's login address counts against the players it brings.
+pub const SELF_REFERRAL_WINDOW: TimeDelta = TimeDelta::days(30);
+
+/// A credited affiliate logged in from the player's IP, last at `last_seen_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AffiliateLogin {
+    pub affiliate: AffiliateId,
+    pub last_seen_at: DateTime<Utc>,
+}
+
 /// What the rules look at for one new conversion, loaded by storage.
 #[derive(Debug, Clone)]
 pub struct Facts<'a> {
@@ -90,6 +105,10 @@ pub struct Facts<'a> {
     pub shared: &'a [SharedSignal],
     /// From the click the postback names to the time the conversion happened.
     pub click_to_conversion: Option<TimeDelta>,
+    /// When the conversion happened.
+    pub occurred_at: DateTime<Utc>,
+    /// Logins of the credited affiliates from the postback's `ip`.
+    pub affiliate_logins: &'a [AffiliateLogin],
 }
 
 /// Judges one conversion under the tenant's settings.
@@ -133,6 +152,21 @@ pub fn judge(settings: &FraudSettings, facts: &Facts<'_>) -> Verdict {
                 ctit.num_milliseconds().max(0)
             ),
         );
+    }
+    let recent = facts
+        .affiliate_logins
+        .iter()
+        .filter(|login| (facts.occurred_at - login.last_seen_at).abs() <= SELF_REFERRAL_WINDOW)
+        .map(|login| {
+            format!(
+                "affiliate {} logged in from the player's IP on {}",
+                login.affiliate,
+                login.last_seen_at.date_naive()
+            )
+        })
+        .collect::<Vec<_>>();
+    if !recent.is_empty() {
+        hit(Rule::SelfReferral, recent.join("; "));
     }
     Verdict::of(flags)
 }

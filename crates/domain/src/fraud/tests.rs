@@ -3,7 +3,11 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::conversion::{ConversionStatus, EventKind};
-use crate::ids::ConversionId;
+use crate::ids::{AffiliateId, ConversionId};
+
+fn at() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+}
 use crate::postback::parse;
 
 fn flag(score: u8, action: Action) -> Flag {
@@ -52,6 +56,7 @@ proptest! {
         let mut settings = FraudSettings::default();
         settings.multi_accounting.enabled = false;
         settings.click_injection.enabled = false;
+        settings.self_referral.enabled = false;
         let shared: Vec<SharedSignal> = (0..shared)
             .map(|i| SharedSignal {
                 signal: ClusterSignal::DeviceId,
@@ -63,6 +68,8 @@ proptest! {
             event: EventKind::Registration,
             shared: &shared,
             click_to_conversion: Some(TimeDelta::milliseconds(ctit_ms)),
+            occurred_at: at(),
+            affiliate_logins: &[AffiliateLogin { affiliate: AffiliateId::new(), last_seen_at: at() }],
         };
         prop_assert_eq!(judge(&settings, &facts), Verdict::default());
     }
@@ -98,7 +105,16 @@ fn a_rejecting_rule_rejects_and_says_which() {
 fn click_injection_is_judged_against_the_events_floor() {
     let settings = FraudSettings::default();
     let judge_at = |event, secs| {
-        judge(&settings, &Facts { event, shared: &[], click_to_conversion: Some(TimeDelta::seconds(secs)) })
+        judge(
+            &settings,
+            &Facts {
+                event,
+                shared: &[],
+                click_to_conversion: Some(TimeDelta::seconds(secs)),
+                occurred_at: at(),
+                affiliate_logins: &[],
+            },
+        )
     };
     assert_eq!(judge_at(EventKind::Registration, 9).flags.len(), 1);
     assert!(judge_at(EventKind::Registration, 10).flags.is_empty());
@@ -160,4 +176,30 @@ fn signals_are_parsed_and_bad_ones_named() {
     let mut fields: Vec<_> = errors.iter().map(|e| e.field).collect();
     fields.sort_unstable();
     assert_eq!(fields, vec!["bonus_amount", "fingerprint", "ip", "payment_hash"]);
+}
+
+#[test]
+fn self_referral_counts_logins_of_the_last_30_days() {
+    let settings = FraudSettings::default();
+    let judge_login = |days_before: i64| {
+        let logins = [AffiliateLogin {
+            affiliate: AffiliateId::new(),
+            last_seen_at: at() - TimeDelta::days(days_before),
+        }];
+        judge(
+            &settings,
+            &Facts {
+                event: EventKind::Deposit,
+                shared: &[],
+                click_to_conversion: None,
+                occurred_at: at(),
+                affiliate_logins: &logins,
+            },
+        )
+    };
+    let recent = judge_login(30);
+    assert_eq!(recent.flags.len(), 1);
+    assert_eq!(recent.flags[0].rule, Rule::SelfReferral);
+    assert_eq!(recent.risk, 80);
+    assert!(judge_login(31).flags.is_empty());
 }

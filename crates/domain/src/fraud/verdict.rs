@@ -18,15 +18,18 @@ pub enum Rule {
     MultiAccounting,
     /// The conversion came faster after its click than a human can manage (CTIT below floor).
     ClickInjection,
+    /// The player's IP is one the credited affiliate logged in from.
+    SelfReferral,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 2] = [Rule::MultiAccounting, Rule::ClickInjection];
+    pub const ALL: [Rule; 3] = [Rule::MultiAccounting, Rule::ClickInjection, Rule::SelfReferral];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Rule::MultiAccounting => "multi_accounting",
             Rule::ClickInjection => "click_injection",
+            Rule::SelfReferral => "self_referral",
         }
     }
 }

@@ -5,15 +5,15 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use clickledger_domain::fraud::{Facts, FraudSettings, SharedSignal, Verdict, judge};
-use clickledger_domain::ids::{ConversionId, TenantId};
+use clickledger_domain::fraud::{AffiliateLogin, Facts, FraudSettings, SharedSignal, Verdict, judge};
+use clickledger_domain::ids::{AffiliateId, ConversionId, TenantId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::ingest::Prepared;
 use crate::Result;
-use crate::entities::player_signals;
+use crate::entities::{affiliate_logins, player_signals};
 
 /// Other players reported per shared signal: enough to name the cluster, never a scan.
 const OTHERS_PER_SIGNAL: u64 = 3;
@@ -62,13 +62,41 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
             }));
         }
     }
-    let facts =
-        Facts { event: job.postback.event, shared: &shared, click_to_conversion: click_to_conversion(job) };
+    let logins = affiliate_logins(conn, job).await?;
+    let facts = Facts {
+        event: job.postback.event,
+        shared: &shared,
+        click_to_conversion: click_to_conversion(job),
+        occurred_at: job.occurred_at,
+        affiliate_logins: &logins,
+    };
     let verdict = judge(settings, &facts);
     if let Some(player) = player {
         record(conn, job.tenant, player, id, &signals, job.received_at).await?;
     }
     Ok(verdict)
+}
+
+/// Logins of the credited affiliates from the postback's IP (one primary-key probe each).
+async fn affiliate_logins<C: ConnectionTrait>(conn: &C, job: &Prepared) -> Result<Vec<AffiliateLogin>> {
+    let Some(ip) = job.postback.signals.ip else { return Ok(Vec::new()) };
+    let credited: Vec<_> = job.resolution.credits.iter().map(|credit| credit.affiliate_id.uuid()).collect();
+    if credited.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = affiliate_logins::Entity::find()
+        .filter(affiliate_logins::Column::TenantId.eq(job.tenant.uuid()))
+        .filter(affiliate_logins::Column::AffiliateId.is_in(credited))
+        .filter(affiliate_logins::Column::Ip.eq(ip.to_string()))
+        .all(conn)
+        .await?;
+    Ok(found
+        .into_iter()
+        .map(|login| AffiliateLogin {
+            affiliate: AffiliateId::from_uuid(login.affiliate_id),
+            last_seen_at: login.last_seen_at,
+        })
+        .collect())
 }
 
 /// From the click the postback names (as found in its journey) to when the conversion

@@ -1,6 +1,7 @@
 //! sea-orm entities: the storage shape, nothing more. They stay private to this crate; what
 //! leaves it are the records in `crate::records`, already scoped to a tenant.
 
+pub mod affiliate_logins;
 pub mod affiliates;
 pub mod api_keys;
 pub mod campaigns;
