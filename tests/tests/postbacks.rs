@@ -222,6 +222,20 @@ async fn a_killed_process_resumes_pending_retries_without_repeating_acknowledged
     receiver.answer(500);
     inbound_postback(&app, &s, &click_id, "RETRY").await;
     wait_for(&receiver, 2, Duration::from_secs(10)).await;
+    // Killed only once the failure is recorded: killed mid-send instead, the attempt stays
+    // leased for its timeout plus a minute, which is another test's subject.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = app.graphql(Some(&s.owner), DELIVERIES, json!({"e": endpoint})).await;
+        let recorded = log["data"]["postbackDeliveries"]["edges"]
+            .as_array()
+            .is_some_and(|edges| edges.iter().any(|e| e["node"]["lastStatus"] == json!(500)));
+        if recorded {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the failed attempt was never recorded: {log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     app.kill().await;
 
     app.start().await;
