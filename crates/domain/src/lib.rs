@@ -8,6 +8,7 @@ pub mod commission;
 pub mod conversion;
 pub mod error;
 pub mod ids;
+pub mod migration;
 pub mod money;
 pub mod password;
 pub mod period;

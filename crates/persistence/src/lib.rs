@@ -12,6 +12,7 @@ mod db;
 pub mod directory;
 mod entities;
 mod error;
+pub mod import;
 pub mod mail;
 pub mod outbound;
 mod page;

@@ -87,6 +87,7 @@ impl<'a> Affiliates<'a> {
             email: Set(new.email.clone()),
             parent_id: Set(new.parent_id.map(AffiliateId::uuid)),
             status: Set(ActiveStatus::Active.as_str().to_owned()),
+            external_id: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }
