@@ -260,6 +260,23 @@ async fn a_broken_export_names_every_error_and_writes_nothing() {
         run_as(&app, &tenant.token, "{ commissions(first: 5) { edges { node { id } } } }", json!({})).await;
     assert_eq!(ledger["commissions"]["edges"], json!([]));
 
+    // A cycle through affiliates of an earlier import is found too, and rolled back.
+    let first = import(&app, "brokenshop", PROGRAM, &[]).await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let cyclic = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(
+        cyclic.path().join("affiliates.csv"),
+        "external_id,name,email,parent_external_id\naff-100,Northern Lights Media,northern@partners.test,aff-101\n",
+    )
+    .expect("write affiliates");
+    let looped = import(&app, "brokenshop", cyclic.path().to_str().expect("UTF-8 path"), &[]).await;
+    assert!(!looped.status.success());
+    let stderr = text(&looped.stderr);
+    assert!(stderr.contains("affiliates.csv:2: the affiliate hierarchy would have a cycle"), "{stderr}");
+    let listed = affiliates(&tenant).await;
+    let northern = listed.iter().find(|a| a["email"] == "northern@partners.test").expect("northern");
+    assert_eq!(northern["parentId"], Value::Null, "{listed:?}");
+
     let unknown = import(&app, "no-such-shop", PROGRAM, &[]).await;
     assert!(!unknown.status.success());
     assert!(text(&unknown.stderr).contains("no tenant `no-such-shop`"), "{}", text(&unknown.stderr));

@@ -599,6 +599,37 @@ pub fn parents_first(affiliates: &[Affiliate]) -> Result<Vec<Affiliate>, Vec<Aff
     Ok(order)
 }
 
+/// How many ancestors an affiliate may have (as for affiliates created here).
+pub const MAX_ANCESTORS: usize = 10;
+
+/// What is wrong with an affiliate's chain of parents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainProblem {
+    Cycle,
+    TooDeep,
+}
+
+/// Walks up from `start` through `parent_of`: the chain must end within [`MAX_ANCESTORS`]
+/// ancestors and never come back to an affiliate it passed. For checking the hierarchy as it
+/// stands after an import, with affiliates of earlier imports and of this server included.
+pub fn check_chain<K: Copy + Eq + std::hash::Hash>(
+    start: K,
+    parent_of: impl Fn(K) -> Option<K>,
+) -> Result<(), ChainProblem> {
+    let mut seen = HashSet::from([start]);
+    let mut at = start;
+    while let Some(parent) = parent_of(at) {
+        if !seen.insert(parent) {
+            return Err(ChainProblem::Cycle);
+        }
+        if seen.len() > MAX_ANCESTORS + 1 {
+            return Err(ChainProblem::TooDeep);
+        }
+        at = parent;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -735,6 +766,17 @@ mod tests {
             messages(validate(&balance("1"), &Known::default())),
             ["balances.csv:2: unknown affiliate_external_id `old`"]
         );
+    }
+
+    #[test]
+    fn chains_end_within_the_limit_and_never_loop() {
+        let parents: HashMap<u32, u32> = (1..=20).map(|i| (i, i - 1)).collect();
+        let parent_of = |k: u32| parents.get(&k).copied();
+        assert_eq!(check_chain(10, parent_of), Ok(()));
+        assert_eq!(check_chain(11, parent_of), Err(ChainProblem::TooDeep));
+        let looped: HashMap<u32, u32> = [(1, 2), (2, 3), (3, 1)].into();
+        assert_eq!(check_chain(1, |k| looped.get(&k).copied()), Err(ChainProblem::Cycle));
+        assert_eq!(check_chain(7, |k: u32| (k == 7).then_some(7)), Err(ChainProblem::Cycle));
     }
 
     proptest! {

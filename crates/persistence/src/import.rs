@@ -273,7 +273,42 @@ impl Run<'_> {
             self.summary.affiliates.count(change);
             ids.insert(row.external_id.clone(), id);
         }
+        self.check_hierarchy(rows, &ids).await?;
         Ok(ids)
+    }
+
+    /// The export's own hierarchy was checked in the domain; this checks the tenant's as it
+    /// now stands, since an imported affiliate may hang under one of earlier imports (or one
+    /// of those under it).
+    async fn check_hierarchy(&mut self, rows: &[Affiliate], ids: &HashMap<String, uuid::Uuid>) -> Result<()> {
+        let parents: HashMap<uuid::Uuid, uuid::Uuid> = affiliates::Entity::find()
+            .select_only()
+            .columns([affiliates::Column::Id, affiliates::Column::ParentId])
+            .filter(affiliates::Column::TenantId.eq(self.tenant.uuid()))
+            .filter(affiliates::Column::ParentId.is_not_null())
+            .into_tuple::<(uuid::Uuid, Option<uuid::Uuid>)>()
+            .all(self.txn)
+            .await?
+            .into_iter()
+            .filter_map(|(id, parent)| parent.map(|parent| (id, parent)))
+            .collect();
+        for row in rows {
+            let Some(id) = ids.get(&row.external_id) else { continue };
+            match migration::check_chain(*id, |k| parents.get(&k).copied()) {
+                Ok(()) => {}
+                Err(migration::ChainProblem::Cycle) => self.fail(
+                    migration::AFFILIATES,
+                    row.line,
+                    "the affiliate hierarchy would have a cycle (with affiliates imported earlier)",
+                ),
+                Err(migration::ChainProblem::TooDeep) => self.fail(
+                    migration::AFFILIATES,
+                    row.line,
+                    format!("affiliate chains are limited to {} levels", migration::MAX_ANCESTORS),
+                ),
+            }
+        }
+        Ok(())
     }
 
     async fn campaigns(&mut self, rows: &[Campaign]) -> Result<HashMap<String, uuid::Uuid>> {

@@ -31,7 +31,7 @@ pub struct AffiliatePatch {
 
 /// Multi-tier chains deeper than this are refused: overrides are paid per level, and a
 /// runaway chain is almost always a data-entry mistake.
-const MAX_DEPTH: usize = 10;
+const MAX_DEPTH: usize = clickledger_domain::migration::MAX_ANCESTORS;
 
 pub struct Affiliates<'a> {
     db: &'a Db,
