@@ -80,13 +80,14 @@ fn read<T: DeserializeOwned>(
     if !path.exists() {
         return Vec::new();
     }
-    let mut reader = match csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(&path) {
-        Ok(reader) => reader,
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
         Err(err) => {
             errors.push(ImportError::new(file, 0, format!("cannot read: {err}")));
             return Vec::new();
         }
     };
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(bytes.as_slice());
     let header = match reader.headers() {
         Ok(header) => header.clone(),
         Err(err) => {
@@ -100,21 +101,21 @@ fn read<T: DeserializeOwned>(
         errors.extend(header_errors);
         return Vec::new();
     }
+    let mut lines = Lines::new(&bytes);
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                // Where the record starts (a quoted field may span lines).
-                let line = record.position().map(|p| p.line()).unwrap_or(0);
+                let line = record.position().map(|p| lines.at(p.byte())).unwrap_or(0);
                 match record.deserialize::<T>(Some(&header)) {
                     Ok(row) => rows.push(Lined { line, row }),
                     Err(err) => errors.push(ImportError::new(file, line, csv_reason(&err))),
                 }
             }
             Err(err) => {
-                let line = err.position().map(|p| p.line()).unwrap_or(0);
+                let line = err.position().map(|p| lines.at(p.byte())).unwrap_or(0);
                 let fatal = matches!(err.kind(), csv::ErrorKind::Io(_));
                 errors.push(ImportError::new(file, line, csv_reason(&err)));
                 if fatal {
@@ -124,6 +125,37 @@ fn read<T: DeserializeOwned>(
         }
     }
     rows
+}
+
+/// Line numbers of records, from the byte offsets the csv reader gives. The reader's offset
+/// is where it started reading, before the empty lines it skips, so those are stepped over
+/// here; counting goes forward from the last record, never from the file's start again.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Lines { bytes, offset: 0, line: 1 }
+    }
+
+    fn at(&mut self, byte: u64) -> u64 {
+        let start = usize::try_from(byte).unwrap_or(usize::MAX).min(self.bytes.len());
+        if start < self.offset {
+            (self.offset, self.line) = (0, 1);
+        }
+        self.line += self.bytes[self.offset..start].iter().filter(|&&b| b == b'\n').count() as u64;
+        self.offset = start;
+        let mut line = self.line;
+        for &b in self.bytes[start..].iter().take_while(|&&b| b == b'\n' || b == b'\r') {
+            if b == b'\n' {
+                line += 1;
+            }
+        }
+        line
+    }
 }
 
 /// The csv crate's message without its own position (we print file and line ourselves).
@@ -162,4 +194,55 @@ fn render(slug: &str, summary: &ImportSummary) -> String {
         out += &format!("  kept as bound here already: {}\n", summary.kept_players.join(", "));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn export_of(files: &[(&str, &str)]) -> (Export, Vec<String>) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write a fixture");
+        }
+        let (export, errors) = read_export(dir.path());
+        (export, errors.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn rows_keep_their_lines_through_quotes_blank_lines_and_a_byte_order_mark() {
+        let (export, errors) = export_of(&[(
+            "affiliates.csv",
+            "\u{feff}external_id,name,email\n\
+             a1,\"Media, Ltd\",a1@x.test\n\
+             \n\
+             a2,\"Two\nLines\",a2@x.test\n\
+             a3, Padded ,a3@x.test\n",
+        )]);
+        assert_eq!(errors, Vec::<String>::new());
+        let rows: Vec<(u64, &str, &str)> = export
+            .affiliates
+            .iter()
+            .map(|r| (r.line, r.row.external_id.as_str(), r.row.name.as_str()))
+            .collect();
+        assert_eq!(rows, [(2, "a1", "Media, Ltd"), (4, "a2", "Two\nLines"), (6, "a3", "Padded")]);
+    }
+
+    #[test]
+    fn unreadable_rows_and_headers_are_errors_with_their_lines() {
+        let (export, errors) = export_of(&[
+            ("links.csv", "code,affiliate_external_id,campaign_external_id\nA1,a,c\nA2,a\nA3,a,c\n"),
+            ("players.csv", "player_id,affiliate\np1,a\n"),
+        ]);
+        assert_eq!(export.links.len(), 2);
+        assert_eq!(
+            errors,
+            [
+                "links.csv:3: has 2 fields where the header has 3",
+                "players.csv:1: missing column `affiliate_external_id`",
+                "players.csv:1: missing column `bound_at`",
+                "players.csv:1: unknown column `affiliate`",
+            ]
+        );
+    }
 }
