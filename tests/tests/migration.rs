@@ -100,6 +100,15 @@ async fn an_imported_program_keeps_its_links_players_and_balances() {
     assert!(dry.status.success(), "{}", text(&dry.stderr));
     assert!(text(&dry.stdout).contains("Dry run"), "{}", text(&dry.stdout));
     assert_eq!(tally(&dry, "affiliates"), "3 created, 0 updated, 0 unchanged");
+    let listed = text(&dry.stdout);
+    for change in [
+        "create affiliate `aff-101` (affiliates.csv:3)",
+        "create link `NL-casino_01` (links.csv:2)",
+        "create player `p-010` (players.csv:11)",
+        "create revshare carryover of `aff-200`: -310.75 EUR (balances.csv:4)",
+    ] {
+        assert!(listed.contains(change), "`{change}` not in {listed}");
+    }
     assert!(affiliates(&tenant).await.is_empty());
     assert!(migration_entries(&tenant).await.is_empty());
 

@@ -190,6 +190,12 @@ fn render(slug: &str, summary: &ImportSummary) -> String {
     out += &line("links", &summary.links);
     out += &line("players", &summary.players);
     out += &line("balances", &summary.openings);
+    if summary.dry_run && !summary.changes.is_empty() {
+        out += "Changes:\n";
+        for change in &summary.changes {
+            out += &format!("  {change}\n");
+        }
+    }
     if !summary.kept_players.is_empty() {
         out += &format!("  kept as bound here already: {}\n", summary.kept_players.join(", "));
     }

@@ -76,6 +76,8 @@ pub struct ImportSummary {
     pub openings: Tally,
     /// Players this server had already bound (by a registration here): kept as they are.
     pub kept_players: Vec<String>,
+    /// Each row created or updated, e.g. "create affiliate `aff-100` (affiliates.csv:2)".
+    pub changes: Vec<String>,
 }
 
 /// The external IDs earlier imports left in this tenant, which an export may refer to.
@@ -163,6 +165,15 @@ impl Refs {
 }
 
 impl Run<'_> {
+    fn note(&mut self, change: Change, what: &str, file: &'static str, line: u64) {
+        let verb = match change {
+            Change::Created => "create",
+            Change::Updated => "update",
+            Change::Unchanged => return,
+        };
+        self.summary.changes.push(format!("{verb} {what} ({file}:{line})"));
+    }
+
     fn fail(&mut self, file: &'static str, line: u64, message: impl Into<String>) {
         self.errors.push(ImportError::new(file, line, message));
     }
@@ -271,6 +282,7 @@ impl Run<'_> {
                 }
             };
             self.summary.affiliates.count(change);
+            self.note(change, &format!("affiliate `{}`", row.external_id), migration::AFFILIATES, row.line);
             ids.insert(row.external_id.clone(), id);
         }
         self.check_hierarchy(rows, &ids).await?;
@@ -373,6 +385,7 @@ impl Run<'_> {
                 }
             };
             self.summary.campaigns.count(change);
+            self.note(change, &format!("campaign `{}`", row.external_id), migration::CAMPAIGNS, row.line);
         }
         Ok(ids)
     }
@@ -438,6 +451,7 @@ impl Run<'_> {
                 }
             };
             self.summary.links.count(change);
+            self.note(change, &format!("link `{}`", row.code), migration::LINKS, row.line);
         }
         Ok(())
     }
@@ -537,6 +551,7 @@ impl Run<'_> {
                 }
             };
             self.summary.players.count(change);
+            self.note(change, &format!("player `{}`", row.player_id), migration::PLAYERS, row.line);
         }
         Ok(())
     }
@@ -654,6 +669,14 @@ impl Run<'_> {
             .insert(self.txn)
             .await?;
             self.summary.openings.count(change);
+            let what = format!(
+                "{} of `{}`: {} {}",
+                row.kind.as_str(),
+                row.affiliate,
+                difference,
+                row.amount.currency.code()
+            );
+            self.note(change, &what, migration::BALANCES, row.line);
         }
         Ok(())
     }
