@@ -164,7 +164,28 @@ pub fn parse_public_url(value: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_public_url;
+    use super::{parse_legacy_link_path, parse_public_url};
+
+    #[test]
+    fn legacy_link_paths_are_plain_paths_of_their_own() {
+        assert_eq!(parse_legacy_link_path("/tracking.php").as_deref(), Ok("/tracking.php"));
+        assert_eq!(parse_legacy_link_path("/go/aff_link-1").as_deref(), Ok("/go/aff_link-1"));
+        for bad in [
+            "",
+            "/",
+            "tracking.php",
+            "/a//b",
+            "/trailing/",
+            "/a?b",
+            "/a b",
+            "/c",
+            "/c/x",
+            "/graphql",
+            "/metrics",
+        ] {
+            assert!(parse_legacy_link_path(bad).is_err(), "{bad} accepted");
+        }
+    }
 
     #[test]
     fn public_urls_are_absolute_http_origins() {
