@@ -37,6 +37,25 @@ enum Command {
     /// Users, from the host.
     #[command(subcommand)]
     User(UserCommand),
+    /// Import a program exported from another tracker (CSV files; see docs/MIGRATION.md) into
+    /// a tenant, in one transaction; a re-run updates what the last one wrote.
+    Import {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        /// The directory holding the export's CSV files.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The old system's name, recorded on the opening balances; the directory's name when
+        /// absent.
+        #[arg(long)]
+        source: Option<String>,
+        /// Print what would change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +135,20 @@ pub fn main() -> ExitCode {
                 let reset = crate::admin::reset_password(&db, &tenant, &email).await;
                 db.close().await;
                 print!("{}", reset?);
+                Ok(())
+            }
+            Some(Command::Import { tenant, dir, source, dry_run, database }) => {
+                init_logging(LogFormat::Text);
+                let db = open_migrated(&database).await?;
+                let args = crate::import::ImportArgs {
+                    tenant: &tenant,
+                    dir: &dir,
+                    source: source.as_deref(),
+                    dry_run,
+                };
+                let imported = crate::import::run(&db, args).await;
+                db.close().await;
+                print!("{}", imported?);
                 Ok(())
             }
         }

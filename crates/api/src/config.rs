@@ -93,6 +93,11 @@ pub struct ServeArgs {
     /// Time limit of one e-mail send, in seconds.
     #[arg(long, env = "CLICKLEDGER_SMTP_TIMEOUT_SECONDS", default_value_t = 10)]
     pub smtp_timeout_seconds: u64,
+
+    /// A path where another tracker's links keep working after a migration:
+    /// `PATH?btag=CODE` answers as `/c/CODE` (e.g. `/tracking.php`).
+    #[arg(long, env = "CLICKLEDGER_LEGACY_LINK_PATH", value_parser = parse_legacy_link_path)]
+    pub legacy_link_path: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -117,6 +122,26 @@ fn parse_jwt_secret(value: &str) -> Result<SecretString, String> {
     Ok(secret)
 }
 
+/// A path of its own for legacy links: starts with `/`, has only `A-Z a-z 0-9 - _ . /`, and
+/// is none of the server's own routes.
+pub fn parse_legacy_link_path(value: &str) -> Result<String, String> {
+    const OWN: [&str; 7] =
+        ["/c", "/graphql", "/postback", "/set-password", "/healthz", "/readyz", "/metrics"];
+    let path = value.trim();
+    let valid = path.len() > 1
+        && path.starts_with('/')
+        && !path.ends_with('/')
+        && !path.contains("//")
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+    if !valid {
+        return Err("must be a path such as /tracking.php (A-Z a-z 0-9 - _ . /)".to_owned());
+    }
+    if OWN.iter().any(|own| path == *own || path.starts_with(&format!("{own}/"))) {
+        return Err(format!("`{path}` is one of the server's own routes"));
+    }
+    Ok(path.to_owned())
+}
+
 /// An absolute `http`/`https` URL of a host (and port), returned without a trailing slash:
 /// tracking links and e-mailed links are built by appending paths to it.
 pub fn parse_public_url(value: &str) -> Result<String, String> {
@@ -139,7 +164,28 @@ pub fn parse_public_url(value: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_public_url;
+    use super::{parse_legacy_link_path, parse_public_url};
+
+    #[test]
+    fn legacy_link_paths_are_plain_paths_of_their_own() {
+        assert_eq!(parse_legacy_link_path("/tracking.php").as_deref(), Ok("/tracking.php"));
+        assert_eq!(parse_legacy_link_path("/go/aff_link-1").as_deref(), Ok("/go/aff_link-1"));
+        for bad in [
+            "",
+            "/",
+            "tracking.php",
+            "/a//b",
+            "/trailing/",
+            "/a?b",
+            "/a b",
+            "/c",
+            "/c/x",
+            "/graphql",
+            "/metrics",
+        ] {
+            assert!(parse_legacy_link_path(bad).is_err(), "{bad} accepted");
+        }
+    }
 
     #[test]
     fn public_urls_are_absolute_http_origins() {

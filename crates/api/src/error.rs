@@ -131,6 +131,7 @@ impl From<clickledger_persistence::Error> for Error {
             Db::Forbidden => Error::Forbidden,
             Db::Conflict { field } => Error::Conflict { field: field.to_owned() },
             Db::Invalid(err) => err.into(),
+            Db::Import(errors) => Error::BadInput { field: "import".to_owned(), message: errors.to_string() },
             Db::Mismatch { fields } => Error::TransactionMismatch { differing_fields: fields },
             Db::StatusBackward { from, to } => Error::StatusBackward { from, to },
             stale @ Db::StaleStatement(_) => {

@@ -10,6 +10,7 @@ mod demo;
 pub mod error;
 pub mod graphql;
 mod http;
+mod import;
 mod ingest;
 mod live;
 mod metrics;

@@ -65,7 +65,11 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
     let retraining = state.models.spawn_retraining(db.clone());
     let schema = graphql::build_schema(state.clone());
 
-    let app = Route::new()
+    let mut routes = Route::new();
+    if let Some(path) = &args.legacy_link_path {
+        routes = routes.at(path, get(tracking::legacy_click).head(tracking::legacy_click));
+    }
+    let app = routes
         .at("/graphql", get(http::graphql::get).post(http::graphql::post))
         .at("/graphql/assets/:name", get(http::graphiql::asset))
         .at("/graphql/ws", get(http::graphql::websocket))

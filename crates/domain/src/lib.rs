@@ -9,6 +9,7 @@ pub mod conversion;
 pub mod error;
 pub mod fraud;
 pub mod ids;
+pub mod migration;
 pub mod money;
 pub mod password;
 pub mod period;

@@ -29,6 +29,12 @@ pub fn without_control_characters(raw: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Whether a tracking code has only the characters a code may have: `A-Z a-z 0-9 - _`
+/// (codes made here are alphanumeric; imported ones keep another tracker's `-` and `_`).
+pub fn is_link_code(code: &str) -> bool {
+    code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// An e-mail address, lower-cased. Deliberately shallow: one `@`, a dot in the domain, no
 /// spaces; deliverability is proven by sending, not by a regex.
 pub fn email(raw: &str, field: &'static str) -> Result<String, Error> {

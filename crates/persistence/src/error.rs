@@ -27,6 +27,10 @@ pub enum Error {
     Invalid(#[from] clickledger_domain::Error),
     /// A stored value this build cannot read (an unknown model or reason): never defaulted,
     /// since a silent default would credit or explain a conversion wrongly.
+    /// An import's rows that the database refused (a code another tenant uses, an e-mail
+    /// another affiliate has), each with its file and line; nothing was written.
+    #[error(transparent)]
+    Import(#[from] clickledger_domain::migration::ImportErrors),
     #[error("corrupt row: {0}")]
     Corrupt(String),
     #[error("database error: {}", describe(.0))]

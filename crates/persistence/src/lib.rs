@@ -13,6 +13,7 @@ pub mod directory;
 mod entities;
 mod error;
 pub mod fraud;
+pub mod import;
 pub mod mail;
 pub mod outbound;
 mod page;

@@ -44,6 +44,9 @@ pub enum CommissionKind {
     Reversal,
     /// A manual correction, with its reason.
     Adjustment,
+    /// An opening balance or revshare carryover imported from another tracker; the reason
+    /// names the source.
+    Migration,
 }
 
 impl From<EntryKind> for CommissionKind {
@@ -57,6 +60,7 @@ impl From<EntryKind> for CommissionKind {
             EntryKind::Override => CommissionKind::Override,
             EntryKind::Reversal => CommissionKind::Reversal,
             EntryKind::Adjustment => CommissionKind::Adjustment,
+            EntryKind::Migration => CommissionKind::Migration,
         }
     }
 }
@@ -72,6 +76,7 @@ impl From<CommissionKind> for EntryKind {
             CommissionKind::Override => EntryKind::Override,
             CommissionKind::Reversal => EntryKind::Reversal,
             CommissionKind::Adjustment => EntryKind::Adjustment,
+            CommissionKind::Migration => EntryKind::Migration,
         }
     }
 }

@@ -7,4 +7,4 @@ mod redirect;
 
 pub use batcher::ClickBatcher;
 pub use links::{InvalidateOnDrop, LinkCache};
-pub use redirect::click;
+pub use redirect::{click, legacy_click};

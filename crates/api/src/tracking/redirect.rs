@@ -3,6 +3,7 @@ use clickledger_domain::click_id::ClickId;
 use clickledger_domain::ids::VisitorId;
 use clickledger_domain::status::CampaignStatus;
 use clickledger_domain::url_template;
+use clickledger_domain::validate;
 use clickledger_domain::validate::without_control_characters as printable;
 use clickledger_persistence::tracking::NewClick;
 use poem::http::{Method, StatusCode, header};
@@ -28,7 +29,23 @@ fn not_found() -> Response {
 pub async fn click(req: &Request, state: Data<&SharedState>) -> Response {
     // Read from the path as it is (route `/c/:code`): no owned copy per redirect.
     let code = req.uri().path().strip_prefix("/c/").unwrap_or_default();
-    if code.is_empty() || code.len() > MAX_CODE_LEN || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    serve(code, req, state.0).await
+}
+
+/// Another tracker's link shape kept alive after a migration (`--legacy-link-path`):
+/// `PATH?btag=CODE` answers exactly as `/c/CODE` does.
+#[handler]
+pub async fn legacy_click(req: &Request, state: Data<&SharedState>) -> Response {
+    let query = req.uri().query().unwrap_or_default();
+    match url::form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == "btag") {
+        Some((_, code)) => serve(&code, req, state.0).await,
+        None => not_found(),
+    }
+}
+
+async fn serve(code: &str, req: &Request, state: &SharedState) -> Response {
+    // Native codes are alphanumeric; imported ones keep their old `-` and `_`.
+    if code.is_empty() || code.len() > MAX_CODE_LEN || !validate::is_link_code(code) {
         return not_found();
     }
     let link = match state.links.get(&state.db, code).await {

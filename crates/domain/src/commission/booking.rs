@@ -71,7 +71,8 @@ fn merged(credits: &[Credit]) -> Result<Vec<Credit>, Error> {
 /// to `uplines[n]` (parent first), as far as both reach. Every level takes its percentage of
 /// the credited affiliate's own commission, never of another override, so a level's cut does
 /// not depend on the levels below it. Overrides, reversals and manual adjustments give none:
-/// reversals are reversed tier by tier instead, and adjustments are a person's decision.
+/// reversals are reversed tier by tier instead, and adjustments are a person's decision
+/// (as are imported opening balances, which the old system already settled).
 /// The chain stops at a repeated affiliate, so a cycle in the tree cannot pay anyone twice.
 pub fn overrides(
     entry: &EntryDraft,
@@ -79,7 +80,10 @@ pub fn overrides(
     levels: &[Decimal],
 ) -> Result<Vec<EntryDraft>, Error> {
     if entry.tier != 0
-        || matches!(entry.kind, EntryKind::Override | EntryKind::Reversal | EntryKind::Adjustment)
+        || matches!(
+            entry.kind,
+            EntryKind::Override | EntryKind::Reversal | EntryKind::Adjustment | EntryKind::Migration
+        )
     {
         return Ok(Vec::new());
     }

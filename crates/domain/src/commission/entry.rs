@@ -18,11 +18,14 @@ pub enum EntryKind {
     Override,
     Reversal,
     Adjustment,
+    /// An opening balance or revshare carryover brought over from another tracker by an
+    /// import; the entry's reason names the source.
+    Migration,
 }
 
 impl EntryKind {
     /// Statement order.
-    pub const ALL: [EntryKind; 8] = [
+    pub const ALL: [EntryKind; 9] = [
         EntryKind::Cpa,
         EntryKind::Cpl,
         EntryKind::Revshare,
@@ -31,6 +34,7 @@ impl EntryKind {
         EntryKind::Override,
         EntryKind::Reversal,
         EntryKind::Adjustment,
+        EntryKind::Migration,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +47,7 @@ impl EntryKind {
             EntryKind::Override => "override",
             EntryKind::Reversal => "reversal",
             EntryKind::Adjustment => "adjustment",
+            EntryKind::Migration => "migration",
         }
     }
 }

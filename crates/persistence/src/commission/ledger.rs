@@ -65,6 +65,7 @@ pub(super) fn entry_model(
         period: Set(period.to_string()),
         reason: Set(None),
         created_by: Set(None),
+        external_id: Set(None),
         occurred_at: Set(occurred_at),
         created_at: Set(now),
     }

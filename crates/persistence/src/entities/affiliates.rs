@@ -10,6 +10,7 @@ pub struct Model {
     pub email: String,
     pub parent_id: Option<Uuid>,
     pub status: String,
+    pub external_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

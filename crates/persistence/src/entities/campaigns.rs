@@ -12,6 +12,7 @@ pub struct Model {
     pub attribution_model: String,
     pub lookback_days: i32,
     pub status: String,
+    pub external_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -31,6 +31,7 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub reason: Option<String>,
     pub created_by: Option<Uuid>,
+    pub external_id: Option<String>,
     pub occurred_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
 }

@@ -31,7 +31,7 @@ pub struct AffiliatePatch {
 
 /// Multi-tier chains deeper than this are refused: overrides are paid per level, and a
 /// runaway chain is almost always a data-entry mistake.
-const MAX_DEPTH: usize = 10;
+const MAX_DEPTH: usize = clickledger_domain::migration::MAX_ANCESTORS;
 
 pub struct Affiliates<'a> {
     db: &'a Db,
@@ -87,6 +87,7 @@ impl<'a> Affiliates<'a> {
             email: Set(new.email.clone()),
             parent_id: Set(new.parent_id.map(AffiliateId::uuid)),
             status: Set(ActiveStatus::Active.as_str().to_owned()),
+            external_id: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }

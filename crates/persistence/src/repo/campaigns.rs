@@ -82,6 +82,7 @@ impl<'a> Campaigns<'a> {
             attribution_model: Set(new.attribution_model),
             lookback_days: Set(lookback(new.lookback_days)),
             status: Set(CampaignStatus::Active.as_str().to_owned()),
+            external_id: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }

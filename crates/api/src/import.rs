@@ -1,0 +1,254 @@
+//! `clickledger import`: reads another tracker's export (the CSV files `docs/MIGRATION.md`
+//! documents) from a directory, has the domain validate it as a whole, and writes it into one
+//! tenant in one transaction. Every problem is listed with its file and line, and then
+//! nothing is written.
+
+use std::path::Path;
+
+use clickledger_domain::migration::{self, Columns, Export, ImportError, ImportErrors, Lined, check_header};
+use clickledger_persistence::Db;
+use clickledger_persistence::directory::Directory;
+use clickledger_persistence::import::{ImportSummary, Tally};
+use serde::de::DeserializeOwned;
+
+use crate::cli::anyhow_like;
+
+pub struct ImportArgs<'a> {
+    pub tenant: &'a str,
+    pub dir: &'a Path,
+    pub source: Option<&'a str>,
+    pub dry_run: bool,
+}
+
+pub async fn run(db: &Db, args: ImportArgs<'_>) -> anyhow_like::Result<String> {
+    let slug = args.tenant.trim().to_lowercase();
+    let tenant = match Directory::new(db).tenant_by_slug(&slug).await {
+        Ok(tenant) => tenant,
+        Err(clickledger_persistence::Error::NotFound) => return Err(format!("no tenant `{slug}`").into()),
+        Err(err) => return Err(err.into()),
+    };
+    if !args.dir.is_dir() {
+        return Err(format!("{} is not a directory", args.dir.display()).into());
+    }
+    // Every problem at once: the files' own (unreadable rows, columns) and the program's.
+    let (export, mut errors) = read_export(args.dir);
+    let known = clickledger_persistence::import::known(db, tenant.id).await?;
+    let program = match migration::validate(&export, &known) {
+        Ok(program) if errors.is_empty() => program,
+        Ok(_) => return Err(ImportErrors(errors).into()),
+        Err(ImportErrors(more)) => {
+            errors.extend(more);
+            errors.sort_by_key(|e| (migration::file_order(e.file), e.line));
+            return Err(ImportErrors(errors).into());
+        }
+    };
+    let source = match args.source {
+        Some(source) => source.trim().to_owned(),
+        None => args
+            .dir
+            .canonicalize()
+            .ok()
+            .and_then(|dir| dir.file_name().map(|name| name.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "another tracker".to_owned()),
+    };
+    let summary =
+        clickledger_persistence::import::import(db, tenant.id, &program, &source, args.dry_run).await?;
+    Ok(render(&slug, &summary))
+}
+
+/// Reads every file of the export that is present (an absent file imports nothing of its
+/// kind), with the problems of every file; a file whose header is wrong yields no rows.
+pub fn read_export(dir: &Path) -> (Export, Vec<ImportError>) {
+    let mut errors = Vec::new();
+    let export = Export {
+        affiliates: read(dir, migration::AFFILIATES, migration::AFFILIATE_COLUMNS, &mut errors),
+        campaigns: read(dir, migration::CAMPAIGNS, migration::CAMPAIGN_COLUMNS, &mut errors),
+        links: read(dir, migration::LINKS, migration::LINK_COLUMNS, &mut errors),
+        players: read(dir, migration::PLAYERS, migration::PLAYER_COLUMNS, &mut errors),
+        balances: read(dir, migration::BALANCES, migration::BALANCE_COLUMNS, &mut errors),
+    };
+    (export, errors)
+}
+
+fn read<T: DeserializeOwned>(
+    dir: &Path,
+    file: &'static str,
+    columns: Columns,
+    errors: &mut Vec<ImportError>,
+) -> Vec<Lined<T>> {
+    let path = dir.join(file);
+    if !path.exists() {
+        return Vec::new();
+    }
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            errors.push(ImportError::new(file, 0, format!("cannot read: {err}")));
+            return Vec::new();
+        }
+    };
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(bytes.as_slice());
+    let header = match reader.headers() {
+        Ok(header) => header.clone(),
+        Err(err) => {
+            errors.push(ImportError::new(file, 1, format!("cannot read the header: {}", csv_reason(&err))));
+            return Vec::new();
+        }
+    };
+    let names: Vec<&str> = header.iter().collect();
+    let header_errors = check_header(file, &names, columns);
+    if !header_errors.is_empty() {
+        errors.extend(header_errors);
+        return Vec::new();
+    }
+    let mut lines = Lines::new(&bytes);
+    let mut rows = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map(|p| lines.at(p.byte())).unwrap_or(0);
+                match record.deserialize::<T>(Some(&header)) {
+                    Ok(row) => rows.push(Lined { line, row }),
+                    Err(err) => errors.push(ImportError::new(file, line, csv_reason(&err))),
+                }
+            }
+            Err(err) => {
+                let line = err.position().map(|p| lines.at(p.byte())).unwrap_or(0);
+                let fatal = matches!(err.kind(), csv::ErrorKind::Io(_));
+                errors.push(ImportError::new(file, line, csv_reason(&err)));
+                if fatal {
+                    break;
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// Line numbers of records, from the byte offsets the csv reader gives. The reader's offset
+/// is where it started reading, before the empty lines it skips, so those are stepped over
+/// here; counting goes forward from the last record, never from the file's start again.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Lines { bytes, offset: 0, line: 1 }
+    }
+
+    fn at(&mut self, byte: u64) -> u64 {
+        let start = usize::try_from(byte).unwrap_or(usize::MAX).min(self.bytes.len());
+        if start < self.offset {
+            (self.offset, self.line) = (0, 1);
+        }
+        self.line += self.bytes[self.offset..start].iter().filter(|&&b| b == b'\n').count() as u64;
+        self.offset = start;
+        let mut line = self.line;
+        for &b in self.bytes[start..].iter().take_while(|&&b| b == b'\n' || b == b'\r') {
+            if b == b'\n' {
+                line += 1;
+            }
+        }
+        line
+    }
+}
+
+/// The csv crate's message without its own position (we print file and line ourselves).
+fn csv_reason(err: &csv::Error) -> String {
+    match err.kind() {
+        csv::ErrorKind::Deserialize { err, .. } => match err.field() {
+            Some(_) => err.kind().to_string(),
+            None => err.to_string(),
+        },
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("has {len} fields where the header has {expected_len}")
+        }
+        csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_owned(),
+        _ => err.to_string(),
+    }
+}
+
+fn render(slug: &str, summary: &ImportSummary) -> String {
+    let line = |what: &str, tally: &Tally| {
+        format!(
+            "  {what:<10} {} created, {} updated, {} unchanged\n",
+            tally.created, tally.updated, tally.unchanged
+        )
+    };
+    let mut out = if summary.dry_run {
+        format!("Dry run for tenant `{slug}`: nothing was written. The import would change:\n")
+    } else {
+        format!("Imported into tenant `{slug}`:\n")
+    };
+    out += &line("affiliates", &summary.affiliates);
+    out += &line("campaigns", &summary.campaigns);
+    out += &line("links", &summary.links);
+    out += &line("players", &summary.players);
+    out += &line("balances", &summary.openings);
+    if summary.dry_run && !summary.changes.is_empty() {
+        out += "Changes:\n";
+        for change in &summary.changes {
+            out += &format!("  {change}\n");
+        }
+    }
+    if !summary.kept_players.is_empty() {
+        out += &format!("  kept as bound here already: {}\n", summary.kept_players.join(", "));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn export_of(files: &[(&str, &str)]) -> (Export, Vec<String>) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write a fixture");
+        }
+        let (export, errors) = read_export(dir.path());
+        (export, errors.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn rows_keep_their_lines_through_quotes_blank_lines_and_a_byte_order_mark() {
+        let (export, errors) = export_of(&[(
+            "affiliates.csv",
+            "\u{feff}external_id,name,email\n\
+             a1,\"Media, Ltd\",a1@x.test\n\
+             \n\
+             a2,\"Two\nLines\",a2@x.test\n\
+             a3, Padded ,a3@x.test\n",
+        )]);
+        assert_eq!(errors, Vec::<String>::new());
+        let rows: Vec<(u64, &str, &str)> = export
+            .affiliates
+            .iter()
+            .map(|r| (r.line, r.row.external_id.as_str(), r.row.name.as_str()))
+            .collect();
+        assert_eq!(rows, [(2, "a1", "Media, Ltd"), (4, "a2", "Two\nLines"), (6, "a3", "Padded")]);
+    }
+
+    #[test]
+    fn unreadable_rows_and_headers_are_errors_with_their_lines() {
+        let (export, errors) = export_of(&[
+            ("links.csv", "code,affiliate_external_id,campaign_external_id\nA1,a,c\nA2,a\nA3,a,c\n"),
+            ("players.csv", "player_id,affiliate\np1,a\n"),
+        ]);
+        assert_eq!(export.links.len(), 2);
+        assert_eq!(
+            errors,
+            [
+                "links.csv:3: has 2 fields where the header has 3",
+                "players.csv:1: missing column `affiliate_external_id`",
+                "players.csv:1: missing column `bound_at`",
+                "players.csv:1: unknown column `affiliate`",
+            ]
+        );
+    }
+}

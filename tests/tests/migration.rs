@@ -1,0 +1,292 @@
+//! Migrating from another tracker end to end: `clickledger import` of the small program in
+//! `tests/fixtures/migration/program` (three affiliates, one a sub-affiliate, two campaigns,
+//! four old links, ten players, opening balances with negative carryovers) into a tenant of a
+//! running server; then old links redirect and record, a bound player's deposit credits its old
+//! affiliate, and the opening balances are in the ledger.
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use clickledger_e2e::tenant::{Tenant, run_as};
+use clickledger_e2e::{TestApp, spawn_app};
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_clickledger-under-test");
+const PROGRAM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/migration/program");
+const BROKEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/migration/broken");
+
+/// Runs `clickledger import` against the app's database.
+async fn import(app: &TestApp, slug: &str, dir: &str, extra: &[&str]) -> Output {
+    let mut command = Command::new(BINARY);
+    command
+        .args(["import", "--tenant", slug, "--dir", dir, "--source", "OldTracker"])
+        .args(["--database-url", &app.database_url])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CLICKLEDGER_") || key == "DATABASE_URL" {
+            command.env_remove(key);
+        }
+    }
+    tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("the import finishes within 60 s")
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The tally line of `what` in an import's output, e.g. `3 created, 0 updated, 0 unchanged`.
+fn tally(out: &Output, what: &str) -> String {
+    let stdout = text(&out.stdout);
+    stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(what))
+        .unwrap_or_else(|| panic!("no `{what}` line in {stdout}"))
+        .trim()
+        .to_owned()
+}
+
+async fn affiliates(tenant: &Tenant<'_>) -> Vec<Value> {
+    let data =
+        tenant.run("{ affiliates(first: 100) { nodes { id name email parentId status } } }", json!({})).await;
+    data["affiliates"]["nodes"].as_array().expect("affiliates").clone()
+}
+
+fn id_of(affiliates: &[Value], email: &str) -> String {
+    affiliates
+        .iter()
+        .find(|a| a["email"] == email)
+        .unwrap_or_else(|| panic!("no affiliate {email} in {affiliates:?}"))["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+async fn migration_entries(tenant: &Tenant<'_>) -> Vec<(String, String, String, String)> {
+    let data = tenant
+        .run(
+            "{ commissions(kind: MIGRATION, first: 50) { edges { node { affiliateId amount currency reason kind status } } } }",
+            json!({}),
+        )
+        .await;
+    let mut rows: Vec<_> = data["commissions"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| {
+            let n = &e["node"];
+            assert_eq!(n["kind"], "MIGRATION");
+            let s = |k: &str| n[k].as_str().unwrap_or_default().to_owned();
+            (s("affiliateId"), s("currency"), s("amount"), s("reason"))
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test]
+async fn an_imported_program_keeps_its_links_players_and_balances() {
+    let app = spawn_app!("--no-demo", "--legacy-link-path", "/tracking.php").await;
+    let tenant = Tenant::create(&app, "oldshop").await;
+
+    // A dry run says what it would do and writes nothing.
+    let dry = import(&app, "oldshop", PROGRAM, &["--dry-run"]).await;
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    assert!(text(&dry.stdout).contains("Dry run"), "{}", text(&dry.stdout));
+    assert_eq!(tally(&dry, "affiliates"), "3 created, 0 updated, 0 unchanged");
+    let listed = text(&dry.stdout);
+    for change in [
+        "create affiliate `aff-101` (affiliates.csv:3)",
+        "create link `NL-casino_01` (links.csv:2)",
+        "create player `p-010` (players.csv:11)",
+        "create revshare carryover of `aff-200`: -310.75 EUR (balances.csv:4)",
+    ] {
+        assert!(listed.contains(change), "`{change}` not in {listed}");
+    }
+    assert!(affiliates(&tenant).await.is_empty());
+    assert!(migration_entries(&tenant).await.is_empty());
+
+    let first = import(&app, "oldshop", PROGRAM, &[]).await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert_eq!(tally(&first, "affiliates"), "3 created, 0 updated, 0 unchanged");
+    assert_eq!(tally(&first, "campaigns"), "2 created, 0 updated, 0 unchanged");
+    assert_eq!(tally(&first, "links"), "4 created, 0 updated, 0 unchanged");
+    assert_eq!(tally(&first, "players"), "10 created, 0 updated, 0 unchanged");
+    assert_eq!(tally(&first, "balances"), "5 created, 0 updated, 0 unchanged");
+
+    // A re-run finds everything and duplicates nothing.
+    let again = import(&app, "oldshop", PROGRAM, &[]).await;
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    for (what, count) in [("affiliates", 3), ("campaigns", 2), ("links", 4), ("players", 10), ("balances", 5)]
+    {
+        assert_eq!(tally(&again, what), format!("0 created, 0 updated, {count} unchanged"), "{what}");
+    }
+    let listed = affiliates(&tenant).await;
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    let northern = id_of(&listed, "northern@partners.test");
+    let sub = id_of(&listed, "sub@partners.test");
+    let guide = id_of(&listed, "guide@partners.test");
+    let sub_row = listed.iter().find(|a| a["id"] == sub.as_str()).expect("sub-affiliate");
+    assert_eq!(sub_row["parentId"], northern.as_str());
+
+    // The opening balances, exact, with the negative carryovers and the source named.
+    let entries = migration_entries(&tenant).await;
+    let mut expected = vec![
+        (northern.clone(), "EUR", "1250.40", "open balance imported from OldTracker"),
+        (sub.clone(), "EUR", "99.99", "open balance imported from OldTracker"),
+        (guide.clone(), "EUR", "-310.75", "revshare carryover imported from OldTracker"),
+        (guide.clone(), "USD", "42.00", "open balance imported from OldTracker"),
+        (guide.clone(), "USD", "-12.50", "revshare carryover imported from OldTracker"),
+    ]
+    .into_iter()
+    .map(|(a, c, m, r)| (a, c.to_owned(), m.to_owned(), r.to_owned()))
+    .collect::<Vec<_>>();
+    expected.sort();
+    let normalized: Vec<_> = entries
+        .iter()
+        .map(|(a, c, m, r)| {
+            let m = if m.contains('.') { m.clone() } else { format!("{m}.00") };
+            (
+                a.clone(),
+                c.clone(),
+                format!("{:.2}", m.parse::<rust_decimal::Decimal>().expect("decimal")),
+                r.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(normalized, expected);
+
+    // An old link, with its `-` and `_`, redirects to the campaign and records the click.
+    let recorded_before = app.metric("clicks_recorded_total").await;
+    let old = app.click("NL-casino_01", "sub1=spring", None).await;
+    assert_eq!(old.status, 302, "{old:?}");
+    let location = old.location.clone().expect("Location");
+    assert!(location.starts_with("https://casino.example/welcome?cid="), "{location}");
+    assert!(location.ends_with("&s=spring"), "{location}");
+    let click_id = old.click_id();
+    // The legacy shape answers the same way.
+    let legacy =
+        app.client.get(app.url("/tracking.php?btag=CG-casino_01")).send().await.expect("legacy link");
+    assert_eq!(legacy.status(), 302);
+    let legacy_location = legacy.headers()["location"].to_str().expect("Location").to_owned();
+    assert!(legacy_location.starts_with("https://casino.example/welcome?cid="), "{legacy_location}");
+    let unknown = app.client.get(app.url("/tracking.php?btag=nope")).send().await.expect("legacy link");
+    assert_eq!(unknown.status(), 404);
+    app.wait_for_recorded_clicks(recorded_before + 2.0).await;
+
+    // A conversion on the old link's click credits that link's affiliate.
+    let ftd = tenant
+        .postback_ok(&[
+            ("click_id", &click_id),
+            ("event", "ftd"),
+            ("txn_id", "M-1"),
+            ("amount", "50"),
+            ("currency", "EUR"),
+        ])
+        .await;
+    assert_eq!(ftd["attributed"], true, "{ftd}");
+    assert_eq!(ftd["credits"][0]["affiliate_id"], northern.as_str(), "{ftd}");
+
+    // A player bound in the old system deposits: credited for life to its old affiliate.
+    let deposit = tenant
+        .postback_ok(&[
+            ("player_id", "p-004"),
+            ("event", "deposit"),
+            ("txn_id", "M-2"),
+            ("amount", "75.50"),
+            ("currency", "EUR"),
+        ])
+        .await;
+    assert_eq!(deposit["attributed"], true, "{deposit}");
+    assert_eq!(deposit["credits"][0]["affiliate_id"], sub.as_str(), "{deposit}");
+    let conversions = tenant.conversions().await;
+    let bound = conversions
+        .iter()
+        .find(|c| c["id"] == deposit["conversion_id"])
+        .unwrap_or_else(|| panic!("deposit not listed: {conversions:?}"));
+    assert_eq!(bound["model"], "LIFETIME");
+    // The bindings themselves are listed as imported registrations.
+    let imported = conversions.iter().filter(|c| c["model"] == "IMPORTED").count();
+    assert_eq!(imported, 10);
+
+    // A third run after live traffic still changes nothing.
+    let third = import(&app, "oldshop", PROGRAM, &[]).await;
+    assert!(third.status.success(), "{}", text(&third.stderr));
+    assert_eq!(tally(&third, "players"), "0 created, 0 updated, 10 unchanged");
+    assert_eq!(migration_entries(&tenant).await.len(), 5);
+
+    // A balance that changed in a later export is corrected by a new entry for the
+    // difference: booked entries never change amount.
+    let later = tempfile::tempdir().expect("a temporary directory");
+    for file in ["affiliates.csv", "campaigns.csv", "links.csv", "players.csv"] {
+        std::fs::copy(format!("{PROGRAM}/{file}"), later.path().join(file)).expect("copy the fixture");
+    }
+    let balances = std::fs::read_to_string(format!("{PROGRAM}/balances.csv")).expect("balances fixture");
+    std::fs::write(
+        later.path().join("balances.csv"),
+        balances.replace("aff-100,EUR,1250.40,0", "aff-100,EUR,1300,0"),
+    )
+    .expect("write balances");
+    let corrected = import(&app, "oldshop", later.path().to_str().expect("UTF-8 path"), &[]).await;
+    assert!(corrected.status.success(), "{}", text(&corrected.stderr));
+    assert_eq!(tally(&corrected, "balances"), "0 created, 1 updated, 4 unchanged");
+    let northern_entries: Vec<_> =
+        migration_entries(&tenant).await.into_iter().filter(|(a, ..)| *a == northern).collect();
+    let amounts: Vec<rust_decimal::Decimal> =
+        northern_entries.iter().map(|(_, _, m, _)| m.parse().expect("decimal")).collect();
+    assert_eq!(amounts.iter().sum::<rust_decimal::Decimal>(), rust_decimal::Decimal::new(130000, 2));
+    assert!(
+        northern_entries.iter().any(|(.., r)| r == "correction of the open balance imported from OldTracker"),
+        "{northern_entries:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_export_names_every_error_and_writes_nothing() {
+    let app = spawn_app!("--no-demo").await;
+    let tenant = Tenant::create(&app, "brokenshop").await;
+    let failed = import(&app, "brokenshop", BROKEN, &[]).await;
+    assert!(!failed.status.success());
+    let stderr = text(&failed.stderr);
+    for expected in [
+        "affiliates.csv:3: duplicate external_id `aff-100` (first on line 2)",
+        "affiliates.csv:4: unknown parent_external_id `aff-999`",
+        "players.csv:1: missing column `bound_at`",
+        "players.csv:1: unknown column `bound_on`",
+        "balances.csv:3: unknown currency `XYZ`",
+    ] {
+        assert!(stderr.contains(expected), "`{expected}` not in {stderr}");
+    }
+    assert!(stderr.contains("nothing was written"), "{stderr}");
+    assert!(affiliates(&tenant).await.is_empty());
+    let ledger =
+        run_as(&app, &tenant.token, "{ commissions(first: 5) { edges { node { id } } } }", json!({})).await;
+    assert_eq!(ledger["commissions"]["edges"], json!([]));
+
+    // A cycle through affiliates of an earlier import is found too, and rolled back.
+    let first = import(&app, "brokenshop", PROGRAM, &[]).await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let cyclic = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(
+        cyclic.path().join("affiliates.csv"),
+        "external_id,name,email,parent_external_id\naff-100,Northern Lights Media,northern@partners.test,aff-101\n",
+    )
+    .expect("write affiliates");
+    let looped = import(&app, "brokenshop", cyclic.path().to_str().expect("UTF-8 path"), &[]).await;
+    assert!(!looped.status.success());
+    let stderr = text(&looped.stderr);
+    assert!(stderr.contains("affiliates.csv:2: the affiliate hierarchy would have a cycle"), "{stderr}");
+    let listed = affiliates(&tenant).await;
+    let northern = listed.iter().find(|a| a["email"] == "northern@partners.test").expect("northern");
+    assert_eq!(northern["parentId"], Value::Null, "{listed:?}");
+
+    let unknown = import(&app, "no-such-shop", PROGRAM, &[]).await;
+    assert!(!unknown.status.success());
+    assert!(text(&unknown.stderr).contains("no tenant `no-such-shop`"), "{}", text(&unknown.stderr));
+}
