@@ -13,6 +13,7 @@ mod m20261125_000004_notifier;
 mod m20261125_000005_mail;
 mod m20261129_000006_tenant_time_zone;
 mod m20261202_000007_exact_decimals;
+mod m20261206_000009_stats_rollups;
 mod util;
 
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_mail::Migration),
             Box::new(m20261129_000006_tenant_time_zone::Migration),
             Box::new(m20261202_000007_exact_decimals::Migration),
+            Box::new(m20261206_000009_stats_rollups::Migration),
         ]
     }
 }

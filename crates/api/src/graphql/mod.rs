@@ -14,6 +14,7 @@ mod guard;
 mod invitations;
 mod pagination;
 mod postbacks;
+pub mod reporting;
 mod tracking_links;
 mod types;
 mod users;
@@ -37,6 +38,7 @@ pub struct Query(
     users::UserQuery,
     commission::CommissionQuery,
     postbacks::PostbackQuery,
+    reporting::ReportingQuery,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -89,6 +89,17 @@ pub(super) async fn write_new(
         ));
     }
 
+    crate::rollups::record_conversion(
+        txn,
+        backend,
+        &created
+            .iter()
+            .zip(&stored)
+            .map(|(e, (job, ..))| (e, job.postback.country.as_deref()))
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+
     let event_rows: Vec<_> = created
         .iter()
         .map(|e| {

@@ -1,0 +1,544 @@
+//! Reporting rollups: hourly counters per dimension key (`stats_hourly`) and the visitors seen
+//! per link and UTC day (`stats_visitor_days`, for unique clicks), written in the very
+//! transactions that write clicks ([`crate::click_rows`]) and conversions
+//! ([`crate::conversions`]), and the tenant-scoped read behind `stats`.
+//!
+//! What counts is decided in `clickledger_domain::reporting`; this module only turns its
+//! counters into rows. Amounts are stored as exact integers of millionths, so the upsert can
+//! add them in SQL on both databases (see the migration `m20261206_000009_stats_rollups`).
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, TimeZone, Utc};
+use clickledger_domain::ids::{AffiliateId, CampaignId, TenantId, TrackingLinkId};
+use clickledger_domain::reporting::{
+    self, Counters, Device, HourlyRow, RowKey, StatsInput, StatsReport, StatsRequest,
+};
+use rust_decimal::{Decimal, RoundingStrategy};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
+use sqlx::{PgConnection, Postgres, Row, Sqlite, SqliteConnection};
+use uuid::Uuid;
+
+use crate::conversions::ConversionEvent;
+use crate::db::sqlx_error;
+use crate::entities::tenants;
+use crate::tracking::NewClick;
+use crate::{Backend, Db, Error, Result, Scope, Viewer};
+
+/// Millionths per unit: amounts are stored at six places.
+const MICROS: i64 = 1_000_000;
+/// Rows per multi-row upsert (25 parameters each).
+const HOURLY_ROWS_PER_STATEMENT: usize = 64;
+/// Rows per visitor-day insert (4 parameters each).
+const VISITOR_ROWS_PER_STATEMENT: usize = 256;
+
+const KEY_COLUMNS: [&str; 14] = [
+    "tenant_id",
+    "hour",
+    "affiliate_id",
+    "campaign_id",
+    "link_id",
+    "sub1",
+    "sub2",
+    "sub3",
+    "sub4",
+    "sub5",
+    "country",
+    "device_type",
+    "os",
+    "browser",
+];
+const COUNTER_COLUMNS: [&str; 11] = [
+    "clicks",
+    "unique_clicks",
+    "registrations",
+    "ftds",
+    "ftd_amount",
+    "deposits",
+    "deposit_amount",
+    "net_revenue",
+    "lots",
+    "chargebacks",
+    "commission",
+];
+
+/// A value bound to a rollup statement, on whichever connection runs it.
+#[derive(Debug, Clone)]
+enum Param {
+    Uuid(Uuid),
+    Int(i64),
+    Text(String),
+}
+
+impl From<Param> for Value {
+    fn from(param: Param) -> Value {
+        match param {
+            Param::Uuid(id) => id.into(),
+            Param::Int(n) => n.into(),
+            Param::Text(text) => text.into(),
+        }
+    }
+}
+
+/// One statement with its parameters, `?` or `$n` as the backend wants.
+struct Sql {
+    text: String,
+    params: Vec<Param>,
+}
+
+fn placeholders(backend: Backend, rows: usize, per_row: usize) -> String {
+    let mut n = 0;
+    let row = |n: &mut usize| {
+        let cells: Vec<String> = (0..per_row)
+            .map(|_| {
+                *n += 1;
+                match backend {
+                    Backend::Sqlite => "?".to_owned(),
+                    Backend::Postgres => format!("${n}"),
+                }
+            })
+            .collect();
+        format!("({})", cells.join(","))
+    };
+    (0..rows).map(|_| row(&mut n)).collect::<Vec<_>>().join(",")
+}
+
+/// An amount as millionths, rounded half away from zero as the exact columns round.
+fn to_micros(amount: Decimal) -> Result<i64> {
+    let scaled =
+        amount.round_dp_with_strategy(6, RoundingStrategy::MidpointAwayFromZero).checked_mul(MICROS.into());
+    scaled
+        .and_then(|m| i64::try_from(m).ok())
+        .ok_or_else(|| clickledger_domain::Error::invalid("amount", "too large for the reports").into())
+}
+
+fn from_micros(micros: i64) -> Decimal {
+    Decimal::new(micros, 6).normalize()
+}
+
+fn counter_params(c: &Counters) -> Result<[i64; 11]> {
+    Ok([
+        c.clicks,
+        c.unique_clicks,
+        c.registrations,
+        c.ftds,
+        to_micros(c.ftd_amount)?,
+        c.deposits,
+        to_micros(c.deposit_amount)?,
+        to_micros(c.net_revenue)?,
+        to_micros(c.lots)?,
+        c.chargebacks,
+        to_micros(c.commission)?,
+    ])
+}
+
+fn id_or_nil(id: Option<Uuid>) -> Param {
+    Param::Uuid(id.unwrap_or(Uuid::nil()))
+}
+
+/// Changes to the hourly rows, summed per key before they are written (the upsert of one
+/// statement may not touch a row twice).
+#[derive(Default)]
+struct Deltas(HashMap<(TenantId, i64, RowKey), Counters>);
+
+impl Deltas {
+    fn add(&mut self, tenant: TenantId, at: DateTime<Utc>, key: RowKey, counters: &Counters) {
+        if counters.is_zero() {
+            return;
+        }
+        let hour = reporting::hour_of(at).timestamp();
+        self.0.entry((tenant, hour, key)).or_default().add(counters);
+    }
+
+    fn statements(self, backend: Backend) -> Result<Vec<Sql>> {
+        let rows: Vec<_> = self.0.into_iter().collect();
+        let columns: Vec<&str> = KEY_COLUMNS.iter().chain(COUNTER_COLUMNS.iter()).copied().collect();
+        let updates: Vec<String> =
+            COUNTER_COLUMNS.iter().map(|c| format!("{c} = stats_hourly.{c} + excluded.{c}")).collect();
+        let mut statements = Vec::new();
+        for chunk in rows.chunks(HOURLY_ROWS_PER_STATEMENT) {
+            let mut params = Vec::with_capacity(chunk.len() * columns.len());
+            for ((tenant, hour, key), counters) in chunk {
+                params.push(Param::Uuid(tenant.uuid()));
+                params.push(Param::Int(*hour));
+                params.push(id_or_nil(key.affiliate.map(|id| id.uuid())));
+                params.push(id_or_nil(key.campaign.map(|id| id.uuid())));
+                params.push(id_or_nil(key.link.map(|id| id.uuid())));
+                params.extend(key.subs.iter().map(|s| Param::Text(s.clone())));
+                params.push(Param::Text(key.country.clone()));
+                params.push(Param::Text(key.device.device_type.clone()));
+                params.push(Param::Text(key.device.os.clone()));
+                params.push(Param::Text(key.device.browser.clone()));
+                params.extend(counter_params(counters)?.into_iter().map(Param::Int));
+            }
+            let text = format!(
+                "INSERT INTO stats_hourly ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}",
+                columns.join(", "),
+                placeholders(backend, chunk.len(), columns.len()),
+                KEY_COLUMNS.join(", "),
+                updates.join(", ")
+            );
+            statements.push(Sql { text, params });
+        }
+        Ok(statements)
+    }
+}
+
+/// A visitor's day on a link: the click that adds it is a unique click.
+type VisitorDay = (Uuid, i64, Uuid, Uuid);
+
+fn visitor_day(click: &NewClick) -> VisitorDay {
+    (
+        click.tenant_id.uuid(),
+        reporting::day_of(click.clicked_at),
+        click.link_id.uuid(),
+        click.visitor_id.uuid(),
+    )
+}
+
+fn visitor_day_inserts(backend: Backend, days: &[VisitorDay]) -> Vec<Sql> {
+    days.chunks(VISITOR_ROWS_PER_STATEMENT)
+        .map(|chunk| Sql {
+            text: format!(
+                "INSERT INTO stats_visitor_days (tenant_id, day, link_id, visitor_id) VALUES {} \
+                 ON CONFLICT DO NOTHING RETURNING tenant_id, day, link_id, visitor_id",
+                placeholders(backend, chunk.len(), 4)
+            ),
+            params: chunk
+                .iter()
+                .flat_map(|(tenant, day, link, visitor)| {
+                    [Param::Uuid(*tenant), Param::Int(*day), Param::Uuid(*link), Param::Uuid(*visitor)]
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The hourly changes of newly stored clicks, given which visitor-days were new.
+fn click_deltas(clicks: &[&NewClick], mut new_days: HashSet<VisitorDay>) -> Deltas {
+    let mut deltas = Deltas::default();
+    for click in clicks {
+        // The first click of the batch on a new visitor-day is its unique click.
+        let unique = new_days.remove(&visitor_day(click));
+        let key = RowKey {
+            affiliate: Some(click.affiliate_id),
+            campaign: Some(click.campaign_id),
+            link: Some(click.link_id),
+            subs: click.subs.clone().map(Option::unwrap_or_default),
+            country: String::new(),
+            device: Device::of(click.user_agent.as_deref()),
+        };
+        deltas.add(click.tenant_id, click.clicked_at, key, &Counters::click(unique));
+    }
+    deltas
+}
+
+fn distinct_days(clicks: &[&NewClick]) -> Vec<VisitorDay> {
+    let mut seen = HashSet::new();
+    clicks.iter().map(|c| visitor_day(c)).filter(|day| seen.insert(*day)).collect()
+}
+
+/// Our own statement texts: fixed column names and placeholders, never input.
+fn audited(text: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(text.to_owned())
+}
+
+fn bind_sqlite<'q>(
+    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
+    params: &'q [Param],
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+    for param in params {
+        query = match param {
+            Param::Uuid(id) => query.bind(id),
+            Param::Int(n) => query.bind(n),
+            Param::Text(text) => query.bind(text.as_str()),
+        };
+    }
+    query
+}
+
+fn bind_postgres<'q>(
+    mut query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    params: &'q [Param],
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    for param in params {
+        query = match param {
+            Param::Uuid(id) => query.bind(id),
+            Param::Int(n) => query.bind(n),
+            Param::Text(text) => query.bind(text.as_str()),
+        };
+    }
+    query
+}
+
+fn returned_day<R: Row>(row: &R) -> std::result::Result<VisitorDay, sqlx::Error>
+where
+    for<'r> Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?))
+}
+
+/// Rollups of clicks just inserted on SQLite, in the click writer's transaction.
+pub(crate) async fn record_clicks_sqlite(conn: &mut SqliteConnection, clicks: &[&NewClick]) -> Result<()> {
+    if clicks.is_empty() {
+        return Ok(());
+    }
+    let mut new_days = HashSet::new();
+    for sql in visitor_day_inserts(Backend::Sqlite, &distinct_days(clicks)) {
+        let rows = bind_sqlite(sqlx::query(audited(&sql.text)), &sql.params)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(sqlx_error)?;
+        for row in &rows {
+            new_days.insert(returned_day(row).map_err(sqlx_error)?);
+        }
+    }
+    for sql in click_deltas(clicks, new_days).statements(Backend::Sqlite)? {
+        bind_sqlite(sqlx::query(audited(&sql.text)), &sql.params)
+            .execute(&mut *conn)
+            .await
+            .map_err(sqlx_error)?;
+    }
+    Ok(())
+}
+
+/// Rollups of clicks just inserted on PostgreSQL, in the click writer's transaction.
+pub(crate) async fn record_clicks_postgres(conn: &mut PgConnection, clicks: &[&NewClick]) -> Result<()> {
+    if clicks.is_empty() {
+        return Ok(());
+    }
+    let mut new_days = HashSet::new();
+    for sql in visitor_day_inserts(Backend::Postgres, &distinct_days(clicks)) {
+        let rows = bind_postgres(sqlx::query(audited(&sql.text)), &sql.params)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(sqlx_error)?;
+        for row in &rows {
+            new_days.insert(returned_day(row).map_err(sqlx_error)?);
+        }
+    }
+    for sql in click_deltas(clicks, new_days).statements(Backend::Postgres)? {
+        bind_postgres(sqlx::query(audited(&sql.text)), &sql.params)
+            .execute(&mut *conn)
+            .await
+            .map_err(sqlx_error)?;
+    }
+    Ok(())
+}
+
+fn db_backend(backend: Backend) -> DbBackend {
+    match backend {
+        Backend::Sqlite => DbBackend::Sqlite,
+        Backend::Postgres => DbBackend::Postgres,
+    }
+}
+
+/// What a conversion's click says about where it came from.
+async fn converting_click(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    tenant: TenantId,
+    click_id: &str,
+) -> Result<Option<RowKey>> {
+    let sql = match backend {
+        Backend::Sqlite => {
+            "SELECT affiliate_id, campaign_id, link_id, sub1, sub2, sub3, sub4, sub5, user_agent \
+             FROM clicks WHERE tenant_id = ? AND click_id = ?"
+        }
+        Backend::Postgres => {
+            "SELECT affiliate_id, campaign_id, link_id, sub1, sub2, sub3, sub4, sub5, user_agent \
+             FROM clicks WHERE tenant_id = $1 AND click_id = $2"
+        }
+    };
+    let statement =
+        Statement::from_sql_and_values(db_backend(backend), sql, [tenant.uuid().into(), click_id.into()]);
+    let Some(row) = txn.query_one_raw(statement).await? else { return Ok(None) };
+    let text =
+        |i: usize| -> Result<String> { Ok(row.try_get_by_index::<Option<String>>(i)?.unwrap_or_default()) };
+    let user_agent: Option<String> = row.try_get_by_index(8)?;
+    Ok(Some(RowKey {
+        affiliate: Some(AffiliateId::from_uuid(row.try_get_by_index(0)?)),
+        campaign: Some(CampaignId::from_uuid(row.try_get_by_index(1)?)),
+        link: Some(TrackingLinkId::from_uuid(row.try_get_by_index(2)?)),
+        subs: [text(3)?, text(4)?, text(5)?, text(6)?, text(7)?],
+        country: String::new(),
+        device: Device::of(user_agent.as_deref()),
+    }))
+}
+
+/// The click of the conversion a player is bound to, if it had one.
+async fn bound_click(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    tenant: TenantId,
+    player: &str,
+) -> Result<Option<String>> {
+    let sql = format!(
+        "SELECT c.click_id FROM players p JOIN conversions c ON c.tenant_id = p.tenant_id AND c.id = p.conversion_id \
+         WHERE p.tenant_id = {} AND p.player_id = {}",
+        param(backend, 1),
+        param(backend, 2)
+    );
+    let statement =
+        Statement::from_sql_and_values(db_backend(backend), sql, [tenant.uuid().into(), player.into()]);
+    match txn.query_one_raw(statement).await? {
+        Some(row) => Ok(row.try_get_by_index::<Option<String>>(0)?),
+        None => Ok(None),
+    }
+}
+
+/// Adds newly written conversions to the rollups, in their own transaction. Each comes with
+/// the country its postback named, if any.
+pub(crate) async fn record_conversion(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    conversions: &[(&ConversionEvent, Option<&str>)],
+) -> Result<()> {
+    let mut deltas = Deltas::default();
+    for &(event, country) in conversions {
+        let c = &event.conversion;
+        let credits: Vec<(AffiliateId, Option<Decimal>)> = c
+            .credits
+            .iter()
+            .map(|credit| (credit.affiliate_id, credit.commission.map(|m| m.amount)))
+            .collect();
+        // The click it converted through: the postback's, else the last of its journey, else
+        // (a bound player's later conversions) the click of the conversion that bound the player.
+        let mut click = c.click_id.clone().or_else(|| c.journey.last().map(|t| t.click_id.clone()));
+        if click.is_none()
+            && !credits.is_empty()
+            && let Some(player) = &c.player_id
+        {
+            click = bound_click(txn, backend, c.tenant_id, player).await?;
+        }
+        let origin = match click {
+            Some(click) if !credits.is_empty() => converting_click(txn, backend, c.tenant_id, &click).await?,
+            _ => None,
+        };
+        let origin = origin.unwrap_or_else(|| RowKey { campaign: c.campaign_id, ..RowKey::default() });
+        let origin = RowKey { country: country.unwrap_or_default().to_owned(), ..origin };
+        let counters = Counters::conversion(c.event, c.status, c.amount, c.lots);
+        for (key, counters) in reporting::conversion_rows(origin, &credits, counters) {
+            deltas.add(c.tenant_id, c.occurred_at, key, &counters);
+        }
+    }
+    for sql in deltas.statements(backend)? {
+        let values: Vec<Value> = sql.params.into_iter().map(Value::from).collect();
+        txn.execute_raw(Statement::from_sql_and_values(db_backend(backend), sql.text, values)).await?;
+    }
+    Ok(())
+}
+
+/// The `stats` read: rollup rows of the scope's tenant (an affiliate's own only), grouped and
+/// paged by the domain's rules.
+pub struct Stats<'a> {
+    db: &'a Db,
+    scope: Scope,
+}
+
+impl<'a> Stats<'a> {
+    pub fn scoped(db: &'a Db, scope: Scope) -> Self {
+        Stats { db, scope }
+    }
+
+    /// Validates the input (the tenant's time zone by default) and answers it.
+    pub async fn report(&self, input: StatsInput) -> Result<StatsReport> {
+        let request = StatsRequest::parse(input, self.zone().await?)?;
+        let (from, to) = request.hours();
+        let rows = self.rows(from, to).await?;
+        Ok(reporting::aggregate(rows, &request))
+    }
+
+    async fn zone(&self) -> Result<chrono_tz::Tz> {
+        use sea_orm::EntityTrait;
+        let tenant = tenants::Entity::find_by_id(self.scope.tenant().uuid())
+            .one(self.db.reader())
+            .await?
+            .ok_or(Error::NotFound)?;
+        tenant.time_zone.parse().map_err(|_| Error::Corrupt(format!("time zone `{}`", tenant.time_zone)))
+    }
+
+    async fn rows(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<HourlyRow>> {
+        let backend = self.db.backend();
+        let mut values: Vec<Value> =
+            vec![self.scope.tenant().uuid().into(), from.timestamp().into(), to.timestamp().into()];
+        let mut sql = format!(
+            "SELECT hour, affiliate_id, campaign_id, link_id, sub1, sub2, sub3, sub4, sub5, country, device_type, \
+             os, browser, {} FROM stats_hourly WHERE tenant_id = {} AND hour >= {} AND hour < {}",
+            COUNTER_COLUMNS.join(", "),
+            param(backend, 1),
+            param(backend, 2),
+            param(backend, 3)
+        );
+        if let Viewer::Affiliate(affiliate) = self.scope.viewer() {
+            sql.push_str(&format!(" AND affiliate_id = {}", param(backend, 4)));
+            values.push(affiliate.uuid().into());
+        }
+        let statement = Statement::from_sql_and_values(db_backend(backend), sql, values);
+        let rows = self.db.reader().query_all_raw(statement).await?;
+        rows.iter().map(hourly_row).collect()
+    }
+}
+
+fn param(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_owned(),
+        Backend::Postgres => format!("${n}"),
+    }
+}
+
+fn hourly_row(row: &sea_orm::QueryResult) -> Result<HourlyRow> {
+    let id = |i: usize| -> Result<Option<Uuid>> {
+        let id: Uuid = row.try_get_by_index(i)?;
+        Ok((!id.is_nil()).then_some(id))
+    };
+    let text = |i: usize| -> Result<String> { Ok(row.try_get_by_index(i)?) };
+    let int = |i: usize| -> Result<i64> { Ok(row.try_get_by_index(i)?) };
+    let hour: i64 = row.try_get_by_index(0)?;
+    let hour =
+        Utc.timestamp_opt(hour, 0).single().ok_or_else(|| Error::Corrupt(format!("stats hour {hour}")))?;
+    Ok(HourlyRow {
+        hour,
+        key: RowKey {
+            affiliate: id(1)?.map(AffiliateId::from_uuid),
+            campaign: id(2)?.map(CampaignId::from_uuid),
+            link: id(3)?.map(TrackingLinkId::from_uuid),
+            subs: [text(4)?, text(5)?, text(6)?, text(7)?, text(8)?],
+            country: text(9)?,
+            device: Device { device_type: text(10)?, os: text(11)?, browser: text(12)? },
+        },
+        counters: Counters {
+            clicks: int(13)?,
+            unique_clicks: int(14)?,
+            registrations: int(15)?,
+            ftds: int(16)?,
+            ftd_amount: from_micros(int(17)?),
+            deposits: int(18)?,
+            deposit_amount: from_micros(int(19)?),
+            net_revenue: from_micros(int(20)?),
+            lots: from_micros(int(21)?),
+            chargebacks: int(22)?,
+            commission: from_micros(int(23)?),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micros_round_trip_exactly() {
+        for text in ["0", "19.99", "-0.000001", "98765432.123456", "0.0000005"] {
+            let amount: Decimal = text.parse().unwrap();
+            let back = from_micros(to_micros(amount).unwrap());
+            assert_eq!(
+                back,
+                amount.round_dp_with_strategy(6, RoundingStrategy::MidpointAwayFromZero).normalize()
+            );
+        }
+        assert!(to_micros(Decimal::MAX).is_err());
+    }
+}
