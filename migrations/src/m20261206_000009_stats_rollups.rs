@@ -9,9 +9,11 @@
 //! - `stats_visitor_days`: the (tenant, UTC day, link, visitor) seen so far; a click whose
 //!   insert here adds a row is a unique click.
 //!
-//! Amounts are exact integers of millionths (`BIGINT`) on both databases: the upsert adds them
-//! in SQL, which SQLite cannot do exactly on the text that holds other decimals (see
-//! `m20261202_000007_exact_decimals`).
+//! Each amount is two exact integers (`BIGINT`) on both databases: whole units (`…_units`,
+//! truncated toward zero) and millionths (`…_micros`, the rest, same sign). The upsert adds
+//! them in SQL, which SQLite cannot do exactly on the text that holds other decimals (see
+//! `m20261202_000007_exact_decimals`), and one integer of millionths would end at
+//! 9.2 × 10¹², below the amounts a postback may carry (10¹⁵).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -42,13 +44,18 @@ enum StatsHourly {
     UniqueClicks,
     Registrations,
     Ftds,
-    FtdAmount,
     Deposits,
-    DepositAmount,
-    NetRevenue,
-    Lots,
     Chargebacks,
-    Commission,
+    FtdAmountUnits,
+    FtdAmountMicros,
+    DepositAmountUnits,
+    DepositAmountMicros,
+    NetRevenueUnits,
+    NetRevenueMicros,
+    LotsUnits,
+    LotsMicros,
+    CommissionUnits,
+    CommissionMicros,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -82,13 +89,18 @@ impl MigrationTrait for Migration {
             H::UniqueClicks,
             H::Registrations,
             H::Ftds,
-            H::FtdAmount,
             H::Deposits,
-            H::DepositAmount,
-            H::NetRevenue,
-            H::Lots,
             H::Chargebacks,
-            H::Commission,
+            H::FtdAmountUnits,
+            H::FtdAmountMicros,
+            H::DepositAmountUnits,
+            H::DepositAmountMicros,
+            H::NetRevenueUnits,
+            H::NetRevenueMicros,
+            H::LotsUnits,
+            H::LotsMicros,
+            H::CommissionUnits,
+            H::CommissionMicros,
         ] {
             table.col(big_integer(counter).default(0));
         }

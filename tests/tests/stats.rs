@@ -341,3 +341,51 @@ async fn the_csv_route_streams_the_same_rows_exactly_and_wants_a_token() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["field"], "from", "{body}");
 }
+
+#[tokio::test]
+async fn a_rejected_conversion_stops_counting_and_huge_amounts_stay_exact() {
+    let app = spawn_app!().await;
+    let w = world(&app, "stats-status").await;
+    let (first, _) = click(&app, &w.alpha_link, "sub1=x", None, IPHONE).await;
+    let (second, _) = click(&app, &w.alpha_link, "sub1=x", None, IPHONE).await;
+    app.wait_for_recorded_clicks(2.0).await;
+    let t = &w.tenant;
+    let registration =
+        [("click_id", first.as_str()), ("player_id", "q1"), ("event", "registration"), ("txn_id", "reg-q1")];
+    t.postback_ok(&[registration.as_slice(), &[("status", "pending")]].concat()).await;
+    t.postback_ok(&[("click_id", &second), ("player_id", "q2"), ("event", "registration")]).await;
+    // Amounts near the largest a postback may carry add up digit for digit (one player each).
+    for (player, amount) in [("q1", "99999999999999.999999"), ("q2", "98765432109876.54")] {
+        let txn = format!("big-{player}");
+        t.postback_ok(&[
+            ("player_id", player),
+            ("event", "deposit"),
+            ("txn_id", &txn),
+            ("amount", amount),
+            ("currency", "USD"),
+        ])
+        .await;
+    }
+    let totals = |data: Value| data["stats"]["totals"].clone();
+    let before = totals(t.run(STATS, input(&[])).await);
+    assert_eq!(before["registrations"], 2, "{before}");
+    assert_eq!(dec(&before["commission"]), d("5"));
+    assert_eq!(dec(&before["depositAmount"]), d("198765432109876.539999"));
+
+    t.postback_ok(&[registration.as_slice(), &[("status", "rejected")]].concat()).await;
+    let after = totals(t.run(STATS, input(&[])).await);
+    assert_eq!(after["registrations"], 1, "{after}");
+    assert_eq!(after["clicks"], 2);
+    assert_eq!(
+        dec(&after["depositAmount"]),
+        d("198765432109876.539999"),
+        "deposits are their own conversions"
+    );
+    let conversions = t.conversions().await;
+    let earned: Vec<&str> = conversions
+        .iter()
+        .flat_map(|c| c["credits"].as_array().unwrap().iter())
+        .filter_map(|credit| credit["commission"].as_str())
+        .collect();
+    assert_eq!(dec(&after["commission"]), d(&sum_decimals(earned)), "the rollups follow the ledger: {after}");
+}

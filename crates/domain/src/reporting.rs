@@ -106,6 +106,23 @@ impl Counters {
         Counters { commission: amount, ..Counters::default() }
     }
 
+    /// The same counters with every sign flipped: what undoing them adds.
+    pub fn negated(&self) -> Counters {
+        Counters {
+            clicks: -self.clicks,
+            unique_clicks: -self.unique_clicks,
+            registrations: -self.registrations,
+            ftds: -self.ftds,
+            ftd_amount: -self.ftd_amount,
+            deposits: -self.deposits,
+            deposit_amount: -self.deposit_amount,
+            net_revenue: -self.net_revenue,
+            lots: -self.lots,
+            chargebacks: -self.chargebacks,
+            commission: -self.commission,
+        }
+    }
+
     pub fn is_zero(&self) -> bool {
         *self == Counters::default()
     }

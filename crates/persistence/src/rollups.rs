@@ -4,8 +4,9 @@
 //! ([`crate::conversions`]), and the tenant-scoped read behind `stats`.
 //!
 //! What counts is decided in `clickledger_domain::reporting`; this module only turns its
-//! counters into rows. Amounts are stored as exact integers of millionths, so the upsert can
-//! add them in SQL on both databases (see the migration `m20261206_000009_stats_rollups`).
+//! counters into rows. Each amount is stored as two exact integers, whole units and millionths,
+//! so the upsert can add them in SQL on both databases over the whole range a postback may
+//! carry (see the migration `m20261206_000009_stats_rollups`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -19,15 +20,15 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value}
 use sqlx::{PgConnection, Postgres, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use crate::conversions::ConversionEvent;
+use crate::conversions::{Conversion, ConversionEvent};
 use crate::db::sqlx_error;
 use crate::entities::tenants;
 use crate::tracking::NewClick;
 use crate::{Backend, Db, Error, Result, Scope, Viewer};
 
-/// Millionths per unit: amounts are stored at six places.
+/// Millionths per unit: amounts are kept at six places.
 const MICROS: i64 = 1_000_000;
-/// Rows per multi-row upsert (25 parameters each).
+/// Rows per multi-row upsert (30 parameters each).
 const HOURLY_ROWS_PER_STATEMENT: usize = 64;
 /// Rows per visitor-day insert (4 parameters each).
 const VISITOR_ROWS_PER_STATEMENT: usize = 256;
@@ -48,18 +49,23 @@ const KEY_COLUMNS: [&str; 14] = [
     "os",
     "browser",
 ];
-const COUNTER_COLUMNS: [&str; 11] = [
+const COUNTER_COLUMNS: [&str; 16] = [
     "clicks",
     "unique_clicks",
     "registrations",
     "ftds",
-    "ftd_amount",
     "deposits",
-    "deposit_amount",
-    "net_revenue",
-    "lots",
     "chargebacks",
-    "commission",
+    "ftd_amount_units",
+    "ftd_amount_micros",
+    "deposit_amount_units",
+    "deposit_amount_micros",
+    "net_revenue_units",
+    "net_revenue_micros",
+    "lots_units",
+    "lots_micros",
+    "commission_units",
+    "commission_micros",
 ];
 
 /// A value bound to a rollup statement, on whichever connection runs it.
@@ -103,33 +109,28 @@ fn placeholders(backend: Backend, rows: usize, per_row: usize) -> String {
     (0..rows).map(|_| row(&mut n)).collect::<Vec<_>>().join(",")
 }
 
-/// An amount as millionths, rounded half away from zero as the exact columns round.
-fn to_micros(amount: Decimal) -> Result<i64> {
-    let scaled =
-        amount.round_dp_with_strategy(6, RoundingStrategy::MidpointAwayFromZero).checked_mul(MICROS.into());
-    scaled
-        .and_then(|m| i64::try_from(m).ok())
-        .ok_or_else(|| clickledger_domain::Error::invalid("amount", "too large for the reports").into())
+/// An amount as whole units and millionths (the rest, same sign), rounded half away from
+/// zero to six places as the exact columns round.
+fn split(amount: Decimal) -> Result<[i64; 2]> {
+    let rounded = amount.round_dp_with_strategy(6, RoundingStrategy::MidpointAwayFromZero);
+    let units = rounded.trunc();
+    let micros = (rounded - units).checked_mul(MICROS.into()).and_then(|m| i64::try_from(m).ok());
+    match (i64::try_from(units).ok(), micros) {
+        (Some(units), Some(micros)) => Ok([units, micros]),
+        _ => Err(clickledger_domain::Error::invalid("amount", "too large for the reports").into()),
+    }
 }
 
-fn from_micros(micros: i64) -> Decimal {
-    Decimal::new(micros, 6).normalize()
+fn join(units: i64, micros: i64) -> Decimal {
+    (Decimal::from(units) + Decimal::new(micros, 6)).normalize()
 }
 
-fn counter_params(c: &Counters) -> Result<[i64; 11]> {
-    Ok([
-        c.clicks,
-        c.unique_clicks,
-        c.registrations,
-        c.ftds,
-        to_micros(c.ftd_amount)?,
-        c.deposits,
-        to_micros(c.deposit_amount)?,
-        to_micros(c.net_revenue)?,
-        to_micros(c.lots)?,
-        c.chargebacks,
-        to_micros(c.commission)?,
-    ])
+fn counter_params(c: &Counters) -> Result<Vec<i64>> {
+    let mut params = vec![c.clicks, c.unique_clicks, c.registrations, c.ftds, c.deposits, c.chargebacks];
+    for amount in [c.ftd_amount, c.deposit_amount, c.net_revenue, c.lots, c.commission] {
+        params.extend(split(amount)?);
+    }
+    Ok(params)
 }
 
 fn id_or_nil(id: Option<Uuid>) -> Param {
@@ -148,6 +149,14 @@ impl Deltas {
         }
         let hour = reporting::hour_of(at).timestamp();
         self.0.entry((tenant, hour, key)).or_default().add(counters);
+    }
+
+    async fn write(self, txn: &DatabaseTransaction, backend: Backend) -> Result<()> {
+        for sql in self.statements(backend)? {
+            let values: Vec<Value> = sql.params.into_iter().map(Value::from).collect();
+            txn.execute_raw(Statement::from_sql_and_values(db_backend(backend), sql.text, values)).await?;
+        }
+        Ok(())
     }
 
     fn statements(self, backend: Backend) -> Result<Vec<Sql>> {
@@ -389,6 +398,38 @@ async fn bound_click(
     }
 }
 
+/// Where a conversion counts: the row of the click it converted through (the postback's,
+/// else the last of its journey, else, for a bound player's later conversions, the click of the
+/// conversion that bound the player), with the postback's country.
+async fn origin_of(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    c: &Conversion,
+    has_credits: bool,
+    country: Option<&str>,
+) -> Result<RowKey> {
+    let mut click = c.click_id.clone().or_else(|| c.journey.last().map(|t| t.click_id.clone()));
+    if click.is_none()
+        && has_credits
+        && let Some(player) = &c.player_id
+    {
+        click = bound_click(txn, backend, c.tenant_id, player).await?;
+    }
+    let origin = match click {
+        Some(click) if has_credits => converting_click(txn, backend, c.tenant_id, &click).await?,
+        _ => None,
+    };
+    let origin = origin.unwrap_or_else(|| RowKey { campaign: c.campaign_id, ..RowKey::default() });
+    Ok(RowKey { country: country.unwrap_or_default().to_owned(), ..origin })
+}
+
+/// The rollup rows a conversion adds, as it stands.
+fn rows_of(c: &Conversion, origin: RowKey) -> Vec<(RowKey, Counters)> {
+    let credits: Vec<(AffiliateId, Option<Decimal>)> =
+        c.credits.iter().map(|credit| (credit.affiliate_id, credit.commission.map(|m| m.amount))).collect();
+    reporting::conversion_rows(origin, &credits, Counters::conversion(c.event, c.status, c.amount, c.lots))
+}
+
 /// Adds newly written conversions to the rollups, in their own transaction. Each comes with
 /// the country its postback named, if any.
 pub(crate) async fn record_conversion(
@@ -399,36 +440,33 @@ pub(crate) async fn record_conversion(
     let mut deltas = Deltas::default();
     for &(event, country) in conversions {
         let c = &event.conversion;
-        let credits: Vec<(AffiliateId, Option<Decimal>)> = c
-            .credits
-            .iter()
-            .map(|credit| (credit.affiliate_id, credit.commission.map(|m| m.amount)))
-            .collect();
-        // The click it converted through: the postback's, else the last of its journey, else
-        // (a bound player's later conversions) the click of the conversion that bound the player.
-        let mut click = c.click_id.clone().or_else(|| c.journey.last().map(|t| t.click_id.clone()));
-        if click.is_none()
-            && !credits.is_empty()
-            && let Some(player) = &c.player_id
-        {
-            click = bound_click(txn, backend, c.tenant_id, player).await?;
-        }
-        let origin = match click {
-            Some(click) if !credits.is_empty() => converting_click(txn, backend, c.tenant_id, &click).await?,
-            _ => None,
-        };
-        let origin = origin.unwrap_or_else(|| RowKey { campaign: c.campaign_id, ..RowKey::default() });
-        let origin = RowKey { country: country.unwrap_or_default().to_owned(), ..origin };
-        let counters = Counters::conversion(c.event, c.status, c.amount, c.lots);
-        for (key, counters) in reporting::conversion_rows(origin, &credits, counters) {
+        let origin = origin_of(txn, backend, c, !c.credits.is_empty(), country).await?;
+        for (key, counters) in rows_of(c, origin) {
             deltas.add(c.tenant_id, c.occurred_at, key, &counters);
         }
     }
-    for sql in deltas.statements(backend)? {
-        let values: Vec<Value> = sql.params.into_iter().map(Value::from).collect();
-        txn.execute_raw(Statement::from_sql_and_values(db_backend(backend), sql.text, values)).await?;
+    deltas.write(txn, backend).await
+}
+
+/// A conversion's status moved forward: its rows lose what it counted before and gain what it
+/// counts now (a rejected conversion counts nothing; its commission is what its entries say).
+pub(crate) async fn record_status_change(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    before: &Conversion,
+    after: &Conversion,
+    country: Option<&str>,
+) -> Result<()> {
+    let has_credits = !before.credits.is_empty();
+    let origin = origin_of(txn, backend, before, has_credits, country).await?;
+    let mut deltas = Deltas::default();
+    for (key, counters) in rows_of(before, origin.clone()) {
+        deltas.add(before.tenant_id, before.occurred_at, key, &counters.negated());
     }
-    Ok(())
+    for (key, counters) in rows_of(after, origin) {
+        deltas.add(after.tenant_id, after.occurred_at, key, &counters);
+    }
+    deltas.write(txn, backend).await
 }
 
 /// The `stats` read: rollup rows of the scope's tenant (an affiliate's own only), grouped and
@@ -514,13 +552,13 @@ fn hourly_row(row: &sea_orm::QueryResult) -> Result<HourlyRow> {
             unique_clicks: int(14)?,
             registrations: int(15)?,
             ftds: int(16)?,
-            ftd_amount: from_micros(int(17)?),
-            deposits: int(18)?,
-            deposit_amount: from_micros(int(19)?),
-            net_revenue: from_micros(int(20)?),
-            lots: from_micros(int(21)?),
-            chargebacks: int(22)?,
-            commission: from_micros(int(23)?),
+            deposits: int(17)?,
+            chargebacks: int(18)?,
+            ftd_amount: join(int(19)?, int(20)?),
+            deposit_amount: join(int(21)?, int(22)?),
+            net_revenue: join(int(23)?, int(24)?),
+            lots: join(int(25)?, int(26)?),
+            commission: join(int(27)?, int(28)?),
         },
     })
 }
@@ -530,15 +568,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn micros_round_trip_exactly() {
-        for text in ["0", "19.99", "-0.000001", "98765432.123456", "0.0000005"] {
+    fn amounts_split_and_join_exactly_across_the_whole_postback_range() {
+        for text in
+            ["0", "19.99", "-0.000001", "98765432109876.54", "-987654321098.123456", "1000000000000000"]
+        {
             let amount: Decimal = text.parse().unwrap();
-            let back = from_micros(to_micros(amount).unwrap());
-            assert_eq!(
-                back,
-                amount.round_dp_with_strategy(6, RoundingStrategy::MidpointAwayFromZero).normalize()
-            );
+            let [units, micros] = split(amount).unwrap();
+            assert_eq!(join(units, micros), amount.normalize(), "{text}");
         }
-        assert!(to_micros(Decimal::MAX).is_err());
+        assert_eq!(
+            join(
+                split("0.0000005".parse().unwrap()).unwrap()[0],
+                split("0.0000005".parse().unwrap()).unwrap()[1]
+            )
+            .to_string(),
+            "0.000001"
+        );
+        // Sums of parts, as the upsert adds them, still join exactly.
+        let (a, b) = (split("0.75".parse().unwrap()).unwrap(), split("1.5".parse().unwrap()).unwrap());
+        assert_eq!(join(a[0] + b[0], a[1] + b[1]).to_string(), "2.25");
+        assert!(split(Decimal::MAX).is_err());
     }
 }
