@@ -160,7 +160,12 @@ impl Deltas {
     }
 
     fn statements(self, backend: Backend) -> Result<Vec<Sql>> {
-        let rows: Vec<_> = self.0.into_iter().collect();
+        let mut rows: Vec<_> = self.0.into_iter().collect();
+        // Every writer (click batches, postback batches, other replicas) touches rows in one
+        // order, so concurrent upserts on PostgreSQL wait for each other instead of deadlocking.
+        rows.sort_by(|((t1, h1, k1), _), ((t2, h2, k2), _)| {
+            (t1.uuid(), h1, sort_key(k1)).cmp(&(t2.uuid(), h2, sort_key(k2)))
+        });
         let columns: Vec<&str> = KEY_COLUMNS.iter().chain(COUNTER_COLUMNS.iter()).copied().collect();
         let updates: Vec<String> =
             COUNTER_COLUMNS.iter().map(|c| format!("{c} = stats_hourly.{c} + excluded.{c}")).collect();
@@ -191,6 +196,18 @@ impl Deltas {
         }
         Ok(statements)
     }
+}
+
+/// A row key as a tuple that orders.
+fn sort_key(key: &RowKey) -> impl Ord + '_ {
+    (
+        key.affiliate.map(|id| id.uuid()),
+        key.campaign.map(|id| id.uuid()),
+        key.link.map(|id| id.uuid()),
+        &key.subs,
+        &key.country,
+        (&key.device.device_type, &key.device.os, &key.device.browser),
+    )
 }
 
 /// A visitor's day on a link: the click that adds it is a unique click.
@@ -243,8 +260,9 @@ fn click_deltas(clicks: &[&NewClick], mut new_days: HashSet<VisitorDay>) -> Delt
 }
 
 fn distinct_days(clicks: &[&NewClick]) -> Vec<VisitorDay> {
-    let mut seen = HashSet::new();
-    clicks.iter().map(|c| visitor_day(c)).filter(|day| seen.insert(*day)).collect()
+    // Sorted, like the hourly rows, so concurrent writers take row locks in one order.
+    let days: std::collections::BTreeSet<VisitorDay> = clicks.iter().map(|c| visitor_day(c)).collect();
+    days.into_iter().collect()
 }
 
 /// Our own statement texts: fixed column names and placeholders, never input.
@@ -588,5 +606,74 @@ mod tests {
         let (a, b) = (split("0.75".parse().unwrap()).unwrap(), split("1.5".parse().unwrap()).unwrap());
         assert_eq!(join(a[0] + b[0], a[1] + b[1]).to_string(), "2.25");
         assert!(split(Decimal::MAX).is_err());
+    }
+
+    #[tokio::test]
+    async fn clicks_count_once_even_when_a_batch_is_retried_and_a_visitor_once_a_day_per_link() {
+        use chrono::Duration;
+        use clickledger_domain::ids::{AffiliateId, CampaignId, TrackingLinkId, VisitorId};
+
+        let test = crate::test_support::fresh_db("rollups").await;
+        let db = &test.db;
+        let tenant = crate::test_support::tenant(db, "rollups").await.id;
+        let (link, other_link) = (TrackingLinkId::new(), TrackingLinkId::new());
+        let (affiliate, campaign) = (AffiliateId::new(), CampaignId::new());
+        let (returning, once) = (VisitorId::new(), VisitorId::new());
+        let now = Utc::now();
+        let click = |n: usize, link: TrackingLinkId, visitor: VisitorId, at: DateTime<Utc>| NewClick {
+            click_id: format!("rollup-{n}"),
+            tenant_id: tenant,
+            link_id: link,
+            affiliate_id: affiliate,
+            campaign_id: campaign,
+            visitor_id: visitor,
+            clicked_at: at,
+            ip: None,
+            user_agent: Some(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.0.0 Safari/537.36".into(),
+            ),
+            referrer: None,
+            subs: [Some("s".into()), None, None, None, None],
+            source: None,
+            creative: None,
+            landing_page: None,
+        };
+        // The returning visitor clicks three times on one link and once on another; the other
+        // visitor once. Unique: 3 (a visitor per link and day).
+        let batch = vec![
+            click(0, link, returning, now),
+            click(1, link, returning, now),
+            click(2, other_link, returning, now),
+            click(3, link, once, now),
+        ];
+        crate::tracking::insert_clicks(db, &batch).await.unwrap();
+        crate::tracking::insert_clicks(db, &batch).await.unwrap();
+        crate::tracking::insert_clicks(db, &[click(4, link, returning, now)]).await.unwrap();
+
+        let report = Stats::scoped(db, Scope::staff(tenant))
+            .report(StatsInput {
+                from: now - Duration::hours(1),
+                to: now + Duration::hours(1),
+                group_by: vec!["LINK".into(), "BROWSER".into()],
+                ..StatsInput::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!((report.totals.clicks, report.totals.unique_clicks), (5, 3), "the retry counted nothing");
+        let on_link = report.rows.iter().find(|r| r.key[0].1 == Some(link.to_string())).unwrap();
+        assert_eq!((on_link.counters.clicks, on_link.counters.unique_clicks), (4, 2));
+        assert_eq!(on_link.key[1].1.as_deref(), Some("Chrome"));
+
+        // Another affiliate sees none of it.
+        let outsider = Scope::new(tenant, Viewer::Affiliate(AffiliateId::new()));
+        let report = Stats::scoped(db, outsider)
+            .report(StatsInput {
+                from: now - Duration::hours(1),
+                to: now + Duration::hours(1),
+                ..StatsInput::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(report.totals, Counters::default());
     }
 }
