@@ -97,7 +97,7 @@ impl StatsMetrics {
 }
 
 /// One group: the grouped dimensions' values (others null) and its metrics.
-#[derive(SimpleObject, Clone, Default)]
+#[derive(SimpleObject, Clone)]
 pub struct StatsRow {
     pub affiliate_id: Option<ID>,
     pub campaign_id: Option<ID>,
@@ -119,7 +119,7 @@ pub struct StatsRow {
     pub day: Option<String>,
     /// `YYYY-MM` in the request's time zone.
     pub month: Option<String>,
-    pub metrics: Option<StatsMetrics>,
+    pub metrics: StatsMetrics,
 }
 
 #[derive(SimpleObject)]
@@ -135,8 +135,24 @@ pub struct StatsResult {
 }
 
 pub fn row_of(row: &reporting::StatsRow) -> StatsRow {
-    let mut out =
-        StatsRow { metrics: Some(StatsMetrics::new(&row.counters, &row.derived)), ..StatsRow::default() };
+    let mut out = StatsRow {
+        affiliate_id: None,
+        campaign_id: None,
+        link_id: None,
+        sub1: None,
+        sub2: None,
+        sub3: None,
+        sub4: None,
+        sub5: None,
+        country: None,
+        device_type: None,
+        os: None,
+        browser: None,
+        hour: None,
+        day: None,
+        month: None,
+        metrics: StatsMetrics::new(&row.counters, &row.derived),
+    };
     for (dimension, value) in &row.key {
         let value = value.clone();
         match dimension {
