@@ -223,6 +223,26 @@ async fn clicks_and_postbacks_add_up_exactly_and_affiliates_see_only_their_own()
     );
     assert_eq!(rows[1]["metrics"]["clicks"], 1);
 
+    // Countries come from the postbacks (clicks have none); filters on stored columns and on
+    // computed days combine.
+    let mut by_country = input(&["COUNTRY"]);
+    by_country["input"]["filters"] = json!([
+        { "dimension": "COUNTRY", "values": ["MT"] },
+        { "dimension": "DAY", "values": [Utc::now().format("%Y-%m-%d").to_string(),
+                                          (Utc::now() - Duration::hours(2)).format("%Y-%m-%d").to_string()] },
+    ]);
+    let data = w.tenant.run(STATS, by_country).await;
+    let totals = &data["stats"]["totals"];
+    assert_eq!(
+        [&totals["clicks"], &totals["registrations"], &totals["ftds"]],
+        [&json!(0), &json!(1), &json!(1)],
+        "{data}"
+    );
+    assert_eq!(dec(&totals["netRevenue"]), d("35.5"));
+    let mut malformed = input(&[]);
+    malformed["input"]["filters"] = json!([{ "dimension": "LINK", "values": ["not-an-id", w.alpha] }]);
+    assert_eq!(w.tenant.run(STATS, malformed).await["stats"]["totals"]["clicks"], 0);
+
     // An affiliate sees its own rows only, whatever it asks for.
     let token = w.tenant.login_affiliate("beta").await;
     let data = run_as(&app, &token, STATS, input(&["AFFILIATE", "LINK"])).await;

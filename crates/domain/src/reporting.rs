@@ -30,6 +30,8 @@ pub const DERIVED_PLACES: u32 = 6;
 pub const MAX_RANGE_DAYS: i64 = 400;
 /// Most dimensions one `stats` request may group by.
 pub const MAX_GROUP_BY: usize = 4;
+/// Most values one `stats` filter may list.
+pub const MAX_FILTER_VALUES: usize = 100;
 /// Largest page of `stats` rows.
 pub const MAX_PAGE: usize = 1_000;
 
@@ -404,7 +406,15 @@ impl StatsRequest {
         let filters = input
             .filters
             .into_iter()
-            .map(|(raw, values)| Ok((Dimension::parse(&raw, "filters")?, values)))
+            .map(|(raw, values)| {
+                if values.len() > MAX_FILTER_VALUES {
+                    return Err(Error::invalid(
+                        "filters",
+                        format!("at most {MAX_FILTER_VALUES} values per dimension"),
+                    ));
+                }
+                Ok((Dimension::parse(&raw, "filters")?, values))
+            })
             .collect::<Result<Vec<_>, Error>>()?;
         let sort = match input.sort_by {
             Some(raw) => SortKey::parse(&raw, "sortBy")?,

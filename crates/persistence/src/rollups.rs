@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, TimeZone, Utc};
 use clickledger_domain::ids::{AffiliateId, CampaignId, TenantId, TrackingLinkId};
 use clickledger_domain::reporting::{
-    self, Counters, Device, HourlyRow, RowKey, StatsInput, StatsReport, StatsRequest,
+    self, Counters, Device, Dimension, HourlyRow, RowKey, StatsInput, StatsReport, StatsRequest,
 };
 use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
@@ -502,8 +502,7 @@ impl<'a> Stats<'a> {
     /// Validates the input (the tenant's time zone by default) and answers it.
     pub async fn report(&self, input: StatsInput) -> Result<StatsReport> {
         let request = StatsRequest::parse(input, self.zone().await?)?;
-        let (from, to) = request.hours();
-        let rows = self.rows(from, to).await?;
+        let rows = self.rows(&request).await?;
         Ok(reporting::aggregate(rows, &request))
     }
 
@@ -516,8 +515,11 @@ impl<'a> Stats<'a> {
         tenant.time_zone.parse().map_err(|_| Error::Corrupt(format!("time zone `{}`", tenant.time_zone)))
     }
 
-    async fn rows(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<HourlyRow>> {
+    /// The hourly rows of the request's whole hours, the viewer's own only; filters on stored
+    /// columns are applied here too (the domain applies every filter again, time ones included).
+    async fn rows(&self, request: &StatsRequest) -> Result<Vec<HourlyRow>> {
         let backend = self.db.backend();
+        let (from, to) = request.hours();
         let mut values: Vec<Value> =
             vec![self.scope.tenant().uuid().into(), from.timestamp().into(), to.timestamp().into()];
         let mut sql = format!(
@@ -529,13 +531,56 @@ impl<'a> Stats<'a> {
             param(backend, 3)
         );
         if let Viewer::Affiliate(affiliate) = self.scope.viewer() {
-            sql.push_str(&format!(" AND affiliate_id = {}", param(backend, 4)));
             values.push(affiliate.uuid().into());
+            sql.push_str(&format!(" AND affiliate_id = {}", param(backend, values.len())));
+        }
+        for (dimension, wanted) in &request.filters {
+            let Some((column, stored)) = stored_values(*dimension, wanted) else { continue };
+            if stored.is_empty() {
+                // Nothing stored can match (IDs of another kind, or malformed).
+                return Ok(Vec::new());
+            }
+            let mut slots = Vec::with_capacity(stored.len());
+            for value in stored {
+                values.push(value);
+                slots.push(param(backend, values.len()));
+            }
+            sql.push_str(&format!(" AND {column} IN ({})", slots.join(", ")));
         }
         let statement = Statement::from_sql_and_values(db_backend(backend), sql, values);
         let rows = self.db.reader().query_all_raw(statement).await?;
         rows.iter().map(hourly_row).collect()
     }
+}
+
+/// A filter on a stored column: the column and its values as stored (`""` and the nil UUID
+/// for "no value"). `None` for the time dimensions, which are computed, not stored.
+fn stored_values(dimension: Dimension, wanted: &[String]) -> Option<(&'static str, Vec<Value>)> {
+    fn ids<T: std::str::FromStr>(wanted: &[String], uuid: fn(T) -> Uuid) -> Vec<Value> {
+        wanted
+            .iter()
+            .filter_map(
+                |raw| if raw.is_empty() { Some(Uuid::nil()) } else { raw.parse::<T>().ok().map(uuid) },
+            )
+            .map(Value::from)
+            .collect()
+    }
+    let text = || wanted.iter().map(|v| Value::from(v.clone())).collect::<Vec<_>>();
+    Some(match dimension {
+        Dimension::Affiliate => ("affiliate_id", ids::<AffiliateId>(wanted, |id| id.uuid())),
+        Dimension::Campaign => ("campaign_id", ids::<CampaignId>(wanted, |id| id.uuid())),
+        Dimension::Link => ("link_id", ids::<TrackingLinkId>(wanted, |id| id.uuid())),
+        Dimension::Sub1 => ("sub1", text()),
+        Dimension::Sub2 => ("sub2", text()),
+        Dimension::Sub3 => ("sub3", text()),
+        Dimension::Sub4 => ("sub4", text()),
+        Dimension::Sub5 => ("sub5", text()),
+        Dimension::Country => ("country", text()),
+        Dimension::DeviceType => ("device_type", text()),
+        Dimension::Os => ("os", text()),
+        Dimension::Browser => ("browser", text()),
+        Dimension::Hour | Dimension::Day | Dimension::Month => return None,
+    })
 }
 
 fn param(backend: Backend, n: usize) -> String {
