@@ -2,7 +2,8 @@
 //! `stats` reads live numbers without a nightly job and without reading raw clicks.
 //!
 //! - `stats_hourly`: one row per tenant, UTC hour and dimension key (affiliate, campaign, link,
-//!   sub-IDs, country, device type, OS, browser) with its counters. A missing dimension is
+//!   sub-IDs, country, device type, OS, browser, source, creative, landing page) with its
+//!   counters. A missing dimension is
 //!   stored as `''` (text) or the nil UUID, never `NULL`: `NULL`s never collide in a unique
 //!   index, so the upsert (`ON CONFLICT … DO UPDATE`) would insert a second row instead of
 //!   adding to the first. The hour is the epoch second at the start of the UTC hour.
@@ -40,6 +41,9 @@ enum StatsHourly {
     DeviceType,
     Os,
     Browser,
+    Source,
+    Creative,
+    LandingPage,
     Clicks,
     UniqueClicks,
     Registrations,
@@ -79,9 +83,20 @@ impl MigrationTrait for Migration {
             .col(uuid(H::AffiliateId))
             .col(uuid(H::CampaignId))
             .col(uuid(H::LinkId));
-        for text in
-            [H::Sub1, H::Sub2, H::Sub3, H::Sub4, H::Sub5, H::Country, H::DeviceType, H::Os, H::Browser]
-        {
+        for text in [
+            H::Sub1,
+            H::Sub2,
+            H::Sub3,
+            H::Sub4,
+            H::Sub5,
+            H::Country,
+            H::DeviceType,
+            H::Os,
+            H::Browser,
+            H::Source,
+            H::Creative,
+            H::LandingPage,
+        ] {
             table.col(string(text).default(""));
         }
         for counter in [
@@ -124,6 +139,9 @@ impl MigrationTrait for Migration {
                 H::DeviceType,
                 H::Os,
                 H::Browser,
+                H::Source,
+                H::Creative,
+                H::LandingPage,
             ],
             true,
         )

@@ -14,7 +14,7 @@ const STATS: &str = "query($input: StatsInput!) { stats(input: $input) {
     totalRows timeZone
     totals { clicks uniqueClicks registrations ftds ftdAmount deposits depositAmount netRevenue lots
              chargebacks commission clickToRegistration registrationToFtd epc arpu }
-    rows { affiliateId campaignId linkId sub1 deviceType os browser day
+    rows { affiliateId campaignId linkId sub1 deviceType os browser source creative landingPage day
            metrics { clicks uniqueClicks registrations ftds ftdAmount deposits depositAmount netRevenue
                      lots chargebacks commission clickToRegistration registrationToFtd epc arpu } }
 } }";
@@ -96,7 +96,8 @@ async fn traffic(app: &TestApp, w: &World<'_>) -> (String, String) {
     let desktop = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
     let (first, visitor) = click(app, &w.alpha_link, "sub1=spring", None, desktop).await;
     click(app, &w.alpha_link, "sub1=spring", Some(&visitor), desktop).await;
-    let (third, _) = click(app, &w.alpha_link, "sub1=summer", None, IPHONE).await;
+    let (third, _) =
+        click(app, &w.alpha_link, "sub1=summer&source=email&creative=banner-7&lp=promo", None, IPHONE).await;
     let (beta_click, _) = click(app, &w.beta_link, "", None, desktop).await;
     app.wait_for_recorded_clicks(4.0).await;
 
@@ -242,6 +243,24 @@ async fn clicks_and_postbacks_add_up_exactly_and_affiliates_see_only_their_own()
     let mut malformed = input(&[]);
     malformed["input"]["filters"] = json!([{ "dimension": "LINK", "values": ["not-an-id", w.alpha] }]);
     assert_eq!(w.tenant.run(STATS, malformed).await["stats"]["totals"]["clicks"], 0);
+
+    // Source, creative and landing page come from the click, for its clicks and conversions.
+    let data = w
+        .tenant
+        .run(
+            STATS,
+            json!({ "input": { "from": period().0, "to": period().1,
+        "groupBy": ["SOURCE", "CREATIVE", "LANDING_PAGE"],
+        "filters": [{ "dimension": "SOURCE", "values": ["email"] }] } }),
+        )
+        .await;
+    let rows = data["stats"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0]["source"].as_str(), rows[0]["creative"].as_str(), rows[0]["landingPage"].as_str()),
+        (Some("email"), Some("banner-7"), Some("promo"))
+    );
+    assert_eq!([&rows[0]["metrics"]["clicks"], &rows[0]["metrics"]["registrations"]], [&json!(1), &json!(1)]);
 
     // An affiliate sees its own rows only, whatever it asks for.
     let token = w.tenant.login_affiliate("beta").await;

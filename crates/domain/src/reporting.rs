@@ -201,13 +201,16 @@ pub enum Dimension {
     DeviceType,
     Os,
     Browser,
+    Source,
+    Creative,
+    LandingPage,
     Hour,
     Day,
     Month,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 15] = [
+    pub const ALL: [Dimension; 18] = [
         Dimension::Affiliate,
         Dimension::Campaign,
         Dimension::Link,
@@ -220,6 +223,9 @@ impl Dimension {
         Dimension::DeviceType,
         Dimension::Os,
         Dimension::Browser,
+        Dimension::Source,
+        Dimension::Creative,
+        Dimension::LandingPage,
         Dimension::Hour,
         Dimension::Day,
         Dimension::Month,
@@ -239,6 +245,9 @@ impl Dimension {
             Dimension::DeviceType => "DEVICE_TYPE",
             Dimension::Os => "OS",
             Dimension::Browser => "BROWSER",
+            Dimension::Source => "SOURCE",
+            Dimension::Creative => "CREATIVE",
+            Dimension::LandingPage => "LANDING_PAGE",
             Dimension::Hour => "HOUR",
             Dimension::Day => "DAY",
             Dimension::Month => "MONTH",
@@ -470,21 +479,26 @@ pub struct RowKey {
     pub subs: [String; 5],
     pub country: String,
     pub device: Device,
+    /// The click's `source`, `creative` and `lp` parameters.
+    pub source: String,
+    pub creative: String,
+    pub landing_page: String,
 }
 
 /// The rollup rows a conversion changes. Its counters go to the row of the click it converted
 /// through (`origin`: that click's affiliate, campaign, link, sub-IDs and device). Each credit's
 /// commission goes to its own affiliate's row, so an affiliate's rows show only what it earned:
 /// the origin's row when the credit is the origin's affiliate, else the same campaign, country
-/// and device without the link and sub-IDs (those belong to another affiliate's click). A
-/// conversion without credits counts in a row without affiliate, link or sub-IDs.
+/// and device without the link, sub-IDs, source, creative and landing page (those belong to
+/// another affiliate's click). A conversion without credits counts in a row without any of
+/// them.
 pub fn conversion_rows(
     origin: RowKey,
     credits: &[(AffiliateId, Option<Decimal>)],
     counters: Counters,
 ) -> Vec<(RowKey, Counters)> {
     let origin = if credits.is_empty() {
-        RowKey { affiliate: None, link: None, subs: Default::default(), ..origin }
+        RowKey { affiliate: None, ..of_the_click_removed(origin) }
     } else if origin.affiliate.is_none() {
         // No click row to go by (not written, or a bound player without a journey): the
         // first credit holds the counters.
@@ -498,7 +512,7 @@ pub fn conversion_rows(
         let key = if Some(*affiliate) == origin.affiliate {
             origin.clone()
         } else {
-            RowKey { affiliate: Some(*affiliate), link: None, subs: Default::default(), ..origin.clone() }
+            RowKey { affiliate: Some(*affiliate), ..of_the_click_removed(origin.clone()) }
         };
         match rows.iter_mut().find(|(k, _)| *k == key) {
             Some((_, counters)) => counters.add(&Counters::commission(*commission)),
@@ -506,6 +520,19 @@ pub fn conversion_rows(
         }
     }
     rows
+}
+
+/// The key without what only the click knows about (link, sub-IDs, source, creative, landing
+/// page).
+fn of_the_click_removed(key: RowKey) -> RowKey {
+    RowKey {
+        link: None,
+        subs: Default::default(),
+        source: String::new(),
+        creative: String::new(),
+        landing_page: String::new(),
+        ..key
+    }
 }
 
 /// One hourly rollup row as read back.
@@ -535,6 +562,9 @@ pub fn value_of(row: &HourlyRow, dimension: Dimension, zone: Tz) -> Option<Strin
         Dimension::DeviceType => text(&row.key.device.device_type),
         Dimension::Os => text(&row.key.device.os),
         Dimension::Browser => text(&row.key.device.browser),
+        Dimension::Source => text(&row.key.source),
+        Dimension::Creative => text(&row.key.creative),
+        Dimension::LandingPage => text(&row.key.landing_page),
         Dimension::Hour => {
             let at = local();
             Some(format!("{}", at.with_minute(0).unwrap_or(at).format("%Y-%m-%dT%H:%M%:z")))

@@ -28,12 +28,12 @@ use crate::{Backend, Db, Error, Result, Scope, Viewer};
 
 /// Millionths per unit: amounts are kept at six places.
 const MICROS: i64 = 1_000_000;
-/// Rows per multi-row upsert (30 parameters each).
+/// Rows per multi-row upsert (33 parameters each).
 const HOURLY_ROWS_PER_STATEMENT: usize = 64;
 /// Rows per visitor-day insert (4 parameters each).
 const VISITOR_ROWS_PER_STATEMENT: usize = 256;
 
-const KEY_COLUMNS: [&str; 14] = [
+const KEY_COLUMNS: [&str; 17] = [
     "tenant_id",
     "hour",
     "affiliate_id",
@@ -48,6 +48,9 @@ const KEY_COLUMNS: [&str; 14] = [
     "device_type",
     "os",
     "browser",
+    "source",
+    "creative",
+    "landing_page",
 ];
 const COUNTER_COLUMNS: [&str; 16] = [
     "clicks",
@@ -183,6 +186,9 @@ impl Deltas {
                 params.push(Param::Text(key.device.device_type.clone()));
                 params.push(Param::Text(key.device.os.clone()));
                 params.push(Param::Text(key.device.browser.clone()));
+                params.push(Param::Text(key.source.clone()));
+                params.push(Param::Text(key.creative.clone()));
+                params.push(Param::Text(key.landing_page.clone()));
                 params.extend(counter_params(counters)?.into_iter().map(Param::Int));
             }
             let text = format!(
@@ -253,6 +259,9 @@ fn click_deltas(clicks: &[&NewClick], mut new_days: HashSet<VisitorDay>) -> Delt
             subs: click.subs.clone().map(Option::unwrap_or_default),
             country: String::new(),
             device: Device::of(click.user_agent.as_deref()),
+            source: click.source.clone().unwrap_or_default(),
+            creative: click.creative.clone().unwrap_or_default(),
+            landing_page: click.landing_page.clone().unwrap_or_default(),
         };
         deltas.add(click.tenant_id, click.clicked_at, key, &Counters::click(unique));
     }
@@ -371,12 +380,12 @@ async fn converting_click(
 ) -> Result<Option<RowKey>> {
     let sql = match backend {
         Backend::Sqlite => {
-            "SELECT affiliate_id, campaign_id, link_id, sub1, sub2, sub3, sub4, sub5, user_agent \
-             FROM clicks WHERE tenant_id = ? AND click_id = ?"
+            "SELECT affiliate_id, campaign_id, link_id, sub1, sub2, sub3, sub4, sub5, user_agent, source, creative, \
+             landing_page FROM clicks WHERE tenant_id = ? AND click_id = ?"
         }
         Backend::Postgres => {
-            "SELECT affiliate_id, campaign_id, link_id, sub1, sub2, sub3, sub4, sub5, user_agent \
-             FROM clicks WHERE tenant_id = $1 AND click_id = $2"
+            "SELECT affiliate_id, campaign_id, link_id, sub1, sub2, sub3, sub4, sub5, user_agent, source, creative, \
+             landing_page FROM clicks WHERE tenant_id = $1 AND click_id = $2"
         }
     };
     let statement =
@@ -392,6 +401,9 @@ async fn converting_click(
         subs: [text(3)?, text(4)?, text(5)?, text(6)?, text(7)?],
         country: String::new(),
         device: Device::of(user_agent.as_deref()),
+        source: text(9)?,
+        creative: text(10)?,
+        landing_page: text(11)?,
     }))
 }
 
@@ -524,7 +536,7 @@ impl<'a> Stats<'a> {
             vec![self.scope.tenant().uuid().into(), from.timestamp().into(), to.timestamp().into()];
         let mut sql = format!(
             "SELECT hour, affiliate_id, campaign_id, link_id, sub1, sub2, sub3, sub4, sub5, country, device_type, \
-             os, browser, {} FROM stats_hourly WHERE tenant_id = {} AND hour >= {} AND hour < {}",
+             os, browser, {}, source, creative, landing_page FROM stats_hourly WHERE tenant_id = {} AND hour >= {} AND hour < {}",
             COUNTER_COLUMNS.join(", "),
             param(backend, 1),
             param(backend, 2),
@@ -579,6 +591,9 @@ fn stored_values(dimension: Dimension, wanted: &[String]) -> Option<(&'static st
         Dimension::DeviceType => ("device_type", text()),
         Dimension::Os => ("os", text()),
         Dimension::Browser => ("browser", text()),
+        Dimension::Source => ("source", text()),
+        Dimension::Creative => ("creative", text()),
+        Dimension::LandingPage => ("landing_page", text()),
         Dimension::Hour | Dimension::Day | Dimension::Month => return None,
     })
 }
@@ -609,6 +624,9 @@ fn hourly_row(row: &sea_orm::QueryResult) -> Result<HourlyRow> {
             subs: [text(4)?, text(5)?, text(6)?, text(7)?, text(8)?],
             country: text(9)?,
             device: Device { device_type: text(10)?, os: text(11)?, browser: text(12)? },
+            source: text(29)?,
+            creative: text(30)?,
+            landing_page: text(31)?,
         },
         counters: Counters {
             clicks: int(13)?,

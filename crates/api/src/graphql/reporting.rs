@@ -20,8 +20,8 @@ pub struct StatsInput {
     pub to: DateTime<Utc>,
     /// IANA name for HOUR, DAY and MONTH; the tenant's time zone by default.
     pub time_zone: Option<String>,
-    /// Up to 4 of AFFILIATE, CAMPAIGN, LINK, SUB1…SUB5, COUNTRY, DEVICE_TYPE, OS, BROWSER,
-    /// HOUR, DAY, MONTH. None: one row of totals.
+    /// Up to 4 of AFFILIATE, CAMPAIGN, LINK, SUB1…SUB5, SOURCE, CREATIVE, LANDING_PAGE,
+    /// COUNTRY, DEVICE_TYPE, OS, BROWSER, HOUR, DAY, MONTH. None: one row of totals.
     #[graphql(default)]
     pub group_by: Vec<String>,
     /// Rows must match one of the values of every filter.
@@ -113,6 +113,12 @@ pub struct StatsRow {
     pub device_type: Option<String>,
     pub os: Option<String>,
     pub browser: Option<String>,
+    /// The click's `source` parameter.
+    pub source: Option<String>,
+    /// The click's `creative` parameter.
+    pub creative: Option<String>,
+    /// The click's `lp` parameter.
+    pub landing_page: Option<String>,
     /// Start of the hour in the request's time zone, e.g. `2026-12-06T21:00+01:00`.
     pub hour: Option<String>,
     /// `YYYY-MM-DD` in the request's time zone.
@@ -148,6 +154,9 @@ pub fn row_of(row: &reporting::StatsRow) -> StatsRow {
         device_type: None,
         os: None,
         browser: None,
+        source: None,
+        creative: None,
+        landing_page: None,
         hour: None,
         day: None,
         month: None,
@@ -168,6 +177,9 @@ pub fn row_of(row: &reporting::StatsRow) -> StatsRow {
             Dimension::DeviceType => out.device_type = value,
             Dimension::Os => out.os = value,
             Dimension::Browser => out.browser = value,
+            Dimension::Source => out.source = value,
+            Dimension::Creative => out.creative = value,
+            Dimension::LandingPage => out.landing_page = value,
             Dimension::Hour => out.hour = value,
             Dimension::Day => out.day = value,
             Dimension::Month => out.month = value,
