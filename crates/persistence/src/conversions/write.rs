@@ -89,16 +89,7 @@ pub(super) async fn write_new(
         ));
     }
 
-    crate::rollups::record_conversion(
-        txn,
-        backend,
-        &created
-            .iter()
-            .zip(&stored)
-            .map(|(e, (job, ..))| (e, job.postback.country.as_deref()))
-            .collect::<Vec<_>>(),
-    )
-    .await?;
+    crate::rollups::record_conversion(txn, backend, &with_countries(&created, &stored)).await?;
 
     let event_rows: Vec<_> = created
         .iter()
@@ -160,4 +151,12 @@ fn bind_once() -> sea_orm::sea_query::OnConflict {
 fn in_chunks<T>(rows: Vec<T>) -> impl Iterator<Item = Vec<T>> {
     let mut rows = rows.into_iter().peekable();
     std::iter::from_fn(move || rows.peek().is_some().then(|| rows.by_ref().take(ROWS_PER_INSERT).collect()))
+}
+
+/// Each new conversion with the country its postback named, for the reporting rollups.
+fn with_countries<'a>(
+    created: &'a [ConversionEvent],
+    stored: &[(&'a Prepared, i64, chrono_tz::Tz, super::rows::Stored)],
+) -> Vec<(&'a ConversionEvent, Option<&'a str>)> {
+    created.iter().zip(stored).map(|(event, (job, ..))| (event, job.postback.country.as_deref())).collect()
 }
