@@ -14,6 +14,7 @@ mod m20261125_000005_mail;
 mod m20261129_000006_tenant_time_zone;
 mod m20261202_000007_exact_decimals;
 mod m20261206_000008_fraud;
+mod m20261206_000009_stats_rollups;
 mod m20261206_000010_import;
 mod util;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_tenant_time_zone::Migration),
             Box::new(m20261202_000007_exact_decimals::Migration),
             Box::new(m20261206_000008_fraud::Migration),
+            Box::new(m20261206_000009_stats_rollups::Migration),
             Box::new(m20261206_000010_import::Migration),
         ]
     }

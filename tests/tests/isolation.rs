@@ -391,6 +391,10 @@ impl Generator<'_> {
                     "timeZone" => "\"Europe/Malta\"".into(),
                     "group" => "\"FX_MAJORS\"".into(),
                     "instrument" => "\"EURUSD\"".into(),
+                    // `stats`: group by and filter on affiliates, whose IDs are the victim's rows.
+                    "groupBy" | "dimension" => "\"AFFILIATE\"".into(),
+                    "values" => self.id_slot(Entity::Affiliate),
+                    "sortBy" => "\"CLICKS\"".into(),
                     "events" => "\"deposit\"".into(),
                     "statuses" => "\"approved\"".into(),
                     // Loopback is allowed for this test's server (`--outbound-allow`).
@@ -419,13 +423,20 @@ impl Generator<'_> {
                     "overlapHours" => "1".into(),
                     "score" => "60".into(),
                     "registrationFloorSecs" | "ftdFloorSecs" => "10".into(),
+                    "offset" => "0".into(),
+                    "limit" => PAGE.to_string(),
                     _ => {
                         self.teach(at, format!("Int `{name}`: unknown meaning"));
                         "0".into()
                     }
                 },
                 ("SCALAR", "Boolean") => "true".into(),
-                ("SCALAR", "DateTime") => "\"2026-01-01T00:00:00Z\"".into(),
+                // A report's period covers the fixture's clicks and conversions (made just now).
+                ("SCALAR", "DateTime") => match name {
+                    "from" => format!("{:?}", (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339()),
+                    "to" => format!("{:?}", (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339()),
+                    _ => "\"2026-01-01T00:00:00Z\"".into(),
+                },
                 ("SCALAR", "NaiveDate") => "\"2026-01-01\"".into(),
                 // Money and rates: values every rule accepts (tiers start at 0, percents ≤ 100).
                 ("SCALAR", "Decimal") => match name {
@@ -1419,4 +1430,68 @@ fn the_generator_demands_to_be_taught_unknown_fields() {
     assert!(all.contains("exempt field Mutation.signUp no longer exists"), "{all}");
     assert!(all.contains("Teach the isolation generator"), "{all}");
     assert!(!all.contains("Query.affiliate("), "known fields are filled: {all}");
+}
+
+/// `GET /reports/stats.csv` keeps tenants and affiliates apart like `stats` does (the GraphQL
+/// field is probed by the generator above): another tenant's or affiliate's rows never appear,
+/// not even when filtered on by ID.
+#[tokio::test]
+async fn the_stats_csv_route_is_tenant_and_affiliate_scoped() {
+    use clickledger_e2e::tenant::Tenant;
+
+    let app = spawn_app!().await;
+    let (a, b) = (Tenant::create(&app, "csv-victim").await, Tenant::create(&app, "csv-attacker").await);
+    let mut affiliates = Vec::new();
+    for (tenant, names) in [(&a, ["kite", "hawk"]), (&b, ["wren", "lark"])] {
+        let campaign = tenant.create_campaign("Offer", json!({})).await;
+        for name in names {
+            let affiliate = tenant.create_affiliate(name, true).await;
+            let link = tenant.create_link(&affiliate, &campaign).await;
+            let click = app.click(&link.code, "sub1=secret-sub", None).await.click_id();
+            app.wait_for_recorded_clicks((affiliates.len() + 1) as f64).await;
+            tenant.postback_ok(&[("click_id", &click), ("player_id", name), ("event", "registration")]).await;
+            affiliates.push(affiliate);
+        }
+    }
+    let (kite, hawk, wren, lark) = (&affiliates[0], &affiliates[1], &affiliates[2], &affiliates[3]);
+    let from = (chrono::Utc::now() - chrono::Duration::days(1)).to_rfc3339();
+    let to = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let csv = |token: String, filter: Option<String>| {
+        let (from, to) = (from.clone(), to.clone());
+        let app = &app;
+        async move {
+            let mut query = vec![("from", from), ("to", to), ("groupBy", "AFFILIATE,LINK".to_owned())];
+            if let Some(affiliate) = filter {
+                query.push(("filter.AFFILIATE", affiliate));
+            }
+            let response = app
+                .client
+                .get(app.url("/reports/stats.csv"))
+                .query(&query)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+
+    // Control: the victim's owner sees both its affiliates.
+    let own = csv(a.token.clone(), None).await;
+    assert!(own.contains(kite.as_str()) && own.contains(hawk.as_str()), "{own}");
+    // Another tenant's owner: its own rows only, even filtering on the victim's affiliate.
+    let other = csv(b.token.clone(), None).await;
+    assert!(
+        other.contains(wren.as_str()) && !other.contains(kite.as_str()) && !other.contains(hawk.as_str()),
+        "{other}"
+    );
+    let probing = csv(b.token.clone(), Some(kite.clone())).await;
+    assert_eq!(probing.lines().count(), 1, "only the header: {probing}");
+    // An affiliate: its own rows only, even filtering on its neighbour.
+    let wren_token = b.login_affiliate("wren").await;
+    let mine = csv(wren_token.clone(), None).await;
+    assert!(mine.contains(wren.as_str()) && !mine.contains(lark.as_str()), "{mine}");
+    let neighbour = csv(wren_token, Some(lark.clone())).await;
+    assert_eq!(neighbour.lines().count(), 1, "only the header: {neighbour}");
 }

@@ -27,6 +27,7 @@ fn route_label(path: &str) -> &'static str {
         "/graphql/ws" => "/graphql/ws",
         "/postback" => "/postback",
         "/set-password" => "/set-password",
+        "/reports/stats.csv" => "/reports/stats.csv",
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",

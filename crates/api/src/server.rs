@@ -75,6 +75,7 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
         .at("/graphql/ws", get(http::graphql::websocket))
         .at("/c/:code", get(tracking::click).head(tracking::click))
         .at("/postback", get(http::postback::receive).post(http::postback::receive))
+        .at("/reports/stats.csv", get(http::reports::stats_csv))
         .at("/set-password", get(http::set_password::show).post(http::set_password::submit))
         .at("/healthz", get(http::ops::healthz))
         .at("/readyz", get(http::ops::readyz))

@@ -14,6 +14,7 @@ pub mod money;
 pub mod password;
 pub mod period;
 pub mod postback;
+pub mod reporting;
 pub mod role;
 pub mod status;
 pub mod url_template;

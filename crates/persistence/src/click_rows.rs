@@ -4,9 +4,10 @@
 //! freshly built statement text of thousands of placeholders; at tens of thousands of clicks
 //! a second that cost a third of the redirect path's CPU.
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use sqlx::{Executor, Postgres, Sqlite};
+use sqlx::{Executor, Postgres, Row, Sqlite};
 
 use crate::db::sqlx_error;
 use crate::tracking::NewClick;
@@ -44,7 +45,7 @@ fn column_names() -> String {
 fn sqlite_insert(rows: usize) -> String {
     let row = format!("({})", vec!["?"; COLUMNS.len()].join(","));
     format!(
-        "INSERT INTO clicks ({}) VALUES {} ON CONFLICT (click_id) DO NOTHING",
+        "INSERT INTO clicks ({}) VALUES {} ON CONFLICT (click_id) DO NOTHING RETURNING click_id",
         column_names(),
         vec![row; rows].join(",")
     )
@@ -57,14 +58,15 @@ static POSTGRES_INSERT: LazyLock<String> = LazyLock::new(|| {
     let arrays: Vec<String> =
         COLUMNS.iter().enumerate().map(|(n, (_, kind))| format!("${}::{kind}[]", n + 1)).collect();
     format!(
-        "INSERT INTO clicks ({}) SELECT * FROM UNNEST({}) ON CONFLICT (click_id) DO NOTHING",
+        "INSERT INTO clicks ({}) SELECT * FROM UNNEST({}) ON CONFLICT (click_id) DO NOTHING RETURNING click_id",
         column_names(),
         arrays.join(", ")
     )
 });
 
-/// Writes the batch in one transaction (one commit, one fsync). A click ID already stored is
-/// skipped, so a retried batch never fails on the part that made it.
+/// Writes the batch in one transaction (one commit, one fsync), with its reporting rollups. A
+/// click ID already stored is skipped, and counted only when it was first stored, so a retried
+/// batch never fails on the part that made it, nor counts it twice.
 pub(crate) async fn insert(db: &Db, batch: &[NewClick]) -> Result<()> {
     match db.backend() {
         Backend::Sqlite => insert_sqlite(db, batch).await,
@@ -75,6 +77,7 @@ pub(crate) async fn insert(db: &Db, batch: &[NewClick]) -> Result<()> {
 async fn insert_sqlite(db: &Db, batch: &[NewClick]) -> Result<()> {
     let mut tx = db.writer().get_sqlite_connection_pool().begin().await.map_err(sqlx_error)?;
     let mut rest = batch;
+    let mut inserted = HashSet::new();
     for (size, sql) in SQLITE_CHUNKS.iter().zip(SQLITE_INSERTS.iter()) {
         while rest.len() >= *size {
             let (chunk, after) = rest.split_at(*size);
@@ -101,10 +104,14 @@ async fn insert_sqlite(db: &Db, batch: &[NewClick]) -> Result<()> {
                     .bind(click.creative.as_deref())
                     .bind(click.landing_page.as_deref());
             }
-            tx.execute(query).await.map_err(sqlx_error)?;
+            for row in tx.fetch_all(query).await.map_err(sqlx_error)? {
+                inserted.insert(row.try_get::<String, _>(0).map_err(sqlx_error)?);
+            }
             rest = after;
         }
     }
+    let new: Vec<&NewClick> = batch.iter().filter(|c| inserted.contains(&c.click_id)).collect();
+    crate::rollups::record_clicks_sqlite(&mut tx, &new).await?;
     tx.commit().await.map_err(sqlx_error)
 }
 
@@ -130,9 +137,14 @@ async fn insert_postgres(db: &Db, batch: &[NewClick]) -> Result<()> {
         .bind(column(|c| c.source.as_deref()))
         .bind(column(|c| c.creative.as_deref()))
         .bind(column(|c| c.landing_page.as_deref()));
-    // Autocommit: one statement is one transaction.
-    db.writer().get_postgres_connection_pool().execute(query).await.map_err(sqlx_error)?;
-    Ok(())
+    let mut tx = db.writer().get_postgres_connection_pool().begin().await.map_err(sqlx_error)?;
+    let mut inserted = HashSet::new();
+    for row in tx.fetch_all(query).await.map_err(sqlx_error)? {
+        inserted.insert(row.try_get::<String, _>(0).map_err(sqlx_error)?);
+    }
+    let new: Vec<&NewClick> = batch.iter().filter(|c| inserted.contains(&c.click_id)).collect();
+    crate::rollups::record_clicks_postgres(&mut tx, &new).await?;
+    tx.commit().await.map_err(sqlx_error)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod outbound;
 mod page;
 pub mod records;
 pub mod repo;
+pub mod rollups;
 mod scope;
 pub mod settings;
 mod tcp_nodelay;

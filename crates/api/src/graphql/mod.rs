@@ -15,6 +15,7 @@ mod guard;
 mod invitations;
 mod pagination;
 mod postbacks;
+pub mod reporting;
 mod tracking_links;
 mod types;
 mod users;
@@ -39,6 +40,7 @@ pub struct Query(
     commission::CommissionQuery,
     postbacks::PostbackQuery,
     fraud::FraudQuery,
+    reporting::ReportingQuery,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -7,6 +7,7 @@ pub mod graphql;
 mod live_ws;
 pub mod ops;
 pub mod postback;
+pub mod reports;
 pub mod set_password;
 
 use poem::Request;

@@ -269,6 +269,7 @@ async fn repeat(
             Err(Error::StatusBackward { from: current.as_str(), to: postback.status.as_str() })
         }
         StatusMove::Forward => {
+            let before = load_conversion(txn, tenant, id).await?;
             conversions::Entity::update_many()
                 .col_expr(conversions::Column::Status, Expr::value(postback.status.as_str()))
                 .col_expr(conversions::Column::UpdatedAt, Expr::value(received_at))
@@ -298,6 +299,14 @@ async fn repeat(
             .await?;
             super::notify::notify(txn, backend, tenant, seq).await?;
             let conversion = load_conversion(txn, tenant, id).await?;
+            crate::rollups::record_status_change(
+                txn,
+                backend,
+                &before,
+                &conversion,
+                postback.country.as_deref(),
+            )
+            .await?;
             Ok(IngestOutcome::StatusChanged(ConversionEvent {
                 tenant_id: tenant,
                 seq,

@@ -2,8 +2,8 @@
 //! its commission, its first history line, its event and the wake-up for other replicas, in
 //! this order, for one conversion or a whole batch (one multi-row insert per table). The fraud
 //! rules judge each conversion first, so its status and commission follow their verdict.
-//! Whatever else must happen "in the conversion's own transaction" (reporting rollups) goes
-//! here, so that no postback can be stored without it.
+//! The reporting rollups follow the commission. Whatever else must happen "in the conversion's
+//! own transaction" goes here, so that no postback can be stored without it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -67,7 +67,7 @@ pub(super) async fn write_new(
         commission::campaigns_with_plans(txn, tenants, campaigns).await?
     };
     let mut created = Vec::with_capacity(stored.len());
-    for (job, seq, zone, conversion, verdict) in stored {
+    for &(job, seq, zone, conversion, ref verdict) in &stored {
         let rejected = verdict.action == Some(Action::Reject);
         let commission = match job.resolution.campaign_id {
             // A conversion a fraud rule rejected books nothing.
@@ -92,9 +92,11 @@ pub(super) async fn write_new(
             job.resolution.clone(),
             &commission,
             (job.occurred_at, job.received_at),
-            verdict,
+            verdict.clone(),
         ));
     }
+
+    crate::rollups::record_conversion(txn, backend, &with_countries(&created, &stored)).await?;
 
     let event_rows: Vec<_> = created
         .iter()
@@ -156,4 +158,12 @@ fn bind_once() -> sea_orm::sea_query::OnConflict {
 fn in_chunks<T>(rows: Vec<T>) -> impl Iterator<Item = Vec<T>> {
     let mut rows = rows.into_iter().peekable();
     std::iter::from_fn(move || rows.peek().is_some().then(|| rows.by_ref().take(ROWS_PER_INSERT).collect()))
+}
+
+/// Each new conversion with the country its postback named, for the reporting rollups.
+fn with_countries<'a>(
+    created: &'a [ConversionEvent],
+    stored: &[(&'a Prepared, i64, chrono_tz::Tz, super::rows::Stored, Verdict)],
+) -> Vec<(&'a ConversionEvent, Option<&'a str>)> {
+    created.iter().zip(stored).map(|(event, (job, ..))| (event, job.postback.country.as_deref())).collect()
 }

@@ -1,0 +1,235 @@
+//! Reports: `stats`, read from the hourly rollups. The CSV route (`http::reports`) answers the
+//! same input with the same rows.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use clickledger_domain::reporting::{self, Counters, Derived, Dimension, StatsReport};
+use clickledger_domain::validate;
+use clickledger_persistence::rollups::Stats;
+use rust_decimal::Decimal;
+
+use super::context::{principal, state};
+use super::guard::Allow;
+use crate::error::GqlResultExt;
+
+#[derive(InputObject, Clone, Default)]
+pub struct StatsInput {
+    /// Start of the period; the rollups are read by whole UTC hours, from the hour containing it.
+    pub from: DateTime<Utc>,
+    /// End of the period (exclusive, rounded up to a whole hour); at most 400 days after `from`.
+    pub to: DateTime<Utc>,
+    /// IANA name for HOUR, DAY and MONTH; the tenant's time zone by default.
+    pub time_zone: Option<String>,
+    /// Up to 4 of AFFILIATE, CAMPAIGN, LINK, SUB1…SUB5, SOURCE, CREATIVE, LANDING_PAGE,
+    /// COUNTRY, DEVICE_TYPE, OS, BROWSER, HOUR, DAY, MONTH. None: one row of totals.
+    #[graphql(default)]
+    pub group_by: Vec<String>,
+    /// Rows must match one of the values of every filter.
+    #[graphql(default)]
+    pub filters: Vec<StatsFilter>,
+    /// A metric (CLICKS, UNIQUE_CLICKS, REGISTRATIONS, FTDS, FTD_AMOUNT, DEPOSITS,
+    /// DEPOSIT_AMOUNT, NET_REVENUE, LOTS, CHARGEBACKS, COMMISSION, CLICK_TO_REGISTRATION,
+    /// REGISTRATION_TO_FTD, EPC, ARPU) or a grouped dimension; CLICKS by default.
+    pub sort_by: Option<String>,
+    /// Largest first unless false.
+    pub descending: Option<bool>,
+    /// Rows to skip (default 0).
+    pub offset: Option<i64>,
+    /// Rows to return, 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// A dimension and the values a row may have there: prefixed IDs (`aff_…`), sub-IDs,
+/// `YYYY-MM-DD` days, `YYYY-MM` months, hours as in `StatsRow.hour`; `""` matches no value.
+#[derive(InputObject, Clone)]
+pub struct StatsFilter {
+    pub dimension: String,
+    pub values: Vec<String>,
+}
+
+/// Counters and derived metrics. Amounts are exact decimals as reported by the postbacks
+/// (commission in the plan's currency).
+#[derive(SimpleObject, Clone)]
+pub struct StatsMetrics {
+    pub clicks: i64,
+    /// Clicks that were a visitor's first on their link that UTC day.
+    pub unique_clicks: i64,
+    pub registrations: i64,
+    pub ftds: i64,
+    pub ftd_amount: Decimal,
+    /// Deposits, first-time deposits included.
+    pub deposits: i64,
+    pub deposit_amount: Decimal,
+    pub net_revenue: Decimal,
+    pub lots: Decimal,
+    pub chargebacks: i64,
+    pub commission: Decimal,
+    /// registrations / clicks; null without clicks.
+    pub click_to_registration: Option<Decimal>,
+    /// ftds / registrations; null without registrations.
+    pub registration_to_ftd: Option<Decimal>,
+    /// Earnings per click: commission / clicks.
+    pub epc: Option<Decimal>,
+    /// Average revenue per depositing player: net revenue / FTDs.
+    pub arpu: Option<Decimal>,
+}
+
+impl StatsMetrics {
+    pub fn new(c: &Counters, d: &Derived) -> Self {
+        StatsMetrics {
+            clicks: c.clicks,
+            unique_clicks: c.unique_clicks,
+            registrations: c.registrations,
+            ftds: c.ftds,
+            ftd_amount: c.ftd_amount,
+            deposits: c.deposits,
+            deposit_amount: c.deposit_amount,
+            net_revenue: c.net_revenue,
+            lots: c.lots,
+            chargebacks: c.chargebacks,
+            commission: c.commission,
+            click_to_registration: d.click_to_registration,
+            registration_to_ftd: d.registration_to_ftd,
+            epc: d.epc,
+            arpu: d.arpu,
+        }
+    }
+}
+
+/// One group: the grouped dimensions' values (others null) and its metrics.
+#[derive(SimpleObject, Clone)]
+pub struct StatsRow {
+    pub affiliate_id: Option<ID>,
+    pub campaign_id: Option<ID>,
+    pub link_id: Option<ID>,
+    pub sub1: Option<String>,
+    pub sub2: Option<String>,
+    pub sub3: Option<String>,
+    pub sub4: Option<String>,
+    pub sub5: Option<String>,
+    /// ISO 3166-1 alpha-2, from the postback's `country`.
+    pub country: Option<String>,
+    /// desktop, smartphone, mobilephone, appliance, crawler or misc.
+    pub device_type: Option<String>,
+    pub os: Option<String>,
+    pub browser: Option<String>,
+    /// The click's `source` parameter.
+    pub source: Option<String>,
+    /// The click's `creative` parameter.
+    pub creative: Option<String>,
+    /// The click's `lp` parameter.
+    pub landing_page: Option<String>,
+    /// Start of the hour in the request's time zone, e.g. `2026-12-06T21:00+01:00`.
+    pub hour: Option<String>,
+    /// `YYYY-MM-DD` in the request's time zone.
+    pub day: Option<String>,
+    /// `YYYY-MM` in the request's time zone.
+    pub month: Option<String>,
+    pub metrics: StatsMetrics,
+}
+
+#[derive(SimpleObject)]
+pub struct StatsResult {
+    /// The requested page of groups.
+    pub rows: Vec<StatsRow>,
+    /// Groups before paging.
+    pub total_rows: i64,
+    /// Over every matching row, whatever the page.
+    pub totals: StatsMetrics,
+    /// The time zone HOUR, DAY and MONTH were computed in.
+    pub time_zone: String,
+}
+
+pub fn row_of(row: &reporting::StatsRow) -> StatsRow {
+    let mut out = StatsRow {
+        affiliate_id: None,
+        campaign_id: None,
+        link_id: None,
+        sub1: None,
+        sub2: None,
+        sub3: None,
+        sub4: None,
+        sub5: None,
+        country: None,
+        device_type: None,
+        os: None,
+        browser: None,
+        source: None,
+        creative: None,
+        landing_page: None,
+        hour: None,
+        day: None,
+        month: None,
+        metrics: StatsMetrics::new(&row.counters, &row.derived),
+    };
+    for (dimension, value) in &row.key {
+        let value = value.clone();
+        match dimension {
+            Dimension::Affiliate => out.affiliate_id = value.map(ID),
+            Dimension::Campaign => out.campaign_id = value.map(ID),
+            Dimension::Link => out.link_id = value.map(ID),
+            Dimension::Sub1 => out.sub1 = value,
+            Dimension::Sub2 => out.sub2 = value,
+            Dimension::Sub3 => out.sub3 = value,
+            Dimension::Sub4 => out.sub4 = value,
+            Dimension::Sub5 => out.sub5 = value,
+            Dimension::Country => out.country = value,
+            Dimension::DeviceType => out.device_type = value,
+            Dimension::Os => out.os = value,
+            Dimension::Browser => out.browser = value,
+            Dimension::Source => out.source = value,
+            Dimension::Creative => out.creative = value,
+            Dimension::LandingPage => out.landing_page = value,
+            Dimension::Hour => out.hour = value,
+            Dimension::Day => out.day = value,
+            Dimension::Month => out.month = value,
+        }
+    }
+    out
+}
+
+/// The domain's input from the GraphQL (or CSV) input; the time zone is checked here.
+pub fn domain_input(input: StatsInput) -> Result<reporting::StatsInput, crate::Error> {
+    let zone = input.time_zone.map(|z| validate::time_zone(&z, "timeZone")).transpose()?;
+    Ok(reporting::StatsInput {
+        from: input.from,
+        to: input.to,
+        zone,
+        group_by: input.group_by,
+        filters: input.filters.into_iter().map(|f| (f.dimension, f.values)).collect(),
+        sort_by: input.sort_by,
+        descending: input.descending,
+        offset: input.offset,
+        limit: input.limit,
+    })
+}
+
+/// Answers a `stats` input for a scope: what both the query and the CSV route run.
+pub async fn run(
+    db: &clickledger_persistence::Db,
+    scope: clickledger_persistence::Scope,
+    input: StatsInput,
+) -> Result<StatsReport, crate::Error> {
+    Ok(Stats::scoped(db, scope).report(domain_input(input)?).await?)
+}
+
+#[derive(Default)]
+pub struct ReportingQuery;
+
+#[Object]
+impl ReportingQuery {
+    /// Clicks, conversions and commission grouped by up to four dimensions, from the hourly
+    /// rollups (live: kept in the transactions that write clicks and conversions). Affiliates
+    /// see only their own rows.
+    #[graphql(guard = "Allow::ANYONE_SIGNED_IN")]
+    async fn stats(&self, ctx: &Context<'_>, input: StatsInput) -> async_graphql::Result<StatsResult> {
+        let scope = principal(ctx)?.scope();
+        let report = run(&state(ctx).db, scope, input).await.gql()?;
+        Ok(StatsResult {
+            rows: report.rows.iter().map(row_of).collect(),
+            total_rows: i64::try_from(report.total_rows).unwrap_or(i64::MAX),
+            totals: StatsMetrics::new(&report.totals, &report.totals_derived),
+            time_zone: report.zone.name().to_owned(),
+        })
+    }
+}

@@ -1,0 +1,742 @@
+//! Reporting rollups: hourly counters per dimension key (`stats_hourly`) and the visitors seen
+//! per link and UTC day (`stats_visitor_days`, for unique clicks), written in the very
+//! transactions that write clicks ([`crate::click_rows`]) and conversions
+//! ([`crate::conversions`]), and the tenant-scoped read behind `stats`.
+//!
+//! What counts is decided in `clickledger_domain::reporting`; this module only turns its
+//! counters into rows. Each amount is stored as two exact integers, whole units and millionths,
+//! so the upsert can add them in SQL on both databases over the whole range a postback may
+//! carry (see the migration `m20261206_000009_stats_rollups`).
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, TimeZone, Utc};
+use clickledger_domain::ids::{AffiliateId, CampaignId, TenantId, TrackingLinkId};
+use clickledger_domain::reporting::{
+    self, Counters, Device, Dimension, HourlyRow, RowKey, StatsInput, StatsReport, StatsRequest,
+};
+use rust_decimal::{Decimal, RoundingStrategy};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
+use sqlx::{PgConnection, Postgres, Row, Sqlite, SqliteConnection};
+use uuid::Uuid;
+
+use crate::conversions::{Conversion, ConversionEvent};
+use crate::db::sqlx_error;
+use crate::entities::tenants;
+use crate::tracking::NewClick;
+use crate::{Backend, Db, Error, Result, Scope, Viewer};
+
+/// Millionths per unit: amounts are kept at six places.
+const MICROS: i64 = 1_000_000;
+/// Rows per multi-row upsert (33 parameters each).
+const HOURLY_ROWS_PER_STATEMENT: usize = 64;
+/// Rows per visitor-day insert (4 parameters each).
+const VISITOR_ROWS_PER_STATEMENT: usize = 256;
+
+const KEY_COLUMNS: [&str; 17] = [
+    "tenant_id",
+    "hour",
+    "affiliate_id",
+    "campaign_id",
+    "link_id",
+    "sub1",
+    "sub2",
+    "sub3",
+    "sub4",
+    "sub5",
+    "country",
+    "device_type",
+    "os",
+    "browser",
+    "source",
+    "creative",
+    "landing_page",
+];
+const COUNTER_COLUMNS: [&str; 16] = [
+    "clicks",
+    "unique_clicks",
+    "registrations",
+    "ftds",
+    "deposits",
+    "chargebacks",
+    "ftd_amount_units",
+    "ftd_amount_micros",
+    "deposit_amount_units",
+    "deposit_amount_micros",
+    "net_revenue_units",
+    "net_revenue_micros",
+    "lots_units",
+    "lots_micros",
+    "commission_units",
+    "commission_micros",
+];
+
+/// A value bound to a rollup statement, on whichever connection runs it.
+#[derive(Debug, Clone)]
+enum Param {
+    Uuid(Uuid),
+    Int(i64),
+    Text(String),
+}
+
+impl From<Param> for Value {
+    fn from(param: Param) -> Value {
+        match param {
+            Param::Uuid(id) => id.into(),
+            Param::Int(n) => n.into(),
+            Param::Text(text) => text.into(),
+        }
+    }
+}
+
+/// One statement with its parameters, `?` or `$n` as the backend wants.
+struct Sql {
+    text: String,
+    params: Vec<Param>,
+}
+
+fn placeholders(backend: Backend, rows: usize, per_row: usize) -> String {
+    let mut n = 0;
+    let row = |n: &mut usize| {
+        let cells: Vec<String> = (0..per_row)
+            .map(|_| {
+                *n += 1;
+                match backend {
+                    Backend::Sqlite => "?".to_owned(),
+                    Backend::Postgres => format!("${n}"),
+                }
+            })
+            .collect();
+        format!("({})", cells.join(","))
+    };
+    (0..rows).map(|_| row(&mut n)).collect::<Vec<_>>().join(",")
+}
+
+/// An amount as whole units and millionths (the rest, same sign), rounded half away from
+/// zero to six places as the exact columns round.
+fn split(amount: Decimal) -> Result<[i64; 2]> {
+    let rounded = amount.round_dp_with_strategy(6, RoundingStrategy::MidpointAwayFromZero);
+    let units = rounded.trunc();
+    let micros = (rounded - units).checked_mul(MICROS.into()).and_then(|m| i64::try_from(m).ok());
+    match (i64::try_from(units).ok(), micros) {
+        (Some(units), Some(micros)) => Ok([units, micros]),
+        _ => Err(clickledger_domain::Error::invalid("amount", "too large for the reports").into()),
+    }
+}
+
+fn join(units: i64, micros: i64) -> Decimal {
+    (Decimal::from(units) + Decimal::new(micros, 6)).normalize()
+}
+
+fn counter_params(c: &Counters) -> Result<Vec<i64>> {
+    let mut params = vec![c.clicks, c.unique_clicks, c.registrations, c.ftds, c.deposits, c.chargebacks];
+    for amount in [c.ftd_amount, c.deposit_amount, c.net_revenue, c.lots, c.commission] {
+        params.extend(split(amount)?);
+    }
+    Ok(params)
+}
+
+fn id_or_nil(id: Option<Uuid>) -> Param {
+    Param::Uuid(id.unwrap_or(Uuid::nil()))
+}
+
+/// Changes to the hourly rows, summed per key before they are written (the upsert of one
+/// statement may not touch a row twice).
+#[derive(Default)]
+struct Deltas(HashMap<(TenantId, i64, RowKey), Counters>);
+
+impl Deltas {
+    fn add(&mut self, tenant: TenantId, at: DateTime<Utc>, key: RowKey, counters: &Counters) {
+        if counters.is_zero() {
+            return;
+        }
+        let hour = reporting::hour_of(at).timestamp();
+        self.0.entry((tenant, hour, key)).or_default().add(counters);
+    }
+
+    async fn write(self, txn: &DatabaseTransaction, backend: Backend) -> Result<()> {
+        for sql in self.statements(backend)? {
+            let values: Vec<Value> = sql.params.into_iter().map(Value::from).collect();
+            txn.execute_raw(Statement::from_sql_and_values(db_backend(backend), sql.text, values)).await?;
+        }
+        Ok(())
+    }
+
+    fn statements(self, backend: Backend) -> Result<Vec<Sql>> {
+        let mut rows: Vec<_> = self.0.into_iter().collect();
+        // Every writer (click batches, postback batches, other replicas) touches rows in one
+        // order, so concurrent upserts on PostgreSQL wait for each other instead of deadlocking.
+        rows.sort_by(|((t1, h1, k1), _), ((t2, h2, k2), _)| {
+            (t1.uuid(), h1, sort_key(k1)).cmp(&(t2.uuid(), h2, sort_key(k2)))
+        });
+        let columns: Vec<&str> = KEY_COLUMNS.iter().chain(COUNTER_COLUMNS.iter()).copied().collect();
+        let updates: Vec<String> =
+            COUNTER_COLUMNS.iter().map(|c| format!("{c} = stats_hourly.{c} + excluded.{c}")).collect();
+        let mut statements = Vec::new();
+        for chunk in rows.chunks(HOURLY_ROWS_PER_STATEMENT) {
+            let mut params = Vec::with_capacity(chunk.len() * columns.len());
+            for ((tenant, hour, key), counters) in chunk {
+                params.push(Param::Uuid(tenant.uuid()));
+                params.push(Param::Int(*hour));
+                params.push(id_or_nil(key.affiliate.map(|id| id.uuid())));
+                params.push(id_or_nil(key.campaign.map(|id| id.uuid())));
+                params.push(id_or_nil(key.link.map(|id| id.uuid())));
+                params.extend(key.subs.iter().map(|s| Param::Text(s.clone())));
+                params.push(Param::Text(key.country.clone()));
+                params.push(Param::Text(key.device.device_type.clone()));
+                params.push(Param::Text(key.device.os.clone()));
+                params.push(Param::Text(key.device.browser.clone()));
+                params.push(Param::Text(key.source.clone()));
+                params.push(Param::Text(key.creative.clone()));
+                params.push(Param::Text(key.landing_page.clone()));
+                params.extend(counter_params(counters)?.into_iter().map(Param::Int));
+            }
+            let text = format!(
+                "INSERT INTO stats_hourly ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}",
+                columns.join(", "),
+                placeholders(backend, chunk.len(), columns.len()),
+                KEY_COLUMNS.join(", "),
+                updates.join(", ")
+            );
+            statements.push(Sql { text, params });
+        }
+        Ok(statements)
+    }
+}
+
+/// A row key as a tuple that orders.
+fn sort_key(key: &RowKey) -> impl Ord + '_ {
+    (
+        key.affiliate.map(|id| id.uuid()),
+        key.campaign.map(|id| id.uuid()),
+        key.link.map(|id| id.uuid()),
+        &key.subs,
+        &key.country,
+        (&key.device.device_type, &key.device.os, &key.device.browser),
+    )
+}
+
+/// A visitor's day on a link: the click that adds it is a unique click.
+type VisitorDay = (Uuid, i64, Uuid, Uuid);
+
+fn visitor_day(click: &NewClick) -> VisitorDay {
+    (
+        click.tenant_id.uuid(),
+        reporting::day_of(click.clicked_at),
+        click.link_id.uuid(),
+        click.visitor_id.uuid(),
+    )
+}
+
+fn visitor_day_inserts(backend: Backend, days: &[VisitorDay]) -> Vec<Sql> {
+    days.chunks(VISITOR_ROWS_PER_STATEMENT)
+        .map(|chunk| Sql {
+            text: format!(
+                "INSERT INTO stats_visitor_days (tenant_id, day, link_id, visitor_id) VALUES {} \
+                 ON CONFLICT DO NOTHING RETURNING tenant_id, day, link_id, visitor_id",
+                placeholders(backend, chunk.len(), 4)
+            ),
+            params: chunk
+                .iter()
+                .flat_map(|(tenant, day, link, visitor)| {
+                    [Param::Uuid(*tenant), Param::Int(*day), Param::Uuid(*link), Param::Uuid(*visitor)]
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The hourly changes of newly stored clicks, given which visitor-days were new.
+fn click_deltas(clicks: &[&NewClick], mut new_days: HashSet<VisitorDay>) -> Deltas {
+    let mut deltas = Deltas::default();
+    for click in clicks {
+        // The first click of the batch on a new visitor-day is its unique click.
+        let unique = new_days.remove(&visitor_day(click));
+        let key = RowKey {
+            affiliate: Some(click.affiliate_id),
+            campaign: Some(click.campaign_id),
+            link: Some(click.link_id),
+            subs: click.subs.clone().map(Option::unwrap_or_default),
+            country: String::new(),
+            device: Device::of(click.user_agent.as_deref()),
+            source: click.source.clone().unwrap_or_default(),
+            creative: click.creative.clone().unwrap_or_default(),
+            landing_page: click.landing_page.clone().unwrap_or_default(),
+        };
+        deltas.add(click.tenant_id, click.clicked_at, key, &Counters::click(unique));
+    }
+    deltas
+}
+
+fn distinct_days(clicks: &[&NewClick]) -> Vec<VisitorDay> {
+    // Sorted, like the hourly rows, so concurrent writers take row locks in one order.
+    let days: std::collections::BTreeSet<VisitorDay> = clicks.iter().map(|c| visitor_day(c)).collect();
+    days.into_iter().collect()
+}
+
+/// Our own statement texts: fixed column names and placeholders, never input.
+fn audited(text: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(text.to_owned())
+}
+
+fn bind_sqlite<'q>(
+    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
+    params: &'q [Param],
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+    for param in params {
+        query = match param {
+            Param::Uuid(id) => query.bind(id),
+            Param::Int(n) => query.bind(n),
+            Param::Text(text) => query.bind(text.as_str()),
+        };
+    }
+    query
+}
+
+fn bind_postgres<'q>(
+    mut query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    params: &'q [Param],
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    for param in params {
+        query = match param {
+            Param::Uuid(id) => query.bind(id),
+            Param::Int(n) => query.bind(n),
+            Param::Text(text) => query.bind(text.as_str()),
+        };
+    }
+    query
+}
+
+fn returned_day<R: Row>(row: &R) -> std::result::Result<VisitorDay, sqlx::Error>
+where
+    for<'r> Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?))
+}
+
+/// Rollups of clicks just inserted on SQLite, in the click writer's transaction.
+pub(crate) async fn record_clicks_sqlite(conn: &mut SqliteConnection, clicks: &[&NewClick]) -> Result<()> {
+    if clicks.is_empty() {
+        return Ok(());
+    }
+    let mut new_days = HashSet::new();
+    for sql in visitor_day_inserts(Backend::Sqlite, &distinct_days(clicks)) {
+        let rows = bind_sqlite(sqlx::query(audited(&sql.text)), &sql.params)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(sqlx_error)?;
+        for row in &rows {
+            new_days.insert(returned_day(row).map_err(sqlx_error)?);
+        }
+    }
+    for sql in click_deltas(clicks, new_days).statements(Backend::Sqlite)? {
+        bind_sqlite(sqlx::query(audited(&sql.text)), &sql.params)
+            .execute(&mut *conn)
+            .await
+            .map_err(sqlx_error)?;
+    }
+    Ok(())
+}
+
+/// Rollups of clicks just inserted on PostgreSQL, in the click writer's transaction.
+pub(crate) async fn record_clicks_postgres(conn: &mut PgConnection, clicks: &[&NewClick]) -> Result<()> {
+    if clicks.is_empty() {
+        return Ok(());
+    }
+    let mut new_days = HashSet::new();
+    for sql in visitor_day_inserts(Backend::Postgres, &distinct_days(clicks)) {
+        let rows = bind_postgres(sqlx::query(audited(&sql.text)), &sql.params)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(sqlx_error)?;
+        for row in &rows {
+            new_days.insert(returned_day(row).map_err(sqlx_error)?);
+        }
+    }
+    for sql in click_deltas(clicks, new_days).statements(Backend::Postgres)? {
+        bind_postgres(sqlx::query(audited(&sql.text)), &sql.params)
+            .execute(&mut *conn)
+            .await
+            .map_err(sqlx_error)?;
+    }
+    Ok(())
+}
+
+fn db_backend(backend: Backend) -> DbBackend {
+    match backend {
+        Backend::Sqlite => DbBackend::Sqlite,
+        Backend::Postgres => DbBackend::Postgres,
+    }
+}
+
+/// What a conversion's click says about where it came from.
+async fn converting_click(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    tenant: TenantId,
+    click_id: &str,
+) -> Result<Option<RowKey>> {
+    let sql = match backend {
+        Backend::Sqlite => {
+            "SELECT affiliate_id, campaign_id, link_id, sub1, sub2, sub3, sub4, sub5, user_agent, source, creative, \
+             landing_page FROM clicks WHERE tenant_id = ? AND click_id = ?"
+        }
+        Backend::Postgres => {
+            "SELECT affiliate_id, campaign_id, link_id, sub1, sub2, sub3, sub4, sub5, user_agent, source, creative, \
+             landing_page FROM clicks WHERE tenant_id = $1 AND click_id = $2"
+        }
+    };
+    let statement =
+        Statement::from_sql_and_values(db_backend(backend), sql, [tenant.uuid().into(), click_id.into()]);
+    let Some(row) = txn.query_one_raw(statement).await? else { return Ok(None) };
+    let text =
+        |i: usize| -> Result<String> { Ok(row.try_get_by_index::<Option<String>>(i)?.unwrap_or_default()) };
+    let user_agent: Option<String> = row.try_get_by_index(8)?;
+    Ok(Some(RowKey {
+        affiliate: Some(AffiliateId::from_uuid(row.try_get_by_index(0)?)),
+        campaign: Some(CampaignId::from_uuid(row.try_get_by_index(1)?)),
+        link: Some(TrackingLinkId::from_uuid(row.try_get_by_index(2)?)),
+        subs: [text(3)?, text(4)?, text(5)?, text(6)?, text(7)?],
+        country: String::new(),
+        device: Device::of(user_agent.as_deref()),
+        source: text(9)?,
+        creative: text(10)?,
+        landing_page: text(11)?,
+    }))
+}
+
+/// The click of the conversion a player is bound to, if it had one.
+async fn bound_click(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    tenant: TenantId,
+    player: &str,
+) -> Result<Option<String>> {
+    let sql = format!(
+        "SELECT c.click_id FROM players p JOIN conversions c ON c.tenant_id = p.tenant_id AND c.id = p.conversion_id \
+         WHERE p.tenant_id = {} AND p.player_id = {}",
+        param(backend, 1),
+        param(backend, 2)
+    );
+    let statement =
+        Statement::from_sql_and_values(db_backend(backend), sql, [tenant.uuid().into(), player.into()]);
+    match txn.query_one_raw(statement).await? {
+        Some(row) => Ok(row.try_get_by_index::<Option<String>>(0)?),
+        None => Ok(None),
+    }
+}
+
+/// Where a conversion counts: the row of the click it converted through (the postback's,
+/// else the last of its journey, else, for a bound player's later conversions, the click of the
+/// conversion that bound the player), with the postback's country.
+async fn origin_of(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    c: &Conversion,
+    has_credits: bool,
+    country: Option<&str>,
+) -> Result<RowKey> {
+    let mut click = c.click_id.clone().or_else(|| c.journey.last().map(|t| t.click_id.clone()));
+    if click.is_none()
+        && has_credits
+        && let Some(player) = &c.player_id
+    {
+        click = bound_click(txn, backend, c.tenant_id, player).await?;
+    }
+    let origin = match click {
+        Some(click) if has_credits => converting_click(txn, backend, c.tenant_id, &click).await?,
+        _ => None,
+    };
+    let origin = origin.unwrap_or_else(|| RowKey { campaign: c.campaign_id, ..RowKey::default() });
+    Ok(RowKey { country: country.unwrap_or_default().to_owned(), ..origin })
+}
+
+/// The rollup rows a conversion adds, as it stands.
+fn rows_of(c: &Conversion, origin: RowKey) -> Vec<(RowKey, Counters)> {
+    let credits: Vec<(AffiliateId, Option<Decimal>)> =
+        c.credits.iter().map(|credit| (credit.affiliate_id, credit.commission.map(|m| m.amount))).collect();
+    reporting::conversion_rows(origin, &credits, Counters::conversion(c.event, c.status, c.amount, c.lots))
+}
+
+/// Adds newly written conversions to the rollups, in their own transaction. Each comes with
+/// the country its postback named, if any.
+pub(crate) async fn record_conversion(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    conversions: &[(&ConversionEvent, Option<&str>)],
+) -> Result<()> {
+    let mut deltas = Deltas::default();
+    for &(event, country) in conversions {
+        let c = &event.conversion;
+        let origin = origin_of(txn, backend, c, !c.credits.is_empty(), country).await?;
+        for (key, counters) in rows_of(c, origin) {
+            deltas.add(c.tenant_id, c.occurred_at, key, &counters);
+        }
+    }
+    deltas.write(txn, backend).await
+}
+
+/// A conversion's status moved forward: its rows lose what it counted before and gain what it
+/// counts now (a rejected conversion counts nothing; its commission is what its entries say).
+pub(crate) async fn record_status_change(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    before: &Conversion,
+    after: &Conversion,
+    country: Option<&str>,
+) -> Result<()> {
+    let has_credits = !before.credits.is_empty();
+    let origin = origin_of(txn, backend, before, has_credits, country).await?;
+    let mut deltas = Deltas::default();
+    for (key, counters) in rows_of(before, origin.clone()) {
+        deltas.add(before.tenant_id, before.occurred_at, key, &counters.negated());
+    }
+    for (key, counters) in rows_of(after, origin) {
+        deltas.add(after.tenant_id, after.occurred_at, key, &counters);
+    }
+    deltas.write(txn, backend).await
+}
+
+/// The `stats` read: rollup rows of the scope's tenant (an affiliate's own only), grouped and
+/// paged by the domain's rules.
+pub struct Stats<'a> {
+    db: &'a Db,
+    scope: Scope,
+}
+
+impl<'a> Stats<'a> {
+    pub fn scoped(db: &'a Db, scope: Scope) -> Self {
+        Stats { db, scope }
+    }
+
+    /// Validates the input (the tenant's time zone by default) and answers it.
+    pub async fn report(&self, input: StatsInput) -> Result<StatsReport> {
+        let request = StatsRequest::parse(input, self.zone().await?)?;
+        let rows = self.rows(&request).await?;
+        Ok(reporting::aggregate(rows, &request))
+    }
+
+    async fn zone(&self) -> Result<chrono_tz::Tz> {
+        use sea_orm::EntityTrait;
+        let tenant = tenants::Entity::find_by_id(self.scope.tenant().uuid())
+            .one(self.db.reader())
+            .await?
+            .ok_or(Error::NotFound)?;
+        tenant.time_zone.parse().map_err(|_| Error::Corrupt(format!("time zone `{}`", tenant.time_zone)))
+    }
+
+    /// The hourly rows of the request's whole hours, the viewer's own only; filters on stored
+    /// columns are applied here too (the domain applies every filter again, time ones included).
+    async fn rows(&self, request: &StatsRequest) -> Result<Vec<HourlyRow>> {
+        let backend = self.db.backend();
+        let (from, to) = request.hours();
+        let mut values: Vec<Value> =
+            vec![self.scope.tenant().uuid().into(), from.timestamp().into(), to.timestamp().into()];
+        let mut sql = format!(
+            "SELECT hour, affiliate_id, campaign_id, link_id, sub1, sub2, sub3, sub4, sub5, country, device_type, \
+             os, browser, {}, source, creative, landing_page FROM stats_hourly WHERE tenant_id = {} AND hour >= {} AND hour < {}",
+            COUNTER_COLUMNS.join(", "),
+            param(backend, 1),
+            param(backend, 2),
+            param(backend, 3)
+        );
+        if let Viewer::Affiliate(affiliate) = self.scope.viewer() {
+            values.push(affiliate.uuid().into());
+            sql.push_str(&format!(" AND affiliate_id = {}", param(backend, values.len())));
+        }
+        for (dimension, wanted) in &request.filters {
+            let Some((column, stored)) = stored_values(*dimension, wanted) else { continue };
+            if stored.is_empty() {
+                // Nothing stored can match (IDs of another kind, or malformed).
+                return Ok(Vec::new());
+            }
+            let mut slots = Vec::with_capacity(stored.len());
+            for value in stored {
+                values.push(value);
+                slots.push(param(backend, values.len()));
+            }
+            sql.push_str(&format!(" AND {column} IN ({})", slots.join(", ")));
+        }
+        let statement = Statement::from_sql_and_values(db_backend(backend), sql, values);
+        let rows = self.db.reader().query_all_raw(statement).await?;
+        rows.iter().map(hourly_row).collect()
+    }
+}
+
+/// A filter on a stored column: the column and its values as stored (`""` and the nil UUID
+/// for "no value"). `None` for the time dimensions, which are computed, not stored.
+fn stored_values(dimension: Dimension, wanted: &[String]) -> Option<(&'static str, Vec<Value>)> {
+    fn ids<T: std::str::FromStr>(wanted: &[String], uuid: fn(T) -> Uuid) -> Vec<Value> {
+        wanted
+            .iter()
+            .filter_map(
+                |raw| if raw.is_empty() { Some(Uuid::nil()) } else { raw.parse::<T>().ok().map(uuid) },
+            )
+            .map(Value::from)
+            .collect()
+    }
+    let text = || wanted.iter().map(|v| Value::from(v.clone())).collect::<Vec<_>>();
+    Some(match dimension {
+        Dimension::Affiliate => ("affiliate_id", ids::<AffiliateId>(wanted, |id| id.uuid())),
+        Dimension::Campaign => ("campaign_id", ids::<CampaignId>(wanted, |id| id.uuid())),
+        Dimension::Link => ("link_id", ids::<TrackingLinkId>(wanted, |id| id.uuid())),
+        Dimension::Sub1 => ("sub1", text()),
+        Dimension::Sub2 => ("sub2", text()),
+        Dimension::Sub3 => ("sub3", text()),
+        Dimension::Sub4 => ("sub4", text()),
+        Dimension::Sub5 => ("sub5", text()),
+        Dimension::Country => ("country", text()),
+        Dimension::DeviceType => ("device_type", text()),
+        Dimension::Os => ("os", text()),
+        Dimension::Browser => ("browser", text()),
+        Dimension::Source => ("source", text()),
+        Dimension::Creative => ("creative", text()),
+        Dimension::LandingPage => ("landing_page", text()),
+        Dimension::Hour | Dimension::Day | Dimension::Month => return None,
+    })
+}
+
+fn param(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_owned(),
+        Backend::Postgres => format!("${n}"),
+    }
+}
+
+fn hourly_row(row: &sea_orm::QueryResult) -> Result<HourlyRow> {
+    let id = |i: usize| -> Result<Option<Uuid>> {
+        let id: Uuid = row.try_get_by_index(i)?;
+        Ok((!id.is_nil()).then_some(id))
+    };
+    let text = |i: usize| -> Result<String> { Ok(row.try_get_by_index(i)?) };
+    let int = |i: usize| -> Result<i64> { Ok(row.try_get_by_index(i)?) };
+    let hour: i64 = row.try_get_by_index(0)?;
+    let hour =
+        Utc.timestamp_opt(hour, 0).single().ok_or_else(|| Error::Corrupt(format!("stats hour {hour}")))?;
+    Ok(HourlyRow {
+        hour,
+        key: RowKey {
+            affiliate: id(1)?.map(AffiliateId::from_uuid),
+            campaign: id(2)?.map(CampaignId::from_uuid),
+            link: id(3)?.map(TrackingLinkId::from_uuid),
+            subs: [text(4)?, text(5)?, text(6)?, text(7)?, text(8)?],
+            country: text(9)?,
+            device: Device { device_type: text(10)?, os: text(11)?, browser: text(12)? },
+            source: text(29)?,
+            creative: text(30)?,
+            landing_page: text(31)?,
+        },
+        counters: Counters {
+            clicks: int(13)?,
+            unique_clicks: int(14)?,
+            registrations: int(15)?,
+            ftds: int(16)?,
+            deposits: int(17)?,
+            chargebacks: int(18)?,
+            ftd_amount: join(int(19)?, int(20)?),
+            deposit_amount: join(int(21)?, int(22)?),
+            net_revenue: join(int(23)?, int(24)?),
+            lots: join(int(25)?, int(26)?),
+            commission: join(int(27)?, int(28)?),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_split_and_join_exactly_across_the_whole_postback_range() {
+        for text in
+            ["0", "19.99", "-0.000001", "98765432109876.54", "-987654321098.123456", "1000000000000000"]
+        {
+            let amount: Decimal = text.parse().unwrap();
+            let [units, micros] = split(amount).unwrap();
+            assert_eq!(join(units, micros), amount.normalize(), "{text}");
+        }
+        assert_eq!(
+            join(
+                split("0.0000005".parse().unwrap()).unwrap()[0],
+                split("0.0000005".parse().unwrap()).unwrap()[1]
+            )
+            .to_string(),
+            "0.000001"
+        );
+        // Sums of parts, as the upsert adds them, still join exactly.
+        let (a, b) = (split("0.75".parse().unwrap()).unwrap(), split("1.5".parse().unwrap()).unwrap());
+        assert_eq!(join(a[0] + b[0], a[1] + b[1]).to_string(), "2.25");
+        assert!(split(Decimal::MAX).is_err());
+    }
+
+    #[tokio::test]
+    async fn clicks_count_once_even_when_a_batch_is_retried_and_a_visitor_once_a_day_per_link() {
+        use chrono::Duration;
+        use clickledger_domain::ids::{AffiliateId, CampaignId, TrackingLinkId, VisitorId};
+
+        let test = crate::test_support::fresh_db("rollups").await;
+        let db = &test.db;
+        let tenant = crate::test_support::tenant(db, "rollups").await.id;
+        let (link, other_link) = (TrackingLinkId::new(), TrackingLinkId::new());
+        let (affiliate, campaign) = (AffiliateId::new(), CampaignId::new());
+        let (returning, once) = (VisitorId::new(), VisitorId::new());
+        let now = Utc::now();
+        let click = |n: usize, link: TrackingLinkId, visitor: VisitorId, at: DateTime<Utc>| NewClick {
+            click_id: format!("rollup-{n}"),
+            tenant_id: tenant,
+            link_id: link,
+            affiliate_id: affiliate,
+            campaign_id: campaign,
+            visitor_id: visitor,
+            clicked_at: at,
+            ip: None,
+            user_agent: Some(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.0.0 Safari/537.36".into(),
+            ),
+            referrer: None,
+            subs: [Some("s".into()), None, None, None, None],
+            source: None,
+            creative: None,
+            landing_page: None,
+        };
+        // The returning visitor clicks three times on one link and once on another; the other
+        // visitor once. Unique: 3 (a visitor per link and day).
+        let batch = vec![
+            click(0, link, returning, now),
+            click(1, link, returning, now),
+            click(2, other_link, returning, now),
+            click(3, link, once, now),
+        ];
+        crate::tracking::insert_clicks(db, &batch).await.unwrap();
+        crate::tracking::insert_clicks(db, &batch).await.unwrap();
+        crate::tracking::insert_clicks(db, &[click(4, link, returning, now)]).await.unwrap();
+
+        let report = Stats::scoped(db, Scope::staff(tenant))
+            .report(StatsInput {
+                from: now - Duration::hours(1),
+                to: now + Duration::hours(1),
+                group_by: vec!["LINK".into(), "BROWSER".into()],
+                ..StatsInput::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!((report.totals.clicks, report.totals.unique_clicks), (5, 3), "the retry counted nothing");
+        let on_link = report.rows.iter().find(|r| r.key[0].1 == Some(link.to_string())).unwrap();
+        assert_eq!((on_link.counters.clicks, on_link.counters.unique_clicks), (4, 2));
+        assert_eq!(on_link.key[1].1.as_deref(), Some("Chrome"));
+
+        // Another affiliate sees none of it.
+        let outsider = Scope::new(tenant, Viewer::Affiliate(AffiliateId::new()));
+        let report = Stats::scoped(db, outsider)
+            .report(StatsInput {
+                from: now - Duration::hours(1),
+                to: now + Duration::hours(1),
+                ..StatsInput::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(report.totals, Counters::default());
+    }
+}
