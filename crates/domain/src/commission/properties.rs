@@ -82,7 +82,8 @@ proptest! {
         for plan in 0..3 {
             by_plan.extend(book_for(&earnings, &credits, on(plan), uplines_of(&parents), &levels).unwrap());
         }
-        let key = |d: &EntryDraft| (d.beneficiary, d.tier, d.kind, d.amount.amount);
+        // The whole draft is the key: two overrides may differ only in their basis.
+        let key = |d: &EntryDraft| (d.beneficiary, d.tier, d.kind, d.amount.amount, d.basis.map(|b| b.amount));
         let (mut a, mut b) = (at_once.clone(), by_plan);
         a.sort_by_key(key);
         b.sort_by_key(key);
