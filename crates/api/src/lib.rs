@@ -2,6 +2,7 @@
 //! the command line that starts it all.
 
 mod admin;
+mod api_keys;
 pub mod auth;
 mod banner;
 pub mod cli;

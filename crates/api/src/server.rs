@@ -62,6 +62,8 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
     let state: SharedState = Arc::new(app_state);
     let notifier = crate::outbound::start(&notifier, &state.live);
     let listener = state.live.spawn_listener(db.clone());
+    let key_revocations = state.api_keys.spawn_revocation_listener(db.clone());
+    let key_uses = state.api_keys.spawn_use_writer(db.clone());
     let retraining = state.models.spawn_retraining(db.clone());
     let schema = graphql::build_schema(state.clone());
 
@@ -121,6 +123,11 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
     if let Some(listener) = listener {
         listener.abort();
     }
+    if let Some(key_revocations) = key_revocations {
+        key_revocations.abort();
+    }
+    key_uses.abort();
+    state.api_keys.flush_uses(&db).await;
     // Deliveries under way get a moment; any cut short are retried at the next start.
     notifier.stop().await;
     // Clicks already answered are in the queue: write them before exiting.

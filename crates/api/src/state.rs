@@ -1,11 +1,11 @@
 use std::sync::Arc;
-use std::time::Duration;
 
 use clickledger_domain::ids::TenantId;
 use clickledger_persistence::Db;
 use clickledger_persistence::tracking::{self, ClickKeys};
 use moka::sync::Cache;
 
+use crate::api_keys::KeyCache;
 use crate::auth::{JwtKeys, LoginLimiter, TestSendLimiter};
 use crate::ingest::Ingestor;
 use crate::live::{Feeds, Live};
@@ -30,17 +30,14 @@ pub struct AppState {
     pub ingestor: Ingestor,
     pub models: Arc<ModelStore>,
     pub outbound: Outbound,
-    /// API-key hash → tenant (or known-bad), for a few seconds: postbacks arrive in bursts.
-    pub api_keys: Cache<String, Option<TenantId>>,
+    /// Presented API keys, cached briefly and dropped at once on revocation.
+    pub api_keys: Arc<KeyCache>,
     /// How far back a subscription's `since` may reach (events); older cursors are refused.
     pub max_replay_events: i64,
     click_keys: Cache<TenantId, ClickKeys>,
     /// Turns `true` when shutdown begins: live subscriptions close with 1001 "going away".
     pub shutdown: tokio::sync::watch::Sender<bool>,
 }
-
-/// How long an API key lookup is trusted; a revoked key stops working within this.
-pub const API_KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// The default of `--max-replay-events`.
 pub const DEFAULT_MAX_REPLAY_EVENTS: i64 = 10_000;
@@ -70,7 +67,7 @@ impl AppState {
             live,
             models: Arc::new(ModelStore::default()),
             outbound,
-            api_keys: Cache::builder().max_capacity(10_000).time_to_live(API_KEY_CACHE_TTL).build(),
+            api_keys: Arc::new(KeyCache::default()),
             click_keys: Cache::builder().max_capacity(10_000).build(),
             shutdown: tokio::sync::watch::Sender::new(false),
             max_replay_events: DEFAULT_MAX_REPLAY_EVENTS,

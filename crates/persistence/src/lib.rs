@@ -14,6 +14,7 @@ mod entities;
 mod error;
 pub mod fraud;
 pub mod import;
+pub mod key_revocations;
 pub mod mail;
 pub mod outbound;
 mod page;

@@ -70,10 +70,10 @@ impl ApiKeyMutation {
     #[graphql(guard = "Allow::OWNER")]
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());
-        ApiKeys::scoped(&state.db, scope)
-            .revoke(ApiKeyId::parse(&id, "id").gql()?)
-            .await
-            .gql()
-            .map(ApiKey::from)
+        let revoked =
+            ApiKeys::scoped(&state.db, scope).revoke(ApiKeyId::parse(&id, "id").gql()?).await.gql()?;
+        // Other replicas hear of it from the database (PostgreSQL); this one forgets now.
+        state.api_keys.forget_all();
+        Ok(ApiKey::from(revoked))
     }
 }

@@ -260,6 +260,8 @@ pub struct ApiKey {
     pub prefix: String,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The last postback that presented this key (written about once a second, not per
+    /// postback).
     pub last_used_at: Option<DateTime<Utc>>,
 }
 

@@ -130,12 +130,18 @@ fn bearer(req: &Request) -> Option<String> {
 
 async fn authenticate(state: &SharedState, presented: &str) -> Result<Option<TenantId>, Error> {
     let hash = api_key::hash(presented);
-    if let Some(cached) = state.api_keys.get(&hash) {
-        return Ok(cached);
-    }
-    let found = Directory::new(&state.db).authenticate_api_key(&hash).await?.map(|(tenant, _)| tenant);
-    state.api_keys.insert(hash, found);
-    Ok(found)
+    let found = match state.api_keys.get(&hash) {
+        Some(cached) => cached,
+        None => {
+            let found = Directory::new(&state.db).authenticate_api_key(&hash).await?;
+            state.api_keys.insert(hash, found);
+            found
+        }
+    };
+    Ok(found.map(|(tenant, key)| {
+        state.api_keys.note_use(key, Utc::now());
+        tenant
+    }))
 }
 
 /// Query string, then the body (form or JSON object of scalars); a later value wins.

@@ -1,4 +1,4 @@
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clickledger_domain::ids::ApiKeyId;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, Select};
 
@@ -65,7 +65,26 @@ impl<'a> ApiKeys<'a> {
             }
             .update(self.db.writer())
             .await?;
+            crate::key_revocations::announce(self.db).await?;
         }
         self.get(id).await
     }
+}
+
+/// Stamps when keys were last used: one statement per key, never moving a stamp back (uses
+/// are gathered by the caller and written in batches, not per postback).
+pub async fn record_uses(db: &Db, uses: &[(ApiKeyId, DateTime<Utc>)]) -> Result<()> {
+    for &(key, at) in uses {
+        api_keys::Entity::update_many()
+            .col_expr(api_keys::Column::LastUsedAt, sea_orm::sea_query::Expr::value(Some(at)))
+            .filter(api_keys::Column::Id.eq(key.uuid()))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(api_keys::Column::LastUsedAt.is_null())
+                    .add(api_keys::Column::LastUsedAt.lt(at)),
+            )
+            .exec(db.writer())
+            .await?;
+    }
+    Ok(())
 }
