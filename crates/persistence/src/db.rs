@@ -142,6 +142,18 @@ fn invalid_url(err: sqlx::Error) -> crate::Error {
     clickledger_domain::Error::invalid("database-url", err.to_string()).into()
 }
 
+/// A connection listening for PostgreSQL notifications on `channel`: how replicas hear of
+/// each other. `None` on SQLite, where one process is the whole system.
+pub(crate) async fn listen(db: &Db, channel: &str) -> Result<Option<sqlx::postgres::PgListener>> {
+    if db.backend() != Backend::Postgres {
+        return Ok(None);
+    }
+    let pool = db.writer().get_postgres_connection_pool();
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await.map_err(sqlx_error)?;
+    listener.listen(channel).await.map_err(sqlx_error)?;
+    Ok(Some(listener))
+}
+
 pub(crate) fn sqlx_error(err: sqlx::Error) -> crate::Error {
     connect_failed(err)
 }

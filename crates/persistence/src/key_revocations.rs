@@ -33,13 +33,7 @@ pub struct RevocationListener {
 impl RevocationListener {
     /// `None` on SQLite.
     pub async fn connect(db: &Db) -> Result<Option<RevocationListener>> {
-        if db.backend() != Backend::Postgres {
-            return Ok(None);
-        }
-        let pool = db.writer().get_postgres_connection_pool();
-        let mut listener = PgListener::connect_with(pool).await.map_err(crate::db::sqlx_error)?;
-        listener.listen(CHANNEL).await.map_err(crate::db::sqlx_error)?;
-        Ok(Some(RevocationListener { listener }))
+        Ok(crate::db::listen(db, CHANNEL).await?.map(|listener| RevocationListener { listener }))
     }
 
     /// Returns when a key was revoked anywhere, or when the connection was lost and

@@ -35,13 +35,7 @@ pub struct EventListener {
 impl EventListener {
     /// `None` on SQLite, where one process is the whole system.
     pub async fn connect(db: &Db) -> Result<Option<EventListener>> {
-        if db.backend() != Backend::Postgres {
-            return Ok(None);
-        }
-        let pool = db.writer().get_postgres_connection_pool();
-        let mut listener = PgListener::connect_with(pool).await.map_err(crate::db::sqlx_error)?;
-        listener.listen(CHANNEL).await.map_err(crate::db::sqlx_error)?;
-        Ok(Some(EventListener { listener }))
+        Ok(crate::db::listen(db, CHANNEL).await?.map(|listener| EventListener { listener }))
     }
 
     /// The next (tenant, sequence) committed anywhere. After a lost connection sqlx
