@@ -16,6 +16,7 @@ mod m20261202_000007_exact_decimals;
 mod m20261206_000008_fraud;
 mod m20261206_000009_stats_rollups;
 mod m20261206_000010_import;
+mod m20261206_000011_wider_running_totals;
 mod util;
 
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000008_fraud::Migration),
             Box::new(m20261206_000009_stats_rollups::Migration),
             Box::new(m20261206_000010_import::Migration),
+            Box::new(m20261206_000011_wider_running_totals::Migration),
         ]
     }
 }

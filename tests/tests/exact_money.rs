@@ -189,3 +189,54 @@ async fn amounts_rates_shares_and_ledger_sums_round_trip_exactly() {
         assert_eq!(d(&statement["balance"]).scale(), 2, "{statement}");
     }
 }
+
+/// A player's running totals (deposits, turnover, lots) outgrow any single postback: each
+/// deposit may be just under 10¹⁴, and their sum must still be stored (it once overflowed
+/// PostgreSQL's NUMERIC(20,6) and answered 500).
+#[tokio::test]
+async fn a_players_running_totals_outgrow_a_single_postbacks_range() {
+    let app = spawn_app!().await;
+    let t = Tenant::create(&app, "big-player").await;
+    let affiliate = t.create_affiliate("Whale", false).await;
+    let campaign = t.create_campaign("Casino", json!({})).await;
+    let link = t.create_link(&affiliate, &campaign).await;
+    let plan = t
+        .run(
+            "mutation($input: CreateCommissionPlanInput!) { createCommissionPlan(input: $input) { id } }",
+            json!({ "input": { "name": "CPA", "rules": { "currency": "EUR", "cpa": { "amount": "50", "minFirstDeposit": "10" } } } }),
+        )
+        .await["createCommissionPlan"]["id"]
+        .as_str()
+        .expect("plan id")
+        .to_owned();
+    t.run(
+        "mutation($input: AssignCommissionPlanInput!) { assignCommissionPlan(input: $input) { id } }",
+        json!({ "input": { "planId": plan, "campaignId": campaign } }),
+    )
+    .await;
+    let click_id = app.click(&link.code, "", None).await.click_id();
+    let big = "99999999999999.99";
+    t.postback_ok(&[
+        ("click_id", &click_id),
+        ("player_id", "whale"),
+        ("event", "ftd"),
+        ("txn_id", "w0"),
+        ("amount", big),
+        ("currency", "EUR"),
+    ])
+    .await;
+    for n in 1..4 {
+        let txn = format!("w{n}");
+        let (status, body) = t
+            .postback(&[
+                ("player_id", "whale"),
+                ("event", "deposit"),
+                ("txn_id", &txn),
+                ("amount", big),
+                ("currency", "EUR"),
+            ])
+            .await;
+        assert_eq!(status, 200, "deposit {n} brings the total near {n}×10¹⁴: {body}");
+        assert_eq!(body["attributed"], true, "{body}");
+    }
+}

@@ -15,11 +15,11 @@ pub struct Model {
     pub country: Option<String>,
     #[sea_orm(column_type = "Decimal(Some((20, 6)))", nullable)]
     pub first_deposit: Option<ExactDecimal<6>>,
-    #[sea_orm(column_type = "Decimal(Some((20, 6)))")]
+    #[sea_orm(column_type = "Decimal(Some((32, 6)))")]
     pub total_deposits: ExactDecimal<6>,
-    #[sea_orm(column_type = "Decimal(Some((20, 6)))")]
+    #[sea_orm(column_type = "Decimal(Some((32, 6)))")]
     pub turnover: ExactDecimal<6>,
-    #[sea_orm(column_type = "Decimal(Some((20, 6)))")]
+    #[sea_orm(column_type = "Decimal(Some((32, 6)))")]
     pub lots: ExactDecimal<6>,
     pub trades: i32,
     pub cpa_paid: bool,
