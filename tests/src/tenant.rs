@@ -124,6 +124,24 @@ impl<'a> Tenant<'a> {
         }
     }
 
+    /// Creates a commission plan with `rules` and makes it the campaign's default (for
+    /// affiliates without a plan of their own), in force from now. Returns the plan's ID.
+    pub async fn create_default_plan(&self, campaign_id: &str, name: &str, rules: Value) -> String {
+        let data = self
+            .run(
+                "mutation($input: CreateCommissionPlanInput!) { createCommissionPlan(input: $input) { id } }",
+                json!({ "input": { "name": name, "rules": rules } }),
+            )
+            .await;
+        let plan = data["createCommissionPlan"]["id"].as_str().expect("plan id").to_owned();
+        self.run(
+            "mutation($input: AssignCommissionPlanInput!) { assignCommissionPlan(input: $input) { id } }",
+            json!({ "input": { "planId": plan, "campaignId": campaign_id } }),
+        )
+        .await;
+        plan
+    }
+
     /// An inbound postback by GET with `key=`; returns (HTTP status, JSON body).
     pub async fn postback(&self, params: &[(&str, &str)]) -> (u16, Value) {
         let mut all = vec![("key", self.api_key.as_str())];

@@ -200,18 +200,10 @@ async fn a_players_running_totals_outgrow_a_single_postbacks_range() {
     let affiliate = t.create_affiliate("Whale", false).await;
     let campaign = t.create_campaign("Casino", json!({})).await;
     let link = t.create_link(&affiliate, &campaign).await;
-    let plan = t
-        .run(
-            "mutation($input: CreateCommissionPlanInput!) { createCommissionPlan(input: $input) { id } }",
-            json!({ "input": { "name": "CPA", "rules": { "currency": "EUR", "cpa": { "amount": "50", "minFirstDeposit": "10" } } } }),
-        )
-        .await["createCommissionPlan"]["id"]
-        .as_str()
-        .expect("plan id")
-        .to_owned();
-    t.run(
-        "mutation($input: AssignCommissionPlanInput!) { assignCommissionPlan(input: $input) { id } }",
-        json!({ "input": { "planId": plan, "campaignId": campaign } }),
+    t.create_default_plan(
+        &campaign,
+        "CPA",
+        json!({ "currency": "EUR", "cpa": { "amount": "50", "minFirstDeposit": "10" } }),
     )
     .await;
     let click_id = app.click(&link.code, "", None).await.click_id();

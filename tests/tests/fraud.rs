@@ -145,20 +145,7 @@ async fn players_sharing_a_device_are_linked_with_evidence_that_affiliates_never
 async fn actions_reject_and_hold_what_the_rules_catch() {
     let app = spawn_app!().await;
     let (t, campaign, code) = program(&app, "actions").await;
-    let plan = t
-        .run(
-            "mutation($input: CreateCommissionPlanInput!) { createCommissionPlan(input: $input) { id } }",
-            json!({ "input": { "name": "CPA", "rules": { "currency": "EUR", "cpa": { "amount": "50" } } } }),
-        )
-        .await["createCommissionPlan"]["id"]
-        .as_str()
-        .expect("plan id")
-        .to_owned();
-    t.run(
-        "mutation($input: AssignCommissionPlanInput!) { assignCommissionPlan(input: $input) { id } }",
-        json!({ "input": { "planId": plan, "campaignId": campaign } }),
-    )
-    .await;
+    t.create_default_plan(&campaign, "CPA", json!({ "currency": "EUR", "cpa": { "amount": "50" } })).await;
     let updated = update_settings(
         &t,
         json!({ "clickInjection": { "action": "REJECT", "score": 90 }, "multiAccounting": { "action": "HOLD" } }),

@@ -70,21 +70,7 @@ async fn world<'a>(app: &'a TestApp, slug: &str) -> World<'a> {
     let alpha = tenant.create_affiliate("alpha", true).await;
     let beta = tenant.create_affiliate("beta", true).await;
     let campaign = tenant.create_campaign("Casino", json!({})).await;
-    let plan = tenant
-        .run(
-            "mutation($input: CreateCommissionPlanInput!) { createCommissionPlan(input: $input) { id } }",
-            json!({ "input": { "name": "Leads", "rules": { "currency": "USD", "cpl": "2.5" } } }),
-        )
-        .await["createCommissionPlan"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    tenant
-        .run(
-            "mutation($input: AssignCommissionPlanInput!) { assignCommissionPlan(input: $input) { id } }",
-            json!({ "input": { "planId": plan, "campaignId": campaign } }),
-        )
-        .await;
+    tenant.create_default_plan(&campaign, "Leads", json!({ "currency": "USD", "cpl": "2.5" })).await;
     let alpha_link = tenant.create_link(&alpha, &campaign).await;
     let beta_link = tenant.create_link(&beta, &campaign).await;
     World { tenant, alpha, beta, alpha_link, beta_link, campaign }
