@@ -175,10 +175,9 @@ impl FraudRuleSettingInput {
             setting.enabled = enabled;
         }
         if let Some(score) = self.score {
+            // Only the conversion here; the range (0–100) is FraudSettings::validate's.
             setting.score = u8::try_from(score)
-                .ok()
-                .filter(|score| *score <= 100)
-                .ok_or_else(|| Invalid::invalid(score_field, "must be between 0 and 100"))?;
+                .map_err(|_| Invalid::invalid(score_field, "must be between 0 and 100"))?;
         }
         if let Some(action) = self.action {
             setting.action = action.into();
