@@ -46,6 +46,10 @@ pub struct TestApp {
 
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
+/// `--secret-key` of every process the tests start on a database, so a host command (`tenant
+/// create`, `import`) opens what the server sealed.
+pub const SECRET_KEY: &str = "7465737420736563726574206b6579207465737420736563726574206b657921";
+
 impl TestApp {
     pub async fn spawn(binary: &str, extra_args: &[&str]) -> TestApp {
         TestApp::spawn_with_env(binary, &[], extra_args).await
@@ -108,6 +112,7 @@ impl TestApp {
             .arg(self.mail_outbox.path())
             .args(&self.extra_args)
             .env("RUST_LOG", "warn")
+            .env("CLICKLEDGER_SECRET_KEY", SECRET_KEY)
             .envs(self.extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -141,6 +146,11 @@ impl TestApp {
         self.stdout = seen;
         self.base = base;
         self.child = Some(child);
+    }
+
+    /// Replaces the extra environment variables used by the next [`TestApp::start`].
+    pub fn set_env(&mut self, env: &[(&str, &str)]) {
+        self.extra_env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     }
 
     /// Replaces the extra command-line arguments used by the next [`TestApp::start`].

@@ -25,6 +25,7 @@ async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
             command.env_remove(key);
         }
     }
+    command.env("CLICKLEDGER_SECRET_KEY", clickledger_e2e::SECRET_KEY);
     command.envs(env.iter().copied());
     tokio::time::timeout(Duration::from_secs(60), command.output())
         .await
@@ -332,6 +333,7 @@ async fn json_logs_are_pure_json_without_secrets() {
         .arg("--mail-outbox")
         .arg(tempfile::tempdir().unwrap().path())
         .env("RUST_LOG", "info")
+        .env("CLICKLEDGER_SECRET_KEY", clickledger_e2e::SECRET_KEY)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

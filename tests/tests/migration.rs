@@ -31,6 +31,7 @@ async fn import(app: &TestApp, slug: &str, dir: &str, extra: &[&str]) -> Output 
             command.env_remove(key);
         }
     }
+    command.env("CLICKLEDGER_SECRET_KEY", clickledger_e2e::SECRET_KEY);
     tokio::time::timeout(Duration::from_secs(60), command.output())
         .await
         .expect("the import finishes within 60 s")

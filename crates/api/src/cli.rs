@@ -169,9 +169,16 @@ async fn migrate(args: DatabaseArgs) -> anyhow_like::Result {
     Ok(())
 }
 
-async fn open_migrated(args: &DatabaseArgs) -> anyhow_like::Result<clickledger_persistence::Db> {
-    let db = clickledger_persistence::Db::connect(&args.database_url).await?;
+/// Connects, migrates, and seals stored secrets under the current key; the last step also
+/// proves the configured keys open every stored secret before anything new is written.
+pub(crate) async fn open_migrated(args: &DatabaseArgs) -> anyhow_like::Result<clickledger_persistence::Db> {
+    let db =
+        clickledger_persistence::Db::connect(&args.database_url, crate::secret_key::key_ring(args)?).await?;
     db.migrate().await?;
+    let resealed = clickledger_persistence::secrets::reseal_all(&db).await?;
+    if resealed > 0 {
+        tracing::info!(resealed, "stored secrets sealed under the current secret key");
+    }
     Ok(db)
 }
 

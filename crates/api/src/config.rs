@@ -17,6 +17,42 @@ pub struct DatabaseArgs {
     /// Database to use: `sqlite://path` (created if missing) or `postgres://user@host/db`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://clickledger.db")]
     pub database_url: String,
+
+    /// Key that seals the secrets stored in the database (tenants' click-ID secrets, webhook
+    /// signing secrets, the generated JWT secret): 64 hex digits (`openssl rand -hex 32`).
+    /// Without it, the key in `--secret-key-file` is used (generated there on first start).
+    #[arg(long, env = "CLICKLEDGER_SECRET_KEY", hide_env_values = true, value_parser = parse_secret_key)]
+    pub secret_key: Option<SecretKey>,
+
+    /// Earlier secret keys, comma-separated: they still open what they sealed, and each start
+    /// re-seals everything under the current key (see the README on rotating the key).
+    #[arg(
+        long,
+        env = "CLICKLEDGER_PREVIOUS_SECRET_KEYS",
+        hide_env_values = true,
+        value_delimiter = ',',
+        value_parser = parse_secret_key
+    )]
+    pub previous_secret_keys: Vec<SecretKey>,
+
+    /// File holding the secret key when no `--secret-key` is given; created (mode 0600) with a
+    /// random key if missing. Fine for one machine; replicas must share one `--secret-key`.
+    #[arg(long, env = "CLICKLEDGER_SECRET_KEY_FILE", default_value = "clickledger.key")]
+    pub secret_key_file: PathBuf,
+}
+
+/// A secret key as configured; never printed.
+#[derive(Clone, Copy)]
+pub struct SecretKey(pub [u8; 32]);
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(..)")
+    }
+}
+
+fn parse_secret_key(value: &str) -> Result<SecretKey, String> {
+    clickledger_persistence::sealed::KeyRing::parse_key(value).map(SecretKey)
 }
 
 #[derive(Debug, Clone, Args)]

@@ -142,6 +142,10 @@ impl From<clickledger_persistence::Error> for Error {
                 tracing::error!(error = %err, "database error");
                 Error::Internal(err.to_string())
             }
+            Db::Sealed(err) => {
+                tracing::error!(error = %err, "a stored secret does not open");
+                Error::Internal(err.to_string())
+            }
             Db::Corrupt(what) => {
                 tracing::error!(what = %what, "corrupt stored data");
                 Error::Internal(what)

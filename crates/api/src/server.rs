@@ -43,8 +43,7 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
     // Without --public-url, links point at the address actually bound (port 0 picks one).
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{listen}"));
 
-    let db = Db::connect(&args.database.database_url).await?;
-    db.migrate().await?;
+    let db = crate::cli::open_migrated(&args.database).await?;
     let jwt_secret = jwt_secret(&args, &db).await?;
 
     let (clicks, click_writer) = ClickBatcher::start(db.clone());
@@ -166,7 +165,7 @@ async fn jwt_secret(args: &ServeArgs, db: &Db) -> anyhow_like::Result<Vec<u8>> {
         "no --jwt-secret / CLICKLEDGER_JWT_SECRET given: using a generated secret stored in the database; \
          fine for a demo, not for production"
     );
-    let (secret, _) = settings::get_or_init(db, "generated_jwt_secret", || {
+    let (secret, _) = settings::get_or_init_secret(db, "generated_jwt_secret", || {
         let bytes: [u8; 32] = rand::rng().random();
         hex_string(&bytes)
     })

@@ -15,6 +15,8 @@ use crate::Result;
 pub const SERVER_READY_PREFIX: &str = "Clickledger listening on ";
 /// Session tokens are signed with this; any value of at least 32 bytes does.
 pub const JWT_SECRET: &str = "bench-secret-bench-secret-bench-secret-0123";
+/// Seals the stored secrets of the bench's own fresh database.
+const SECRET_KEY: &str = "62656e63682d62656e63682d62656e63682d62656e63682d62656e63682d3031";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub enum Database {
@@ -191,6 +193,8 @@ pub fn server_args(database_url: &str) -> Vec<String> {
         database_url,
         "--jwt-secret",
         JWT_SECRET,
+        "--secret-key",
+        SECRET_KEY,
         "--no-demo",
     ]
     .iter()

@@ -12,6 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::Result;
+use crate::sealed::KeyRing;
 
 /// Key of the PostgreSQL advisory lock that serialises migrations ("clkledgr" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x636c_6b6c_6564_6772;
@@ -27,12 +28,16 @@ pub struct Db {
     writer: DatabaseConnection,
     reader: DatabaseConnection,
     backend: Backend,
+    /// Seals the secrets this database stores (see [`crate::sealed`]).
+    secrets: std::sync::Arc<KeyRing>,
 }
 
 impl Db {
     /// Opens `url` (`sqlite://path`, `sqlite::memory:` is not supported, or `postgres://…`),
-    /// creating the SQLite file when it does not exist.
-    pub async fn connect(url: &str) -> Result<Self> {
+    /// creating the SQLite file when it does not exist. `secrets` seals and opens the secrets
+    /// stored in it.
+    pub async fn connect(url: &str, secrets: KeyRing) -> Result<Self> {
+        let secrets = std::sync::Arc::new(secrets);
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url).map_err(invalid_url)?;
             let port = options.get_port();
@@ -49,7 +54,7 @@ impl Db {
                 .await
                 .map_err(connect_failed)?;
             let conn = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
-            return Ok(Db { writer: conn.clone(), reader: conn, backend: Backend::Postgres });
+            return Ok(Db { writer: conn.clone(), reader: conn, backend: Backend::Postgres, secrets });
         }
         if !url.starts_with("sqlite:") {
             return Err(clickledger_domain::Error::invalid(
@@ -82,6 +87,7 @@ impl Db {
             writer: SqlxSqliteConnector::from_sqlx_sqlite_pool(writer_pool),
             reader: SqlxSqliteConnector::from_sqlx_sqlite_pool(reader_pool),
             backend: Backend::Sqlite,
+            secrets,
         })
     }
 
@@ -120,6 +126,10 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    pub(crate) fn secrets(&self) -> &KeyRing {
+        &self.secrets
     }
 
     pub(crate) fn writer(&self) -> &DatabaseConnection {

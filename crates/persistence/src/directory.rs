@@ -41,7 +41,8 @@ impl<'a> Directory<'a> {
         let tenant_id = TenantId::new();
         let user_id = UserId::new();
         let click_tag = i64::from(rand::rng().random::<u32>());
-        let click_secret = hex_secret();
+        let click_secret =
+            self.db.secrets().seal(&crate::secrets::click_secret_owner(tenant_id.uuid()), &hex_secret());
         let txn = self.db.writer().begin().await?;
         let tenant = tenants::ActiveModel {
             id: Set(tenant_id.uuid()),

@@ -31,6 +31,9 @@ pub enum Error {
     /// another affiliate has), each with its file and line; nothing was written.
     #[error(transparent)]
     Import(#[from] clickledger_domain::migration::ImportErrors),
+    /// A stored secret does not open with the configured keys.
+    #[error(transparent)]
+    Sealed(#[from] crate::sealed::SealError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
     #[error("database error: {}", describe(.0))]

@@ -22,6 +22,8 @@ pub mod records;
 pub mod repo;
 pub mod rollups;
 mod scope;
+pub mod sealed;
+pub mod secrets;
 pub mod settings;
 mod tcp_nodelay;
 #[cfg(any(test, feature = "test-support"))]

@@ -75,9 +75,14 @@ fn split_list(raw: &str) -> Vec<String> {
     raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
-impl From<postback_endpoints::Model> for Endpoint {
-    fn from(m: postback_endpoints::Model) -> Self {
-        Endpoint {
+impl Endpoint {
+    /// The endpoint a row describes, its secrets opened.
+    fn from_row(db: &Db, m: postback_endpoints::Model) -> Result<Endpoint> {
+        let owner = crate::secrets::endpoint_secret_owner(m.id);
+        let secret = db.secrets().open(&owner, &m.secret)?;
+        let previous_secret =
+            m.previous_secret.map(|stored| db.secrets().open(&owner, &stored)).transpose()?;
+        Ok(Endpoint {
             id: EndpointId::from_uuid(m.id),
             tenant_id: TenantId::from_uuid(m.tenant_id),
             affiliate_id: AffiliateId::from_uuid(m.affiliate_id),
@@ -86,8 +91,8 @@ impl From<postback_endpoints::Model> for Endpoint {
             method: m.method,
             events: split_list(&m.events),
             statuses: split_list(&m.statuses),
-            secret: m.secret,
-            previous_secret: m.previous_secret,
+            secret,
+            previous_secret,
             previous_secret_until: m.previous_secret_until,
             max_concurrency: Ord::max(u32::try_from(m.max_concurrency).unwrap_or(1), 1),
             timeout_ms: Ord::max(u32::try_from(m.timeout_ms).unwrap_or(5_000), 1),
@@ -96,7 +101,7 @@ impl From<postback_endpoints::Model> for Endpoint {
             failing_since: m.failing_since,
             created_at: m.created_at,
             updated_at: m.updated_at,
-        }
+        })
     }
 }
 
@@ -262,14 +267,14 @@ impl<'a> Endpoints<'a> {
             .filter(postback_endpoints::Column::Id.eq(id.uuid()))
             .one(self.db.writer())
             .await?
-            .map(Endpoint::from)
-            .ok_or(Error::NotFound)
+            .map(|row| Endpoint::from_row(self.db, row))
+            .ok_or(Error::NotFound)?
     }
 
     pub async fn list(&self, request: PageRequest) -> Result<Page<Endpoint>> {
         let page =
             page::fetch(self.visible(), postback_endpoints::Column::Id, request, self.db.reader()).await?;
-        Ok(page.map(Endpoint::from))
+        page.try_map(|row| Endpoint::from_row(self.db, row))
     }
 
     /// The campaign must be one this viewer may see (an affiliate: one it has a link for);
@@ -310,6 +315,7 @@ impl<'a> Endpoints<'a> {
         self.check_campaign(new.campaign_id).await?;
         let now = Utc::now();
         let id = EndpointId::new();
+        let secret = self.db.secrets().seal(&crate::secrets::endpoint_secret_owner(id.uuid()), &new.secret);
         postback_endpoints::ActiveModel {
             id: Set(id.uuid()),
             tenant_id: Set(self.scope.tenant().uuid()),
@@ -319,7 +325,7 @@ impl<'a> Endpoints<'a> {
             method: Set(new.method),
             events: Set(new.events.join(",")),
             statuses: Set(new.statuses.join(",")),
-            secret: Set(new.secret),
+            secret: Set(secret),
             previous_secret: Set(None),
             previous_secret_until: Set(None),
             max_concurrency: Set(to_i32(new.max_concurrency)),
@@ -391,10 +397,11 @@ impl<'a> Endpoints<'a> {
         overlap_until: DateTime<Utc>,
     ) -> Result<Endpoint> {
         let current = self.get(id).await?;
+        let owner = crate::secrets::endpoint_secret_owner(current.id.uuid());
         postback_endpoints::ActiveModel {
             id: Set(current.id.uuid()),
-            secret: Set(new_secret),
-            previous_secret: Set(Some(current.secret)),
+            secret: Set(self.db.secrets().seal(&owner, &new_secret)),
+            previous_secret: Set(Some(self.db.secrets().seal(&owner, &current.secret))),
             previous_secret_until: Set(Some(overlap_until)),
             updated_at: Set(Utc::now()),
             ..Default::default()
@@ -510,14 +517,14 @@ pub mod work {
     /// The tenant's endpoints that may receive new events: those of active affiliates (a
     /// suspended affiliate gets nothing queued while suspended, so nothing floods it later).
     pub async fn endpoints(db: &Db, tenant: TenantId) -> Result<Vec<Endpoint>> {
-        Ok(postback_endpoints::Entity::find()
+        postback_endpoints::Entity::find()
             .filter(postback_endpoints::Column::TenantId.eq(tenant.uuid()))
             .filter(postback_endpoints::Column::AffiliateId.in_subquery(active_affiliates()))
             .all(db.reader())
             .await?
             .into_iter()
-            .map(Endpoint::from)
-            .collect())
+            .map(|row| Endpoint::from_row(db, row))
+            .collect()
     }
 
     pub async fn endpoint(db: &Db, tenant: TenantId, id: EndpointId) -> Result<Endpoint> {
@@ -526,8 +533,8 @@ pub mod work {
             .filter(postback_endpoints::Column::Id.eq(id.uuid()))
             .one(db.reader())
             .await?
-            .map(Endpoint::from)
-            .ok_or(Error::NotFound)
+            .map(|row| Endpoint::from_row(db, row))
+            .ok_or(Error::NotFound)?
     }
 
     /// The click's sub-IDs, when its row has been written (clicks are written behind).

@@ -28,6 +28,10 @@ impl<T> Page<T> {
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page { items: self.items.into_iter().map(f).collect(), has_next: self.has_next }
     }
+
+    pub fn try_map<U, E>(self, f: impl FnMut(T) -> Result<U, E>) -> Result<Page<U>, E> {
+        Ok(Page { items: self.items.into_iter().map(f).collect::<Result<_, E>>()?, has_next: self.has_next })
+    }
 }
 
 pub(crate) async fn fetch<E, C>(

@@ -28,3 +28,11 @@ pub async fn get_or_init(db: &Db, key: &str, init: impl FnOnce() -> String) -> R
         .ok_or(crate::Error::NotFound)?;
     Ok((stored.value, inserted > 0))
 }
+
+/// [`get_or_init`] for a secret (one of [`crate::secrets::SECRET_SETTINGS`]): stored sealed.
+pub async fn get_or_init_secret(db: &Db, key: &str, init: impl FnOnce() -> String) -> Result<(String, bool)> {
+    debug_assert!(crate::secrets::SECRET_SETTINGS.contains(&key), "{key} is not listed as a secret setting");
+    let owner = crate::secrets::setting_owner(key);
+    let (stored, created) = get_or_init(db, key, || db.secrets().seal(&owner, &init())).await?;
+    Ok((db.secrets().open(&owner, &stored)?, created))
+}

@@ -123,7 +123,9 @@ pub struct TestDb {
 
 pub async fn fresh_db(prefix: &str) -> TestDb {
     let database = TestDatabase::create(prefix).await;
-    let db = Db::connect(&database.url).await.expect("the test database opens");
+    let db = Db::connect(&database.url, crate::sealed::KeyRing::ephemeral())
+        .await
+        .expect("the test database opens");
     db.migrate().await.expect("the migrations run");
     TestDb { db, _database: database }
 }
@@ -202,7 +204,9 @@ mod tests {
         let missing = format!("clickledger_missing_{}", uuid::Uuid::new_v4().simple());
         let fresh_admin = with_database(&admin, &missing);
         let database = TestDatabase::create_on(&fresh_admin, "harness").await;
-        let db = crate::Db::connect(&database.url).await.expect("the test database opens");
+        let db = crate::Db::connect(&database.url, crate::sealed::KeyRing::ephemeral())
+            .await
+            .expect("the test database opens");
         db.ping().await.expect("and answers");
         db.close().await;
         drop(database);

@@ -57,7 +57,7 @@ pub async fn link_target(db: &Db, code: &str) -> Result<Option<LinkTarget>> {
     Ok(Some(LinkTarget {
         tenant_id: TenantId::from_uuid(tenant.id),
         click_tag: u32::try_from(tenant.click_tag).unwrap_or_default(),
-        click_secret: decode_secret(&tenant.click_secret)?,
+        click_secret: open_click_secret(db, &tenant)?,
         link_id: TrackingLinkId::from_uuid(link.id),
         link_tag: u64::try_from(link.link_tag).unwrap_or_default(),
         affiliate_id: AffiliateId::from_uuid(link.affiliate_id),
@@ -73,12 +73,14 @@ pub async fn click_keys(db: &Db, tenant: TenantId) -> Result<ClickKeys> {
     let tenant = tenants::Entity::find_by_id(tenant.uuid()).one(db.reader()).await?.ok_or(Error::NotFound)?;
     Ok(ClickKeys {
         click_tag: u32::try_from(tenant.click_tag).unwrap_or_default(),
-        click_secret: decode_secret(&tenant.click_secret)?,
+        click_secret: open_click_secret(db, &tenant)?,
     })
 }
 
-pub(crate) fn decode_secret(stored: &str) -> Result<Vec<u8>> {
-    hex::decode(stored).map_err(|_| clickledger_domain::Error::invalid("click_secret", "corrupted").into())
+fn open_click_secret(db: &Db, tenant: &tenants::Model) -> Result<Vec<u8>> {
+    let hex_secret =
+        db.secrets().open(&crate::secrets::click_secret_owner(tenant.id), &tenant.click_secret)?;
+    hex::decode(hex_secret).map_err(|_| Error::Corrupt("the tenant's click secret".into()))
 }
 
 /// One click, as recorded.

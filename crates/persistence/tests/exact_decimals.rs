@@ -8,6 +8,7 @@ use clickledger_domain::ids::{ConversionId, TenantId};
 use clickledger_migration::{Migrator, MigratorTrait};
 use clickledger_persistence::commission::FxRates;
 use clickledger_persistence::conversions::Conversions;
+use clickledger_persistence::sealed::KeyRing;
 use clickledger_persistence::{Db, Scope};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value};
 
@@ -130,7 +131,7 @@ async fn floats_stored_before_the_migration_read_back_as_their_decimals() {
     old.close().await.unwrap();
 
     // The server's own start-up path: connect, migrate.
-    let db = Db::connect(&url).await.unwrap();
+    let db = Db::connect(&url, KeyRing::ephemeral()).await.unwrap();
     db.migrate().await.unwrap();
 
     let raw = Database::connect(url.as_str()).await.unwrap();
@@ -171,7 +172,7 @@ async fn floats_stored_before_the_migration_read_back_as_their_decimals() {
 #[tokio::test]
 async fn a_fresh_database_stores_no_decimal_as_a_float() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::connect(&sqlite_url(&dir)).await.unwrap();
+    let db = Db::connect(&sqlite_url(&dir), KeyRing::ephemeral()).await.unwrap();
     db.migrate().await.unwrap();
     let raw = Database::connect(sqlite_url(&dir).as_str()).await.unwrap();
     assert_eq!(

@@ -106,7 +106,12 @@ mod tests {
     #[tokio::test]
     async fn a_lagging_subscriber_catches_up_from_the_database() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect(&format!("sqlite://{}", dir.path().join("lag.db").display())).await.unwrap();
+        let db = Db::connect(
+            &format!("sqlite://{}", dir.path().join("lag.db").display()),
+            clickledger_persistence::sealed::KeyRing::ephemeral(),
+        )
+        .await
+        .unwrap();
         db.migrate().await.unwrap();
         let (tenant, _) = Directory::new(&db)
             .sign_up(NewTenant {

@@ -175,7 +175,8 @@ mod tests {
     #[tokio::test]
     async fn a_refused_click_does_not_take_its_batch_with_it() {
         let database = TestDatabase::create("batcher").await;
-        let db = Db::connect(&database.url).await.unwrap();
+        let db =
+            Db::connect(&database.url, clickledger_persistence::sealed::KeyRing::ephemeral()).await.unwrap();
         db.migrate().await.unwrap();
         let tenant = TenantId::new();
         let mut batch: Vec<NewClick> = (0..10).map(|n| click(tenant, &format!("good {n}"))).collect();
