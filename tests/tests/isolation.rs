@@ -1443,6 +1443,7 @@ async fn the_stats_csv_route_is_tenant_and_affiliate_scoped() {
     let mut affiliates = Vec::new();
     for (tenant, names) in [(&a, ["kite", "hawk"]), (&b, ["wren", "lark"])] {
         let campaign = tenant.create_campaign("Offer", json!({})).await;
+        tenant.create_default_plan(&campaign, "Leads", json!({ "currency": "USD", "cpl": "2.5" })).await;
         for name in names {
             let affiliate = tenant.create_affiliate(name, true).await;
             let link = tenant.create_link(&affiliate, &campaign).await;
@@ -1491,6 +1492,44 @@ async fn the_stats_csv_route_is_tenant_and_affiliate_scoped() {
     let wren_token = b.login_affiliate("wren").await;
     let mine = csv(wren_token.clone(), None).await;
     assert!(mine.contains(wren.as_str()) && !mine.contains(lark.as_str()), "{mine}");
-    let neighbour = csv(wren_token, Some(lark.clone())).await;
+    let neighbour = csv(wren_token.clone(), Some(lark.clone())).await;
+    assert_eq!(neighbour.lines().count(), 1, "only the header: {neighbour}");
+
+    // The exports: a tenant's conversions and ledger entries, an affiliate's own only.
+    let export = |path: &'static str, token: String, query: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            let response =
+                app.client.get(app.url(path)).query(&query).bearer_auth(token).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    let period = vec![("from", from.clone()), ("to", to.clone())];
+    let own = export("/reports/conversions.csv", a.token.clone(), period.clone()).await;
+    assert!(own.contains(kite.as_str()) && own.contains(hawk.as_str()), "{own}");
+    let other = export("/reports/conversions.csv", b.token.clone(), period.clone()).await;
+    assert!(
+        other.contains(wren.as_str()) && !other.contains(kite.as_str()) && !other.contains("kite"),
+        "{other}"
+    );
+    let mine = export("/reports/conversions.csv", wren_token.clone(), period).await;
+    assert!(
+        mine.contains(wren.as_str()) && !mine.contains(lark.as_str()) && !mine.contains("lark"),
+        "{mine}"
+    );
+    let month = vec![("period", chrono::Utc::now().format("%Y-%m").to_string())];
+    let own = export("/reports/commissions.csv", a.token.clone(), month.clone()).await;
+    assert!(own.contains(kite.as_str()) && own.contains(hawk.as_str()), "{own}");
+    let probing = export(
+        "/reports/commissions.csv",
+        b.token.clone(),
+        [month.clone(), vec![("affiliateId", kite.clone())]].concat(),
+    )
+    .await;
+    assert_eq!(probing.lines().count(), 1, "only the header: {probing}");
+    let neighbour =
+        export("/reports/commissions.csv", wren_token, [month, vec![("affiliateId", lark.clone())]].concat())
+            .await;
     assert_eq!(neighbour.lines().count(), 1, "only the header: {neighbour}");
 }

@@ -28,6 +28,8 @@ fn route_label(path: &str) -> &'static str {
         "/postback" => "/postback",
         "/set-password" => "/set-password",
         "/reports/stats.csv" => "/reports/stats.csv",
+        "/reports/conversions.csv" => "/reports/conversions.csv",
+        "/reports/commissions.csv" => "/reports/commissions.csv",
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",

@@ -77,6 +77,8 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
         .at("/c/:code", get(tracking::click).head(tracking::click))
         .at("/postback", get(http::postback::receive).post(http::postback::receive))
         .at("/reports/stats.csv", get(http::reports::stats_csv))
+        .at("/reports/conversions.csv", get(http::exports::conversions_csv))
+        .at("/reports/commissions.csv", get(http::exports::commissions_csv))
         .at("/set-password", get(http::set_password::show).post(http::set_password::submit))
         .at("/healthz", get(http::ops::healthz))
         .at("/readyz", get(http::ops::readyz))

@@ -391,16 +391,22 @@ pub struct StatsInput {
     pub limit: Option<i64>,
 }
 
+/// A report's time range: `from` not after `to`, at most [`MAX_RANGE_DAYS`] long.
+pub fn check_range(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), Error> {
+    if from > to {
+        return Err(Error::invalid("from", "is after `to`"));
+    }
+    if to - from > chrono::Duration::days(MAX_RANGE_DAYS) {
+        return Err(Error::invalid("to", format!("the range is longer than {MAX_RANGE_DAYS} days")));
+    }
+    Ok(())
+}
+
 impl StatsRequest {
     /// Validates the input; each error names its field (`from`, `to`, `groupBy`, `filters`,
     /// `sortBy`, `offset`, `limit`).
     pub fn parse(input: StatsInput, tenant_zone: Tz) -> Result<StatsRequest, Error> {
-        if input.from > input.to {
-            return Err(Error::invalid("from", "is after `to`"));
-        }
-        if input.to - input.from > chrono::Duration::days(MAX_RANGE_DAYS) {
-            return Err(Error::invalid("to", format!("the range is longer than {MAX_RANGE_DAYS} days")));
-        }
+        check_range(input.from, input.to)?;
         if input.group_by.len() > MAX_GROUP_BY {
             return Err(Error::invalid("groupBy", format!("at most {MAX_GROUP_BY} dimensions")));
         }

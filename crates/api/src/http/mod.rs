@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod client_address;
+pub mod exports;
 pub mod graphiql;
 pub mod graphql;
 mod live_ws;

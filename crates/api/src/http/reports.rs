@@ -60,7 +60,7 @@ async fn answer(req: &Request, state: &SharedState) -> Result<Response, Error> {
         .into_response())
 }
 
-fn timestamp(raw: Option<String>, field: &'static str) -> Result<DateTime<Utc>, Error> {
+pub(super) fn timestamp(raw: Option<String>, field: &'static str) -> Result<DateTime<Utc>, Error> {
     let raw = raw.ok_or_else(|| Error::bad_input(field, "is required (RFC 3339)"))?;
     DateTime::parse_from_rfc3339(raw.trim())
         .map(|at| at.with_timezone(&Utc))
@@ -160,11 +160,14 @@ fn csv_chunks(report: StatsReport) -> impl futures_util::Stream<Item = std::io::
             .collect()
     }));
     let chunks: Vec<Vec<Vec<String>>> = rows.chunks(ROWS_PER_CHUNK).map(<[_]>::to_vec).collect();
-    stream::iter(chunks.into_iter().map(|chunk| {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        for record in chunk {
-            writer.write_record(&record).map_err(std::io::Error::other)?;
-        }
-        writer.into_inner().map(Bytes::from).map_err(|err| std::io::Error::other(err.to_string()))
-    }))
+    stream::iter(chunks.into_iter().map(|chunk| encode_csv(&chunk)))
+}
+
+/// Rows as CSV, quoted as needed by the `csv` crate.
+pub(super) fn encode_csv(rows: &[Vec<String>]) -> std::io::Result<Bytes> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for record in rows {
+        writer.write_record(record).map_err(std::io::Error::other)?;
+    }
+    writer.into_inner().map(Bytes::from).map_err(|err| std::io::Error::other(err.to_string()))
 }

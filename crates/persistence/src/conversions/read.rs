@@ -1,5 +1,7 @@
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, TenantId};
 use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -152,7 +154,29 @@ impl<'a> Conversions<'a> {
 
     /// Newest last, like every list here (keyset on the time-ordered ID).
     pub async fn list(&self, request: PageRequest) -> Result<Page<Conversion>> {
-        let page = page::fetch(self.visible(), conversions::Column::Id, request, self.db.reader()).await?;
+        self.fetch(self.visible(), request).await
+    }
+
+    /// Those that occurred in `[from, to)`, in the order of [`Conversions::list`]: an export.
+    pub async fn list_occurred(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        request: PageRequest,
+    ) -> Result<Page<Conversion>> {
+        let query = self
+            .visible()
+            .filter(conversions::Column::OccurredAt.gte(from))
+            .filter(conversions::Column::OccurredAt.lt(to));
+        self.fetch(query, request).await
+    }
+
+    async fn fetch(
+        &self,
+        query: sea_orm::Select<conversions::Entity>,
+        request: PageRequest,
+    ) -> Result<Page<Conversion>> {
+        let page = page::fetch(query, conversions::Column::Id, request, self.db.reader()).await?;
         let items = with_credits(self.db.reader(), self.scope.tenant(), page.items).await?;
         Ok(Page {
             items: items.into_iter().filter_map(|c| self.present(c)).collect(),
