@@ -2,7 +2,10 @@
 //! server's default) and GraphQL requests per signed-in user. Over budget: `429` with
 //! `Retry-After` and `RATE_LIMITED`.
 
+use std::time::Duration;
+
 use clickledger_e2e::tenant::Tenant;
+use clickledger_e2e::ws::{GqlWs, WsProtocol};
 use clickledger_e2e::{TestApp, error_code, error_field, spawn_app};
 use serde_json::{Value, json};
 
@@ -138,4 +141,15 @@ async fn graphql_requests_over_the_per_user_budget_get_429_rate_limited() {
     assert_eq!(send(&other, me.clone()).await.unwrap().status(), 200);
     let again = app.login_token("chatty", "owner@chatty.test", clickledger_e2e::PASSWORD).await;
     assert_eq!(send(&again, me).await.unwrap().status(), 429);
+
+    // Over the WebSocket the same budget holds: `quiet` has 4 left.
+    let mut ws = GqlWs::connect(&app, Some(&other), WsProtocol::TransportWs).await;
+    for _ in 0..4 {
+        let id = ws.subscribe("{ me { role } }", json!({})).await;
+        ws.expect_data(&id, Duration::from_secs(5)).await;
+    }
+    let id = ws.subscribe("{ me { role } }", json!({})).await;
+    let refused = ws.next_for(&id, Duration::from_secs(5)).await.expect("an answer");
+    let message = refused.expect_err("refused");
+    assert_eq!(message["payload"]["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{message}");
 }
