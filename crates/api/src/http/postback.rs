@@ -237,7 +237,7 @@ pub fn verify_v2(
         .1
         .parse::<i64>()
         .map_err(|_| "`timestamp` must be Unix seconds")?;
-    if (now - timestamp).abs() > SIGNATURE_TOLERANCE_SECONDS {
+    if !within_tolerance(timestamp, now) {
         return Err("signature timestamp is too old or in the future");
     }
     let canonical = canonical_string(params)?;
@@ -247,6 +247,11 @@ pub fn verify_v2(
     mac.update(canonical.as_bytes());
     // verify_slice compares in constant time.
     mac.verify_slice(&expected).map_err(|_| "signature does not match")
+}
+
+/// Whether a signature's timestamp (the sender's, so any `i64`) is near enough to now.
+fn within_tolerance(timestamp: i64, now: i64) -> bool {
+    now.abs_diff(timestamp) <= SIGNATURE_TOLERANCE_SECONDS.unsigned_abs()
 }
 
 /// Query string, then the body (form or JSON object of scalars); a later value wins.
@@ -301,7 +306,7 @@ pub fn verify_signature(key: &str, header_value: &str, payload: &[u8], now: i64)
         }
     }
     let timestamp = timestamp.ok_or("signature header lacks t=<unix seconds>")?;
-    if (now - timestamp).abs() > SIGNATURE_TOLERANCE_SECONDS {
+    if !within_tolerance(timestamp, now) {
         return Err("signature timestamp is too old or in the future");
     }
     for signature in signatures {
@@ -385,6 +390,13 @@ mod tests {
         let undated: Vec<_> = sent.iter().filter(|(k, _)| k != "timestamp").cloned().collect();
         assert!(verify_v2(secret, signature, &undated, 1_767_225_600).is_err(), "no timestamp");
         assert!(verify_v2(secret, "zz", &sent, 1_767_225_600).is_err(), "not hex");
+        for extreme in [i64::MIN, i64::MAX] {
+            let mut dated = undated.clone();
+            dated.push(("timestamp".into(), extreme.to_string()));
+            assert!(verify_v2(secret, signature, &dated, 1_767_225_600).is_err(), "{extreme}");
+            let header = format!("t={extreme},v1=00");
+            assert!(verify_signature("clk_key", &header, b"", 1_767_225_600).is_err(), "{extreme}");
+        }
     }
 
     #[test]
