@@ -125,8 +125,35 @@ async fn signed_get_and_post_are_accepted_and_a_changed_query_parameter_is_refus
     let signature = sign(&secret, &[&twice[..], &form[..]].concat());
     assert!(refused_for_signature(&post(&app, &twice, &form, Some(&format!("v2={signature}"))).await));
 
+    // JSON with the key as a bearer token (so not a parameter): values are signed as the
+    // server reads them, a number in its shortest form (100.50 → 100.5).
+    let body = json!({ "player_id": "p 1", "event": "deposit", "txn_id": "t-2", "amount": 100.50,
+        "currency": "EUR", "timestamp": ts.parse::<i64>().unwrap(), "promo_code": null });
+    let signature = sign(
+        &secret,
+        &[
+            ("player_id", "p 1"),
+            ("event", "deposit"),
+            ("txn_id", "t-2"),
+            ("amount", "100.5"),
+            ("currency", "EUR"),
+            ("timestamp", &ts),
+        ],
+    );
+    let response = app
+        .client
+        .post(app.url("/postback"))
+        .bearer_auth(&key)
+        .header("X-Clickledger-Signature", format!("v2={signature}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = answer(response).await;
+    assert_eq!(status, 200, "{body}");
+
     let conversions = t.conversions().await;
-    assert_eq!(conversions.len(), 2, "{conversions:?}");
+    assert_eq!(conversions.len(), 3, "{conversions:?}");
 }
 
 #[tokio::test]
