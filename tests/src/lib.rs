@@ -339,7 +339,7 @@ impl TestApp {
             .ok(
                 Some(token),
                 &format!(
-                    "mutation($input: CreateApiKeyInput!) {{ createApiKey(input: $input) {{ key apiKey {{ {API_KEY_FIELDS} }} }} }}"
+                    "mutation($input: CreateApiKeyInput!) {{ createApiKey(input: $input) {{ key signingSecret apiKey {{ {API_KEY_FIELDS} }} }} }}"
                 ),
                 json!({ "input": { "name": name } }),
             )

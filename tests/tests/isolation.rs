@@ -423,6 +423,7 @@ impl Generator<'_> {
                     "registrationFloorSecs" | "ftdFloorSecs" => "10".into(),
                     "offset" => "0".into(),
                     "limit" => PAGE.to_string(),
+                    "postbacksPerMinute" => "1000".into(),
                     _ => {
                         self.teach(at, format!("Int `{name}`: unknown meaning"));
                         "0".into()
@@ -1146,6 +1147,7 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     secret(&mut kestrel_side, "API key name", &condor["apiKey"]["name"]);
     secret(&mut kestrel_side, "API key prefix", &condor["apiKey"]["prefix"]);
     secret(&mut kestrel_side, "API key", &condor["key"]);
+    secret(&mut kestrel_side, "API key signing secret", &condor["signingSecret"]);
     secret(&mut kestrel_side, "owner user id", &a_me["me"]["user"]["id"]);
     secret(&mut kestrel_side, "kestrel conversion id", &kestrel_conversion["conversion_id"]);
     secret(&mut kestrel_side, "kestrel txn id", &json!("ALPHA-TXN-KESTREL-1"));

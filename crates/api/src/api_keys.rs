@@ -1,15 +1,17 @@
 //! The API keys postbacks present: looked up once and cached for a few seconds (postbacks
-//! arrive in bursts), dropped at once on revocation (here, and on every replica through
+//! arrive in bursts) with their settings (rate limit, signing secret, signature switch),
+//! dropped at once on revocation or any change (here, and on every replica through
 //! PostgreSQL notifications), and their last use written in batches, not per postback.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use clickledger_domain::ids::{ApiKeyId, TenantId};
+use clickledger_domain::ids::ApiKeyId;
 use clickledger_persistence::Db;
 use clickledger_persistence::key_revocations::RevocationListener;
+use clickledger_persistence::records::PresentedKey;
 use moka::sync::Cache;
 
 /// How long a lookup is trusted when nothing says otherwise (a revocation drops it at once).
@@ -18,8 +20,8 @@ const CACHE_TTL: Duration = Duration::from_secs(5);
 const USE_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct KeyCache {
-    /// API-key hash → its tenant and ID, or known-bad.
-    lookups: Cache<String, Option<(TenantId, ApiKeyId)>>,
+    /// API-key hash → the key's tenant, ID and settings, or known-bad.
+    lookups: Cache<String, Option<Arc<PresentedKey>>>,
     /// Keys used since the last flush, with their latest use.
     uses: Mutex<HashMap<ApiKeyId, DateTime<Utc>>>,
 }
@@ -34,15 +36,16 @@ impl Default for KeyCache {
 }
 
 impl KeyCache {
-    pub fn get(&self, hash: &str) -> Option<Option<(TenantId, ApiKeyId)>> {
+    pub fn get(&self, hash: &str) -> Option<Option<Arc<PresentedKey>>> {
         self.lookups.get(hash)
     }
 
-    pub fn insert(&self, hash: String, found: Option<(TenantId, ApiKeyId)>) {
+    pub fn insert(&self, hash: String, found: Option<Arc<PresentedKey>>) {
         self.lookups.insert(hash, found);
     }
 
-    /// A key was revoked (here or on another replica): nothing cached is trusted any more.
+    /// A key was revoked or changed (here or on another replica): nothing cached is trusted
+    /// any more.
     pub fn forget_all(&self) {
         self.lookups.invalidate_all();
     }
@@ -68,7 +71,7 @@ impl KeyCache {
     }
 
     /// Flushes uses every second until aborted.
-    pub fn spawn_use_writer(self: &std::sync::Arc<Self>, db: Db) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_use_writer(self: &Arc<Self>, db: Db) -> tokio::task::JoinHandle<()> {
         let keys = self.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(USE_FLUSH_INTERVAL);
@@ -79,11 +82,9 @@ impl KeyCache {
         })
     }
 
-    /// With PostgreSQL: drops the cache whenever any replica revokes a key, until aborted.
-    pub fn spawn_revocation_listener(
-        self: &std::sync::Arc<Self>,
-        db: Db,
-    ) -> Option<tokio::task::JoinHandle<()>> {
+    /// With PostgreSQL: drops the cache whenever any replica revokes or changes a key, until
+    /// aborted.
+    pub fn spawn_revocation_listener(self: &Arc<Self>, db: Db) -> Option<tokio::task::JoinHandle<()>> {
         if db.backend() != clickledger_persistence::Backend::Postgres {
             return None;
         }

@@ -130,6 +130,16 @@ pub struct ServeArgs {
     #[arg(long, env = "CLICKLEDGER_SMTP_TIMEOUT_SECONDS", default_value_t = 10)]
     pub smtp_timeout_seconds: u64,
 
+    /// Postbacks a minute each API key may send, in bursts of as many, unless the key has a
+    /// limit of its own (`postbacksPerMinute`); 0: no limit. Counted per replica.
+    #[arg(long, env = "CLICKLEDGER_POSTBACKS_PER_MINUTE_PER_KEY", default_value_t = crate::state::DEFAULT_POSTBACKS_PER_MINUTE_PER_KEY)]
+    pub postbacks_per_minute_per_key: u32,
+
+    /// GraphQL requests a minute per signed-in user (all of the user's tokens together; each
+    /// operation of a batch counts), in bursts of as many; 0: no limit. Counted per replica.
+    #[arg(long, env = "CLICKLEDGER_GRAPHQL_REQUESTS_PER_MINUTE", default_value_t = crate::state::DEFAULT_GRAPHQL_REQUESTS_PER_MINUTE)]
+    pub graphql_requests_per_minute: u32,
+
     /// A path where another tracker's links keep working after a migration:
     /// `PATH?btag=CODE` answers as `/c/CODE` (e.g. `/tracking.php`).
     #[arg(long, env = "CLICKLEDGER_LEGACY_LINK_PATH", value_parser = parse_legacy_link_path)]

@@ -5,7 +5,7 @@
 use clickledger_domain::password::Password;
 use clickledger_persistence::directory::{Directory, NewTenant};
 use clickledger_persistence::repo::{
-    Affiliates, ApiKeys, Campaigns, NewAffiliate, NewCampaign, NewTrackingLink, TrackingLinks,
+    Affiliates, ApiKeys, Campaigns, NewAffiliate, NewApiKey, NewCampaign, NewTrackingLink, TrackingLinks,
 };
 use clickledger_persistence::{Db, Scope, settings};
 use rand::Rng;
@@ -71,7 +71,16 @@ pub async fn seed_once(db: &Db) -> Result<Option<DemoCredentials>, crate::Error>
         .create(NewTrackingLink { affiliate_id: affiliate.id, campaign_id: campaign.id })
         .await?;
     let issued = api_key::generate();
-    ApiKeys::scoped(db, scope).create("Demo integration".into(), issued.prefix, issued.hash).await?;
+    ApiKeys::scoped(db, scope)
+        .create(NewApiKey {
+            name: "Demo integration".into(),
+            prefix: issued.prefix,
+            secret_hash: issued.hash,
+            signing_secret: issued.signing_secret,
+            postbacks_per_minute: None,
+            signature_required: false,
+        })
+        .await?;
     settings::get_or_init(db, SEEDED_MARKER, || chrono::Utc::now().to_rfc3339()).await?;
     Ok(Some(DemoCredentials { password, affiliate_password, api_key: issued.secret, link_code: link.code }))
 }

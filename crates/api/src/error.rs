@@ -21,6 +21,10 @@ pub enum Error {
     ConflictExplained { field: String, message: String },
     #[error("too many attempts; try again later")]
     RateLimited,
+    /// Over a request budget (postbacks per API key, GraphQL requests per user); answered
+    /// `429` with `Retry-After`.
+    #[error("rate limit exceeded; retry after {retry_after} s")]
+    Throttled { retry_after: u64 },
     /// A plain-HTTP request (a postback) with bad fields, every one of them named.
     #[error("{message}")]
     BadRequest { message: String, fields: Vec<FieldError> },
@@ -56,7 +60,7 @@ impl Error {
             Error::NotFound => "NOT_FOUND",
             Error::BadInput { .. } => "BAD_USER_INPUT",
             Error::Conflict { .. } | Error::ConflictExplained { .. } => "CONFLICT",
-            Error::RateLimited => "RATE_LIMITED",
+            Error::RateLimited | Error::Throttled { .. } => "RATE_LIMITED",
             Error::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -71,7 +75,7 @@ impl Error {
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::BadInput { .. } => StatusCode::BAD_REQUEST,
             Error::Conflict { .. } | Error::ConflictExplained { .. } => StatusCode::CONFLICT,
-            Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited | Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -107,6 +111,7 @@ impl Error {
             Error::TransactionMismatch { differing_fields } => {
                 error["differing_fields"] = differing_fields.clone().into();
             }
+            Error::Throttled { retry_after } => error["retry_after"] = (*retry_after).into(),
             _ => {}
         }
         serde_json::json!({ "error": error })
@@ -174,6 +179,9 @@ impl ErrorExtensions for Error {
             if let Some(field) = self.field() {
                 extensions.set("field", field);
             }
+            if let Error::Throttled { retry_after } = self {
+                extensions.set("retryAfter", *retry_after);
+            }
         })
     }
 }
@@ -196,9 +204,11 @@ impl poem::error::ResponseError for Error {
     }
 
     fn as_response(&self) -> poem::Response {
-        poem::Response::builder()
-            .status(Error::status(self))
-            .content_type("application/json")
-            .body(self.to_json().to_string())
+        let mut response =
+            poem::Response::builder().status(Error::status(self)).content_type("application/json");
+        if let Error::Throttled { retry_after } = self {
+            response = response.header(poem::http::header::RETRY_AFTER, *retry_after);
+        }
+        response.body(self.to_json().to_string())
     }
 }

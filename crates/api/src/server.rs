@@ -13,7 +13,7 @@ use poem::{EndpointExt, Route, Server, get};
 use rand::Rng;
 use secrecy::ExposeSecret;
 
-use crate::auth::{JwtKeys, LoginLimiter};
+use crate::auth::{JwtKeys, LoginLimiter, PostbackLimiter, RequestLimiter};
 use crate::cli::{anyhow_like, init_logging};
 use crate::config::ServeArgs;
 use crate::state::{AppState, SharedState};
@@ -58,6 +58,8 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
         outbound,
     );
     app_state.max_replay_events = i64::from(args.max_replay_events);
+    app_state.postback_limits = PostbackLimiter::new(args.postbacks_per_minute_per_key);
+    app_state.graphql_limits = RequestLimiter::new(args.graphql_requests_per_minute);
     let state: SharedState = Arc::new(app_state);
     let notifier = crate::outbound::start(&notifier, &state.live);
     let listener = state.live.spawn_listener(db.clone());
@@ -100,6 +102,7 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
             every.tick().await;
             limiter_state.login_limiter.retain_recent();
             limiter_state.test_sends.retain_recent();
+            limiter_state.graphql_limits.retain_recent();
         }
     });
 

@@ -6,7 +6,7 @@ use clickledger_persistence::tracking::{self, ClickKeys};
 use moka::sync::Cache;
 
 use crate::api_keys::KeyCache;
-use crate::auth::{JwtKeys, LoginLimiter, TestSendLimiter};
+use crate::auth::{JwtKeys, LoginLimiter, PostbackLimiter, RequestLimiter, TestSendLimiter};
 use crate::ingest::Ingestor;
 use crate::live::{Feeds, Live};
 use crate::models::ModelStore;
@@ -19,6 +19,10 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub login_limiter: LoginLimiter,
     pub test_sends: TestSendLimiter,
+    /// Postbacks per API key (per replica).
+    pub postback_limits: PostbackLimiter,
+    /// GraphQL requests per signed-in user (per replica).
+    pub graphql_limits: RequestLimiter,
     /// Base URL of the tracking domain, without a trailing slash.
     pub public_url: String,
     pub signup_enabled: bool,
@@ -41,6 +45,10 @@ pub struct AppState {
 
 /// The default of `--max-replay-events`.
 pub const DEFAULT_MAX_REPLAY_EVENTS: i64 = 10_000;
+/// The default of `--postbacks-per-minute-per-key`: 1,000 a second sustained.
+pub const DEFAULT_POSTBACKS_PER_MINUTE_PER_KEY: u32 = 60_000;
+/// The default of `--graphql-requests-per-minute`.
+pub const DEFAULT_GRAPHQL_REQUESTS_PER_MINUTE: u32 = 600;
 
 impl AppState {
     pub fn new(
@@ -58,6 +66,8 @@ impl AppState {
             jwt,
             login_limiter,
             test_sends: TestSendLimiter::new(),
+            postback_limits: PostbackLimiter::new(DEFAULT_POSTBACKS_PER_MINUTE_PER_KEY),
+            graphql_limits: RequestLimiter::new(DEFAULT_GRAPHQL_REQUESTS_PER_MINUTE),
             public_url,
             signup_enabled,
             links: LinkCache::new(),

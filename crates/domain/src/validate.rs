@@ -18,6 +18,22 @@ pub fn name(raw: &str, field: &'static str) -> Result<String, Error> {
     Ok(trimmed.to_owned())
 }
 
+/// Highest per-key postback rate limit a key may be given, a minute.
+pub const MAX_POSTBACKS_PER_MINUTE: i32 = 1_000_000;
+
+/// A rate limit of requests a minute: 1 to [`MAX_POSTBACKS_PER_MINUTE`].
+pub fn per_minute_limit(raw: i32, field: &'static str) -> Result<u32, Error> {
+    if !(1..=MAX_POSTBACKS_PER_MINUTE).contains(&raw) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "must be between 1 and {MAX_POSTBACKS_PER_MINUTE} (leave it out, or null, for the server's default)"
+            ),
+        ));
+    }
+    u32::try_from(raw).map_err(|_| Error::invalid(field, "must be positive"))
+}
+
 /// Free text recorded as it came (a click's sub-IDs, user agent, referrer), minus control
 /// characters: they mean nothing in such a field, a NUL is refused by PostgreSQL, and a click
 /// is recorded rather than refused (the visitor is already on the way to the landing page).

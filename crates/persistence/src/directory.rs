@@ -2,14 +2,14 @@
 //! authentication. Everything else goes through a scoped repository.
 
 use chrono::Utc;
-use clickledger_domain::ids::{ApiKeyId, TenantId, UserId};
+use clickledger_domain::ids::{TenantId, UserId};
 use clickledger_domain::role::Role;
 use clickledger_domain::status::ActiveStatus;
 use rand::Rng;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use crate::entities::{affiliate_logins, api_keys, tenants, users};
-use crate::records::{Tenant, User};
+use crate::records::{PresentedKey, Tenant, User};
 use crate::{Db, Error, Result};
 
 pub struct NewTenant {
@@ -171,13 +171,13 @@ impl<'a> Directory<'a> {
     /// The tenant and key a presented API key belongs to, if it exists and is not revoked.
     /// `key_hash` is the SHA-256 of the presented key: keys are long random strings, so a
     /// fast hash is the right tool (argon2 is for low-entropy passwords).
-    pub async fn authenticate_api_key(&self, key_hash: &str) -> Result<Option<(TenantId, ApiKeyId)>> {
+    pub async fn authenticate_api_key(&self, key_hash: &str) -> Result<Option<PresentedKey>> {
         let found = api_keys::Entity::find()
             .filter(api_keys::Column::KeyHash.eq(key_hash))
             .filter(api_keys::Column::RevokedAt.is_null())
             .one(self.db.reader())
             .await?;
-        Ok(found.map(|key| (TenantId::from_uuid(key.tenant_id), ApiKeyId::from_uuid(key.id))))
+        Ok(found.map(PresentedKey::from))
     }
 }
 

@@ -1,5 +1,6 @@
 //! API keys are cached for a few seconds by every replica (postbacks arrive in bursts). A
-//! revocation must still take effect at once everywhere: with PostgreSQL the revoking
+//! revocation, or any change of a key's settings (rate limit, signing secret, signature
+//! switch), must still take effect at once everywhere: with PostgreSQL the revoking
 //! replica announces it with `pg_notify`, and every replica drops its cached keys. The
 //! notification carries no data; a replica that lost its connection drops its cache too,
 //! since announcements sent meanwhile are gone.
@@ -11,7 +12,7 @@ use crate::{Backend, Db, Result};
 
 const CHANNEL: &str = "clickledger_api_key_revoked";
 
-/// Tells every replica a key was revoked (nothing to tell on SQLite: one process).
+/// Tells every replica a key was revoked or changed (nothing to tell on SQLite: one process).
 pub(crate) async fn announce(db: &Db) -> Result<()> {
     if db.backend() != Backend::Postgres {
         return Ok(());

@@ -73,6 +73,22 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Postbacks allowed per minute; `None`: the server's default.
+    pub postbacks_per_minute: Option<u32>,
+    /// When the current signing secret was made; `None`: the key has none.
+    pub signing_secret_created_at: Option<DateTime<Utc>>,
+    pub signature_required: bool,
+}
+
+/// What the postback endpoint needs of a presented, unrevoked key: whose it is and its
+/// settings, including the signing secret (which nothing else reads).
+#[derive(Debug, Clone)]
+pub struct PresentedKey {
+    pub tenant: TenantId,
+    pub id: ApiKeyId,
+    pub postbacks_per_minute: Option<u32>,
+    pub signing_secret: Option<String>,
+    pub signature_required: bool,
 }
 
 // Stored enums were written by this crate; an unknown value means a corrupted row, which we
@@ -164,6 +180,21 @@ impl From<api_keys::Model> for ApiKey {
             created_at: m.created_at,
             revoked_at: m.revoked_at,
             last_used_at: m.last_used_at,
+            postbacks_per_minute: m.postbacks_per_minute.and_then(|n| u32::try_from(n).ok()),
+            signing_secret_created_at: m.signing_secret_created_at,
+            signature_required: m.signature_required,
+        }
+    }
+}
+
+impl From<api_keys::Model> for PresentedKey {
+    fn from(m: api_keys::Model) -> Self {
+        PresentedKey {
+            tenant: TenantId::from_uuid(m.tenant_id),
+            id: ApiKeyId::from_uuid(m.id),
+            postbacks_per_minute: m.postbacks_per_minute.and_then(|n| u32::try_from(n).ok()),
+            signing_secret: m.signing_secret,
+            signature_required: m.signature_required,
         }
     }
 }

@@ -7,4 +7,4 @@ mod rate_limit;
 
 pub use jwt::{Claims, JwtKeys};
 pub use principal::{Authentication, Principal};
-pub use rate_limit::{LoginLimiter, TestSendLimiter};
+pub use rate_limit::{LoginLimiter, PostbackLimiter, RequestLimiter, TestSendLimiter, retry_after_seconds};

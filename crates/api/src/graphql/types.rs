@@ -263,6 +263,14 @@ pub struct ApiKey {
     /// The last postback that presented this key (written about once a second, not per
     /// postback).
     pub last_used_at: Option<DateTime<Utc>>,
+    /// Postbacks a minute this key may send, per replica; null: the server's default
+    /// (`--postbacks-per-minute-per-key`).
+    pub postbacks_per_minute: Option<i32>,
+    /// Whether postbacks without a valid `v2` signature are refused.
+    pub signature_required: bool,
+    /// When the current signing secret was made; null: the key has none yet (made before
+    /// signing secrets existed; `rotateApiKeySigningSecret` makes one).
+    pub signing_secret_created_at: Option<DateTime<Utc>>,
 }
 
 impl From<records::ApiKey> for ApiKey {
@@ -274,6 +282,9 @@ impl From<records::ApiKey> for ApiKey {
             created_at: k.created_at,
             revoked_at: k.revoked_at,
             last_used_at: k.last_used_at,
+            postbacks_per_minute: k.postbacks_per_minute.and_then(|n| i32::try_from(n).ok()),
+            signature_required: k.signature_required,
+            signing_secret_created_at: k.signing_secret_created_at,
         }
     }
 }

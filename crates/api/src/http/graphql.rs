@@ -19,9 +19,9 @@ use tokio::sync::mpsc;
 
 use super::live_ws::SharedSubscriptions;
 use super::{authenticate, authenticate_token, client_ip};
-use crate::auth::Authentication;
+use crate::auth::{Authentication, retry_after_seconds};
 use crate::graphql::{AppSchema, ClientIp, LongLivedSession};
-use crate::state::SharedState;
+use crate::state::{AppState, SharedState};
 
 /// Largest accepted request body. Real queries are a few KiB; this leaves room for long
 /// persisted documents while keeping a flood of huge bodies cheap to refuse.
@@ -77,17 +77,24 @@ pub async fn post(
             );
         }
     };
+    let operations = match &batch {
+        BatchRequest::Single(_) => 1,
+        BatchRequest::Batch(requests) => requests.len(),
+    };
+    if operations > MAX_BATCH {
+        return transport_error(
+            StatusCode::BAD_REQUEST,
+            "BATCH_TOO_LARGE",
+            &format!("at most {MAX_BATCH} operations per batch"),
+        );
+    }
     let auth = authenticate(&state, req).await;
+    if let Some(refused) = over_budget(&state, auth, operations) {
+        return refused;
+    }
     let ip = ClientIp(client_ip(req));
     let batch = match batch {
         BatchRequest::Single(request) => BatchRequest::Single(with_caller(request, auth, ip)),
-        BatchRequest::Batch(requests) if requests.len() > MAX_BATCH => {
-            return transport_error(
-                StatusCode::BAD_REQUEST,
-                "BATCH_TOO_LARGE",
-                &format!("at most {MAX_BATCH} operations per batch"),
-            );
-        }
         BatchRequest::Batch(requests) => {
             BatchRequest::Batch(requests.into_iter().map(|request| with_caller(request, auth, ip)).collect())
         }
@@ -122,7 +129,30 @@ pub async fn get(req: &Request, schema: Data<&AppSchema>, state: Data<&SharedSta
         );
     }
     let auth = authenticate(&state, req).await;
+    if let Some(refused) = over_budget(&state, auth, 1) {
+        return refused;
+    }
     Json(schema.execute(with_caller(request, auth, ClientIp(client_ip(req)))).await).into_response()
+}
+
+/// Spends a signed-in caller's GraphQL budget (`--graphql-requests-per-minute`, one per
+/// operation); when it is spent, the answer: `429` with `Retry-After`, and `RATE_LIMITED` with
+/// `extensions.retryAfter` (seconds) in the body. Anonymous callers have budgets of their own
+/// where it matters (login, password tokens).
+pub(super) fn over_budget(state: &AppState, auth: Authentication, operations: usize) -> Option<Response> {
+    let Authentication::Authenticated(principal) = auth else { return None };
+    let wait = state.graphql_limits.check(principal.user, operations).err()?;
+    let retry_after = retry_after_seconds(wait);
+    let error = crate::Error::Throttled { retry_after };
+    let body = json!({ "errors": [{
+        "message": error.to_string(),
+        "extensions": { "code": error.code(), "retryAfter": retry_after },
+    }] });
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(poem::http::header::RETRY_AFTER, poem::http::HeaderValue::from(retry_after));
+    Some(response)
 }
 
 fn is_mutation(request: &async_graphql::Request) -> bool {

@@ -81,6 +81,18 @@ impl SharedSubscriptions {
         let Ok(incoming) = serde_json::from_str::<Incoming>(text) else { return Some(message) };
         match incoming {
             Incoming::Subscribe { id, payload } => {
+                // Every operation sent over the socket spends the user's GraphQL budget.
+                if let Authentication::Authenticated(principal) = auth
+                    && let Err(wait) = self.connection.state.graphql_limits.check(principal.user, 1)
+                {
+                    let retry_after = crate::auth::retry_after_seconds(wait);
+                    tokio::spawn(refuse(
+                        self.connection.clone(),
+                        id,
+                        crate::Error::Throttled { retry_after },
+                    ));
+                    return None;
+                }
                 let Some(since_variable) = subscription_plan(&payload) else { return Some(message) };
                 // A reused ID replaces the old subscription, as async-graphql does.
                 if let Some(old) = self.running.remove(&id) {
@@ -110,6 +122,16 @@ impl Drop for SharedSubscriptions {
         for running in self.running.values() {
             running.abort();
         }
+    }
+}
+
+/// Answers operation `id` with `error` alone, then completes it.
+async fn refuse(connection: Arc<Connection>, id: String, error: crate::Error) {
+    let mut error = error.into_gql().into_server_error(Pos::default());
+    error.locations.clear();
+    let payload = serde_json::to_string(&Response::from_errors(vec![error])).unwrap_or_default();
+    if connection.send(frame(&frame_prefix(connection.legacy, &id), &payload)).await {
+        connection.send(complete_message(&id)).await;
     }
 }
 

@@ -1,13 +1,22 @@
 //! The inbound postback: `GET` or `POST` (query, form or JSON) at `/postback`.
+//!
+//! Signatures (README, *Postbacks*): a `v2` signature is HMAC-SHA256 under the key's own
+//! signing secret over the canonical string of every parameter the postback uses (query and
+//! body together, `timestamp` included, `signature` left out), so nothing the server reads can
+//! be changed or added unnoticed. The `v1` header (the API key as HMAC key, over the body or
+//! the query string alone) is still checked for keys that do not require signatures, so
+//! existing integrations keep working.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use clickledger_domain::ids::TenantId;
 use clickledger_domain::postback::{FieldError, parse as parse_postback};
 use clickledger_persistence::conversions::{Conversion, IngestOutcome};
 use clickledger_persistence::directory::Directory;
+use clickledger_persistence::records::PresentedKey;
 use hmac::{Hmac, Mac};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use poem::http::{Method, header};
 use poem::web::{Data, Json};
 use poem::{Body, IntoResponse, Request, Response, handler};
@@ -16,12 +25,21 @@ use sha2::Sha256;
 
 use super::api_key;
 use crate::Error;
+use crate::auth::retry_after_seconds;
 use crate::state::SharedState;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Signed requests older (or newer) than this are refused as replays.
 pub const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
 pub const SIGNATURE_HEADER: &str = "x-clickledger-signature";
+/// The parameter that carries a `v2` signature (or the header, as `v2=<hex>`).
+pub const SIGNATURE_PARAM: &str = "signature";
+/// The signed parameter that dates a `v2` signature, in Unix seconds.
+pub const TIMESTAMP_PARAM: &str = "timestamp";
+
+/// RFC 3986 percent-encoding: everything but the unreserved characters
+/// `A–Z a–z 0–9 - . _ ~` is encoded, as `%XX` with upper-case hex, byte by byte of UTF-8.
+const RFC3986: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 #[handler]
 pub async fn receive(req: &Request, body: Body, state: Data<&SharedState>) -> Response {
@@ -43,6 +61,7 @@ fn rejection_reason(err: &Error) -> Option<&'static str> {
         Error::BadRequest { .. } => Some("invalid"),
         Error::BadApiKey(_) => Some("unauthenticated"),
         Error::BadSignature(_) => Some("signature"),
+        Error::Throttled { .. } => Some("rate_limited"),
         Error::TransactionMismatch { .. } | Error::StatusBackward { .. } => Some("conflict"),
         _ => None,
     }
@@ -61,17 +80,16 @@ async fn store(req: &Request, body: Body, state: &SharedState, received: Instant
         .map(|(_, value)| value.clone())
         .or_else(|| bearer(req))
         .ok_or(Error::BadApiKey("an API key is required (`key` or Authorization: Bearer)"))?;
-    let tenant =
+    let key =
         authenticate(state, &presented_key).await?.ok_or(Error::BadApiKey("unknown or revoked API key"))?;
-    if let Some(signature) = req.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) {
-        let signed = if req.method() == Method::GET {
-            req.uri().query().unwrap_or_default().as_bytes()
-        } else {
-            &raw_body[..]
-        };
-        verify_signature(&presented_key, signature, signed, Utc::now().timestamp())
-            .map_err(Error::BadSignature)?;
-    }
+    check_signature(req, &raw_body, &params, &presented_key, &key, Utc::now().timestamp())?;
+    // After the signature: where signatures are required, only the integrator can spend the
+    // key's budget.
+    state
+        .postback_limits
+        .check(key.id, key.postbacks_per_minute)
+        .map_err(|wait| Error::Throttled { retry_after: retry_after_seconds(wait) })?;
+    let tenant = key.tenant;
 
     let received_at = Utc::now();
     let parsed = parse_postback(params.iter().map(|(k, v)| (k.as_str(), v.as_str())), received_at)
@@ -128,20 +146,112 @@ fn bearer(req: &Request) -> Option<String> {
         .map(|v| v.trim().to_owned())
 }
 
-async fn authenticate(state: &SharedState, presented: &str) -> Result<Option<TenantId>, Error> {
+async fn authenticate(state: &SharedState, presented: &str) -> Result<Option<Arc<PresentedKey>>, Error> {
     let hash = api_key::hash(presented);
     let found = match state.api_keys.get(&hash) {
         Some(cached) => cached,
         None => {
-            let found = Directory::new(&state.db).authenticate_api_key(&hash).await?;
-            state.api_keys.insert(hash, found);
+            let found = Directory::new(&state.db).authenticate_api_key(&hash).await?.map(Arc::new);
+            state.api_keys.insert(hash, found.clone());
             found
         }
     };
-    Ok(found.map(|(tenant, key)| {
-        state.api_keys.note_use(key, Utc::now());
-        tenant
-    }))
+    if let Some(key) = &found {
+        state.api_keys.note_use(key.id, Utc::now());
+    }
+    Ok(found)
+}
+
+/// A `v2` signature (the `signature` parameter, else `v2=` in the header) is verified under
+/// the key's signing secret whatever the key's switch says; without one, a key that requires
+/// signatures refuses the postback, and any other key checks a `v1` header if one came.
+fn check_signature(
+    req: &Request,
+    raw_body: &[u8],
+    params: &[(String, String)],
+    presented_key: &str,
+    key: &PresentedKey,
+    now: i64,
+) -> Result<(), Error> {
+    let header = req.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    let v2 = params
+        .iter()
+        .find(|(name, _)| name == SIGNATURE_PARAM)
+        .map(|(_, value)| value.as_str())
+        .or_else(|| header.and_then(|h| h.split(',').find_map(|part| part.trim().strip_prefix("v2="))));
+    if let Some(signature) = v2 {
+        let secret = key
+            .signing_secret
+            .as_deref()
+            .ok_or(Error::BadSignature("this key has no signing secret: rotate one in first"))?;
+        return verify_v2(secret, signature, params, now).map_err(Error::BadSignature);
+    }
+    if key.signature_required {
+        return Err(Error::BadSignature(
+            "this key requires signed postbacks: `timestamp` and `signature` parameters (see Postbacks in the README)",
+        ));
+    }
+    if let Some(header) = header {
+        let signed = if req.method() == Method::GET {
+            req.uri().query().unwrap_or_default().as_bytes()
+        } else {
+            raw_body
+        };
+        verify_signature(presented_key, header, signed, now).map_err(Error::BadSignature)?;
+    }
+    Ok(())
+}
+
+/// The string a `v2` signature covers: every parameter but `signature`, each name and value
+/// percent-encoded per RFC 3986, sorted by encoded name, as `name=value` joined with `&`. A
+/// name may appear only once (query and body together), so the string says exactly what the
+/// server reads.
+pub fn canonical_string(params: &[(String, String)]) -> Result<String, &'static str> {
+    let mut pairs: Vec<(String, String)> = params
+        .iter()
+        .filter(|(name, _)| name != SIGNATURE_PARAM)
+        .map(|(name, value)| {
+            (utf8_percent_encode(name, RFC3986).to_string(), utf8_percent_encode(value, RFC3986).to_string())
+        })
+        .collect();
+    pairs.sort();
+    if pairs.windows(2).any(|pair| pair[0].0 == pair[1].0) {
+        return Err("a signed postback must name each parameter once (query and body together)");
+    }
+    let joined: Vec<String> = pairs.into_iter().map(|(name, value)| format!("{name}={value}")).collect();
+    Ok(joined.join("&"))
+}
+
+/// `signature` = lower- or upper-case hex of HMAC-SHA256(signing secret, canonical string),
+/// with a `timestamp` parameter (Unix seconds) within [`SIGNATURE_TOLERANCE_SECONDS`] of now.
+pub fn verify_v2(
+    secret: &str,
+    signature: &str,
+    params: &[(String, String)],
+    now: i64,
+) -> Result<(), &'static str> {
+    let timestamp = params
+        .iter()
+        .find(|(name, _)| name == TIMESTAMP_PARAM)
+        .ok_or("a signed postback needs a `timestamp` parameter (Unix seconds)")?
+        .1
+        .parse::<i64>()
+        .map_err(|_| "`timestamp` must be Unix seconds")?;
+    if !within_tolerance(timestamp, now) {
+        return Err("signature timestamp is too old or in the future");
+    }
+    let canonical = canonical_string(params)?;
+    let expected = hex::decode(signature.trim()).map_err(|_| "signature must be hex")?;
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|_| "signature does not match")?;
+    mac.update(canonical.as_bytes());
+    // verify_slice compares in constant time.
+    mac.verify_slice(&expected).map_err(|_| "signature does not match")
+}
+
+/// Whether a signature's timestamp (the sender's, so any `i64`) is near enough to now.
+fn within_tolerance(timestamp: i64, now: i64) -> bool {
+    now.abs_diff(timestamp) <= SIGNATURE_TOLERANCE_SECONDS.unsigned_abs()
 }
 
 /// Query string, then the body (form or JSON object of scalars); a later value wins.
@@ -182,6 +292,7 @@ fn collect_params(req: &Request, body: &[u8]) -> Result<Vec<(String, String)>, F
     Ok(params)
 }
 
+/// The legacy `v1` scheme, kept for keys that do not require signatures:
 /// `X-Clickledger-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(key, "<t>.<payload>")>`,
 /// where the payload is the body (POST) or the raw query string (GET).
 pub fn verify_signature(key: &str, header_value: &str, payload: &[u8], now: i64) -> Result<(), &'static str> {
@@ -195,7 +306,7 @@ pub fn verify_signature(key: &str, header_value: &str, payload: &[u8], now: i64)
         }
     }
     let timestamp = timestamp.ok_or("signature header lacks t=<unix seconds>")?;
-    if (now - timestamp).abs() > SIGNATURE_TOLERANCE_SECONDS {
+    if !within_tolerance(timestamp, now) {
         return Err("signature timestamp is too old or in the future");
     }
     for signature in signatures {
@@ -234,5 +345,63 @@ mod tests {
                 .is_err()
         );
         assert!(verify_signature("clk_key", "v1=00", b"", 0).is_err());
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// The worked example of README's *Postbacks*; the signature there was computed with
+    /// `openssl dgst -sha256 -hmac`, independently of this code.
+    #[test]
+    fn the_readme_worked_example_verifies() {
+        let secret = "clsig_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let sent = params(&[
+            ("key", "clk_ExampleExampleExampleExampleExample12345"),
+            ("player_id", "p-42"),
+            ("event", "ftd"),
+            ("txn_id", "t-1001"),
+            ("amount", "100.50"),
+            ("currency", "EUR"),
+            ("promo_code", "SPRING 25"),
+            ("timestamp", "1767225600"),
+            ("signature", "ignored: never part of the string"),
+        ]);
+        assert_eq!(
+            canonical_string(&sent).unwrap(),
+            "amount=100.50&currency=EUR&event=ftd&key=clk_ExampleExampleExampleExampleExample12345\
+             &player_id=p-42&promo_code=SPRING%2025&timestamp=1767225600&txn_id=t-1001"
+        );
+        let signature = "68c938ce3323b6128552d23ec54878efd1000fac48947be6b6e810520bb088c9";
+        assert_eq!(verify_v2(secret, signature, &sent, 1_767_225_600 + 299), Ok(()));
+        assert_eq!(verify_v2(secret, &signature.to_uppercase(), &sent, 1_767_225_600), Ok(()));
+        assert!(verify_v2(secret, signature, &sent, 1_767_225_600 + 301).is_err(), "stale");
+        assert!(verify_v2(secret, signature, &sent, 1_767_225_600 - 301).is_err(), "from the future");
+        assert!(verify_v2("clsig_other", signature, &sent, 1_767_225_600).is_err(), "another secret");
+        let mut changed = sent.clone();
+        changed[4].1 = "1000.50".into();
+        assert!(verify_v2(secret, signature, &changed, 1_767_225_600).is_err(), "a changed value");
+        let mut added = sent.clone();
+        added.push(("status".into(), "rejected".into()));
+        assert!(verify_v2(secret, signature, &added, 1_767_225_600).is_err(), "an added parameter");
+        let mut repeated = sent.clone();
+        repeated.push(("event".into(), "ftd".into()));
+        assert!(verify_v2(secret, signature, &repeated, 1_767_225_600).is_err(), "a repeated name");
+        let undated: Vec<_> = sent.iter().filter(|(k, _)| k != "timestamp").cloned().collect();
+        assert!(verify_v2(secret, signature, &undated, 1_767_225_600).is_err(), "no timestamp");
+        assert!(verify_v2(secret, "zz", &sent, 1_767_225_600).is_err(), "not hex");
+        for extreme in [i64::MIN, i64::MAX] {
+            let mut dated = undated.clone();
+            dated.push(("timestamp".into(), extreme.to_string()));
+            assert!(verify_v2(secret, signature, &dated, 1_767_225_600).is_err(), "{extreme}");
+            let header = format!("t={extreme},v1=00");
+            assert!(verify_signature("clk_key", &header, b"", 1_767_225_600).is_err(), "{extreme}");
+        }
+    }
+
+    #[test]
+    fn canonical_encoding_is_rfc3986() {
+        let encoded = canonical_string(&params(&[("b", "a+b c/ü~-._*"), ("a", "")])).unwrap();
+        assert_eq!(encoded, "a=&b=a%2Bb%20c%2F%C3%BC~-._%2A");
     }
 }

@@ -13,6 +13,13 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
     pub last_used_at: Option<DateTimeUtc>,
+    /// Postbacks allowed per minute; `None`: the server's default.
+    pub postbacks_per_minute: Option<i32>,
+    /// The HMAC key of signed postbacks. Kept as is: verifying needs it (unlike the key
+    /// itself, which is only compared by hash).
+    pub signing_secret: Option<String>,
+    pub signing_secret_created_at: Option<DateTimeUtc>,
+    pub signature_required: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

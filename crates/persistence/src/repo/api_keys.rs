@@ -38,21 +38,63 @@ impl<'a> ApiKeys<'a> {
     }
 
     /// Stores `secret_hash` (see `Directory::authenticate_api_key`); `prefix` is kept for display.
-    pub async fn create(&self, name: String, prefix: String, secret_hash: String) -> Result<ApiKey> {
+    pub async fn create(&self, new: NewApiKey) -> Result<ApiKey> {
         self.visible()?;
+        let now = Utc::now();
         let model = api_keys::ActiveModel {
             id: Set(ApiKeyId::new().uuid()),
             tenant_id: Set(self.scope.tenant().uuid()),
-            name: Set(name),
-            key_prefix: Set(prefix),
-            key_hash: Set(secret_hash),
-            created_at: Set(Utc::now()),
+            name: Set(new.name),
+            key_prefix: Set(new.prefix),
+            key_hash: Set(new.secret_hash),
+            created_at: Set(now),
             revoked_at: Set(None),
             last_used_at: Set(None),
+            postbacks_per_minute: Set(new.postbacks_per_minute.map(stored_limit)),
+            signing_secret: Set(Some(new.signing_secret)),
+            signing_secret_created_at: Set(Some(now)),
+            signature_required: Set(new.signature_required),
         }
         .insert(self.db.writer())
         .await?;
         Ok(ApiKey::from(model))
+    }
+
+    /// Changes what `change` names; every replica drops its cached keys, so the change holds
+    /// at once.
+    pub async fn update(&self, id: ApiKeyId, change: ApiKeyChange) -> Result<ApiKey> {
+        self.get(id).await?;
+        let mut model = api_keys::ActiveModel { id: Set(id.uuid()), ..Default::default() };
+        if let Some(name) = change.name {
+            model.name = Set(name);
+        }
+        if let Some(limit) = change.postbacks_per_minute {
+            model.postbacks_per_minute = Set(limit.map(stored_limit));
+        }
+        if let Some(required) = change.signature_required {
+            model.signature_required = Set(required);
+        }
+        if model.is_changed() {
+            model.update(self.db.writer()).await?;
+            crate::key_revocations::announce(self.db).await?;
+        }
+        self.get(id).await
+    }
+
+    /// Replaces the key's signing secret; the old one stops verifying at once, on every
+    /// replica.
+    pub async fn rotate_signing_secret(&self, id: ApiKeyId, secret: String) -> Result<ApiKey> {
+        self.get(id).await?;
+        api_keys::ActiveModel {
+            id: Set(id.uuid()),
+            signing_secret: Set(Some(secret)),
+            signing_secret_created_at: Set(Some(Utc::now())),
+            ..Default::default()
+        }
+        .update(self.db.writer())
+        .await?;
+        crate::key_revocations::announce(self.db).await?;
+        self.get(id).await
     }
 
     pub async fn revoke(&self, id: ApiKeyId) -> Result<ApiKey> {
@@ -69,6 +111,29 @@ impl<'a> ApiKeys<'a> {
         }
         self.get(id).await
     }
+}
+
+/// A key to store: its hash and display prefix, its signing secret, and its settings.
+pub struct NewApiKey {
+    pub name: String,
+    pub prefix: String,
+    pub secret_hash: String,
+    pub signing_secret: String,
+    pub postbacks_per_minute: Option<u32>,
+    pub signature_required: bool,
+}
+
+/// Changes to a key; `None` leaves a setting as it is. `postbacks_per_minute: Some(None)`
+/// returns the key to the server's default.
+#[derive(Default)]
+pub struct ApiKeyChange {
+    pub name: Option<String>,
+    pub postbacks_per_minute: Option<Option<u32>>,
+    pub signature_required: Option<bool>,
+}
+
+fn stored_limit(per_minute: u32) -> i32 {
+    i32::try_from(per_minute).unwrap_or(i32::MAX)
 }
 
 /// Stamps when keys were last used: one statement per key, never moving a stamp back (uses

@@ -8,7 +8,7 @@ mod tracking_links;
 mod users;
 
 pub use affiliates::{AffiliatePatch, Affiliates, NewAffiliate};
-pub use api_keys::{ApiKeys, record_uses as record_api_key_uses};
+pub use api_keys::{ApiKeyChange, ApiKeys, NewApiKey, record_uses as record_api_key_uses};
 pub use campaigns::{CampaignPatch, Campaigns, NewCampaign};
 pub use tracking_links::{LinkFilter, NewTrackingLink, TrackingLinks};
 pub use users::Users;
