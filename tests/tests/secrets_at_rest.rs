@@ -19,13 +19,14 @@ async fn connect(app: &TestApp) -> DatabaseConnection {
     Database::connect(app.database_url.as_str()).await.expect("the test database opens")
 }
 
-/// Every stored secret (click-ID, webhook signing, generated JWT), with the row it belongs to.
+/// Every stored secret (click-ID, webhook and postback signing, generated JWT), with the row it belongs to.
 async fn stored_secrets(db: &DatabaseConnection) -> Vec<(String, String)> {
     let backend = db.get_database_backend();
     let mut secrets = Vec::new();
     for (owner, sql) in [
         ("tenants.click_secret", "SELECT id, click_secret FROM tenants"),
         ("postback_endpoints.secret", "SELECT id, secret FROM postback_endpoints"),
+        ("api_keys.signing_secret", "SELECT id, signing_secret FROM api_keys"),
     ] {
         for row in db.query_all_raw(Statement::from_string(backend, sql)).await.unwrap() {
             let id: uuid::Uuid = row.try_get_by_index(0).unwrap();
@@ -80,7 +81,7 @@ async fn stored_secrets_are_sealed_and_a_key_rotation_reseals_them() {
 
     let db = connect(&app).await;
     let sealed = stored_secrets(&db).await;
-    assert_eq!(sealed.len(), 2, "the tenant's click secret and the endpoint's secret: {sealed:?}");
+    assert_eq!(sealed.len(), 3, "the tenant's click secret, the endpoint's, the API key's: {sealed:?}");
     let old = KeyRing::new(&key_bytes(SECRET_KEY), &[]);
     for (owner, stored) in &sealed {
         assert!(stored.starts_with(&format!("sealed1.{}.", old.current_key_id())), "{owner}: {stored}");
@@ -107,6 +108,12 @@ async fn stored_secrets_are_sealed_and_a_key_rotation_reseals_them() {
     let new = KeyRing::new(&key_bytes(NEW_KEY), &[]);
     for (owner, stored) in stored_secrets(&db).await {
         assert!(stored.starts_with(&format!("sealed1.{}.", new.current_key_id())), "{owner}: {stored}");
+        let before = &sealed.iter().find(|(o, _)| *o == owner).expect("the same rows").1;
+        assert_eq!(
+            new.open(&owner, &stored).unwrap(),
+            old.open(&owner, before).unwrap(),
+            "{owner}: the same secret"
+        );
     }
     assert_eq!(registration(&app, &key, &before_rotation, "p1").await["attributed"], true);
 
@@ -132,11 +139,7 @@ async fn secrets_stored_before_sealing_are_sealed_at_the_next_start() {
     let backend = db.get_database_backend();
     for (owner, stored) in stored_secrets(&db).await {
         let plain = ring.open(&owner, &stored).unwrap();
-        let (table, column) = if owner.starts_with("tenants.") {
-            ("tenants", "click_secret")
-        } else {
-            ("postback_endpoints", "secret")
-        };
+        let (table, column) = owner.split_once(':').unwrap().0.split_once('.').unwrap();
         let sql = match backend {
             sea_orm::DbBackend::Postgres => format!("UPDATE {table} SET {column} = $1 WHERE {column} = $2"),
             _ => format!("UPDATE {table} SET {column} = ? WHERE {column} = ?"),

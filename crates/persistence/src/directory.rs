@@ -177,7 +177,7 @@ impl<'a> Directory<'a> {
             .filter(api_keys::Column::RevokedAt.is_null())
             .one(self.db.reader())
             .await?;
-        Ok(found.map(PresentedKey::from))
+        found.map(|row| PresentedKey::from_row(self.db, row)).transpose()
     }
 }
 

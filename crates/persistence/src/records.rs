@@ -187,15 +187,18 @@ impl From<api_keys::Model> for ApiKey {
     }
 }
 
-impl From<api_keys::Model> for PresentedKey {
-    fn from(m: api_keys::Model) -> Self {
-        PresentedKey {
+impl PresentedKey {
+    /// The key a row describes, its signing secret opened.
+    pub(crate) fn from_row(db: &crate::Db, m: api_keys::Model) -> Result<PresentedKey, crate::Error> {
+        let owner = crate::secrets::api_key_signing_secret_owner(m.id);
+        let signing_secret = m.signing_secret.map(|stored| db.secrets().open(&owner, &stored)).transpose()?;
+        Ok(PresentedKey {
             tenant: TenantId::from_uuid(m.tenant_id),
             id: ApiKeyId::from_uuid(m.id),
             postbacks_per_minute: m.postbacks_per_minute.and_then(|n| u32::try_from(n).ok()),
-            signing_secret: m.signing_secret,
+            signing_secret,
             signature_required: m.signature_required,
-        }
+        })
     }
 }
 

@@ -1,5 +1,5 @@
-//! Secrets at rest: tenants' click-ID secrets, webhook signing secrets and the generated JWT
-//! secret are stored sealed, so a copy of the database (a backup, a replica, a dump attached
+//! Secrets at rest: tenants' click-ID secrets, webhook signing secrets, API keys' postback
+//! signing secrets and the generated JWT secret are stored sealed, so a copy of the database (a backup, a replica, a dump attached
 //! to a ticket) does not hand out what signs click IDs, webhooks and sessions.
 //!
 //! Envelope encryption with AES-256-GCM: each value gets a fresh data key that encrypts it,

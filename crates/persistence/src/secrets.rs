@@ -6,7 +6,7 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr};
 use uuid::Uuid;
 
-use crate::entities::{instance_settings, postback_endpoints, tenants};
+use crate::entities::{api_keys, instance_settings, postback_endpoints, tenants};
 use crate::{Db, Result};
 
 pub(crate) fn click_secret_owner(tenant: Uuid) -> String {
@@ -15,6 +15,10 @@ pub(crate) fn click_secret_owner(tenant: Uuid) -> String {
 
 pub(crate) fn endpoint_secret_owner(endpoint: Uuid) -> String {
     format!("postback_endpoints.secret:{endpoint}")
+}
+
+pub(crate) fn api_key_signing_secret_owner(key: Uuid) -> String {
+    format!("api_keys.signing_secret:{key}")
 }
 
 pub(crate) fn setting_owner(key: &str) -> String {
@@ -82,6 +86,25 @@ pub async fn reseal_all(db: &Db) -> Result<usize> {
                 .col_expr(postback_endpoints::Column::PreviousSecret, Expr::value(resealed))
                 .filter(postback_endpoints::Column::Id.eq(id))
                 .filter(postback_endpoints::Column::PreviousSecret.eq(previous))
+                .exec(db.writer())
+                .await?;
+            rewritten += 1;
+        }
+    }
+
+    let keys = api_keys::Entity::find()
+        .select_only()
+        .columns([api_keys::Column::Id, api_keys::Column::SigningSecret])
+        .filter(api_keys::Column::SigningSecret.is_not_null())
+        .into_tuple::<(Uuid, String)>()
+        .all(db.writer())
+        .await?;
+    for (id, stored) in keys {
+        if let Some(resealed) = ring.reseal(&api_key_signing_secret_owner(id), &stored)? {
+            api_keys::Entity::update_many()
+                .col_expr(api_keys::Column::SigningSecret, Expr::value(resealed))
+                .filter(api_keys::Column::Id.eq(id))
+                .filter(api_keys::Column::SigningSecret.eq(stored))
                 .exec(db.writer())
                 .await?;
             rewritten += 1;

@@ -41,8 +41,13 @@ impl<'a> ApiKeys<'a> {
     pub async fn create(&self, new: NewApiKey) -> Result<ApiKey> {
         self.visible()?;
         let now = Utc::now();
+        let id = ApiKeyId::new();
+        let signing_secret = self
+            .db
+            .secrets()
+            .seal(&crate::secrets::api_key_signing_secret_owner(id.uuid()), &new.signing_secret);
         let model = api_keys::ActiveModel {
-            id: Set(ApiKeyId::new().uuid()),
+            id: Set(id.uuid()),
             tenant_id: Set(self.scope.tenant().uuid()),
             name: Set(new.name),
             key_prefix: Set(new.prefix),
@@ -51,7 +56,7 @@ impl<'a> ApiKeys<'a> {
             revoked_at: Set(None),
             last_used_at: Set(None),
             postbacks_per_minute: Set(new.postbacks_per_minute.map(stored_limit)),
-            signing_secret: Set(Some(new.signing_secret)),
+            signing_secret: Set(Some(signing_secret)),
             signing_secret_created_at: Set(Some(now)),
             signature_required: Set(new.signature_required),
         }
@@ -85,9 +90,11 @@ impl<'a> ApiKeys<'a> {
     /// replica.
     pub async fn rotate_signing_secret(&self, id: ApiKeyId, secret: String) -> Result<ApiKey> {
         self.get(id).await?;
+        let sealed =
+            self.db.secrets().seal(&crate::secrets::api_key_signing_secret_owner(id.uuid()), &secret);
         api_keys::ActiveModel {
             id: Set(id.uuid()),
-            signing_secret: Set(Some(secret)),
+            signing_secret: Set(Some(sealed)),
             signing_secret_created_at: Set(Some(Utc::now())),
             ..Default::default()
         }
