@@ -3,6 +3,7 @@
 //! seeds it only once it is serving, so the one-time credentials reach the banner.
 
 use clickledger_domain::password::Password;
+use clickledger_persistence::audit::Actor;
 use clickledger_persistence::directory::{Directory, NewTenant};
 use clickledger_persistence::repo::{
     Affiliates, ApiKeys, Campaigns, NewAffiliate, NewCampaign, NewTrackingLink, TrackingLinks,
@@ -71,7 +72,9 @@ pub async fn seed_once(db: &Db) -> Result<Option<DemoCredentials>, crate::Error>
         .create(NewTrackingLink { affiliate_id: affiliate.id, campaign_id: campaign.id })
         .await?;
     let issued = api_key::generate();
-    ApiKeys::scoped(db, scope).create("Demo integration".into(), issued.prefix, issued.hash).await?;
+    ApiKeys::scoped(db, scope)
+        .create("Demo integration".into(), issued.prefix, issued.hash, Actor::Host)
+        .await?;
     settings::get_or_init(db, SEEDED_MARKER, || chrono::Utc::now().to_rfc3339()).await?;
     Ok(Some(DemoCredentials { password, affiliate_password, api_key: issued.secret, link_code: link.code }))
 }

@@ -18,6 +18,7 @@ mod metrics;
 mod models;
 mod outbound;
 pub mod server;
+mod sessions;
 mod state;
 pub(crate) mod tracking;
 

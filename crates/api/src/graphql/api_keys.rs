@@ -58,20 +58,24 @@ impl ApiKeyMutation {
         ctx: &Context<'_>,
         input: CreateApiKeyInput,
     ) -> async_graphql::Result<CreateApiKeyPayload> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let (state, principal) = (state(ctx), principal(ctx)?);
         let name = validate::name(&input.name, "name").gql()?;
         let generated = api_key::generate();
-        let stored =
-            ApiKeys::scoped(&state.db, scope).create(name, generated.prefix, generated.hash).await.gql()?;
+        let stored = ApiKeys::scoped(&state.db, principal.scope())
+            .create(name, generated.prefix, generated.hash, principal.actor())
+            .await
+            .gql()?;
         Ok(CreateApiKeyPayload { key: generated.secret, api_key: stored.into() })
     }
 
     /// Revokes a key at once; postbacks using it are refused from then on.
     #[graphql(guard = "Allow::OWNER")]
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
-        let revoked =
-            ApiKeys::scoped(&state.db, scope).revoke(ApiKeyId::parse(&id, "id").gql()?).await.gql()?;
+        let (state, principal) = (state(ctx), principal(ctx)?);
+        let revoked = ApiKeys::scoped(&state.db, principal.scope())
+            .revoke(ApiKeyId::parse(&id, "id").gql()?, principal.actor())
+            .await
+            .gql()?;
         // Other replicas hear of it from the database (PostgreSQL); this one forgets now.
         state.api_keys.forget_all();
         Ok(ApiKey::from(revoked))

@@ -1,8 +1,12 @@
 use chrono::{DateTime, Utc};
+use clickledger_domain::audit::AuditAction;
 use clickledger_domain::ids::ApiKeyId;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, Select};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, Select, TransactionTrait,
+};
 
 use super::require_staff;
+use crate::audit::{self, Actor, Change};
 use crate::entities::api_keys;
 use crate::page::{self, Page, PageRequest};
 use crate::records::ApiKey;
@@ -38,8 +42,15 @@ impl<'a> ApiKeys<'a> {
     }
 
     /// Stores `secret_hash` (see `Directory::authenticate_api_key`); `prefix` is kept for display.
-    pub async fn create(&self, name: String, prefix: String, secret_hash: String) -> Result<ApiKey> {
+    pub async fn create(
+        &self,
+        name: String,
+        prefix: String,
+        secret_hash: String,
+        actor: Actor,
+    ) -> Result<ApiKey> {
         self.visible()?;
+        let txn = self.db.writer().begin().await?;
         let model = api_keys::ActiveModel {
             id: Set(ApiKeyId::new().uuid()),
             tenant_id: Set(self.scope.tenant().uuid()),
@@ -50,25 +61,38 @@ impl<'a> ApiKeys<'a> {
             revoked_at: Set(None),
             last_used_at: Set(None),
         }
-        .insert(self.db.writer())
+        .insert(&txn)
         .await?;
-        Ok(ApiKey::from(model))
+        let key = ApiKey::from(model);
+        let change = Change::new(AuditAction::ApiKeyCreated, key.id, described(&key));
+        audit::record(&txn, self.scope.tenant(), actor, vec![change]).await?;
+        txn.commit().await?;
+        Ok(key)
     }
 
-    pub async fn revoke(&self, id: ApiKeyId) -> Result<ApiKey> {
+    pub async fn revoke(&self, id: ApiKeyId, actor: Actor) -> Result<ApiKey> {
         let current = self.get(id).await?;
         if current.revoked_at.is_none() {
+            let txn = self.db.writer().begin().await?;
             api_keys::ActiveModel {
                 id: Set(current.id.uuid()),
                 revoked_at: Set(Some(Utc::now())),
                 ..Default::default()
             }
-            .update(self.db.writer())
+            .update(&txn)
             .await?;
+            let change = Change::new(AuditAction::ApiKeyRevoked, current.id, described(&current));
+            audit::record(&txn, self.scope.tenant(), actor, vec![change]).await?;
+            txn.commit().await?;
             crate::key_revocations::announce(self.db).await?;
         }
         self.get(id).await
     }
+}
+
+/// A key in the audit log: its name and displayed prefix, never the key.
+fn described(key: &ApiKey) -> serde_json::Value {
+    serde_json::json!({ "name": key.name, "prefix": key.prefix })
 }
 
 /// Stamps when keys were last used: one statement per key, never moving a stamp back (uses
