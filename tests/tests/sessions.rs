@@ -82,13 +82,18 @@ async fn reset_token(app: &TestApp, slug: &str, email: &str) -> String {
         json!({ "s": slug, "e": email }),
     )
     .await;
+    token_of_mail_after(app, before).await
+}
+
+/// The set-password token of the first e-mail after the first `before` in the outbox.
+async fn token_of_mail_after(app: &TestApp, before: usize) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mails = loop {
         let mails = app.outbox();
         if mails.len() > before {
             break mails;
         }
-        assert!(Instant::now() < deadline, "no reset e-mail in the outbox");
+        assert!(Instant::now() < deadline, "no new e-mail in the outbox");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let text = plain_text_of(&mails[before].0);
@@ -96,6 +101,8 @@ async fn reset_token(app: &TestApp, slug: &str, email: &str) -> String {
         text.find("/set-password?token=").expect("a set-password link") + "/set-password?token=".len();
     text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
 }
+
+const SET_PASSWORD: &str = "mutation($t: String!, $p: String!) { setPassword(token: $t, password: $p) }";
 
 #[tokio::test]
 async fn a_new_password_ends_older_sessions_and_closes_their_subscriptions() {
@@ -106,13 +113,7 @@ async fn a_new_password_ends_older_sessions_and_closes_their_subscriptions() {
 
     // Password reset by e-mail link.
     let token = reset_token(&app, "acme", "owner@acme.test").await;
-    let set = app
-        .ok(
-            None,
-            "mutation($t: String!, $p: String!) { setPassword(token: $t, password: $p) }",
-            json!({ "t": token, "p": "a brand new password" }),
-        )
-        .await;
+    let set = app.ok(None, SET_PASSWORD, json!({ "t": token, "p": "a brand new password" })).await;
     assert_eq!(set["setPassword"], true);
     let answer = app.graphql(Some(&old_token), ME, json!({})).await;
     assert!(unauthenticated(&answer), "the token from before the reset still works: {answer}");
@@ -192,6 +193,40 @@ async fn a_suspended_staff_login_is_refused_everywhere_until_activated() {
     let me = app.ok(Some(&fresh), ME, json!({})).await;
     assert_eq!(me["me"]["user"]["status"], "ACTIVE");
     assert_eq!(me["me"]["role"], "MANAGER");
+}
+
+/// An invitation gives a suspended affiliate a login, but a suspended one, like the login a
+/// suspended affiliate already has: it works once the affiliate is activated.
+#[tokio::test]
+async fn an_invited_suspended_affiliate_cannot_sign_in_until_activated() {
+    let app = spawn_app!("--no-demo").await;
+    let (owner, _) = app.sign_up("acme").await;
+    let ann = app.create_affiliate(&owner, "Ann", "ann@partners.test", None, None).await;
+    app.ok(
+        Some(&owner),
+        "mutation($id: ID!) { suspendAffiliate(id: $id) { id } }",
+        json!({ "id": ann["id"] }),
+    )
+    .await;
+    let before = app.outbox().len();
+    app.ok(
+        Some(&owner),
+        "mutation($id: ID!) { inviteAffiliate(id: $id) { id } }",
+        json!({ "id": ann["id"] }),
+    )
+    .await;
+    let token = token_of_mail_after(&app, before).await;
+    app.ok(None, SET_PASSWORD, json!({ "t": token, "p": "ann password 1" })).await;
+    let refused = app.login("acme", "ann@partners.test", "ann password 1").await;
+    assert_eq!(error_code(&refused), Some("UNAUTHENTICATED"), "a suspended affiliate signed in: {refused}");
+    app.ok(
+        Some(&owner),
+        "mutation($id: ID!) { activateAffiliate(id: $id) { id } }",
+        json!({ "id": ann["id"] }),
+    )
+    .await;
+    let token = app.login_token("acme", "ann@partners.test", "ann password 1").await;
+    assert_eq!(app.ok(Some(&token), ME, json!({})).await["me"]["role"], "AFFILIATE");
 }
 
 #[tokio::test]

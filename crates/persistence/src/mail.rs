@@ -180,7 +180,8 @@ pub async fn invite_affiliate(
                 password_hash: Set(NO_PASSWORD.to_owned()),
                 role: Set(Role::Affiliate.as_str().to_owned()),
                 affiliate_id: Set(Some(affiliate.id.uuid())),
-                status: Set(ActiveStatus::Active.as_str().to_owned()),
+                // A suspended affiliate's login is suspended with it, until it is activated.
+                status: Set(affiliate.status.as_str().to_owned()),
                 created_at: Set(now),
                 last_login_at: Set(None),
                 session_epoch: Set(0),
