@@ -160,9 +160,8 @@ mod close {
 fn refused(refusal: Refusal) -> (u16, &'static str) {
     match refusal {
         Refusal::Invalid => (close::UNAUTHORIZED, "unauthorized: invalid or expired token"),
-        Refusal::Revoked => {
-            (close::UNAUTHORIZED, "unauthorized: session ended (password changed); sign in again")
-        }
+        // A new password, or a suspension since lifted.
+        Refusal::Revoked => (close::UNAUTHORIZED, "unauthorized: session ended; sign in again"),
         Refusal::Suspended => (close::FORBIDDEN, "forbidden: this account may not sign in"),
         Refusal::Unavailable => (close::INTERNAL_ERROR, "internal error: try again"),
     }
