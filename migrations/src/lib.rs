@@ -17,6 +17,7 @@ mod m20261206_000008_fraud;
 mod m20261206_000009_stats_rollups;
 mod m20261206_000010_import;
 mod m20261206_000011_wider_running_totals;
+mod m20261207_000012_sessions_and_audit;
 mod m20261207_000013_api_key_limits_and_signing;
 mod util;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000009_stats_rollups::Migration),
             Box::new(m20261206_000010_import::Migration),
             Box::new(m20261206_000011_wider_running_totals::Migration),
+            Box::new(m20261207_000012_sessions_and_audit::Migration),
             Box::new(m20261207_000013_api_key_limits_and_signing::Migration),
         ]
     }

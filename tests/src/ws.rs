@@ -193,6 +193,29 @@ impl GqlWs {
         }
     }
 
+    /// Waits for the server to close the connection; returns the close frame's code and
+    /// reason. Messages before it (pings answered) are skipped. Panics on timeout.
+    pub async fn expect_close(&mut self, timeout: Duration) -> (u16, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Err(_) => panic!("the server did not close the connection within {timeout:?}"),
+                Ok(None) | Ok(Some(Err(_))) => panic!("the connection ended without a close frame"),
+                Ok(Some(Ok(Message::Close(Some(frame))))) => {
+                    return (frame.code.into(), frame.reason.to_string());
+                }
+                Ok(Some(Ok(Message::Close(None)))) => panic!("a close frame without a code"),
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    let message: Value = serde_json::from_str(text.as_str()).expect("server sends JSON");
+                    if message["type"] == "ping" && self.protocol == WsProtocol::TransportWs {
+                        self.send(json!({ "type": "pong" })).await;
+                    }
+                }
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
     /// Closes the connection (the server ends its subscriptions).
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;

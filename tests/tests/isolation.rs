@@ -209,6 +209,7 @@ enum Entity {
     Statement,
     Endpoint,
     Delivery,
+    AuditEntry,
 }
 
 /// Entities by the (lower-case) word that names them in field, argument and type names.
@@ -224,6 +225,7 @@ const ENTITIES: &[(Entity, &str)] = &[
     (Entity::Statement, "statement"),
     (Entity::Endpoint, "postbackendpoint"),
     (Entity::Delivery, "postbackdelivery"),
+    (Entity::AuditEntry, "auditentry"),
 ];
 
 /// Argument names ending in `Id` whose prefix is not an entity's name.
@@ -958,6 +960,12 @@ async fn endpoint(app: &TestApp, owner: &str, affiliate: &Value, marker: &str) -
 }
 
 /// The first delivery queued for `endpoint`, waiting for the notifier to queue it.
+/// The tenant's oldest audit entry (a cursor after which the rest of its log follows).
+async fn first_audit_entry(app: &TestApp, owner: &str) -> String {
+    let log = app.ok(Some(owner), "{ auditLog(first: 1) { nodes { id } } }", json!({})).await;
+    log["auditLog"]["nodes"][0]["id"].as_str().unwrap_or_else(|| panic!("no audit entry: {log}")).to_owned()
+}
+
 async fn first_delivery(app: &TestApp, owner: &str, endpoint: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -1213,6 +1221,9 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     let b_statement = statement_of(&close_period(&app, &b_owner, &period).await, &b_affiliate);
     let b_entry = first_entry(&app, &b_owner, &b_affiliate).await;
     let b_delivery = first_delivery(&app, &b_owner, &b_endpoint).await;
+    // A's log (its owner's e-mail on every entry) must show to A's owner alone.
+    let a_audit = first_audit_entry(&app, &alpha.owner).await;
+    let b_audit = first_audit_entry(&app, &b_owner).await;
 
     let before = snapshot(&app, &alpha.owner).await;
 
@@ -1235,6 +1246,7 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::Statement, vec![kestrel_statement.clone(), osprey_statement.clone()]),
             (Entity::Endpoint, vec![kestrel_endpoint.clone(), osprey_endpoint.clone()]),
             (Entity::Delivery, vec![kestrel_delivery.clone(), osprey_delivery.clone()]),
+            (Entity::AuditEntry, vec![a_audit.clone()]),
         ]),
         own: BTreeMap::from([
             (Entity::Affiliate, id(&b_affiliate)),
@@ -1248,6 +1260,7 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::Statement, b_statement),
             (Entity::Endpoint, b_endpoint),
             (Entity::Delivery, b_delivery),
+            (Entity::AuditEntry, b_audit),
         ]),
         period: period.clone(),
     };
@@ -1318,6 +1331,7 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::Statement, vec![kestrel_statement.clone()]),
             (Entity::Endpoint, vec![kestrel_endpoint.clone()]),
             (Entity::Delivery, vec![kestrel_delivery.clone()]),
+            (Entity::AuditEntry, vec![a_audit.clone()]),
         ]),
         own: BTreeMap::from([
             (Entity::Affiliate, id(&osprey)),

@@ -3,6 +3,7 @@
 //! seeds it only once it is serving, so the one-time credentials reach the banner.
 
 use clickledger_domain::password::Password;
+use clickledger_persistence::audit::Actor;
 use clickledger_persistence::directory::{Directory, NewTenant};
 use clickledger_persistence::repo::{
     Affiliates, ApiKeys, Campaigns, NewAffiliate, NewApiKey, NewCampaign, NewTrackingLink, TrackingLinks,
@@ -72,14 +73,17 @@ pub async fn seed_once(db: &Db) -> Result<Option<DemoCredentials>, crate::Error>
         .await?;
     let issued = api_key::generate();
     ApiKeys::scoped(db, scope)
-        .create(NewApiKey {
-            name: "Demo integration".into(),
-            prefix: issued.prefix,
-            secret_hash: issued.hash,
-            signing_secret: issued.signing_secret,
-            postbacks_per_minute: None,
-            signature_required: false,
-        })
+        .create(
+            NewApiKey {
+                name: "Demo integration".into(),
+                prefix: issued.prefix,
+                secret_hash: issued.hash,
+                signing_secret: issued.signing_secret,
+                postbacks_per_minute: None,
+                signature_required: false,
+            },
+            Actor::Host,
+        )
         .await?;
     settings::get_or_init(db, SEEDED_MARKER, || chrono::Utc::now().to_rfc3339()).await?;
     Ok(Some(DemoCredentials { password, affiliate_password, api_key: issued.secret, link_code: link.code }))

@@ -64,6 +64,7 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
     let notifier = crate::outbound::start(&notifier, &state.live);
     let listener = state.live.spawn_listener(db.clone());
     let key_revocations = state.api_keys.spawn_revocation_listener(db.clone());
+    let session_revocations = state.sessions.spawn_listener(db.clone());
     let key_uses = state.api_keys.spawn_use_writer(db.clone());
     let retraining = state.models.spawn_retraining(db.clone());
     let schema = graphql::build_schema(state.clone());
@@ -129,6 +130,9 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
     }
     if let Some(key_revocations) = key_revocations {
         key_revocations.abort();
+    }
+    if let Some(session_revocations) = session_revocations {
+        session_revocations.abort();
     }
     key_uses.abort();
     state.api_keys.flush_uses(&db).await;

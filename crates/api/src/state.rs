@@ -11,6 +11,7 @@ use crate::ingest::Ingestor;
 use crate::live::{Feeds, Live};
 use crate::models::ModelStore;
 use crate::outbound::Outbound;
+use crate::sessions::Sessions;
 use crate::tracking::{ClickBatcher, LinkCache};
 
 /// Everything a request handler may need, shared by every request.
@@ -36,6 +37,8 @@ pub struct AppState {
     pub outbound: Outbound,
     /// Presented API keys, cached briefly and dropped at once on revocation.
     pub api_keys: Arc<KeyCache>,
+    /// Whose sessions were ended, for the open connections to re-check theirs.
+    pub sessions: Arc<Sessions>,
     /// How far back a subscription's `since` may reach (events); older cursors are refused.
     pub max_replay_events: i64,
     click_keys: Cache<TenantId, ClickKeys>,
@@ -78,6 +81,7 @@ impl AppState {
             models: Arc::new(ModelStore::default()),
             outbound,
             api_keys: Arc::new(KeyCache::default()),
+            sessions: Arc::new(Sessions::default()),
             click_keys: Cache::builder().max_capacity(10_000).build(),
             shutdown: tokio::sync::watch::Sender::new(false),
             max_replay_events: DEFAULT_MAX_REPLAY_EVENTS,

@@ -108,6 +108,9 @@ prefixed_id!(
 prefixed_id!(
     /// One message owed to an endpoint; its string form is the Standard Webhooks `webhook-id`.
     DeliveryId, "msg");
+prefixed_id!(
+    /// One entry of a tenant's audit log.
+    AuditEntryId, "aud");
 
 #[cfg(test)]
 mod tests {

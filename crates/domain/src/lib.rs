@@ -3,6 +3,7 @@
 //! makes it property-testable.
 
 pub mod attribution;
+pub mod audit;
 pub mod click_id;
 pub mod commission;
 pub mod conversion;

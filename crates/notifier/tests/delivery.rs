@@ -17,6 +17,7 @@ use clickledger_notifier::postback::test_delivery;
 use clickledger_notifier::signing::Secret;
 use clickledger_notifier::ssrf::{AddressPolicy, Lookup};
 use clickledger_notifier::{ManualClock, Notifier, NotifierConfig};
+use clickledger_persistence::audit::Actor;
 use clickledger_persistence::conversions::{AttributionSetup, commit_batch, prepare};
 use clickledger_persistence::outbound::work;
 use clickledger_persistence::outbound::{Delivery, Endpoint, Endpoints, NewEndpoint};
@@ -42,6 +43,7 @@ async fn endpoint(db: &Db, w: &World, url_template: String, method: &str) -> End
                 timeout_ms: 5_000,
             },
             u64::MAX,
+            Actor::Host,
         )
         .await
         .unwrap()
@@ -292,7 +294,7 @@ async fn get_postbacks_sign_the_empty_body_and_rotation_sends_both_signatures() 
     let repo = Endpoints::scoped(&t.db, Scope::staff(w.tenant.id));
     let new_secret = Secret::generate();
     let rotated = repo
-        .rotate_secret(ep.id, new_secret.clone(), Utc::now() + chrono::Duration::hours(24))
+        .rotate_secret(ep.id, new_secret.clone(), Utc::now() + chrono::Duration::hours(24), Actor::Host)
         .await
         .unwrap();
     repo.enqueue(test_delivery(&rotated, Utc::now())).await.unwrap();
@@ -472,6 +474,7 @@ async fn a_slow_endpoint_delays_only_itself_and_keeps_its_concurrency_limit() {
                 max_concurrency: Some(1),
                 ..Default::default()
             },
+            Actor::Host,
         )
         .await
         .unwrap();
@@ -582,7 +585,7 @@ async fn an_endpoint_failing_for_days_is_disabled_and_its_owner_told() {
     receiver.script.lock().unwrap().clear();
     let patch =
         clickledger_persistence::outbound::EndpointPatch { enabled: Some(true), ..Default::default() };
-    let enabled = repo.update(ep.id, patch).await.unwrap();
+    let enabled = repo.update(ep.id, patch, Actor::Host).await.unwrap();
     assert!(enabled.enabled && enabled.failing_since.is_none());
     notifier.run_once().await.unwrap();
     assert!(repo.get(ep.id).await.unwrap().failing_since.is_none());

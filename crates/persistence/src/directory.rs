@@ -70,6 +70,7 @@ impl<'a> Directory<'a> {
             status: Set(ActiveStatus::Active.as_str().to_owned()),
             created_at: Set(now),
             last_login_at: Set(None),
+            session_epoch: Set(0),
         }
         .insert(&txn)
         .await?;
@@ -87,7 +88,7 @@ impl<'a> Directory<'a> {
     }
 
     /// Sets a user's password from the host (`clickledger user reset-password`), whatever it
-    /// was, and spends the user's open invitation and reset links.
+    /// was, spends the user's open invitation and reset links and ends its sessions.
     pub async fn reset_password(
         &self,
         tenant_slug: &str,
@@ -110,6 +111,7 @@ impl<'a> Directory<'a> {
         .update(&txn)
         .await?;
         crate::mail::spend_open_tokens(&txn, tenant.id, user.id, Utc::now()).await?;
+        crate::sessions::revoke(&txn, tenant.id, &[user.id]).await?;
         txn.commit().await?;
         User::try_from(user)
     }

@@ -1,12 +1,14 @@
 //! Each tenant's fraud settings: which rules run, how much each weighs, what each does.
 
 use chrono::{DateTime, Utc};
+use clickledger_domain::audit::AuditAction;
 use clickledger_domain::fraud::FraudSettings;
 use clickledger_domain::ids::TenantId;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::{ConnectionTrait, EntityTrait, TransactionTrait};
 
+use crate::audit::{self, Actor, Change, Diff};
 use crate::entities::fraud_settings;
 use crate::{Db, Error, Result, Scope};
 
@@ -26,11 +28,27 @@ impl<'a> Fraud<'a> {
         stored_settings(self.db.reader(), self.scope.tenant()).await
     }
 
-    /// Replaces the settings, after the domain's checks, and returns what is now stored.
-    pub async fn update(&self, settings: FraudSettings) -> Result<FraudSettings> {
+    /// Replaces the settings, after the domain's checks, and returns what is now stored. The
+    /// audit log keeps each changed setting's old and new value.
+    pub async fn update(&self, settings: FraudSettings, actor: Actor) -> Result<FraudSettings> {
         crate::repo::require_staff_pub(&self.scope)?;
         settings.validate()?;
-        save_settings(self.db.writer(), self.scope.tenant(), &settings, Utc::now()).await?;
+        let tenant = self.scope.tenant();
+        let txn = self.db.writer().begin().await?;
+        let before = stored_settings(&txn, tenant).await?;
+        save_settings(&txn, tenant, &settings, Utc::now()).await?;
+        let mut diff = Diff::default();
+        diff.field("multiAccounting", before.multi_accounting, settings.multi_accounting);
+        diff.field("clickInjection", before.click_injection, settings.click_injection);
+        diff.field("selfReferral", before.self_referral, settings.self_referral);
+        diff.field("registrationFloorSecs", before.registration_floor_secs, settings.registration_floor_secs);
+        diff.field("ftdFloorSecs", before.ftd_floor_secs, settings.ftd_floor_secs);
+        let changed = diff.into_value();
+        if changed.as_object().is_some_and(|fields| !fields.is_empty()) {
+            let change = Change::new(AuditAction::FraudSettingsUpdated, tenant, changed);
+            audit::record(&txn, tenant, actor, vec![change]).await?;
+        }
+        txn.commit().await?;
         self.settings().await
     }
 }

@@ -5,6 +5,7 @@
 //! The few entry points that *establish* a scope (sign-up, login, API-key authentication)
 //! live in [`directory`].
 
+pub mod audit;
 mod click_rows;
 pub mod commission;
 pub mod conversions;
@@ -24,6 +25,7 @@ pub mod rollups;
 mod scope;
 pub mod sealed;
 pub mod secrets;
+pub mod sessions;
 pub mod settings;
 mod tcp_nodelay;
 #[cfg(any(test, feature = "test-support"))]

@@ -180,9 +180,11 @@ pub async fn invite_affiliate(
                 password_hash: Set(NO_PASSWORD.to_owned()),
                 role: Set(Role::Affiliate.as_str().to_owned()),
                 affiliate_id: Set(Some(affiliate.id.uuid())),
-                status: Set(ActiveStatus::Active.as_str().to_owned()),
+                // A suspended affiliate's login is suspended with it, until it is activated.
+                status: Set(affiliate.status.as_str().to_owned()),
                 created_at: Set(now),
                 last_login_at: Set(None),
+                session_epoch: Set(0),
             }
             .insert(&txn)
             .await
@@ -258,8 +260,9 @@ pub async fn token_is_live(db: &Db, token_hash: &str) -> Result<bool> {
         .is_some())
 }
 
-/// Spends a token: sets the user's password and marks this and every other open token of
-/// the user as used. Unknown, used and expired tokens are all simply `NotFound`.
+/// Spends a token: sets the user's password, marks this and every other open token of the
+/// user as used, and ends the user's sessions. Unknown, used and expired tokens are all
+/// simply `NotFound`.
 pub async fn redeem_token(db: &Db, token_hash: &str, password_hash: String) -> Result<User> {
     let now = Utc::now();
     let txn = db.writer().begin().await?;
@@ -283,6 +286,8 @@ pub async fn redeem_token(db: &Db, token_hash: &str, password_hash: String) -> R
     users::ActiveModel { id: Set(user.id), password_hash: Set(password_hash), ..Default::default() }
         .update(&txn)
         .await?;
+    // A new password ends every session opened with the old one.
+    crate::sessions::revoke(&txn, TenantId::from_uuid(user.tenant_id), &[user.id]).await?;
     txn.commit().await?;
     User::try_from(user)
 }

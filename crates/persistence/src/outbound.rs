@@ -5,6 +5,7 @@
 //! the lease runs out. That is what makes delivery at-least-once across crashes.
 
 use chrono::{DateTime, Utc};
+use clickledger_domain::audit::AuditAction;
 use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, DeliveryId, EndpointId, TenantId};
 use clickledger_domain::status::ActiveStatus;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
@@ -13,6 +14,7 @@ use sea_orm::{
     QuerySelect, Select, TransactionTrait,
 };
 
+use crate::audit::{self, Actor, Change, Diff};
 use crate::entities::{
     affiliates, clicks, notifier_cursors, postback_attempts, postback_deliveries, postback_endpoints, tenants,
 };
@@ -287,7 +289,7 @@ impl<'a> Endpoints<'a> {
     /// An affiliate creates endpoints for itself only; staff for any affiliate of the tenant.
     /// Creates an endpoint unless the affiliate already has `limit` (a caller's policy; the
     /// count and the insert are not atomic, so concurrent creations may pass it by a few).
-    pub async fn create(&self, new: NewEndpoint, limit: u64) -> Result<Endpoint> {
+    pub async fn create(&self, new: NewEndpoint, limit: u64, actor: Actor) -> Result<Endpoint> {
         if let Viewer::Affiliate(me) = self.scope.viewer()
             && me != new.affiliate_id
         {
@@ -316,6 +318,16 @@ impl<'a> Endpoints<'a> {
         let now = Utc::now();
         let id = EndpointId::new();
         let secret = self.db.secrets().seal(&crate::secrets::endpoint_secret_owner(id.uuid()), &new.secret);
+        // Never the secret.
+        let details = serde_json::json!({
+            "affiliateId": new.affiliate_id.to_string(),
+            "campaignId": new.campaign_id.map(|c| c.to_string()),
+            "urlTemplate": new.url_template,
+            "method": new.method,
+            "events": new.events,
+            "statuses": new.statuses,
+        });
+        let txn = self.db.writer().begin().await?;
         postback_endpoints::ActiveModel {
             id: Set(id.uuid()),
             tenant_id: Set(self.scope.tenant().uuid()),
@@ -336,12 +348,15 @@ impl<'a> Endpoints<'a> {
             created_at: Set(now),
             updated_at: Set(now),
         }
-        .insert(self.db.writer())
+        .insert(&txn)
         .await?;
+        let change = Change::new(AuditAction::PostbackEndpointCreated, id, details);
+        audit::record(&txn, self.scope.tenant(), actor, vec![change]).await?;
+        txn.commit().await?;
         self.get(id).await
     }
 
-    pub async fn update(&self, id: EndpointId, patch: EndpointPatch) -> Result<Endpoint> {
+    pub async fn update(&self, id: EndpointId, patch: EndpointPatch, actor: Actor) -> Result<Endpoint> {
         let current = self.get(id).await?;
         if let Some(campaign) = patch.campaign_id {
             self.check_campaign(campaign).await?;
@@ -351,26 +366,38 @@ impl<'a> Endpoints<'a> {
             updated_at: Set(Utc::now()),
             ..Default::default()
         };
+        let mut diff = Diff::default();
         if let Some(url) = patch.url_template {
+            diff.field("urlTemplate", &current.url_template, &url);
             row.url_template = Set(url);
         }
         if let Some(method) = patch.method {
+            diff.field("method", &current.method, &method);
             row.method = Set(method);
         }
         if let Some(events) = patch.events {
+            diff.field("events", &current.events, &events);
             row.events = Set(events.join(","));
         }
         if let Some(statuses) = patch.statuses {
+            diff.field("statuses", &current.statuses, &statuses);
             row.statuses = Set(statuses.join(","));
         }
         if let Some(campaign) = patch.campaign_id {
+            let name = |c: Option<CampaignId>| c.map(|c| c.to_string());
+            diff.field("campaignId", name(current.campaign_id), name(campaign));
             row.campaign_id = Set(campaign.map(CampaignId::uuid));
         }
         if let Some(n) = patch.max_concurrency {
+            diff.field("maxConcurrency", current.max_concurrency, n);
             row.max_concurrency = Set(to_i32(n));
         }
         if let Some(ms) = patch.timeout_ms {
+            diff.field("timeoutMs", current.timeout_ms, ms);
             row.timeout_ms = Set(to_i32(ms));
+        }
+        if let Some(enabled) = patch.enabled {
+            diff.field("enabled", current.enabled, enabled);
         }
         match patch.enabled {
             Some(true) => {
@@ -384,7 +411,14 @@ impl<'a> Endpoints<'a> {
             }
             None => {}
         }
-        row.update(self.db.writer()).await?;
+        let txn = self.db.writer().begin().await?;
+        row.update(&txn).await?;
+        let changed = diff.into_value();
+        if changed.as_object().is_some_and(|fields| !fields.is_empty()) {
+            let change = Change::new(AuditAction::PostbackEndpointUpdated, id, changed);
+            audit::record(&txn, self.scope.tenant(), actor, vec![change]).await?;
+        }
+        txn.commit().await?;
         self.get(id).await
     }
 
@@ -395,9 +429,11 @@ impl<'a> Endpoints<'a> {
         id: EndpointId,
         new_secret: String,
         overlap_until: DateTime<Utc>,
+        actor: Actor,
     ) -> Result<Endpoint> {
         let current = self.get(id).await?;
         let owner = crate::secrets::endpoint_secret_owner(current.id.uuid());
+        let txn = self.db.writer().begin().await?;
         postback_endpoints::ActiveModel {
             id: Set(current.id.uuid()),
             secret: Set(self.db.secrets().seal(&owner, &new_secret)),
@@ -406,8 +442,12 @@ impl<'a> Endpoints<'a> {
             updated_at: Set(Utc::now()),
             ..Default::default()
         }
-        .update(self.db.writer())
+        .update(&txn)
         .await?;
+        let details = serde_json::json!({ "previousSecretUntil": overlap_until });
+        let change = Change::new(AuditAction::PostbackSecretRotated, id, details);
+        audit::record(&txn, self.scope.tenant(), actor, vec![change]).await?;
+        txn.commit().await?;
         self.get(id).await
     }
 

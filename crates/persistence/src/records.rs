@@ -27,6 +27,8 @@ pub struct User {
     pub affiliate_id: Option<AffiliateId>,
     pub status: ActiveStatus,
     pub created_at: DateTime<Utc>,
+    /// The epoch its sessions must carry to be honoured (see `sessions`).
+    pub session_epoch: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +123,7 @@ impl TryFrom<users::Model> for User {
             affiliate_id: m.affiliate_id.map(AffiliateId::from_uuid),
             status: parse(&m.status)?,
             created_at: m.created_at,
+            session_epoch: m.session_epoch,
         })
     }
 }

@@ -6,6 +6,7 @@ use clickledger_domain::click_id::ClickId;
 use clickledger_domain::commission::{CpaRules, EntryKind, Plan};
 use clickledger_domain::money::Currency;
 use clickledger_domain::postback;
+use clickledger_persistence::audit::Actor;
 use clickledger_persistence::commission::{Commissions, EntryFilter, NewAssignment, Plans};
 use clickledger_persistence::conversions::{
     AttributionSetup, IngestOutcome, Prepared, commit_batch, prepare,
@@ -61,14 +62,18 @@ async fn one_group_commit_books_cpa_once_on_the_qualifying_deposit() {
         overrides: Vec::new(),
     };
     let plans = Plans::scoped(&t.db, staff);
-    let stored = plans.create("CPA".into(), plan, Utc::now() - Duration::hours(1)).await.unwrap();
+    let stored =
+        plans.create("CPA".into(), plan, Utc::now() - Duration::hours(1), Actor::Host).await.unwrap();
     plans
-        .assign(NewAssignment {
-            plan_id: stored.id,
-            campaign_id: campaign.id,
-            affiliate_id: None,
-            effective_from: Utc::now() - Duration::hours(1),
-        })
+        .assign(
+            NewAssignment {
+                plan_id: stored.id,
+                campaign_id: campaign.id,
+                affiliate_id: None,
+                effective_from: Utc::now() - Duration::hours(1),
+            },
+            Actor::Host,
+        )
         .await
         .unwrap();
     let link = TrackingLinks::scoped(&t.db, staff)

@@ -1,7 +1,7 @@
 //! Session tokens: HS256 JWTs whose issuer, audience, expiry, not-before and algorithm are all
 //! checked (jsonwebtoken leaves some of these off by default).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clickledger_domain::ids::{AffiliateId, TenantId, UserId};
 use clickledger_domain::role::Role;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
@@ -21,6 +21,10 @@ pub struct Claims {
     pub role: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aff: Option<String>,
+    /// The user's session epoch when the token was issued; the token is honoured only while
+    /// the user's stored epoch is still this one. Tokens from before epochs existed read as 0.
+    #[serde(default)]
+    pub sep: i64,
     pub iat: i64,
     pub nbf: i64,
     pub exp: i64,
@@ -59,6 +63,7 @@ impl JwtKeys {
             tid: principal.tenant.to_string(),
             role: principal.role.as_str().to_owned(),
             aff: principal.affiliate.map(|id| id.to_string()),
+            sep: principal.session_epoch,
             iat: now,
             nbf: now,
             exp: now + self.ttl.num_seconds(),
@@ -67,10 +72,12 @@ impl JwtKeys {
             .map_err(|err| crate::Error::Internal(format!("cannot sign token: {err}")))
     }
 
-    /// The principal a token names, if the token is genuine and current.
-    pub fn verify(&self, token: &str) -> Option<Principal> {
+    /// The principal a token names and when the token expires, if it is genuine and
+    /// current. Whether its session still stands is the database's to say
+    /// (`http::verify_session`).
+    pub fn verify(&self, token: &str) -> Option<Verified> {
         let claims = decode::<Claims>(token, &self.decoding, &self.validation).ok()?.claims;
-        Some(Principal {
+        let principal = Principal {
             user: UserId::parse(&claims.sub, "sub").ok()?,
             tenant: TenantId::parse(&claims.tid, "tid").ok()?,
             role: claims.role.parse::<Role>().ok()?,
@@ -78,8 +85,17 @@ impl JwtKeys {
                 Some(aff) => Some(AffiliateId::parse(&aff, "aff").ok()?),
                 None => None,
             },
-        })
+            session_epoch: claims.sep,
+        };
+        Some(Verified { principal, expires_at: DateTime::from_timestamp(claims.exp, 0)? })
     }
+}
+
+/// A genuine, unexpired token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub principal: Principal,
+    pub expires_at: DateTime<Utc>,
 }
 
 #[cfg(test)]
@@ -87,14 +103,37 @@ mod tests {
     use super::*;
 
     fn principal() -> Principal {
-        Principal { user: UserId::new(), tenant: TenantId::new(), role: Role::Manager, affiliate: None }
+        Principal {
+            user: UserId::new(),
+            tenant: TenantId::new(),
+            role: Role::Manager,
+            affiliate: None,
+            session_epoch: 7,
+        }
     }
 
     #[test]
-    fn round_trips() {
+    fn round_trips_with_the_session_epoch_and_expiry() {
         let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef", 10);
         let p = principal();
-        assert_eq!(keys.verify(&keys.issue(&p).unwrap()), Some(p));
+        let verified = keys.verify(&keys.issue(&p).unwrap()).unwrap();
+        assert_eq!(verified.principal, p);
+        let lifetime = verified.expires_at - Utc::now();
+        assert!(lifetime > chrono::Duration::minutes(9) && lifetime <= chrono::Duration::minutes(10));
+    }
+
+    #[test]
+    fn a_token_from_before_session_epochs_has_epoch_zero() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let keys = JwtKeys::new(secret, 10);
+        let now = Utc::now().timestamp();
+        let claims = serde_json::json!({
+            "iss": ISSUER, "aud": AUDIENCE, "sub": UserId::new().to_string(),
+            "tid": TenantId::new().to_string(), "role": "owner", "iat": now, "nbf": now, "exp": now + 60,
+        });
+        let token =
+            encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret)).unwrap();
+        assert_eq!(keys.verify(&token).unwrap().principal.session_epoch, 0);
     }
 
     #[test]
@@ -112,6 +151,7 @@ mod tests {
                 tid: TenantId::new().to_string(),
                 role: "owner".into(),
                 aff: None,
+                sep: 0,
                 iat: now,
                 nbf,
                 exp,

@@ -5,6 +5,6 @@ pub mod password_token;
 mod principal;
 mod rate_limit;
 
-pub use jwt::{Claims, JwtKeys};
+pub use jwt::{Claims, JwtKeys, Verified};
 pub use principal::{Authentication, Principal};
 pub use rate_limit::{LoginLimiter, PostbackLimiter, RequestLimiter, TestSendLimiter, retry_after_seconds};

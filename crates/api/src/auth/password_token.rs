@@ -10,9 +10,11 @@ use clickledger_persistence::mail;
 use clickledger_persistence::records::User;
 
 use crate::Error;
+use crate::sessions::Ended;
 use crate::state::AppState;
 
-/// Sets the password of the token's user, spends the token and returns the user. Unknown, used and expired
+/// Sets the password of the token's user, spends the token, ends the user's sessions and
+/// returns the user. Unknown, used and expired
 /// tokens are `NotFound`; over the per-token or per-address budget, `RateLimited`.
 pub async fn redeem(
     state: &AppState,
@@ -31,5 +33,8 @@ pub async fn redeem(
     let password_hash = tokio::task::spawn_blocking(move || password.hash())
         .await
         .map_err(|err| Error::Internal(err.to_string()))?;
-    Ok(mail::redeem_token(&state.db, &token_hash, password_hash).await?)
+    let user = mail::redeem_token(&state.db, &token_hash, password_hash).await?;
+    // The new password ended the user's sessions; its open connections close now.
+    state.sessions.ended(Ended::User(user.id));
+    Ok(user)
 }

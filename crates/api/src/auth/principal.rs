@@ -1,5 +1,6 @@
 use clickledger_domain::ids::{AffiliateId, TenantId, UserId};
 use clickledger_domain::role::Role;
+use clickledger_persistence::audit::Actor;
 use clickledger_persistence::{Scope, Viewer};
 
 /// An authenticated caller, established once per request (HTTP) or connection (WebSocket).
@@ -10,9 +11,16 @@ pub struct Principal {
     pub role: Role,
     /// Set exactly when `role` is `Affiliate`.
     pub affiliate: Option<AffiliateId>,
+    /// The user's session epoch the token was issued under (see `persistence::sessions`).
+    pub session_epoch: i64,
 }
 
 impl Principal {
+    /// Who the audit log says did what this principal does.
+    pub fn actor(&self) -> Actor {
+        Actor::User(self.user)
+    }
+
     /// The repository scope this principal may read and write through.
     pub fn scope(&self) -> Scope {
         match (self.role, self.affiliate) {

@@ -149,7 +149,13 @@ impl AccountMutation {
             })
             .await
             .gql()?;
-        let principal = Principal { user: user.id, tenant: tenant.id, role: Role::Owner, affiliate: None };
+        let principal = Principal {
+            user: user.id,
+            tenant: tenant.id,
+            role: Role::Owner,
+            affiliate: None,
+            session_epoch: user.session_epoch,
+        };
         let token = state.jwt.issue(&principal).gql()?;
         Ok(SignUpPayload { token, tenant: tenant.into(), user: user.into() })
     }
@@ -183,6 +189,7 @@ impl AccountMutation {
             tenant: user.tenant_id,
             role: user.role,
             affiliate: user.affiliate_id,
+            session_epoch: user.session_epoch,
         };
         let token = state.jwt.issue(&principal).gql()?;
         Ok(LoginPayload { token, user: user.into() })

@@ -12,6 +12,7 @@ use super::guard::Allow;
 use super::pagination;
 use super::types::Affiliate;
 use crate::error::GqlResultExt;
+use crate::sessions::Ended;
 use crate::tracking::InvalidateOnDrop;
 
 #[derive(InputObject)]
@@ -120,21 +121,23 @@ impl AffiliateMutation {
     /// its postback endpoints receive nothing (what was queued waits until it is active again).
     #[graphql(guard = "Allow::STAFF")]
     async fn suspend_affiliate(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Affiliate> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let (state, principal) = (state(ctx), principal(ctx)?);
         let _invalidate = InvalidateOnDrop(&state.links);
-        Affiliates::scoped(&state.db, scope)
-            .set_status(parse_id(&id, "id")?, ActiveStatus::Suspended)
+        let suspended = Affiliates::scoped(&state.db, principal.scope())
+            .set_status(parse_id(&id, "id")?, ActiveStatus::Suspended, principal.actor())
             .await
-            .gql()
-            .map(Affiliate::from)
+            .gql()?;
+        // Its open connections close now (other replicas hear it from the database).
+        state.sessions.ended(Ended::Affiliate(suspended.id));
+        Ok(Affiliate::from(suspended))
     }
 
     #[graphql(guard = "Allow::STAFF")]
     async fn activate_affiliate(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Affiliate> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let (state, principal) = (state(ctx), principal(ctx)?);
         let _invalidate = InvalidateOnDrop(&state.links);
-        Affiliates::scoped(&state.db, scope)
-            .set_status(parse_id(&id, "id")?, ActiveStatus::Active)
+        Affiliates::scoped(&state.db, principal.scope())
+            .set_status(parse_id(&id, "id")?, ActiveStatus::Active, principal.actor())
             .await
             .gql()
             .map(Affiliate::from)

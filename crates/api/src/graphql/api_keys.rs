@@ -87,7 +87,7 @@ impl ApiKeyMutation {
         ctx: &Context<'_>,
         input: CreateApiKeyInput,
     ) -> async_graphql::Result<CreateApiKeyPayload> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let (state, principal) = (state(ctx), principal(ctx)?);
         let name = validate::name(&input.name, "name").gql()?;
         let postbacks_per_minute = input
             .postbacks_per_minute
@@ -95,15 +95,18 @@ impl ApiKeyMutation {
             .transpose()
             .gql()?;
         let generated = api_key::generate();
-        let stored = ApiKeys::scoped(&state.db, scope)
-            .create(NewApiKey {
-                name,
-                prefix: generated.prefix,
-                secret_hash: generated.hash,
-                signing_secret: generated.signing_secret.clone(),
-                postbacks_per_minute,
-                signature_required: input.signature_required,
-            })
+        let stored = ApiKeys::scoped(&state.db, principal.scope())
+            .create(
+                NewApiKey {
+                    name,
+                    prefix: generated.prefix,
+                    secret_hash: generated.hash,
+                    signing_secret: generated.signing_secret.clone(),
+                    postbacks_per_minute,
+                    signature_required: input.signature_required,
+                },
+                principal.actor(),
+            )
             .await
             .gql()?;
         Ok(CreateApiKeyPayload {
@@ -122,8 +125,8 @@ impl ApiKeyMutation {
         id: ID,
         input: UpdateApiKeyInput,
     ) -> async_graphql::Result<ApiKey> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
-        let keys = ApiKeys::scoped(&state.db, scope);
+        let (state, principal) = (state(ctx), principal(ctx)?);
+        let keys = ApiKeys::scoped(&state.db, principal.scope());
         let current = live(&keys, &id).await?;
         let name = input.name.map(|name| validate::name(&name, "name")).transpose().gql()?;
         let postbacks_per_minute = match input.postbacks_per_minute {
@@ -142,7 +145,7 @@ impl ApiKeyMutation {
         }
         let change =
             ApiKeyChange { name, postbacks_per_minute, signature_required: input.signature_required };
-        let updated = keys.update(current.id, change).await.gql()?;
+        let updated = keys.update(current.id, change, principal.actor()).await.gql()?;
         // Other replicas hear of it from the database (PostgreSQL); this one forgets now.
         state.api_keys.forget_all();
         Ok(ApiKey::from(updated))
@@ -156,11 +159,12 @@ impl ApiKeyMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<RotateApiKeySigningSecretPayload> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
-        let keys = ApiKeys::scoped(&state.db, scope);
+        let (state, principal) = (state(ctx), principal(ctx)?);
+        let keys = ApiKeys::scoped(&state.db, principal.scope());
         let current = live(&keys, &id).await?;
         let signing_secret = api_key::signing_secret();
-        let rotated = keys.rotate_signing_secret(current.id, signing_secret.clone()).await.gql()?;
+        let rotated =
+            keys.rotate_signing_secret(current.id, signing_secret.clone(), principal.actor()).await.gql()?;
         state.api_keys.forget_all();
         Ok(RotateApiKeySigningSecretPayload { signing_secret, api_key: ApiKey::from(rotated) })
     }
@@ -168,9 +172,11 @@ impl ApiKeyMutation {
     /// Revokes a key at once; postbacks using it are refused from then on.
     #[graphql(guard = "Allow::OWNER")]
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
-        let revoked =
-            ApiKeys::scoped(&state.db, scope).revoke(ApiKeyId::parse(&id, "id").gql()?).await.gql()?;
+        let (state, principal) = (state(ctx), principal(ctx)?);
+        let revoked = ApiKeys::scoped(&state.db, principal.scope())
+            .revoke(ApiKeyId::parse(&id, "id").gql()?, principal.actor())
+            .await
+            .gql()?;
         // Other replicas hear of it from the database (PostgreSQL); this one forgets now.
         state.api_keys.forget_all();
         Ok(ApiKey::from(revoked))

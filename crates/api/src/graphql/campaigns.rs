@@ -145,10 +145,10 @@ impl CampaignMutation {
         id: ID,
         status: CampaignStatus,
     ) -> async_graphql::Result<Campaign> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let (state, principal) = (state(ctx), principal(ctx)?);
         let _invalidate = InvalidateOnDrop(&state.links);
-        Campaigns::scoped(&state.db, scope)
-            .set_status(parse_id(&id, "id")?, DomainCampaignStatus::from(status))
+        Campaigns::scoped(&state.db, principal.scope())
+            .set_status(parse_id(&id, "id")?, DomainCampaignStatus::from(status), principal.actor())
             .await
             .gql()
             .map(Campaign::from)

@@ -723,12 +723,12 @@ impl CommissionMutation {
         ctx: &Context<'_>,
         input: CreateCommissionPlanInput,
     ) -> async_graphql::Result<CommissionPlan> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let (state, principal) = (state(ctx), principal(ctx)?);
         let name = validate::name(&input.name, "name").gql()?;
         let plan = input.rules.into_plan()?;
         let effective_from = input.effective_from.unwrap_or_else(Utc::now);
-        Plans::scoped(&state.db, scope)
-            .create(name, plan, effective_from)
+        Plans::scoped(&state.db, principal.scope())
+            .create(name, plan, effective_from, principal.actor())
             .await
             .gql()
             .map(CommissionPlan::from)
@@ -743,14 +743,14 @@ impl CommissionMutation {
         id: ID,
         input: UpdateCommissionPlanInput,
     ) -> async_graphql::Result<CommissionPlan> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let (state, principal) = (state(ctx), principal(ctx)?);
         let id = PlanId::parse(&id, "id").gql()?;
         let name = input.name.map(|n| validate::name(&n, "name")).transpose().gql()?;
         let plan = input.rules.into_plan()?;
         let now = Utc::now();
         let effective_from = input.effective_from.unwrap_or(now);
-        Plans::scoped(&state.db, scope)
-            .revise(id, name, plan, effective_from, now)
+        Plans::scoped(&state.db, principal.scope())
+            .revise(id, name, plan, effective_from, now, principal.actor())
             .await
             .map_err(|err| match err {
                 clickledger_persistence::Error::Invalid(clickledger_domain::Error::Invalid {
@@ -770,7 +770,7 @@ impl CommissionMutation {
         ctx: &Context<'_>,
         input: AssignCommissionPlanInput,
     ) -> async_graphql::Result<PlanAssignment> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let (state, principal) = (state(ctx), principal(ctx)?);
         let new = NewAssignment {
             plan_id: PlanId::parse(&input.plan_id, "planId").gql()?,
             campaign_id: CampaignId::parse(&input.campaign_id, "campaignId").gql()?,
@@ -781,7 +781,11 @@ impl CommissionMutation {
                 .gql()?,
             effective_from: input.effective_from.unwrap_or_else(Utc::now),
         };
-        Plans::scoped(&state.db, scope).assign(new).await.gql().map(PlanAssignment::from)
+        Plans::scoped(&state.db, principal.scope())
+            .assign(new, principal.actor())
+            .await
+            .gql()
+            .map(PlanAssignment::from)
     }
 
     /// Sets the operator's exchange rate for a day (replacing that day's). Never fetched
@@ -842,10 +846,13 @@ impl CommissionMutation {
         ids: Vec<ID>,
         status: CommissionStatus,
     ) -> async_graphql::Result<Vec<CommissionEntry>> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let (state, principal) = (state(ctx), principal(ctx)?);
         let ids =
             ids.iter().map(|id| LedgerEntryId::parse(id, "ids")).collect::<Result<Vec<_>, _>>().gql()?;
-        let moved = Commissions::scoped(&state.db, scope).set_status(&ids, status.into()).await.gql()?;
+        let moved = Commissions::scoped(&state.db, principal.scope())
+            .set_status(&ids, status.into(), principal.actor())
+            .await
+            .gql()?;
         Ok(moved.into_iter().map(|e| CommissionEntry::from_entry(e, true)).collect())
     }
 
@@ -869,8 +876,12 @@ impl CommissionMutation {
     /// when entries of its month changed status after the close: close the period again.
     #[graphql(guard = "Allow::STAFF")]
     async fn mark_statement_paid(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Statement> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let (state, principal) = (state(ctx), principal(ctx)?);
         let id = StatementId::parse(&id, "id").gql()?;
-        Statements::scoped(&state.db, scope).mark_paid(id, Utc::now()).await.gql().map(Statement::from)
+        Statements::scoped(&state.db, principal.scope())
+            .mark_paid(id, Utc::now(), principal.actor())
+            .await
+            .gql()
+            .map(Statement::from)
     }
 }

@@ -10,9 +10,9 @@ use crate::state::SharedState;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
-/// Marks a long-lived connection (WebSocket). Its token was checked once, at
-/// `connection_init`; guards re-check before each operation that the user is still active, so
-/// that suspending an affiliate cuts off its open connections too, not only new requests.
+/// Marks a long-lived connection (WebSocket). Its token was checked at `connection_init`;
+/// guards re-check its session before each operation (the connection itself is also closed
+/// when the session ends, see `sessions::watch`).
 #[derive(Debug, Clone, Copy)]
 pub struct LongLivedSession;
 

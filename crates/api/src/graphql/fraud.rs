@@ -211,9 +211,9 @@ impl FraudMutation {
         ctx: &Context<'_>,
         input: UpdateFraudSettingsInput,
     ) -> async_graphql::Result<FraudSettings> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
-        let store = Fraud::scoped(&state.db, scope);
+        let (state, principal) = (state(ctx), principal(ctx)?);
+        let store = Fraud::scoped(&state.db, principal.scope());
         let settings = input.apply_to(store.settings().await.gql()?).gql()?;
-        store.update(settings).await.gql().map(FraudSettings::from)
+        store.update(settings, principal.actor()).await.gql().map(FraudSettings::from)
     }
 }

@@ -6,6 +6,7 @@ mod account;
 mod affiliates;
 mod api_keys;
 mod attribution;
+mod audit;
 mod campaigns;
 mod commission;
 mod context;
@@ -41,6 +42,7 @@ pub struct Query(
     postbacks::PostbackQuery,
     fraud::FraudQuery,
     reporting::ReportingQuery,
+    audit::AuditQuery,
 );
 
 #[derive(MergedSubscription, Default)]

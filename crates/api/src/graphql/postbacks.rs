@@ -395,8 +395,11 @@ impl PostbackMutation {
                 .unwrap_or(DEFAULT_CONCURRENCY),
             timeout_ms: input.timeout_ms.map(timeout_ms).transpose()?.unwrap_or(DEFAULT_TIMEOUT_MS),
         };
-        let endpoint =
-            Endpoints::scoped(&state.db, scope).create(new, MAX_ENDPOINTS_PER_AFFILIATE).await.gql()?;
+        let actor = principal(ctx)?.actor();
+        let endpoint = Endpoints::scoped(&state.db, scope)
+            .create(new, MAX_ENDPOINTS_PER_AFFILIATE, actor)
+            .await
+            .gql()?;
         Ok(PostbackEndpointWithSecret { endpoint: endpoint.into(), secret })
     }
 
@@ -425,8 +428,9 @@ impl PostbackMutation {
             timeout_ms: input.timeout_ms.map(timeout_ms).transpose()?,
             enabled: input.enabled,
         };
+        let actor = principal(ctx)?.actor();
         let updated =
-            Endpoints::scoped(&state.db, scope).update(endpoint_id(&id, "id")?, patch).await.gql()?;
+            Endpoints::scoped(&state.db, scope).update(endpoint_id(&id, "id")?, patch, actor).await.gql()?;
         state.outbound.wake.notify_one();
         Ok(updated.into())
     }
@@ -449,7 +453,7 @@ impl PostbackMutation {
         let secret = Secret::generate();
         let until = Utc::now() + chrono::Duration::hours(i64::from(overlap_hours));
         let endpoint = Endpoints::scoped(&state.db, scope)
-            .rotate_secret(endpoint_id(&id, "id")?, secret.clone(), until)
+            .rotate_secret(endpoint_id(&id, "id")?, secret.clone(), until, principal(ctx)?.actor())
             .await
             .gql()?;
         Ok(PostbackEndpointWithSecret { endpoint: endpoint.into(), secret })

@@ -90,10 +90,10 @@ impl TrackingLinkMutation {
     /// A suspended link answers 404 and records no clicks.
     #[graphql(guard = "Allow::STAFF")]
     async fn suspend_tracking_link(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<TrackingLink> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let (state, principal) = (state(ctx), principal(ctx)?);
         let _invalidate = InvalidateOnDrop(&state.links);
-        let link = TrackingLinks::scoped(&state.db, scope)
-            .set_status(parse_id(&id, "id")?, ActiveStatus::Suspended)
+        let link = TrackingLinks::scoped(&state.db, principal.scope())
+            .set_status(parse_id(&id, "id")?, ActiveStatus::Suspended, principal.actor())
             .await
             .gql()?;
         Ok(TrackingLink::new(link, &state.public_url))
@@ -101,10 +101,10 @@ impl TrackingLinkMutation {
 
     #[graphql(guard = "Allow::STAFF")]
     async fn activate_tracking_link(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<TrackingLink> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let (state, principal) = (state(ctx), principal(ctx)?);
         let _invalidate = InvalidateOnDrop(&state.links);
-        let link = TrackingLinks::scoped(&state.db, scope)
-            .set_status(parse_id(&id, "id")?, ActiveStatus::Active)
+        let link = TrackingLinks::scoped(&state.db, principal.scope())
+            .set_status(parse_id(&id, "id")?, ActiveStatus::Active, principal.actor())
             .await
             .gql()?;
         Ok(TrackingLink::new(link, &state.public_url))

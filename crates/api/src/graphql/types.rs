@@ -152,6 +152,8 @@ pub struct User {
     pub role: Role,
     /// The affiliate this login belongs to, for affiliate users.
     pub affiliate_id: Option<ID>,
+    /// A suspended login cannot sign in, and its sessions have ended.
+    pub status: Status,
 }
 
 impl From<records::User> for User {
@@ -162,6 +164,7 @@ impl From<records::User> for User {
             name: u.name,
             role: u.role.into(),
             affiliate_id: u.affiliate_id.map(|id| ID(id.to_string())),
+            status: u.status.into(),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Operator staff logins: owners add managers (or co-owners).
 
 use async_graphql::connection::Connection;
-use async_graphql::{Context, InputObject, Object};
+use async_graphql::{Context, ID, InputObject, Object};
 use clickledger_domain::ids::UserId;
 use clickledger_domain::password::Password;
+use clickledger_domain::status::ActiveStatus;
 use clickledger_domain::validate;
 use clickledger_persistence::repo::Users;
 
@@ -14,6 +15,7 @@ use super::pagination;
 use super::types::{Role, User};
 use crate::Error;
 use crate::error::GqlResultExt;
+use crate::sessions::Ended;
 
 #[derive(InputObject)]
 pub struct CreateUserInput {
@@ -56,7 +58,7 @@ impl UserMutation {
     /// Adds a manager (or another owner). Owner only.
     #[graphql(guard = "Allow::OWNER")]
     async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> async_graphql::Result<User> {
-        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let (state, principal) = (state(ctx), principal(ctx)?);
         let email = validate::email(&input.email, "email").gql()?;
         let name = match input.name {
             Some(name) => validate::name(&name, "name").gql()?,
@@ -72,6 +74,36 @@ impl UserMutation {
             }
         };
         let hash = hash_off_thread(Password::parse(&input.password).gql()?).await?;
-        Users::scoped(&state.db, scope).create_staff(email, name, hash, role).await.gql().map(User::from)
+        Users::scoped(&state.db, principal.scope())
+            .create_staff(email, name, hash, role, principal.actor())
+            .await
+            .gql()
+            .map(User::from)
+    }
+
+    /// Suspends a staff login (owner or manager): it cannot sign in, and its sessions end at
+    /// once, open subscriptions included. No one suspends themselves; an affiliate's login
+    /// goes with its affiliate (`suspendAffiliate`). Owner only.
+    #[graphql(guard = "Allow::OWNER")]
+    async fn suspend_user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<User> {
+        let (state, principal) = (state(ctx), principal(ctx)?);
+        let user = Users::scoped(&state.db, principal.scope())
+            .set_status(UserId::parse(&id, "id").gql()?, ActiveStatus::Suspended, principal.actor())
+            .await
+            .gql()?;
+        // Its open connections close now (other replicas hear it from the database).
+        state.sessions.ended(Ended::User(user.id));
+        Ok(User::from(user))
+    }
+
+    /// Lets a suspended staff login sign in again (its old sessions stay ended). Owner only.
+    #[graphql(guard = "Allow::OWNER")]
+    async fn activate_user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<User> {
+        let (state, principal) = (state(ctx), principal(ctx)?);
+        Users::scoped(&state.db, principal.scope())
+            .set_status(UserId::parse(&id, "id").gql()?, ActiveStatus::Active, principal.actor())
+            .await
+            .gql()
+            .map(User::from)
     }
 }

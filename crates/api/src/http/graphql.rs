@@ -9,18 +9,20 @@ use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols};
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, Data as GqlData};
 use async_graphql_poem::{GraphQLProtocol, GraphQLWebSocket};
+use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use poem::http::StatusCode;
 use poem::web::websocket::{Message, WebSocket};
 use poem::web::{Data, Json};
 use poem::{Body, IntoResponse, Request, Response, handler};
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::live_ws::SharedSubscriptions;
-use super::{authenticate, authenticate_token, client_ip};
-use crate::auth::{Authentication, retry_after_seconds};
+use super::{authenticate, client_ip};
+use crate::auth::{Authentication, Principal, Verified, retry_after_seconds};
 use crate::graphql::{AppSchema, ClientIp, LongLivedSession};
+use crate::sessions::{Closed, Ended, Refusal};
 use crate::state::{AppState, SharedState};
 
 /// Largest accepted request body. Real queries are a few KiB; this leaves room for long
@@ -172,22 +174,50 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
 }
 
 /// Why a sign-in on a WebSocket was refused: the close code and reason to send.
-type Refusal = Arc<Mutex<Option<(u16, &'static str)>>>;
+type RefusedInit = Arc<Mutex<Option<(u16, &'static str)>>>;
 
 /// Close codes of `graphql-transport-ws` (the legacy `graphql-ws` borrows them: it has none
 /// of its own beyond its `connection_error` message), and of WebSocket itself.
 mod close {
     pub const GOING_AWAY: u16 = 1001;
+    pub const INTERNAL_ERROR: u16 = 1011;
     pub const UNAUTHORIZED: u16 = 4401;
     pub const FORBIDDEN: u16 = 4403;
     pub const INIT_TIMEOUT: u16 = 4408;
 }
 
+/// The close frame for a session that does not (or no longer) stand.
+fn refused(refusal: Refusal) -> (u16, &'static str) {
+    match refusal {
+        Refusal::Invalid => (close::UNAUTHORIZED, "unauthorized: invalid or expired token"),
+        // A new password, or a suspension since lifted.
+        Refusal::Revoked => (close::UNAUTHORIZED, "unauthorized: session ended; sign in again"),
+        Refusal::Suspended => (close::FORBIDDEN, "forbidden: this account may not sign in"),
+        Refusal::Unavailable => (close::INTERNAL_ERROR, "internal error: try again"),
+    }
+}
+
+fn closed(why: Closed) -> (u16, &'static str) {
+    match why {
+        Closed::Expired => (close::UNAUTHORIZED, "unauthorized: token expired"),
+        Closed::Refused(refusal) => refused(refusal),
+    }
+}
+
+/// An accepted `connection_init`'s session, for its watcher.
+struct OpenSession {
+    principal: Principal,
+    expires_at: DateTime<Utc>,
+    ended: broadcast::Receiver<Ended>,
+}
+
 /// Subscriptions. The token travels in the `connection_init` payload, as `{"token": …}` or
-/// `{"Authorization": "Bearer …"}`. A refused sign-in closes with 4401 (bad or expired token)
-/// or 4403 (the account is not active) and a reason, no `connection_init` within
+/// `{"Authorization": "Bearer …"}`. A refused sign-in closes with 4401 (bad, expired or
+/// ended token) or 4403 (the account is not active) and a reason, no `connection_init` within
 /// [`INIT_TIMEOUT`] with 4408, and shutdown with 1001 "going away", so clients know whether
-/// to fix their token or reconnect (elsewhere) at once.
+/// to fix their token or reconnect (elsewhere) at once. An accepted connection closes the
+/// same way when its session ends: 4401 when its token expires or a new password ends it,
+/// 4403 when the account is suspended.
 #[handler]
 pub async fn websocket(
     req: &Request,
@@ -216,10 +246,10 @@ pub async fn websocket(
         });
         // Why the sign-in was refused, if it was: the close frame we send says so, in place of
         // async-graphql's generic one.
-        let refusal: Refusal = Arc::default();
+        let refusal: RefusedInit = Arc::default();
         let graphql_sink = futures_util::sink::unfold(
             (outgoing.clone(), refusal.clone()),
-            |(tx, refusal): (mpsc::Sender<Message>, Refusal), message| async move {
+            |(tx, refusal): (mpsc::Sender<Message>, RefusedInit), message| async move {
                 let refused = refusal.lock().map(|r| r.is_some()).unwrap_or(false);
                 if !(refused && matches!(message, Message::Close(_))) {
                     tx.send(message)
@@ -250,32 +280,47 @@ pub async fn websocket(
         });
         let init_state = state.clone();
         let init_refusal = refusal.clone();
+        let (session_opened, session) = oneshot::channel::<OpenSession>();
         let serve = GraphQLWebSocket::new_with_pair(Box::pin(graphql_sink), socket_stream, schema, protocol)
             .on_connection_init(move |payload| async move {
                 let _ = initialised.send(true);
-                let token = token_from_init(&payload);
-                let auth = match &token {
-                    Some(token) => authenticate_token(&init_state, token).await,
+                // Listening before the check: a session ended right after it is still heard.
+                let ended = init_state.sessions.subscribe();
+                let auth = match token_from_init(&payload) {
                     None => Authentication::Anonymous,
+                    Some(token) => match super::verify_session(&init_state, &token).await {
+                        Ok(verified) => {
+                            let Verified { principal, expires_at } = verified;
+                            let _ = session_opened.send(OpenSession { principal, expires_at, ended });
+                            Authentication::Authenticated(principal)
+                        }
+                        Err(refusal) => {
+                            let frame = refused(refusal);
+                            if let Ok(mut slot) = init_refusal.lock() {
+                                *slot = Some(frame);
+                            }
+                            return Err(crate::Error::Unauthenticated.extend_message(frame.1));
+                        }
+                    },
                 };
-                if auth == Authentication::Invalid {
-                    // A token that verifies but was refused belongs to an account that may no
-                    // longer sign in; anything else is a bad or expired token.
-                    let refused = match token.as_deref().and_then(|token| init_state.jwt.verify(token)) {
-                        Some(_) => (close::FORBIDDEN, "forbidden: this account may not sign in"),
-                        None => (close::UNAUTHORIZED, "unauthorized: invalid or expired token"),
-                    };
-                    if let Ok(mut slot) = init_refusal.lock() {
-                        *slot = Some(refused);
-                    }
-                    return Err(crate::Error::Unauthenticated.extend_message(refused.1));
-                }
                 let _ = authenticated.set(auth);
                 let mut data = connection_data(auth, true);
                 data.insert(client);
                 Ok(data)
             })
             .serve();
+
+        // A signed-in connection lives as long as its session.
+        let watch_state = state.clone();
+        let session_over = async move {
+            match session.await {
+                Ok(OpenSession { principal, expires_at, ended }) => {
+                    crate::sessions::watch(watch_state.db.clone(), principal, expires_at, ended).await
+                }
+                // Anonymous, refused or never initialised: nothing to watch.
+                Err(_) => std::future::pending().await,
+            }
+        };
 
         let mut init_watch = init_seen.clone();
         let watchdog = async move {
@@ -314,6 +359,10 @@ pub async fn websocket(
                 Some((close::INIT_TIMEOUT, "connection initialisation timeout"))
             }
             () = going_away => Some((close::GOING_AWAY, "going away")),
+            why = session_over => {
+                tracing::debug!(?why, "websocket closed: its session ended");
+                Some(closed(why))
+            }
             () = keep_alive => None,
         };
         if let Some((code, reason)) = last_word {

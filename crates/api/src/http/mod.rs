@@ -15,7 +15,8 @@ use poem::Request;
 
 pub use client_address::client_ip;
 
-use crate::auth::Authentication;
+use crate::auth::{Authentication, Verified};
+use crate::sessions::Refusal;
 use crate::state::AppState;
 
 /// Where people sign in, named in invitations and on the set-password page: GraphiQL (the
@@ -37,22 +38,20 @@ pub async fn authenticate(state: &AppState, req: &Request) -> Authentication {
     }
 }
 
-/// Verifies a token and that its user still exists and is active (a suspended affiliate's
-/// sessions stop working at once, not at expiry).
+/// Verifies a token and that its session still stands (see `sessions`): a suspended user's
+/// or a replaced password's tokens stop working at once, not at expiry.
 pub async fn authenticate_token(state: &AppState, token: &str) -> Authentication {
-    let Some(principal) = state.jwt.verify(token) else {
-        return Authentication::Invalid;
-    };
-    let users = clickledger_persistence::repo::Users::scoped(
-        &state.db,
-        clickledger_persistence::Scope::staff(principal.tenant),
-    );
-    match users.get(principal.user).await {
-        Ok(user) if user.status == clickledger_domain::status::ActiveStatus::Active => {
-            Authentication::Authenticated(principal)
-        }
-        _ => Authentication::Invalid,
+    match verify_session(state, token).await {
+        Ok(verified) => Authentication::Authenticated(verified.principal),
+        Err(_) => Authentication::Invalid,
     }
+}
+
+/// The token's principal and expiry, or why its session does not stand.
+pub async fn verify_session(state: &AppState, token: &str) -> Result<Verified, Refusal> {
+    let verified = state.jwt.verify(token).ok_or(Refusal::Invalid)?;
+    crate::sessions::check(&state.db, &verified.principal).await?;
+    Ok(verified)
 }
 
 /// Why a request body was not read.

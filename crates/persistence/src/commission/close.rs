@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
+use clickledger_domain::audit::AuditAction;
 use clickledger_domain::commission::{
     EntryDraft, EntryKind, PeriodClose, PeriodMetrics, Plan, close_period, overrides,
 };
@@ -26,6 +27,7 @@ use super::booking::uplines_of;
 use super::ledger::{EntryMeta, entry_model, to_draft};
 use super::plans::load_history;
 use super::{EntryStatus, Period, StatementRecord, StatementStatus, corrupted, currency, exact};
+use crate::audit::{self, Actor, Change};
 use crate::entities::{affiliates, conversion_credits, conversions, ledger_entries, statements, tenants};
 use crate::repo::require_staff;
 use crate::{Db, Error, Result, Scope, Viewer};
@@ -83,7 +85,12 @@ impl<'a> Statements<'a> {
     /// Marks a statement paid, with every entry it sums; refused (CONFLICT on `status`) while
     /// one of them is held, and (CONFLICT on `balance`, naming the difference) when its entries
     /// changed status since the close. Paying twice changes nothing.
-    pub async fn mark_paid(&self, id: StatementId, now: DateTime<Utc>) -> Result<StatementRecord> {
+    pub async fn mark_paid(
+        &self,
+        id: StatementId,
+        now: DateTime<Utc>,
+        actor: Actor,
+    ) -> Result<StatementRecord> {
         require_staff(&self.scope)?;
         let tenant = self.scope.tenant().uuid();
         let txn = self.db.writer().begin().await?;
@@ -128,6 +135,12 @@ impl<'a> Statements<'a> {
             }
             .update(&txn)
             .await?;
+            let mut details = audit::status_change(&row.status, StatementStatus::Paid.as_str());
+            details["affiliateId"] = serde_json::json!(AffiliateId::from_uuid(row.affiliate_id).to_string());
+            details["period"] = serde_json::json!(row.period);
+            details["currency"] = serde_json::json!(row.currency);
+            let change = Change::new(AuditAction::StatementPaid, id, details);
+            audit::record(&txn, self.scope.tenant(), actor, vec![change]).await?;
         }
         let row = statements::Entity::find_by_id(id.uuid()).one(&txn).await?.ok_or(Error::NotFound)?;
         txn.commit().await?;

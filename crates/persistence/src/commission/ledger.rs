@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use clickledger_domain::audit::AuditAction;
 use clickledger_domain::commission::{EntryDraft, EntryKind, FxSource};
 use clickledger_domain::ids::{AffiliateId, ConversionId, LedgerEntryId, PlanId, TenantId, UserId};
 use clickledger_domain::money::{Currency, FxRate, Money};
@@ -14,6 +15,7 @@ use sea_orm::{
 };
 
 use super::{EntryStatus, FxRateRecord, LedgerEntry, Period, corrupted, currency, exact};
+use crate::audit::{self, Actor, Change};
 use crate::entities::{ExactDecimal, affiliates, fx_rates, ledger_entries};
 use crate::page::{self, Page, PageRequest};
 use crate::repo::require_staff;
@@ -213,7 +215,13 @@ impl<'a> Commissions<'a> {
 
     /// Moves entries through the workflow (hold for review, release, reject). Amounts never
     /// change; paid entries are final, and entries are paid only with their statement.
-    pub async fn set_status(&self, ids: &[LedgerEntryId], status: EntryStatus) -> Result<Vec<LedgerEntry>> {
+    /// Each entry whose status this changes gets its own audit entry.
+    pub async fn set_status(
+        &self,
+        ids: &[LedgerEntryId],
+        status: EntryStatus,
+        actor: Actor,
+    ) -> Result<Vec<LedgerEntry>> {
         require_staff(&self.scope)?;
         if status == EntryStatus::Paid {
             return Err(clickledger_domain::Error::invalid(
@@ -245,6 +253,24 @@ impl<'a> Commissions<'a> {
         if rows.iter().any(|row| row.status == EntryStatus::Paid.as_str()) {
             return Err(Error::Conflict { field: "status" });
         }
+        let action = match status {
+            EntryStatus::Approved => AuditAction::CommissionApproved,
+            EntryStatus::Rejected => AuditAction::CommissionRejected,
+            EntryStatus::Held => AuditAction::CommissionHeld,
+            // `Paid` was refused above.
+            EntryStatus::Pending | EntryStatus::Paid => AuditAction::CommissionPending,
+        };
+        let changes = rows
+            .iter()
+            .filter(|row| row.status != status.as_str())
+            .map(|row| {
+                let mut details = audit::status_change(&row.status, status.as_str());
+                details["affiliateId"] =
+                    serde_json::json!(AffiliateId::from_uuid(row.affiliate_id).to_string());
+                Change::new(action, LedgerEntryId::from_uuid(row.id), details)
+            })
+            .collect();
+        audit::record(&txn, self.scope.tenant(), actor, changes).await?;
         ledger_entries::Entity::update_many()
             .col_expr(ledger_entries::Column::Status, Expr::value(status.as_str()))
             .filter(ledger_entries::Column::TenantId.eq(tenant))
@@ -325,11 +351,22 @@ impl<'a> Commissions<'a> {
             now,
             now,
         );
+        let details = serde_json::json!({
+            "affiliateId": adjustment.affiliate.to_string(),
+            "amount": adjustment.amount.amount.to_string(),
+            "currency": adjustment.amount.currency.code(),
+            "reason": reason,
+            "conversionId": adjustment.conversion.map(|c| c.to_string()),
+        });
         model.reason = Set(Some(reason));
         model.created_by = Set(Some(adjustment.author.uuid()));
         let id = LedgerEntryId::new().uuid();
         model.id = Set(id);
-        ledger_entries::Entity::insert(model).exec_without_returning(self.db.writer()).await?;
+        let txn = self.db.writer().begin().await?;
+        ledger_entries::Entity::insert(model).exec_without_returning(&txn).await?;
+        let change = Change::new(AuditAction::CommissionAdjusted, LedgerEntryId::from_uuid(id), details);
+        audit::record(&txn, tenant, Actor::User(adjustment.author), vec![change]).await?;
+        txn.commit().await?;
         tracing::info!(
             entry = %LedgerEntryId::from_uuid(id),
             affiliate = %adjustment.affiliate,

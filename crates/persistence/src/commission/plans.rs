@@ -1,6 +1,7 @@
 //! Plans (versioned) and their assignment to campaigns and affiliates.
 
 use chrono::{DateTime, Utc};
+use clickledger_domain::audit::AuditAction;
 use clickledger_domain::commission::{Plan, PlanHistory, PlanVersion};
 use clickledger_domain::ids::{AffiliateId, CampaignId, PlanAssignmentId, PlanId};
 use sea_orm::{
@@ -9,6 +10,7 @@ use sea_orm::{
 };
 
 use super::{Assignment, PlanRecord, corrupted, currency};
+use crate::audit::{self, Actor, Change};
 use crate::entities::{affiliates, campaigns, commission_plan_versions, commission_plans, plan_assignments};
 use crate::page::{self, Page, PageRequest};
 use crate::repo::require_staff;
@@ -68,12 +70,14 @@ impl<'a> Plans<'a> {
         name: String,
         plan: Plan,
         effective_from: DateTime<Utc>,
+        actor: Actor,
     ) -> Result<PlanRecord> {
         require_staff(&self.scope)?;
         let history = PlanHistory::new(plan, effective_from)?;
         let now = Utc::now();
         let id = PlanId::new();
         let txn = self.db.writer().begin().await?;
+        let details = version_details(Some(&name), history.latest());
         commission_plans::ActiveModel {
             id: Set(id.uuid()),
             tenant_id: Set(self.tenant()),
@@ -85,6 +89,8 @@ impl<'a> Plans<'a> {
         .insert(&txn)
         .await?;
         insert_version(&txn, self.tenant(), id, history.latest(), now).await?;
+        let change = Change::new(AuditAction::PlanCreated, id, details);
+        audit::record(&txn, self.scope.tenant(), actor, vec![change]).await?;
         txn.commit().await?;
         self.get(id).await
     }
@@ -98,6 +104,7 @@ impl<'a> Plans<'a> {
         plan: Plan,
         effective_from: DateTime<Utc>,
         now: DateTime<Utc>,
+        actor: Actor,
     ) -> Result<PlanRecord> {
         require_staff(&self.scope)?;
         let txn = self.db.writer().begin().await?;
@@ -117,12 +124,24 @@ impl<'a> Plans<'a> {
         let mut history = load_history(&txn, self.tenant(), id.uuid()).await?;
         let version = history.revise(plan, effective_from, now)?.clone();
         insert_version(&txn, self.tenant(), id, &version, now).await?;
+        let renamed = name.as_ref().filter(|name| **name != row.name);
+        let mut details = version_details(renamed, &version);
+        if renamed.is_some() {
+            details["previousName"] = serde_json::json!(row.name);
+        }
         let mut update =
             commission_plans::ActiveModel { id: Set(id.uuid()), updated_at: Set(now), ..Default::default() };
         if let Some(name) = name {
             update.name = Set(name);
         }
         update.update(&txn).await?;
+        audit::record(
+            &txn,
+            self.scope.tenant(),
+            actor,
+            vec![Change::new(AuditAction::PlanRevised, id, details)],
+        )
+        .await?;
         txn.commit().await?;
         self.get(id).await
     }
@@ -130,7 +149,7 @@ impl<'a> Plans<'a> {
     /// Assigns a plan to a campaign (as its default) or to one affiliate on it, from
     /// `effective_from` on. Earlier assignments stay in force for earlier events; booked
     /// entries are never recomputed.
-    pub async fn assign(&self, new: NewAssignment) -> Result<Assignment> {
+    pub async fn assign(&self, new: NewAssignment, actor: Actor) -> Result<Assignment> {
         require_staff(&self.scope)?;
         let tenant = self.tenant();
         let reader = self.db.reader();
@@ -164,6 +183,7 @@ impl<'a> Plans<'a> {
                 return Err(crate::Error::NotFound);
             }
         }
+        let txn = self.db.writer().begin().await?;
         let model = plan_assignments::ActiveModel {
             id: Set(PlanAssignmentId::new().uuid()),
             tenant_id: Set(tenant),
@@ -173,9 +193,19 @@ impl<'a> Plans<'a> {
             effective_from: Set(new.effective_from),
             created_at: Set(Utc::now()),
         }
-        .insert(self.db.writer())
+        .insert(&txn)
         .await?;
-        Ok(assignment(model))
+        let assigned = assignment(model);
+        let details = serde_json::json!({
+            "assignmentId": assigned.id.to_string(),
+            "campaignId": assigned.campaign_id.to_string(),
+            "affiliateId": assigned.affiliate_id.map(|a| a.to_string()),
+            "effectiveFrom": assigned.effective_from,
+        });
+        let change = Change::new(AuditAction::PlanAssigned, new.plan_id, details);
+        audit::record(&txn, self.scope.tenant(), actor, vec![change]).await?;
+        txn.commit().await?;
+        Ok(assigned)
     }
 
     /// A plan's assignments, oldest first.
@@ -213,6 +243,19 @@ fn record(row: commission_plans::Model, versions: Vec<PlanVersion>) -> Result<Pl
         created_at: row.created_at,
         updated_at: row.updated_at,
     })
+}
+
+/// A plan version in the audit log: its number, when it takes effect and its rules.
+fn version_details(name: Option<&String>, version: &PlanVersion) -> serde_json::Value {
+    let mut details = serde_json::json!({
+        "version": version.version,
+        "effectiveFrom": version.effective_from,
+        "rules": version.plan,
+    });
+    if let Some(name) = name {
+        details["name"] = serde_json::json!(name);
+    }
+    details
 }
 
 async fn insert_version<C: ConnectionTrait>(

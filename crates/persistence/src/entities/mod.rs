@@ -4,6 +4,7 @@
 pub mod affiliate_logins;
 pub mod affiliates;
 pub mod api_keys;
+pub mod audit_log;
 pub mod campaigns;
 pub mod clicks;
 pub mod commission_plan_versions;

@@ -14,6 +14,9 @@ pub struct Model {
     pub status: String,
     pub created_at: DateTimeUtc,
     pub last_login_at: Option<DateTimeUtc>,
+    /// Sessions carry the epoch they were issued under; a password change or a suspension
+    /// adds one, and older sessions stop working.
+    pub session_epoch: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,4 +1,5 @@
 use chrono::Utc;
+use clickledger_domain::audit::AuditAction;
 use clickledger_domain::ids::{AffiliateId, UserId};
 use clickledger_domain::role::Role;
 use clickledger_domain::status::ActiveStatus;
@@ -8,6 +9,7 @@ use sea_orm::{
 };
 
 use super::require_staff;
+use crate::audit::{self, Actor, Change};
 use crate::entities::{affiliates, users};
 use crate::page::{self, Page, PageRequest};
 use crate::records::{Affiliate, try_page};
@@ -107,6 +109,7 @@ impl<'a> Affiliates<'a> {
                 status: Set(ActiveStatus::Active.as_str().to_owned()),
                 created_at: Set(now),
                 last_login_at: Set(None),
+                session_epoch: Set(0),
             }
             .insert(&txn)
             .await
@@ -161,10 +164,16 @@ impl<'a> Affiliates<'a> {
         self.get(id).await
     }
 
-    /// Suspends or reactivates the affiliate and its login together.
-    pub async fn set_status(&self, id: AffiliateId, status: ActiveStatus) -> Result<Affiliate> {
+    /// Suspends or reactivates the affiliate and its login together. Suspending ends the
+    /// login's sessions at once (reactivating does not bring them back). Setting the status
+    /// it already has changes nothing.
+    pub async fn set_status(&self, id: AffiliateId, status: ActiveStatus, actor: Actor) -> Result<Affiliate> {
         require_staff(&self.scope)?;
         let current = self.get(id).await?;
+        if current.status == status {
+            return Ok(current);
+        }
+        let tenant = self.scope.tenant();
         let txn = self.db.writer().begin().await?;
         affiliates::ActiveModel {
             id: Set(current.id.uuid()),
@@ -176,10 +185,27 @@ impl<'a> Affiliates<'a> {
         .await?;
         users::Entity::update_many()
             .col_expr(users::Column::Status, sea_orm::sea_query::Expr::value(status.as_str()))
-            .filter(users::Column::TenantId.eq(self.scope.tenant().uuid()))
+            .filter(users::Column::TenantId.eq(tenant.uuid()))
             .filter(users::Column::AffiliateId.eq(id.uuid()))
             .exec(&txn)
             .await?;
+        let action = match status {
+            ActiveStatus::Suspended => {
+                let logins: Vec<uuid::Uuid> = users::Entity::find()
+                    .filter(users::Column::TenantId.eq(tenant.uuid()))
+                    .filter(users::Column::AffiliateId.eq(id.uuid()))
+                    .all(&txn)
+                    .await?
+                    .into_iter()
+                    .map(|login| login.id)
+                    .collect();
+                crate::sessions::revoke(&txn, tenant, &logins).await?;
+                AuditAction::AffiliateSuspended
+            }
+            ActiveStatus::Active => AuditAction::AffiliateActivated,
+        };
+        let details = audit::status_change(current.status.as_str(), status.as_str());
+        audit::record(&txn, tenant, actor, vec![Change::new(action, id, details)]).await?;
         txn.commit().await?;
         self.get(id).await
     }

@@ -1,8 +1,12 @@
 use chrono::{DateTime, Utc};
+use clickledger_domain::audit::AuditAction;
 use clickledger_domain::ids::ApiKeyId;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, Select};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, Select, TransactionTrait,
+};
 
 use super::require_staff;
+use crate::audit::{self, Actor, Change};
 use crate::entities::api_keys;
 use crate::page::{self, Page, PageRequest};
 use crate::records::ApiKey;
@@ -38,7 +42,7 @@ impl<'a> ApiKeys<'a> {
     }
 
     /// Stores `secret_hash` (see `Directory::authenticate_api_key`); `prefix` is kept for display.
-    pub async fn create(&self, new: NewApiKey) -> Result<ApiKey> {
+    pub async fn create(&self, new: NewApiKey, actor: Actor) -> Result<ApiKey> {
         self.visible()?;
         let now = Utc::now();
         let id = ApiKeyId::new();
@@ -46,6 +50,7 @@ impl<'a> ApiKeys<'a> {
             .db
             .secrets()
             .seal(&crate::secrets::api_key_signing_secret_owner(id.uuid()), &new.signing_secret);
+        let txn = self.db.writer().begin().await?;
         let model = api_keys::ActiveModel {
             id: Set(id.uuid()),
             tenant_id: Set(self.scope.tenant().uuid()),
@@ -60,27 +65,49 @@ impl<'a> ApiKeys<'a> {
             signing_secret_created_at: Set(Some(now)),
             signature_required: Set(new.signature_required),
         }
-        .insert(self.db.writer())
+        .insert(&txn)
         .await?;
-        Ok(ApiKey::from(model))
+        let key = ApiKey::from(model);
+        let change = Change::new(AuditAction::ApiKeyCreated, key.id, described(&key));
+        audit::record(&txn, self.scope.tenant(), actor, vec![change]).await?;
+        txn.commit().await?;
+        Ok(key)
     }
 
     /// Changes what `change` names; every replica drops its cached keys, so the change holds
     /// at once.
-    pub async fn update(&self, id: ApiKeyId, change: ApiKeyChange) -> Result<ApiKey> {
-        self.get(id).await?;
+    pub async fn update(&self, id: ApiKeyId, change: ApiKeyChange, actor: Actor) -> Result<ApiKey> {
+        let current = self.get(id).await?;
         let mut model = api_keys::ActiveModel { id: Set(id.uuid()), ..Default::default() };
-        if let Some(name) = change.name {
+        let mut changed = serde_json::Map::new();
+        if let Some(name) = change.name.filter(|name| *name != current.name) {
+            changed.insert("name".into(), serde_json::json!({ "from": current.name, "to": name }));
             model.name = Set(name);
         }
-        if let Some(limit) = change.postbacks_per_minute {
+        if let Some(limit) =
+            change.postbacks_per_minute.filter(|limit| *limit != current.postbacks_per_minute)
+        {
+            changed.insert(
+                "postbacksPerMinute".into(),
+                serde_json::json!({ "from": current.postbacks_per_minute, "to": limit }),
+            );
             model.postbacks_per_minute = Set(limit.map(stored_limit));
         }
-        if let Some(required) = change.signature_required {
+        if let Some(required) =
+            change.signature_required.filter(|required| *required != current.signature_required)
+        {
+            changed.insert(
+                "signatureRequired".into(),
+                serde_json::json!({ "from": current.signature_required, "to": required }),
+            );
             model.signature_required = Set(required);
         }
         if model.is_changed() {
-            model.update(self.db.writer()).await?;
+            let txn = self.db.writer().begin().await?;
+            model.update(&txn).await?;
+            let change = Change::new(AuditAction::ApiKeyUpdated, id, serde_json::Value::Object(changed));
+            audit::record(&txn, self.scope.tenant(), actor, vec![change]).await?;
+            txn.commit().await?;
             crate::key_revocations::announce(self.db).await?;
         }
         self.get(id).await
@@ -88,32 +115,40 @@ impl<'a> ApiKeys<'a> {
 
     /// Replaces the key's signing secret; the old one stops verifying at once, on every
     /// replica.
-    pub async fn rotate_signing_secret(&self, id: ApiKeyId, secret: String) -> Result<ApiKey> {
-        self.get(id).await?;
+    pub async fn rotate_signing_secret(&self, id: ApiKeyId, secret: String, actor: Actor) -> Result<ApiKey> {
+        let current = self.get(id).await?;
         let sealed =
             self.db.secrets().seal(&crate::secrets::api_key_signing_secret_owner(id.uuid()), &secret);
+        let txn = self.db.writer().begin().await?;
         api_keys::ActiveModel {
             id: Set(id.uuid()),
             signing_secret: Set(Some(sealed)),
             signing_secret_created_at: Set(Some(Utc::now())),
             ..Default::default()
         }
-        .update(self.db.writer())
+        .update(&txn)
         .await?;
+        let change = Change::new(AuditAction::ApiKeySigningSecretRotated, id, described(&current));
+        audit::record(&txn, self.scope.tenant(), actor, vec![change]).await?;
+        txn.commit().await?;
         crate::key_revocations::announce(self.db).await?;
         self.get(id).await
     }
 
-    pub async fn revoke(&self, id: ApiKeyId) -> Result<ApiKey> {
+    pub async fn revoke(&self, id: ApiKeyId, actor: Actor) -> Result<ApiKey> {
         let current = self.get(id).await?;
         if current.revoked_at.is_none() {
+            let txn = self.db.writer().begin().await?;
             api_keys::ActiveModel {
                 id: Set(current.id.uuid()),
                 revoked_at: Set(Some(Utc::now())),
                 ..Default::default()
             }
-            .update(self.db.writer())
+            .update(&txn)
             .await?;
+            let change = Change::new(AuditAction::ApiKeyRevoked, current.id, described(&current));
+            audit::record(&txn, self.scope.tenant(), actor, vec![change]).await?;
+            txn.commit().await?;
             crate::key_revocations::announce(self.db).await?;
         }
         self.get(id).await
@@ -141,6 +176,11 @@ pub struct ApiKeyChange {
 
 fn stored_limit(per_minute: u32) -> i32 {
     i32::try_from(per_minute).unwrap_or(i32::MAX)
+}
+
+/// A key in the audit log: its name and displayed prefix, never the key.
+fn described(key: &ApiKey) -> serde_json::Value {
+    serde_json::json!({ "name": key.name, "prefix": key.prefix })
 }
 
 /// Stamps when keys were last used: one statement per key, never moving a stamp back (uses

@@ -1,10 +1,14 @@
 use chrono::Utc;
+use clickledger_domain::audit::AuditAction;
 use clickledger_domain::ids::CampaignId;
 use clickledger_domain::status::CampaignStatus;
 use sea_orm::sea_query::Query;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, Select};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, Select, TransactionTrait,
+};
 
 use super::require_staff;
+use crate::audit::{self, Actor, Change};
 use crate::entities::{campaigns, tracking_links};
 use crate::page::{self, Page, PageRequest};
 use crate::records::{Campaign, try_page};
@@ -118,17 +122,26 @@ impl<'a> Campaigns<'a> {
         self.get(id).await
     }
 
-    pub async fn set_status(&self, id: CampaignId, status: CampaignStatus) -> Result<Campaign> {
+    /// Moves the campaign to `status`; setting the status it already has changes nothing.
+    pub async fn set_status(&self, id: CampaignId, status: CampaignStatus, actor: Actor) -> Result<Campaign> {
         require_staff(&self.scope)?;
         let current = self.get(id).await?;
+        if current.status == status {
+            return Ok(current);
+        }
+        let txn = self.db.writer().begin().await?;
         campaigns::ActiveModel {
             id: Set(current.id.uuid()),
             status: Set(status.as_str().to_owned()),
             updated_at: Set(Utc::now()),
             ..Default::default()
         }
-        .update(self.db.writer())
+        .update(&txn)
         .await?;
+        let details = audit::status_change(current.status.as_str(), status.as_str());
+        let change = Change::new(AuditAction::CampaignStatusChanged, id, details);
+        audit::record(&txn, self.scope.tenant(), actor, vec![change]).await?;
+        txn.commit().await?;
         self.get(id).await
     }
 }

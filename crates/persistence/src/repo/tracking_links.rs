@@ -1,11 +1,15 @@
 use chrono::Utc;
+use clickledger_domain::audit::AuditAction;
 use clickledger_domain::ids::{AffiliateId, CampaignId, TrackingLinkId};
 use clickledger_domain::status::ActiveStatus;
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, Select};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, Select, TransactionTrait,
+};
 
 use super::{Affiliates, Campaigns, require_staff};
+use crate::audit::{self, Actor, Change};
 use crate::entities::tracking_links;
 use crate::page::{self, Page, PageRequest};
 use crate::records::{TrackingLink, try_page};
@@ -94,16 +98,34 @@ impl<'a> TrackingLinks<'a> {
         }
     }
 
-    pub async fn set_status(&self, id: TrackingLinkId, status: ActiveStatus) -> Result<TrackingLink> {
+    /// Suspends or reactivates the link; setting the status it already has changes nothing.
+    pub async fn set_status(
+        &self,
+        id: TrackingLinkId,
+        status: ActiveStatus,
+        actor: Actor,
+    ) -> Result<TrackingLink> {
         require_staff(&self.scope)?;
         let current = self.get(id).await?;
+        if current.status == status {
+            return Ok(current);
+        }
+        let txn = self.db.writer().begin().await?;
         tracking_links::ActiveModel {
             id: Set(current.id.uuid()),
             status: Set(status.as_str().to_owned()),
             ..Default::default()
         }
-        .update(self.db.writer())
+        .update(&txn)
         .await?;
+        let action = match status {
+            ActiveStatus::Suspended => AuditAction::TrackingLinkSuspended,
+            ActiveStatus::Active => AuditAction::TrackingLinkActivated,
+        };
+        let mut details = audit::status_change(current.status.as_str(), status.as_str());
+        details["code"] = serde_json::json!(current.code);
+        audit::record(&txn, self.scope.tenant(), actor, vec![Change::new(action, id, details)]).await?;
+        txn.commit().await?;
         self.get(id).await
     }
 }
