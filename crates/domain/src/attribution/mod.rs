@@ -14,6 +14,7 @@
 //! are listed in order of each key's first touch.
 
 mod decision;
+mod late_chargeback;
 mod markov;
 mod shares;
 
@@ -28,6 +29,7 @@ pub use decision::{
     CLOCK_SKEW, ClickCredit, ClickFacts, JourneyTouch, TrainedModel, UnattributedReason, credit_from_click,
     journey_cutoff,
 };
+pub use late_chargeback::{ArrivedOriginal, LateChargeback, Reversal, StoredChargeback, late_chargeback};
 pub use markov::{MIN_JOURNEYS, MarkovModel};
 
 /// Decimal places of a share.

@@ -5,6 +5,7 @@ mod attribution;
 mod fraud;
 mod ingest;
 mod journey;
+mod late_chargeback;
 mod read;
 mod rows;
 mod training;
