@@ -30,7 +30,7 @@ pub use decision::{
     journey_cutoff,
 };
 pub use late_chargeback::{ArrivedOriginal, LateChargeback, Reversal, StoredChargeback, late_chargeback};
-pub use markov::{MIN_JOURNEYS, MarkovModel};
+pub use markov::{MIN_JOURNEYS, MarkovModel, MarkovTrainer};
 
 /// Decimal places of a share.
 pub const SHARE_SCALE: u32 = 6;
