@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+pub mod proxy;
 pub mod receiver;
 pub mod smtp;
 pub mod tenant;

@@ -1046,3 +1046,107 @@ async fn a_rejection_takes_back_what_was_counted_exactly_once() {
         "PAID"
     );
 }
+
+#[tokio::test]
+async fn a_chargeback_before_its_original_is_applied_when_the_original_arrives() {
+    let app = spawn_app!().await;
+    let s = setup(&app, "latecb").await;
+    let parent = partner(&app, &s, "parent", None).await;
+    let child = partner(&app, &s, "child", Some(&parent)).await;
+    let plan = create_plan(&app, &s, rules_cpl_cpa_override(), None).await;
+    assign(&app, &s, &plan, None, None).await;
+    let click_id = click(&app, &child).await;
+    postback(&app, &s, &[("click_id", &click_id), ("player_id", "p1"), ("event", "registration")]).await;
+
+    // The chargeback first: stored, waiting, crediting nobody and booking nothing.
+    let chargeback_params = [("player_id", "p1"), ("event", "chargeback"), ("txn_id", "T1")];
+    let chargeback = postback(&app, &s, &chargeback_params).await;
+    assert_eq!(chargeback["attributed"], false, "{chargeback}");
+    assert_eq!(chargeback["unattributed_reason"], "unknown_original_transaction");
+    let chargeback_id = chargeback["conversion_id"].as_str().unwrap().to_owned();
+    assert!(entries(&app, &s.owner, json!({ "conversionId": chargeback_id })).await.is_empty());
+    // Another transaction's chargeback, whose original never arrives.
+    let orphan = postback(&app, &s, &[("player_id", "p1"), ("event", "chargeback"), ("txn_id", "T9")]).await;
+
+    // Then the original: it books its CPA and override, and the waiting chargeback reverses
+    // exactly that, at both tiers, each reversal pointing at the entry it cancels.
+    let ftd_params =
+        [("player_id", "p1"), ("event", "ftd"), ("txn_id", "T1"), ("amount", "100"), ("currency", "USD")];
+    let ftd = postback(&app, &s, &ftd_params).await;
+    let booked = entries(&app, &s.owner, json!({ "conversionId": ftd["conversion_id"] })).await;
+    assert_eq!(
+        summary(&booked),
+        sorted(vec![
+            (child.id.clone(), "CPA".into(), 0, "50.00".into()),
+            (parent.id.clone(), "OVERRIDE".into(), 1, "5.00".into()),
+        ])
+    );
+    let reversals = entries(&app, &s.owner, json!({ "conversionId": chargeback_id })).await;
+    assert_eq!(
+        summary(&reversals),
+        sorted(vec![
+            (child.id.clone(), "REVERSAL".into(), 0, "-50.00".into()),
+            (parent.id.clone(), "REVERSAL".into(), 1, "-5.00".into()),
+        ])
+    );
+    for reversal in &reversals {
+        let original =
+            booked.iter().find(|e| e["id"] == reversal["reversesEntryId"]).expect("points at original");
+        assert_eq!(reversal["reverses"], original["kind"]);
+        assert_eq!(reversal["status"], "APPROVED");
+    }
+
+    // The chargeback now reads as one that arrived after its original.
+    let query = "query($id: ID!) { conversion(id: $id) { attributed unattributedReason
+        credits { affiliateId share commission } } }";
+    let applied = ok(&app, &s.owner, query, json!({ "id": chargeback_id })).await["conversion"].clone();
+    assert_eq!(applied["attributed"], true, "{applied}");
+    assert!(applied["unattributedReason"].is_null(), "{applied}");
+    assert_eq!(applied["credits"][0]["affiliateId"], child.id.as_str());
+    assert_eq!(num(&applied["credits"][0]["commission"]), -50.0);
+
+    // The ledger nets as in order: the child keeps its CPL, the parent its override of it.
+    let total = |rows: &[Value]| rows.iter().map(|e| num(&e["amount"])).sum::<f64>();
+    let check_totals = |child_total: f64, parent_total: f64| {
+        assert!((child_total - 2.0).abs() < 1e-9, "{child_total}");
+        assert!((parent_total - 0.2).abs() < 1e-9, "{parent_total}");
+    };
+    check_totals(
+        total(&entries(&app, &s.owner, json!({ "affiliateId": child.id })).await),
+        total(&entries(&app, &s.owner, json!({ "affiliateId": parent.id })).await),
+    );
+
+    // Repeats of the original and of the chargeback change nothing.
+    assert_eq!(postback(&app, &s, &ftd_params).await["duplicate"], true);
+    assert_eq!(postback(&app, &s, &chargeback_params).await["duplicate"], true);
+    assert_eq!(entries(&app, &s.owner, json!({ "conversionId": chargeback_id })).await, reversals);
+    check_totals(
+        total(&entries(&app, &s.owner, json!({ "affiliateId": child.id })).await),
+        total(&entries(&app, &s.owner, json!({ "affiliateId": parent.id })).await),
+    );
+
+    // The reports count the chargeback on the child's row, with its reversal.
+    let day = |offset: i64| (chrono::Utc::now() + chrono::Duration::days(offset)).to_rfc3339();
+    let stats = ok(
+        &app,
+        &s.owner,
+        "query($input: StatsInput!) { stats(input: $input) {
+            rows { affiliateId metrics { chargebacks commission } } totals { chargebacks commission } } }",
+        json!({ "input": { "from": day(-1), "to": day(1), "groupBy": ["AFFILIATE"] } }),
+    )
+    .await["stats"]
+        .clone();
+    assert_eq!(stats["totals"]["chargebacks"], 2, "{stats}");
+    assert!((num(&stats["totals"]["commission"]) - 2.0).abs() < 1e-9, "{stats}");
+    let child_row = stats["rows"].as_array().unwrap().iter().find(|r| r["affiliateId"] == child.id.as_str());
+    let child_row = child_row.unwrap_or_else(|| panic!("no row for the child: {stats}"));
+    assert_eq!(child_row["metrics"]["chargebacks"], 1, "{stats}");
+    assert!((num(&child_row["metrics"]["commission"]) - 2.0).abs() < 1e-9, "{stats}");
+
+    // A chargeback whose original never arrived stays unknown and books nothing.
+    let orphan_id = orphan["conversion_id"].as_str().unwrap();
+    let orphan = ok(&app, &s.owner, query, json!({ "id": orphan_id })).await["conversion"].clone();
+    assert_eq!(orphan["attributed"], false, "{orphan}");
+    assert_eq!(orphan["unattributedReason"], "unknown_original_transaction");
+    assert!(entries(&app, &s.owner, json!({ "conversionId": orphan_id })).await.is_empty());
+}

@@ -40,9 +40,15 @@ pub enum Error {
     TransactionMismatch { differing_fields: Vec<String> },
     #[error("status cannot move back from {from} to {to}")]
     StatusBackward { from: &'static str, to: &'static str },
+    /// The database is out of reach for now: `503` with `Retry-After`, never a `500`.
+    #[error("the database is unavailable; try again in a few seconds")]
+    Unavailable,
     #[error("internal error")]
     Internal(String),
 }
+
+/// Seconds a client is asked to wait before retrying when the database is unavailable.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
 
 impl Error {
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
@@ -61,6 +67,7 @@ impl Error {
             Error::BadInput { .. } => "BAD_USER_INPUT",
             Error::Conflict { .. } | Error::ConflictExplained { .. } => "CONFLICT",
             Error::RateLimited | Error::Throttled { .. } => "RATE_LIMITED",
+            Error::Unavailable => "UNAVAILABLE",
             Error::Internal(_) => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -76,6 +83,7 @@ impl Error {
             Error::BadInput { .. } => StatusCode::BAD_REQUEST,
             Error::Conflict { .. } | Error::ConflictExplained { .. } => StatusCode::CONFLICT,
             Error::RateLimited | Error::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -142,6 +150,10 @@ impl From<clickledger_persistence::Error> for Error {
             stale @ Db::StaleStatement(_) => {
                 Error::ConflictExplained { field: "balance".to_owned(), message: stale.to_string() }
             }
+            Db::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "database unavailable");
+                Error::Unavailable
+            }
             Db::Database(err) => {
                 // The detail goes to the log, never to the client.
                 tracing::error!(error = %err, "database error");
@@ -206,8 +218,14 @@ impl poem::error::ResponseError for Error {
     fn as_response(&self) -> poem::Response {
         let mut response =
             poem::Response::builder().status(Error::status(self)).content_type("application/json");
-        if let Error::Throttled { retry_after } = self {
-            response = response.header(poem::http::header::RETRY_AFTER, *retry_after);
+        match self {
+            Error::Throttled { retry_after } => {
+                response = response.header(poem::http::header::RETRY_AFTER, *retry_after);
+            }
+            Error::Unavailable => {
+                response = response.header(poem::http::header::RETRY_AFTER, RETRY_AFTER_SECONDS);
+            }
+            _ => {}
         }
         response.body(self.to_json().to_string())
     }

@@ -131,9 +131,13 @@ async fn write(db: Db, live: Arc<Live>, mut rx: mpsc::Receiver<Job>) {
             }
             Err(err) => {
                 tracing::error!(error = %err, "group commit failed; the batch's postbacks were not stored");
-                let message = err.to_string();
                 for (_, reply) in waiting {
-                    let _ = reply.send(Err(Error::Database(sea_orm_error(&message))));
+                    // Each handler answers as the batch failed: unavailable stays unavailable.
+                    let copy = match &err {
+                        Error::Unavailable(detail) => Error::Unavailable(detail.clone()),
+                        other => Error::Database(sea_orm_error(&other.to_string())),
+                    };
+                    let _ = reply.send(Err(copy));
                 }
             }
         }

@@ -7,11 +7,11 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::Utc;
-use clickledger_domain::attribution::{MIN_JOURNEYS, MarkovModel};
+use clickledger_domain::attribution::{MIN_JOURNEYS, MarkovTrainer};
 use clickledger_domain::ids::TenantId;
 use clickledger_persistence::Db;
 use clickledger_persistence::conversions::{
-    TrainedModel, tenants_with_data_driven_campaigns, training_journeys,
+    TrainedModel, for_each_training_journey, tenants_with_data_driven_campaigns,
 };
 
 pub const RETRAIN_EVERY: Duration = Duration::from_secs(3600);
@@ -30,9 +30,12 @@ impl ModelStore {
 
     pub async fn train(&self, db: &Db, tenant: TenantId) -> Result<Arc<TrainedModel>, crate::Error> {
         let since = Utc::now() - chrono::Duration::days(TRAINING_WINDOW_DAYS);
-        let journeys = training_journeys(db, tenant, since).await?;
+        // Journeys are read a page at a time and folded into transition counts as they come,
+        // so memory follows the number of affiliates, not the traffic.
+        let mut trainer = MarkovTrainer::new();
+        for_each_training_journey(db, tenant, since, |path, converted| trainer.add(path, converted)).await?;
         // Solving is CPU-bound (cubic in the number of affiliates): keep it off the workers.
-        let model = tokio::task::spawn_blocking(move || MarkovModel::train(&journeys, MIN_JOURNEYS))
+        let model = tokio::task::spawn_blocking(move || trainer.finish(MIN_JOURNEYS))
             .await
             .map_err(|err| crate::Error::Internal(err.to_string()))?;
         let trained = Arc::new(TrainedModel {

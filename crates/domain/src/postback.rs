@@ -71,12 +71,21 @@ impl Postback {
     /// a registration without one, the player (a player registers once).
     pub fn dedupe_key(&self) -> String {
         match (&self.txn_id, self.event) {
-            (Some(txn), EventKind::Chargeback) => format!("chargeback:{txn}"),
+            (Some(txn), EventKind::Chargeback) => chargeback_key(txn),
             (Some(txn), _) => format!("txn:{txn}"),
             (None, event) => {
                 let who = self.subject.player_id().or(self.subject.click_id()).unwrap_or_default();
                 format!("{event}:{who}")
             }
+        }
+    }
+
+    /// For a transaction that a chargeback may reverse, the key the chargeback is stored
+    /// under: where a chargeback that arrived first waits for it.
+    pub fn chargeback_key(&self) -> Option<String> {
+        match (&self.txn_id, self.event) {
+            (Some(txn), event) if event != EventKind::Chargeback => Some(chargeback_key(txn)),
+            _ => None,
         }
     }
 
@@ -107,6 +116,11 @@ impl Postback {
         put("turnover", self.turnover.map(|t| t.amount.normalize().to_string()));
         fields
     }
+}
+
+/// The dedupe key of a chargeback of transaction `txn`.
+fn chargeback_key(txn: &str) -> String {
+    format!("chargeback:{txn}")
 }
 
 /// A field the integrator must fix.
@@ -374,6 +388,10 @@ mod tests {
         assert_eq!(p.subject, Subject::Click { click_id: "abc".into(), player_id: None });
         assert_eq!(p.status, ConversionStatus::Approved);
         assert_eq!(p.dedupe_key(), "txn:T1");
+        // A chargeback of T1 that arrived first waits under the key this deposit names.
+        let chargeback = parse([("click_id", "abc"), ("event", "chargeback"), ("txn_id", "T1")]).unwrap();
+        assert_eq!(p.chargeback_key(), Some(chargeback.dedupe_key()));
+        assert_eq!(chargeback.chargeback_key(), None);
     }
 
     #[test]

@@ -17,6 +17,14 @@ use crate::sealed::KeyRing;
 /// Key of the PostgreSQL advisory lock that serialises migrations ("clkledgr" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x636c_6b6c_6564_6772;
 
+/// How long a request waits for a PostgreSQL connection. Short, so that while the database is
+/// away every request fails fast (as [`crate::Error::Unavailable`]: `503` with `Retry-After`)
+/// instead of piling up; a healthy pool hands out a connection in microseconds. A postback
+/// waits at most twice this in the group commit (the batch before its own, then its own),
+/// which keeps its answer under 5 s. Each acquire also opens a new connection when the pool
+/// has none, so the server reconnects by itself when the database is back.
+pub const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -49,7 +57,7 @@ impl Db {
                         Ok(())
                     })
                 })
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await
                 .map_err(connect_failed)?;
@@ -169,5 +177,5 @@ pub(crate) fn sqlx_error(err: sqlx::Error) -> crate::Error {
 }
 
 fn connect_failed(err: sqlx::Error) -> crate::Error {
-    crate::Error::Database(sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(err))))
+    sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(err))).into()
 }

@@ -36,6 +36,11 @@ pub enum Error {
     Sealed(#[from] crate::sealed::SealError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The database cannot be reached just now: no connection within the pool's acquire
+    /// timeout, a connection lost mid-statement, or a server shutting down or starting up.
+    /// The same call may succeed later; callers answer "try again" rather than fail.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {}", describe(.0))]
     Database(#[source] DbErr),
 }
@@ -94,9 +99,37 @@ impl From<DbErr> for Error {
             Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict { field: "id" },
             _ => match err {
                 DbErr::RecordNotFound(_) => Error::NotFound,
+                other if is_unavailable(&other) => Error::Unavailable(describe(&other)),
                 other => Error::Database(other),
             },
         }
+    }
+}
+
+/// Whether the error says the database is out of reach rather than that it refused the
+/// statement: no pooled connection in time, the connection broken (I/O, TLS) or not set up
+/// (a protocol error while connecting), or PostgreSQL's
+/// "connection exception" (SQLSTATE class 08) and "operator intervention" codes for a server
+/// shutting down, crashed or still starting (57P01, 57P02, 57P03).
+fn is_unavailable(err: &DbErr) -> bool {
+    let (DbErr::Conn(RuntimeErr::SqlxError(sqlx_err))
+    | DbErr::Exec(RuntimeErr::SqlxError(sqlx_err))
+    | DbErr::Query(RuntimeErr::SqlxError(sqlx_err))) = err
+    else {
+        return matches!(err, DbErr::ConnectionAcquire(_));
+    };
+    match sqlx_err.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // A connection that could not be set up: something answered, but not PostgreSQL.
+        sqlx::Error::Protocol(_) => matches!(err, DbErr::Conn(_)),
+        sqlx::Error::Database(db_err) => db_err.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
     }
 }
 

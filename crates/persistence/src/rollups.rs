@@ -499,6 +499,28 @@ pub(crate) async fn record_status_change(
     deltas.write(txn, backend).await
 }
 
+/// A conversion gained an origin after it was stored (a chargeback applied when its original
+/// arrived): its rows as it was stored lose what it counted, and the rows of its click, now
+/// that it has credits, gain what it counts now.
+pub(crate) async fn record_relinked(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    before: &Conversion,
+    after: &Conversion,
+    country: Option<&str>,
+) -> Result<()> {
+    let mut deltas = Deltas::default();
+    let origin = origin_of(txn, backend, before, !before.credits.is_empty(), country).await?;
+    for (key, counters) in rows_of(before, origin) {
+        deltas.add(before.tenant_id, before.occurred_at, key, &counters.negated());
+    }
+    let origin = origin_of(txn, backend, after, !after.credits.is_empty(), country).await?;
+    for (key, counters) in rows_of(after, origin) {
+        deltas.add(after.tenant_id, after.occurred_at, key, &counters);
+    }
+    deltas.write(txn, backend).await
+}
+
 /// The `stats` read: rollup rows of the scope's tenant (an affiliate's own only), grouped and
 /// paged by the domain's rules.
 pub struct Stats<'a> {

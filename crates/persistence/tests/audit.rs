@@ -6,7 +6,7 @@ use clickledger_domain::role::Role;
 use clickledger_domain::status::ActiveStatus;
 use clickledger_persistence::audit::{Actor, AuditLog};
 use clickledger_persistence::directory::Directory;
-use clickledger_persistence::repo::{Affiliates, ApiKeys, NewAffiliate, Users};
+use clickledger_persistence::repo::{Affiliates, ApiKeys, NewAffiliate, NewApiKey, Users};
 use clickledger_persistence::test_support::{fresh_db, tenant};
 use clickledger_persistence::{Db, Error, PageRequest, Scope, Viewer};
 
@@ -32,8 +32,15 @@ async fn changes_are_logged_with_their_actor_and_refused_or_empty_ones_are_not()
     let manager =
         users.create_staff("m@alpha.test".into(), "M".into(), "x".into(), Role::Manager, me).await.unwrap();
     assert_eq!(manager.session_epoch, 0);
-    let key =
-        ApiKeys::scoped(&t.db, staff).create("k".into(), "ck_abc".into(), "hash".into(), me).await.unwrap();
+    let new_key = NewApiKey {
+        name: "k".into(),
+        prefix: "ck_abc".into(),
+        secret_hash: "hash".into(),
+        signing_secret: "clsig_x".into(),
+        postbacks_per_minute: None,
+        signature_required: false,
+    };
+    let key = ApiKeys::scoped(&t.db, staff).create(new_key, me).await.unwrap();
     ApiKeys::scoped(&t.db, staff).revoke(key.id, me).await.unwrap();
     // Revoking again changes nothing, and logs nothing.
     ApiKeys::scoped(&t.db, staff).revoke(key.id, me).await.unwrap();

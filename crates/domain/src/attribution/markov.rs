@@ -14,7 +14,7 @@
 //! instead of one solve each. Dense matrices: fine for the hundreds of affiliates a tenant's
 //! journeys touch, retrained in the background, never per conversion.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 const NOISE_FLOOR: f64 = 1e-12;
 
@@ -44,6 +44,10 @@ impl<K: Clone + Ord> MarkovModel<K> {
             .cloned()
             .collect();
         let chain = Chain::count(&channels, journeys);
+        MarkovModel::solve(channels, &chain, min_journeys)
+    }
+
+    fn solve(channels: Vec<K>, chain: &Chain, min_journeys: usize) -> MarkovModel<K> {
         let removal_effects = chain.removal_effects().unwrap_or_else(|| vec![0.0; channels.len()]);
         MarkovModel {
             channels,
@@ -93,6 +97,92 @@ impl<K: Clone + Ord> MarkovModel<K> {
         self.removal_effects()
             .map(|(k, effect)| (k.clone(), if sum > 0.0 { effect / sum * total_conversions } else { 0.0 }))
             .collect()
+    }
+}
+
+/// Trains a [`MarkovModel`] one journey at a time, in any order, keeping only the transition
+/// counts (at most one per pair of channels that follow one another), never the journeys: so
+/// training over any number of journeys, read a page at a time, needs memory for the channels
+/// only, and gives exactly the model [`MarkovModel::train`] gives on the same journeys.
+#[derive(Debug, Clone)]
+pub struct MarkovTrainer<K> {
+    /// `(from, to)`: `from` `None` is the start state.
+    transitions: BTreeMap<(Option<K>, K), f64>,
+    to_conversion: BTreeMap<Option<K>, f64>,
+    to_null: BTreeMap<Option<K>, f64>,
+    journeys: usize,
+    conversions: usize,
+}
+
+impl<K: Clone + Ord> Default for MarkovTrainer<K> {
+    fn default() -> Self {
+        MarkovTrainer {
+            transitions: BTreeMap::new(),
+            to_conversion: BTreeMap::new(),
+            to_null: BTreeMap::new(),
+            journeys: 0,
+            conversions: 0,
+        }
+    }
+}
+
+impl<K: Clone + Ord> MarkovTrainer<K> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One journey: its channels in time order, and whether it converted. A journey without
+    /// a touch is skipped, as [`MarkovModel::train`] skips it.
+    pub fn add(&mut self, path: &[K], converted: bool) {
+        if path.is_empty() {
+            return;
+        }
+        let mut from: Option<&K> = None;
+        for key in path {
+            // A repeat of the same channel is a self-loop, left out as `Chain::count` does.
+            if from != Some(key) {
+                *self.transitions.entry((from.cloned(), key.clone())).or_default() += 1.0;
+                from = Some(key);
+            }
+        }
+        let absorbed = if converted { &mut self.to_conversion } else { &mut self.to_null };
+        *absorbed.entry(from.cloned()).or_default() += 1.0;
+        self.journeys += 1;
+        self.conversions += usize::from(converted);
+    }
+
+    /// Journeys added so far (with at least one touch).
+    pub fn journeys(&self) -> usize {
+        self.journeys
+    }
+
+    pub fn finish(self, min_journeys: usize) -> MarkovModel<K> {
+        let channels: Vec<K> =
+            self.transitions.keys().map(|(_, to)| to).collect::<BTreeSet<_>>().into_iter().cloned().collect();
+        let size = channels.len() + 1;
+        // Every key counted is a channel: each one is the target of some transition.
+        let state = |key: &Option<K>| match key {
+            None => 0,
+            Some(key) => channels.binary_search(key).map_or(0, |i| i + 1),
+        };
+        let mut chain = Chain {
+            transient: vec![vec![0.0; size]; size],
+            to_conversion: vec![0.0; size],
+            to_null: vec![0.0; size],
+            journeys: self.journeys,
+            conversions: self.conversions,
+        };
+        for ((from, to), count) in &self.transitions {
+            let to = channels.binary_search(to).map_or(0, |i| i + 1);
+            chain.transient[state(from)][to] = *count;
+        }
+        for (from, count) in &self.to_conversion {
+            chain.to_conversion[state(from)] = *count;
+        }
+        for (from, count) in &self.to_null {
+            chain.to_null[state(from)] = *count;
+        }
+        MarkovModel::solve(channels, &chain, min_journeys)
     }
 }
 

@@ -14,6 +14,7 @@
 //! are listed in order of each key's first touch.
 
 mod decision;
+mod late_chargeback;
 mod markov;
 mod shares;
 
@@ -28,7 +29,8 @@ pub use decision::{
     CLOCK_SKEW, ClickCredit, ClickFacts, JourneyTouch, TrainedModel, UnattributedReason, credit_from_click,
     journey_cutoff,
 };
-pub use markov::{MIN_JOURNEYS, MarkovModel};
+pub use late_chargeback::{ArrivedOriginal, LateChargeback, Reversal, StoredChargeback, late_chargeback};
+pub use markov::{MIN_JOURNEYS, MarkovModel, MarkovTrainer};
 
 /// Decimal places of a share.
 pub const SHARE_SCALE: u32 = 6;

@@ -62,10 +62,78 @@ pub(crate) async fn book_conversion<C: ConnectionTrait>(
         return Ok(HashMap::new());
     }
     let planned = if booking.postback.event == EventKind::Chargeback {
-        reversals(conn, tenant, &booking).await
+        reversals(conn, tenant, booking.original).await
     } else {
         earnings(conn, tenant, &booking).await
     };
+    let entries = Entries {
+        conversion: booking.conversion,
+        status: entry_status(booking.postback.status, booking.hold),
+        occurred_at: booking.occurred_at,
+        now: booking.now,
+        zone: booking.zone,
+    };
+    append(conn, tenant, planned, entries).await
+}
+
+/// A chargeback stored before its original transaction, applied now that the original is
+/// stored: the reversal of what the original booked, as [`book_conversion`] books it for a
+/// chargeback that arrives after its original.
+pub(crate) struct LateReversal {
+    pub chargeback: ConversionId,
+    pub original: ConversionId,
+    /// The chargeback's status as it stands.
+    pub status: ConversionStatus,
+    pub hold: bool,
+    /// The chargeback's.
+    pub occurred_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    pub zone: Tz,
+}
+
+pub(crate) async fn book_late_reversal<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    late: LateReversal,
+) -> Result<HashMap<AffiliateId, Money>> {
+    let planned = reversals(conn, tenant, Some(late.original)).await;
+    let entries = Entries {
+        conversion: late.chargeback,
+        status: entry_status(late.status, late.hold),
+        occurred_at: late.occurred_at,
+        now: late.now,
+        zone: late.zone,
+    };
+    append(conn, tenant, planned, entries).await
+}
+
+fn entry_status(status: ConversionStatus, hold: bool) -> EntryStatus {
+    match status {
+        ConversionStatus::Rejected => EntryStatus::Rejected,
+        _ if hold => EntryStatus::Held,
+        ConversionStatus::Pending => EntryStatus::Pending,
+        ConversionStatus::Approved => EntryStatus::Approved,
+    }
+}
+
+/// Where and how planned entries are appended: for which conversion, in which status, and
+/// what decides their month.
+struct Entries {
+    conversion: ConversionId,
+    status: EntryStatus,
+    occurred_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    zone: Tz,
+}
+
+/// Appends the planned entries (and stores the player's facts) and returns each credited
+/// affiliate's own (tier-0) commission; a plan the engine refused books nothing.
+async fn append<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    planned: Result<Planned>,
+    booking: Entries,
+) -> Result<HashMap<AffiliateId, Money>> {
     let (rows, facts) = match planned {
         Ok(planned) => planned,
         Err(Error::Invalid(err)) => {
@@ -82,12 +150,7 @@ pub(crate) async fn book_conversion<C: ConnectionTrait>(
     for (key, facts) in facts {
         store_facts(conn, tenant, &key, &facts, booking.now).await?;
     }
-    let status = match booking.postback.status {
-        ConversionStatus::Rejected => EntryStatus::Rejected,
-        _ if booking.hold => EntryStatus::Held,
-        ConversionStatus::Pending => EntryStatus::Pending,
-        ConversionStatus::Approved => EntryStatus::Approved,
-    };
+    let status = booking.status;
     let mut periods: HashMap<(AffiliateId, Currency), Period> = HashMap::new();
     let mut models = Vec::with_capacity(rows.len());
     for (draft, meta) in &rows {
@@ -160,8 +223,12 @@ type Planned = (Vec<(EntryDraft, EntryMeta)>, HashMap<String, PlayerFacts>);
 
 /// The reversal of every entry the original transaction booked (any tier, any beneficiary),
 /// each pointing at the entry it cancels.
-async fn reversals<C: ConnectionTrait>(conn: &C, tenant: TenantId, booking: &Booking<'_>) -> Result<Planned> {
-    let Some(original) = booking.original else { return Ok((Vec::new(), HashMap::new())) };
+async fn reversals<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    original: Option<ConversionId>,
+) -> Result<Planned> {
+    let Some(original) = original else { return Ok((Vec::new(), HashMap::new())) };
     let booked = ledger_entries::Entity::find()
         .filter(ledger_entries::Column::TenantId.eq(tenant.uuid()))
         .filter(ledger_entries::Column::ConversionId.eq(original.uuid()))

@@ -162,6 +162,9 @@ async fn from_click<C: ConnectionTrait>(
         Err(reason) => Resolution { campaign_id, ..Resolution::unattributed(reason) },
     })
 }
+/// The model a chargeback's credits name: copied from the transaction it reverses.
+pub(super) const REVERSAL_MODEL: &str = "REVERSAL";
+
 async fn original_of_chargeback<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
@@ -178,7 +181,7 @@ async fn original_of_chargeback<C: ConnectionTrait>(
     match original {
         Some(original) => {
             let mut resolution =
-                copy_credits(conn, tenant, ConversionId::from_uuid(original.id), "REVERSAL").await?;
+                copy_credits(conn, tenant, ConversionId::from_uuid(original.id), REVERSAL_MODEL).await?;
             resolution.original_conversion_id = Some(ConversionId::from_uuid(original.id));
             Ok(resolution)
         }

@@ -75,6 +75,8 @@ pub async fn commit_batch(db: &Db, batch: Vec<Prepared>) -> Result<Vec<Result<In
             txn.commit().await?;
             return Ok(outcomes);
         }
+        // The database is out of reach: one by one would only wait for it again.
+        Err(err @ Error::Unavailable(_)) => return Err(err),
         Err(err) => {
             tracing::debug!(error = %err, "batch failed as a whole; storing one by one");
             txn.rollback().await?;

@@ -5,6 +5,7 @@ mod attribution;
 mod fraud;
 mod ingest;
 mod journey;
+mod late_chargeback;
 mod read;
 mod rows;
 mod training;
@@ -21,7 +22,7 @@ use rust_decimal::Decimal;
 pub use attribution::{AttributionSetup, Touch, TrainedModel};
 pub use ingest::{IngestOutcome, Prepared, commit_batch, ingest, prepare};
 pub use read::{Conversions, events_after};
-pub use training::{tenants_with_data_driven_campaigns, training_journeys};
+pub use training::{for_each_training_journey, tenants_with_data_driven_campaigns};
 
 /// One affiliate's credit for a conversion.
 #[derive(Debug, Clone, PartialEq, Eq)]

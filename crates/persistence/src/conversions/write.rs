@@ -2,7 +2,8 @@
 //! its commission, its first history line, its event and the wake-up for other replicas, in
 //! this order, for one conversion or a whole batch (one multi-row insert per table). The fraud
 //! rules judge each conversion first, so its status and commission follow their verdict.
-//! The reporting rollups follow the commission. Whatever else must happen "in the conversion's
+//! The reporting rollups follow the commission; then any chargeback stored before its
+//! transaction is applied ([`super::late_chargeback`]). Whatever else must happen "in the conversion's
 //! own transaction" goes here, so that no postback can be stored without it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -14,6 +15,7 @@ use uuid::Uuid;
 
 use super::fraud;
 use super::ingest::Prepared;
+use super::late_chargeback;
 use super::rows::{Identity, NewConversion, created_event, event_row};
 use super::{ConversionEvent, EVENT_CREATED};
 use crate::commission;
@@ -97,6 +99,22 @@ pub(super) async fn write_new(
     }
 
     crate::rollups::record_conversion(txn, backend, &with_countries(&created, &stored)).await?;
+
+    // A chargeback that arrived before its transaction applies now, after the transaction's
+    // own commission is booked (it reverses that).
+    let arrived = created
+        .iter()
+        .zip(&stored)
+        .filter_map(|(event, (job, _, zone, ..))| {
+            job.postback.chargeback_key().map(|chargeback_key| late_chargeback::Arrived {
+                event,
+                chargeback_key,
+                received_at: job.received_at,
+                zone: *zone,
+            })
+        })
+        .collect();
+    late_chargeback::apply_waiting(txn, backend, arrived).await?;
 
     let event_rows: Vec<_> = created
         .iter()

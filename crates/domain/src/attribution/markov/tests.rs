@@ -117,6 +117,28 @@ proptest! {
     }
 
     #[test]
+    fn training_a_journey_at_a_time_in_any_order_gives_the_same_model(
+        journeys in arbitrary_journeys(),
+        rotate in 0usize..40,
+    ) {
+        let whole = MarkovModel::train(&journeys, 3);
+        let mut trainer = MarkovTrainer::new();
+        let mut shuffled = journeys.clone();
+        shuffled.reverse();
+        let by = rotate.min(shuffled.len());
+        shuffled.rotate_left(by);
+        for (path, converted) in &shuffled {
+            trainer.add(path, *converted);
+        }
+        let streamed = trainer.finish(3);
+        prop_assert_eq!(streamed.trained_on, whole.trained_on);
+        prop_assert_eq!(streamed.conversions(), whole.conversions());
+        prop_assert_eq!(streamed.unusable_reason(), whole.unusable_reason());
+        let effects = |model: &MarkovModel<u8>| model.removal_effects().map(|(k, e)| (*k, e)).collect::<Vec<_>>();
+        prop_assert_eq!(effects(&streamed), effects(&whole));
+    }
+
+    #[test]
     fn total_credit_adds_up_to_the_conversions(journeys in arbitrary_journeys(), total in 1.0f64..1e6) {
         let model = MarkovModel::train(&journeys, 0);
         let credit: f64 = model.total_credit(total).iter().map(|(_, c)| c).sum();
