@@ -37,7 +37,6 @@ pub(crate) const SECRET_SETTINGS: [&str; 1] = ["generated_jwt_secret"];
 /// Each rewrite is conditional on the value it read, so replicas starting together with the
 /// same keys never overwrite one another's work with something else.
 pub async fn reseal_all(db: &Db) -> Result<usize> {
-    let ring = db.secrets();
     let mut rewritten = 0;
 
     let tenants = tenants::Entity::find()
@@ -47,15 +46,15 @@ pub async fn reseal_all(db: &Db) -> Result<usize> {
         .all(db.writer())
         .await?;
     for (id, stored) in tenants {
-        if let Some(resealed) = ring.reseal(&click_secret_owner(id), &stored)? {
-            tenants::Entity::update_many()
-                .col_expr(tenants::Column::ClickSecret, Expr::value(resealed))
-                .filter(tenants::Column::Id.eq(id))
-                .filter(tenants::Column::ClickSecret.eq(stored))
-                .exec(db.writer())
-                .await?;
-            rewritten += 1;
-        }
+        rewritten += reseal::<tenants::Entity>(
+            db,
+            tenants::Column::Id,
+            id,
+            tenants::Column::ClickSecret,
+            stored,
+            &click_secret_owner(id),
+        )
+        .await?;
     }
 
     let endpoints = postback_endpoints::Entity::find()
@@ -69,26 +68,12 @@ pub async fn reseal_all(db: &Db) -> Result<usize> {
         .all(db.writer())
         .await?;
     for (id, secret, previous) in endpoints {
+        use postback_endpoints::Column::{Id, PreviousSecret, Secret};
         let owner = endpoint_secret_owner(id);
-        if let Some(resealed) = ring.reseal(&owner, &secret)? {
-            postback_endpoints::Entity::update_many()
-                .col_expr(postback_endpoints::Column::Secret, Expr::value(resealed))
-                .filter(postback_endpoints::Column::Id.eq(id))
-                .filter(postback_endpoints::Column::Secret.eq(secret))
-                .exec(db.writer())
-                .await?;
-            rewritten += 1;
-        }
-        if let Some(previous) = previous
-            && let Some(resealed) = ring.reseal(&owner, &previous)?
-        {
-            postback_endpoints::Entity::update_many()
-                .col_expr(postback_endpoints::Column::PreviousSecret, Expr::value(resealed))
-                .filter(postback_endpoints::Column::Id.eq(id))
-                .filter(postback_endpoints::Column::PreviousSecret.eq(previous))
-                .exec(db.writer())
-                .await?;
-            rewritten += 1;
+        rewritten += reseal::<postback_endpoints::Entity>(db, Id, id, Secret, secret, &owner).await?;
+        if let Some(previous) = previous {
+            rewritten +=
+                reseal::<postback_endpoints::Entity>(db, Id, id, PreviousSecret, previous, &owner).await?;
         }
     }
 
@@ -100,15 +85,16 @@ pub async fn reseal_all(db: &Db) -> Result<usize> {
         .all(db.writer())
         .await?;
     for (id, stored) in keys {
-        if let Some(resealed) = ring.reseal(&api_key_signing_secret_owner(id), &stored)? {
-            api_keys::Entity::update_many()
-                .col_expr(api_keys::Column::SigningSecret, Expr::value(resealed))
-                .filter(api_keys::Column::Id.eq(id))
-                .filter(api_keys::Column::SigningSecret.eq(stored))
-                .exec(db.writer())
-                .await?;
-            rewritten += 1;
-        }
+        let owner = api_key_signing_secret_owner(id);
+        rewritten += reseal::<api_keys::Entity>(
+            db,
+            api_keys::Column::Id,
+            id,
+            api_keys::Column::SigningSecret,
+            stored,
+            &owner,
+        )
+        .await?;
     }
 
     let settings = instance_settings::Entity::find()
@@ -116,15 +102,32 @@ pub async fn reseal_all(db: &Db) -> Result<usize> {
         .all(db.writer())
         .await?;
     for setting in settings {
-        if let Some(resealed) = ring.reseal(&setting_owner(&setting.key), &setting.value)? {
-            instance_settings::Entity::update_many()
-                .col_expr(instance_settings::Column::Value, Expr::value(resealed))
-                .filter(instance_settings::Column::Key.eq(setting.key))
-                .filter(instance_settings::Column::Value.eq(setting.value))
-                .exec(db.writer())
-                .await?;
-            rewritten += 1;
-        }
+        use instance_settings::Column::{Key, Value};
+        let owner = setting_owner(&setting.key);
+        rewritten +=
+            reseal::<instance_settings::Entity>(db, Key, setting.key, Value, setting.value, &owner).await?;
     }
     Ok(rewritten)
+}
+
+/// Rewrites one stored secret (`column` of the row whose `key_column` is `key`) if it is not
+/// sealed under the current key, only if it still holds what was read. How many it rewrote.
+async fn reseal<E: EntityTrait>(
+    db: &Db,
+    key_column: E::Column,
+    key: impl Into<sea_orm::Value>,
+    column: E::Column,
+    stored: String,
+    owner: &str,
+) -> Result<usize> {
+    let Some(resealed) = db.secrets().reseal(owner, &stored)? else {
+        return Ok(0);
+    };
+    E::update_many()
+        .col_expr(column, Expr::value(resealed))
+        .filter(key_column.eq(key))
+        .filter(column.eq(stored))
+        .exec(db.writer())
+        .await?;
+    Ok(1)
 }
