@@ -1,5 +1,6 @@
 //! Who is calling: session tokens (JWT), the principal they carry, and login throttling.
 
+mod hs256;
 mod jwt;
 pub mod password_token;
 mod principal;
