@@ -21,7 +21,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(ApiKeys::Table)
-                    .add_column(&mut string_len(ApiKeys::Dialect, 16).default("clickledger").to_owned())
+                    .add_column(string_len(ApiKeys::Dialect, 16).default("clickledger").to_owned())
                     .to_owned(),
             )
             .await

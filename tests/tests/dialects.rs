@@ -181,3 +181,59 @@ async fn the_dialect_is_listed_changed_and_audited() {
     let change = entries.iter().find(|e| e["action"] == "API_KEY_UPDATED").expect("the change is audited");
     assert_eq!(change["details"]["dialect"], json!({ "from": "clickledger", "to": "binom" }), "{change}");
 }
+
+/// RFC 3986 percent-encoding, as in `signatures.rs`.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn sign(secret: &str, params: &[(&str, &str)]) -> String {
+    let mut pairs: Vec<(String, String)> = params.iter().map(|(k, v)| (encode(k), encode(v))).collect();
+    pairs.sort();
+    let canonical: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = ring::hmac::sign(&key, canonical.join("&").as_bytes());
+    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn a_dialects_postback_is_signed_as_received() {
+    let app = spawn_app!().await;
+    let t = Tenant::create(&app, "signed-keitaro").await;
+    let data = t
+        .run(
+            "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { key signingSecret } }",
+            json!({ "input": { "name": "signed", "dialect": "KEITARO", "signatureRequired": true } }),
+        )
+        .await;
+    let key = data["createApiKey"]["key"].as_str().unwrap();
+    let secret = data["createApiKey"]["signingSecret"].as_str().unwrap();
+    let ts = chrono::Utc::now().timestamp().to_string();
+
+    let received = [("key", key), ("subid", "k-click"), ("status", "lead"), ("timestamp", ts.as_str())];
+    let signature = sign(secret, &received);
+    let mut sent = received.to_vec();
+    sent.push(("signature", &signature));
+    let (status, answer) = json_postback(&t, key, &sent[1..]).await;
+    assert_eq!(status, 200, "signed over the names as sent: {answer}");
+    assert_eq!(answer["event"], "registration");
+
+    // A signature over the translated names does not verify the names that were sent.
+    let translated = [
+        ("key", key),
+        ("click_id", "k-click"),
+        ("event", "registration"),
+        ("status", "approved"),
+        ("timestamp", ts.as_str()),
+    ];
+    let signature = sign(secret, &translated);
+    let mut sent = received.to_vec();
+    sent.push(("signature", &signature));
+    let (status, answer) = json_postback(&t, key, &sent[1..]).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("BAD_SIGNATURE")), "{answer}");
+}

@@ -6,6 +6,11 @@
 //! be changed or added unnoticed. The `v1` header (the API key as HMAC key, over the body or
 //! the query string alone) is still checked for keys that do not require signatures, so
 //! existing integrations keep working.
+//!
+//! Dialects (README, *Postbacks*): a key speaking another tracker's names has its parameters
+//! translated by `domain::dialect` after the signature is checked (signatures cover what was
+//! received) and before the postback is parsed; errors name fields as the sender did, and a
+//! HasOffers key is answered in HasOffers' plain text.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -386,6 +391,22 @@ mod tests {
                 .is_err()
         );
         assert!(verify_signature("clk_key", "v1=00", b"", 0).is_err());
+    }
+
+    #[test]
+    fn hasoffers_error_messages_stay_on_one_line_with_one_separator() {
+        let err = Error::BadRequest {
+            message: "invalid postback".into(),
+            fields: vec![
+                FieldError { field: "adv_sub", message: "is required for ftd".into() },
+                FieldError { field: "amount", message: "bad;\nvalue".into() },
+            ],
+        };
+        assert_eq!(plain_message(&err), "invalid postback: adv_sub is required for ftd, amount bad  value");
+        assert_eq!(
+            plain_message(&Error::BadApiKey("unknown or revoked API key")),
+            "unknown or revoked API key"
+        );
     }
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
