@@ -81,6 +81,7 @@ pub async fn seed_once(db: &Db) -> Result<Option<DemoCredentials>, crate::Error>
                 signing_secret: issued.signing_secret,
                 postbacks_per_minute: None,
                 signature_required: false,
+                dialect: Default::default(),
             },
             Actor::Host,
         )

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod click_id;
 pub mod commission;
 pub mod conversion;
+pub mod dialect;
 pub mod error;
 pub mod fraud;
 pub mod ids;

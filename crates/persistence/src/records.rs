@@ -1,6 +1,7 @@
 //! What leaves the storage layer: typed, already-scoped records, never sea-orm models.
 
 use chrono::{DateTime, Utc};
+use clickledger_domain::dialect::Dialect;
 use clickledger_domain::ids::{AffiliateId, ApiKeyId, CampaignId, TenantId, TrackingLinkId, UserId};
 use clickledger_domain::role::Role;
 use clickledger_domain::status::{ActiveStatus, CampaignStatus};
@@ -80,6 +81,8 @@ pub struct ApiKey {
     /// When the current signing secret was made; `None`: the key has none.
     pub signing_secret_created_at: Option<DateTime<Utc>>,
     pub signature_required: bool,
+    /// Whose parameter names the key's postbacks use.
+    pub dialect: Dialect,
 }
 
 /// What the postback endpoint needs of a presented, unrevoked key: whose it is and its
@@ -91,6 +94,8 @@ pub struct PresentedKey {
     pub postbacks_per_minute: Option<u32>,
     pub signing_secret: Option<String>,
     pub signature_required: bool,
+    /// How the key's postbacks are translated into native names, and answered.
+    pub dialect: Dialect,
 }
 
 // Stored enums were written by this crate; an unknown value means a corrupted row, which we
@@ -174,9 +179,10 @@ impl TryFrom<tracking_links::Model> for TrackingLink {
     }
 }
 
-impl From<api_keys::Model> for ApiKey {
-    fn from(m: api_keys::Model) -> Self {
-        ApiKey {
+impl TryFrom<api_keys::Model> for ApiKey {
+    type Error = crate::Error;
+    fn try_from(m: api_keys::Model) -> Result<Self, crate::Error> {
+        Ok(ApiKey {
             id: ApiKeyId::from_uuid(m.id),
             name: m.name,
             prefix: m.key_prefix,
@@ -186,7 +192,8 @@ impl From<api_keys::Model> for ApiKey {
             postbacks_per_minute: m.postbacks_per_minute.and_then(|n| u32::try_from(n).ok()),
             signing_secret_created_at: m.signing_secret_created_at,
             signature_required: m.signature_required,
-        }
+            dialect: parse(&m.dialect)?,
+        })
     }
 }
 
@@ -201,6 +208,7 @@ impl PresentedKey {
             postbacks_per_minute: m.postbacks_per_minute.and_then(|n| u32::try_from(n).ok()),
             signing_secret,
             signature_required: m.signature_required,
+            dialect: parse(&m.dialect)?,
         })
     }
 }

@@ -39,6 +39,7 @@ async fn changes_are_logged_with_their_actor_and_refused_or_empty_ones_are_not()
         signing_secret: "clsig_x".into(),
         postbacks_per_minute: None,
         signature_required: false,
+        dialect: Default::default(),
     };
     let key = ApiKeys::scoped(&t.db, staff).create(new_key, me).await.unwrap();
     ApiKeys::scoped(&t.db, staff).revoke(key.id, me).await.unwrap();
@@ -92,7 +93,10 @@ async fn changes_are_logged_with_their_actor_and_refused_or_empty_ones_are_not()
     let by_owner = Some((owner.id, "owner@alpha.test".to_owned()));
     assert!(log.items[..6].iter().all(|e| e.actor == by_owner), "{:?}", log.items);
     assert_eq!(log.items[6].actor, None, "the host has no user");
-    assert_eq!(log.items[1].details, serde_json::json!({ "name": "k", "prefix": "ck_abc" }));
+    assert_eq!(
+        log.items[1].details,
+        serde_json::json!({ "name": "k", "prefix": "ck_abc", "dialect": "clickledger" })
+    );
     assert_eq!(log.items[3].details["to"], "SUSPENDED");
     assert!(log.items.windows(2).all(|w| w[0].id < w[1].id), "oldest first");
 

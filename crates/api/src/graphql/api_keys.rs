@@ -8,7 +8,7 @@ use clickledger_persistence::repo::{ApiKeyChange, ApiKeys, NewApiKey};
 use super::context::{principal, state};
 use super::guard::Allow;
 use super::pagination;
-use super::types::ApiKey;
+use super::types::{ApiKey, PostbackDialect};
 use crate::Error;
 use crate::error::GqlResultExt;
 use crate::http::api_key;
@@ -22,6 +22,9 @@ pub struct CreateApiKeyInput {
     /// Refuse postbacks without a valid `v2` signature (`BAD_SIGNATURE`). Default false.
     #[graphql(default)]
     pub signature_required: bool,
+    /// Whose parameter names the key's postbacks use. Default `CLICKLEDGER`.
+    #[graphql(default)]
+    pub dialect: PostbackDialect,
 }
 
 #[derive(SimpleObject)]
@@ -43,6 +46,8 @@ pub struct UpdateApiKeyInput {
     /// Refuse unsigned postbacks; needs a signing secret (keys made before signing secrets
     /// existed get one from `rotateApiKeySigningSecret`).
     pub signature_required: Option<bool>,
+    /// Whose parameter names the key's postbacks use; in force at once on every replica.
+    pub dialect: Option<PostbackDialect>,
 }
 
 #[derive(SimpleObject)]
@@ -104,6 +109,7 @@ impl ApiKeyMutation {
                     signing_secret: generated.signing_secret.clone(),
                     postbacks_per_minute,
                     signature_required: input.signature_required,
+                    dialect: input.dialect.into(),
                 },
                 principal.actor(),
             )
@@ -116,8 +122,8 @@ impl ApiKeyMutation {
         })
     }
 
-    /// Renames a key, sets its postback rate limit, or switches required signatures on or
-    /// off; in force at once on every replica. Owner only.
+    /// Renames a key, sets its postback rate limit or dialect, or switches required signatures
+    /// on or off; in force at once on every replica. Owner only.
     #[graphql(guard = "Allow::OWNER")]
     async fn update_api_key(
         &self,
@@ -143,8 +149,12 @@ impl ApiKeyMutation {
             )
             .into_gql());
         }
-        let change =
-            ApiKeyChange { name, postbacks_per_minute, signature_required: input.signature_required };
+        let change = ApiKeyChange {
+            name,
+            postbacks_per_minute,
+            signature_required: input.signature_required,
+            dialect: input.dialect.map(Into::into),
+        };
         let updated = keys.update(current.id, change, principal.actor()).await.gql()?;
         // Other replicas hear of it from the database (PostgreSQL); this one forgets now.
         state.api_keys.forget_all();

@@ -40,9 +40,10 @@ pub enum AuditAction {
     CampaignStatusChanged,
     TrackingLinkSuspended,
     TrackingLinkActivated,
-    /// `createApiKey`; details: name, prefix (never the key).
+    /// `createApiKey`; details: name, prefix (never the key), dialect.
     ApiKeyCreated,
-    /// `updateApiKey`; details: each changed setting's from and to.
+    /// `updateApiKey`; details: each changed setting's from and to (name, postbacksPerMinute,
+    /// signatureRequired, dialect).
     ApiKeyUpdated,
     /// `rotateApiKeySigningSecret`; details: name, prefix (never the secret).
     ApiKeySigningSecretRotated,

@@ -274,6 +274,34 @@ pub struct ApiKey {
     /// When the current signing secret was made; null: the key has none yet (made before
     /// signing secrets existed; `rotateApiKeySigningSecret` makes one).
     pub signing_secret_created_at: Option<DateTime<Utc>>,
+    /// Whose parameter names the key's postbacks use (README, *Postbacks*, dialects).
+    pub dialect: PostbackDialect,
+}
+
+/// Another tracker's postback vocabulary, so an operator's backend can keep sending what it
+/// sent before: parameters are translated into native ones (README, *Postbacks*, the dialects
+/// table); native names keep working alongside.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
+#[graphql(remote = "clickledger_domain::dialect::Dialect")]
+pub enum PostbackDialect {
+    /// Clickledger's own parameter names (the default).
+    #[default]
+    Clickledger,
+    /// Keitaro: `subid`, `tid`, `payout`/`revenue`, `currency`, `status` (lead, sale, rejected,
+    /// rebill).
+    Keitaro,
+    /// Voluum: `cid`, `txid`, `payout`, `et` (the event).
+    Voluum,
+    /// Everflow: `transaction_id`, `amount`, `adv1` (player), `adv2` (transaction),
+    /// `event_id`.
+    Everflow,
+    /// HasOffers (TUNE): `transaction_id`, `adv_sub`, `amount`, `status`; answered in HasOffers'
+    /// plain text (`success=true;`).
+    #[graphql(name = "HASOFFERS")]
+    HasOffers,
+    /// Binom: `cnv_id`, `txid`, `payout`, `cnv_currency`, `cnv_status` (lead, sale, rejected,
+    /// rebill).
+    Binom,
 }
 
 impl From<records::ApiKey> for ApiKey {
@@ -288,6 +316,7 @@ impl From<records::ApiKey> for ApiKey {
             postbacks_per_minute: k.postbacks_per_minute.and_then(|n| i32::try_from(n).ok()),
             signature_required: k.signature_required,
             signing_secret_created_at: k.signing_secret_created_at,
+            dialect: k.dialect.into(),
         }
     }
 }

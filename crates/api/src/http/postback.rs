@@ -6,18 +6,24 @@
 //! be changed or added unnoticed. The `v1` header (the API key as HMAC key, over the body or
 //! the query string alone) is still checked for keys that do not require signatures, so
 //! existing integrations keep working.
+//!
+//! Dialects (README, *Postbacks*): a key speaking another tracker's names has its parameters
+//! translated by `domain::dialect` after the signature is checked (signatures cover what was
+//! received) and before the postback is parsed; errors name fields as the sender did, and a
+//! HasOffers key is answered in HasOffers' plain text.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
+use clickledger_domain::dialect::{self, Dialect};
 use clickledger_domain::postback::{FieldError, parse as parse_postback};
 use clickledger_persistence::conversions::{Conversion, IngestOutcome};
 use clickledger_persistence::directory::Directory;
 use clickledger_persistence::records::PresentedKey;
 use hmac::{Hmac, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use poem::http::{Method, header};
+use poem::http::{Method, StatusCode, header};
 use poem::web::{Data, Json};
 use poem::{Body, IntoResponse, Request, Response, handler};
 use serde_json::{Value, json};
@@ -44,15 +50,44 @@ const RFC3986: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'
 #[handler]
 pub async fn receive(req: &Request, body: Body, state: Data<&SharedState>) -> Response {
     let received = Instant::now();
-    match store(req, body, &state, received).await {
-        Ok(response) => response,
-        Err(err) => {
-            if let Some(reason) = rejection_reason(&err) {
-                metrics::counter!("postbacks_rejected_total", "reason" => reason).increment(1);
+    // Known once the key is: until then (no key, an unknown one) the answer is native JSON.
+    let mut dialect = Dialect::Clickledger;
+    let result = store(req, body, &state, received, &mut dialect).await;
+    if let Err(err) = &result
+        && let Some(reason) = rejection_reason(err)
+    {
+        metrics::counter!("postbacks_rejected_total", "reason" => reason).increment(1);
+    }
+    match (result, dialect.answers_plain_text()) {
+        (Ok(response), false) => response,
+        (Err(err), false) => err.as_http(),
+        (Ok(_), true) => plain_text(StatusCode::OK, "success=true;".to_owned()),
+        (Err(err), true) => {
+            let mut response =
+                plain_text(err.status(), format!("success=false; err_msg={}", plain_message(&err)));
+            if let Some(retry_after) = err.as_http().headers().get(header::RETRY_AFTER) {
+                response.headers_mut().insert(header::RETRY_AFTER, retry_after.clone());
             }
-            err.as_http()
+            response
         }
     }
+}
+
+/// HasOffers' answer format: `text/plain`, the HTTP status as for any other dialect.
+fn plain_text(status: StatusCode, text: String) -> Response {
+    Response::builder().status(status).content_type("text/plain; charset=utf-8").body(text)
+}
+
+/// An error's message on one line without `;` (HasOffers' separator), every bad field named.
+fn plain_message(err: &Error) -> String {
+    let mut message = err.to_string();
+    if let Error::BadRequest { fields, .. } = err
+        && !fields.is_empty()
+    {
+        let named: Vec<String> = fields.iter().map(|f| format!("{} {}", f.field, f.message)).collect();
+        message = format!("{message}: {}", named.join(", "));
+    }
+    message.chars().map(|c| if c == ';' || c.is_control() { ' ' } else { c }).collect()
 }
 
 /// Which `postbacks_rejected_total` reason an error counts under, if it is a rejection.
@@ -67,7 +102,13 @@ fn rejection_reason(err: &Error) -> Option<&'static str> {
     }
 }
 
-async fn store(req: &Request, body: Body, state: &SharedState, received: Instant) -> Result<Response, Error> {
+async fn store(
+    req: &Request,
+    body: Body,
+    state: &SharedState,
+    received: Instant,
+    dialect: &mut Dialect,
+) -> Result<Response, Error> {
     let raw_body = super::read_limited(body, MAX_BODY_BYTES).await.map_err(|err| match err {
         super::BodyError::TooLarge => Error::PayloadTooLarge("body exceeds 64 KiB"),
         _ => Error::BadRequest { message: "cannot read the body".into(), fields: Vec::new() },
@@ -82,6 +123,8 @@ async fn store(req: &Request, body: Body, state: &SharedState, received: Instant
         .ok_or(Error::BadApiKey("an API key is required (`key` or Authorization: Bearer)"))?;
     let key =
         authenticate(state, &presented_key).await?.ok_or(Error::BadApiKey("unknown or revoked API key"))?;
+    *dialect = key.dialect;
+    // Signatures cover the parameters as received, before any dialect translates them.
     check_signature(req, &raw_body, &params, &presented_key, &key, Utc::now().timestamp())?;
     // After the signature: where signatures are required, only the integrator can spend the
     // key's budget.
@@ -92,8 +135,11 @@ async fn store(req: &Request, body: Body, state: &SharedState, received: Instant
     let tenant = key.tenant;
 
     let received_at = Utc::now();
-    let parsed = parse_postback(params.iter().map(|(k, v)| (k.as_str(), v.as_str())), received_at)
-        .map_err(|fields| Error::BadRequest { message: "invalid postback".into(), fields })?;
+    let invalid = |fields| Error::BadRequest { message: "invalid postback".into(), fields };
+    let translation = dialect::translate(key.dialect, &params).map_err(invalid)?;
+    let parsed =
+        parse_postback(translation.params.iter().map(|(k, v)| (k.as_str(), v.as_str())), received_at)
+            .map_err(|fields| invalid(translation.sender_errors(fields)))?;
     Ok(match crate::ingest::ingest(state, tenant, parsed, received_at, received).await? {
         IngestOutcome::Created(event) | IngestOutcome::StatusChanged(event) => {
             let conversion = &event.conversion;
@@ -345,6 +391,22 @@ mod tests {
                 .is_err()
         );
         assert!(verify_signature("clk_key", "v1=00", b"", 0).is_err());
+    }
+
+    #[test]
+    fn hasoffers_error_messages_stay_on_one_line_with_one_separator() {
+        let err = Error::BadRequest {
+            message: "invalid postback".into(),
+            fields: vec![
+                FieldError { field: "adv_sub", message: "is required for ftd".into() },
+                FieldError { field: "amount", message: "bad;\nvalue".into() },
+            ],
+        };
+        assert_eq!(plain_message(&err), "invalid postback: adv_sub is required for ftd, amount bad  value");
+        assert_eq!(
+            plain_message(&Error::BadApiKey("unknown or revoked API key")),
+            "unknown or revoked API key"
+        );
     }
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

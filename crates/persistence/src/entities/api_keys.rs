@@ -20,6 +20,8 @@ pub struct Model {
     pub signing_secret: Option<String>,
     pub signing_secret_created_at: Option<DateTimeUtc>,
     pub signature_required: bool,
+    /// Whose parameter names the key's postbacks use (`domain::dialect::Dialect`).
+    pub dialect: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

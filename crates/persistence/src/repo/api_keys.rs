@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 use clickledger_domain::audit::AuditAction;
+use clickledger_domain::dialect::Dialect;
 use clickledger_domain::ids::ApiKeyId;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, Select, TransactionTrait,
@@ -32,13 +33,14 @@ impl<'a> ApiKeys<'a> {
             .filter(api_keys::Column::Id.eq(id.uuid()))
             .one(self.db.reader())
             .await?
-            .map(ApiKey::from)
+            .map(ApiKey::try_from)
+            .transpose()?
             .ok_or(Error::NotFound)
     }
 
     pub async fn list(&self, request: PageRequest) -> Result<Page<ApiKey>> {
         let page = page::fetch(self.visible()?, api_keys::Column::Id, request, self.db.reader()).await?;
-        Ok(page.map(ApiKey::from))
+        crate::records::try_page(page)
     }
 
     /// Stores `secret_hash` (see `Directory::authenticate_api_key`); `prefix` is kept for display.
@@ -64,11 +66,14 @@ impl<'a> ApiKeys<'a> {
             signing_secret: Set(Some(signing_secret)),
             signing_secret_created_at: Set(Some(now)),
             signature_required: Set(new.signature_required),
+            dialect: Set(new.dialect.as_str().to_owned()),
         }
         .insert(&txn)
         .await?;
-        let key = ApiKey::from(model);
-        let change = Change::new(AuditAction::ApiKeyCreated, key.id, described(&key));
+        let key = ApiKey::try_from(model)?;
+        let mut details = described(&key);
+        details["dialect"] = key.dialect.as_str().into();
+        let change = Change::new(AuditAction::ApiKeyCreated, key.id, details);
         audit::record(&txn, self.scope.tenant(), actor, vec![change]).await?;
         txn.commit().await?;
         Ok(key)
@@ -101,6 +106,13 @@ impl<'a> ApiKeys<'a> {
                 serde_json::json!({ "from": current.signature_required, "to": required }),
             );
             model.signature_required = Set(required);
+        }
+        if let Some(dialect) = change.dialect.filter(|dialect| *dialect != current.dialect) {
+            changed.insert(
+                "dialect".into(),
+                serde_json::json!({ "from": current.dialect.as_str(), "to": dialect.as_str() }),
+            );
+            model.dialect = Set(dialect.as_str().to_owned());
         }
         if model.is_changed() {
             let txn = self.db.writer().begin().await?;
@@ -163,6 +175,7 @@ pub struct NewApiKey {
     pub signing_secret: String,
     pub postbacks_per_minute: Option<u32>,
     pub signature_required: bool,
+    pub dialect: Dialect,
 }
 
 /// Changes to a key; `None` leaves a setting as it is. `postbacks_per_minute: Some(None)`
@@ -172,6 +185,7 @@ pub struct ApiKeyChange {
     pub name: Option<String>,
     pub postbacks_per_minute: Option<Option<u32>>,
     pub signature_required: Option<bool>,
+    pub dialect: Option<Dialect>,
 }
 
 fn stored_limit(per_minute: u32) -> i32 {
