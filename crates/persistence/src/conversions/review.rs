@@ -135,12 +135,14 @@ impl<'a> Review<'a> {
         let tenant = self.scope.tenant();
         let now = Utc::now();
         let txn = self.db.writer().begin().await?;
-        let row = conversions::Entity::find()
+        let mut find = conversions::Entity::find()
             .filter(conversions::Column::TenantId.eq(tenant.uuid()))
-            .filter(conversions::Column::Id.eq(id.uuid()))
-            .one(&txn)
-            .await?
-            .ok_or(Error::NotFound)?;
+            .filter(conversions::Column::Id.eq(id.uuid()));
+        // Two decisions on one conversion take turns (SQLite has one writer anyway).
+        if self.db.backend() == crate::Backend::Postgres {
+            find = find.lock_exclusive();
+        }
+        let row = find.one(&txn).await?.ok_or(Error::NotFound)?;
         let before_review = review_of(&row)?;
         let before = load_conversion(&txn, tenant, id).await?;
         let booked = commission::has_entries(&txn, tenant, id).await?;
