@@ -279,9 +279,16 @@ fn entity_of_id(name: &str, owner_field: &str) -> Result<Entity, String> {
         .ok_or_else(|| format!("ID `{name}`: `{prefix}` is not a known entity"))
 }
 
+/// Connections whose node names no entity, by node type: the entity their cursors name.
+const CONNECTION_ALIASES: &[(&str, Entity)] = &[("FraudReviewItem", Entity::Conversion)];
+
 /// The entity a connection type lists: `AffiliateConnection` → affiliate.
 fn entity_of_connection(type_name: &str) -> Option<Entity> {
-    let node = type_name.strip_suffix("Connection")?.to_lowercase();
+    let node = type_name.strip_suffix("Connection")?;
+    if let Some((_, entity)) = CONNECTION_ALIASES.iter().find(|(alias, _)| *alias == node) {
+        return Some(*entity);
+    }
+    let node = node.to_lowercase();
     ENTITIES.iter().find(|(_, word)| *word == node).map(|(e, _)| *e)
 }
 
@@ -387,6 +394,8 @@ impl Generator<'_> {
                     "currency" | "from" => "\"USD\"".into(),
                     "to" => "\"EUR\"".into(),
                     "reason" => format!("\"probe reason {}\"", self.unique()),
+                    // A review decision's note: free text kept with the decision.
+                    "note" => format!("\"probe note {}\"", self.unique()),
                     "country" => "\"DE\"".into(),
                     "timeZone" => "\"Europe/Malta\"".into(),
                     "group" => "\"FX_MAJORS\"".into(),
@@ -1167,6 +1176,23 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     secret(&mut kestrel_side, "kestrel delivery id", &json!(kestrel_delivery));
     secret(&mut kestrel_side, "owner email", &a_me["me"]["user"]["email"]);
 
+    // Two of A's players on one device: the second is flagged (multi-accounting) and waits in
+    // A's review queue, naming the first as its cluster: `fraudReview` must show it to A only.
+    let mut flagged = Value::Null;
+    for player in ["alpha-shrike-1", "alpha-shrike-2"] {
+        let (status, answer) = app
+            .postback_get(&[
+                ("key", alpha_key.as_str()),
+                ("player_id", player),
+                ("event", "registration"),
+                ("device_id", "alpha-device-shrike"),
+            ])
+            .await;
+        assert_eq!(status, 200, "postback failed: {answer}");
+        flagged = answer;
+    }
+    assert_eq!(flagged["fraud_action"], "flag", "{flagged}");
+
     // A's fraud settings, distinctive enough to spot in any answer (B's own stay at 10).
     app.ok(
         Some(&a_owner),
@@ -1203,6 +1229,9 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     secret(&mut alpha.secrets, "alpha's GBP rate", &json!("1.23456789"));
     secret(&mut alpha.secrets, "plan name", &json!("Alpha Plan Gyrfalcon"));
     secret(&mut alpha.secrets, "alpha's fraud settings", &json!("\"ftdFloorSecs\":86399"));
+    secret(&mut alpha.secrets, "flagged conversion id", &flagged["conversion_id"]);
+    secret(&mut alpha.secrets, "flagged player id", &json!("alpha-shrike-2"));
+    secret(&mut alpha.secrets, "clustered player id", &json!("alpha-shrike-1"));
 
     // ---- Tenant B, the attacker, with rows of its own to mix in.
     let (b_owner, _) = app.sign_up("iso-bravo").await;

@@ -21,10 +21,11 @@ pub enum AuditSubject {
     CommissionPlan,
     CommissionEntry,
     Statement,
+    Conversion,
 }
 
 impl AuditSubject {
-    pub const ALL: [AuditSubject; 10] = [
+    pub const ALL: [AuditSubject; 11] = [
         AuditSubject::Tenant,
         AuditSubject::User,
         AuditSubject::Affiliate,
@@ -35,6 +36,7 @@ impl AuditSubject {
         AuditSubject::CommissionPlan,
         AuditSubject::CommissionEntry,
         AuditSubject::Statement,
+        AuditSubject::Conversion,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +51,7 @@ impl AuditSubject {
             AuditSubject::CommissionPlan => "COMMISSION_PLAN",
             AuditSubject::CommissionEntry => "COMMISSION_ENTRY",
             AuditSubject::Statement => "STATEMENT",
+            AuditSubject::Conversion => "CONVERSION",
         }
     }
 }
@@ -104,10 +107,12 @@ pub enum AuditAction {
     UserCreated,
     UserSuspended,
     UserActivated,
+    ConversionApproved,
+    ConversionRejected,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 25] = [
+    pub const ALL: [AuditAction; 27] = [
         AuditAction::PlanCreated,
         AuditAction::PlanRevised,
         AuditAction::PlanAssigned,
@@ -133,6 +138,8 @@ impl AuditAction {
         AuditAction::UserCreated,
         AuditAction::UserSuspended,
         AuditAction::UserActivated,
+        AuditAction::ConversionApproved,
+        AuditAction::ConversionRejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -162,6 +169,8 @@ impl AuditAction {
             AuditAction::UserCreated => "USER_CREATED",
             AuditAction::UserSuspended => "USER_SUSPENDED",
             AuditAction::UserActivated => "USER_ACTIVATED",
+            AuditAction::ConversionApproved => "CONVERSION_APPROVED",
+            AuditAction::ConversionRejected => "CONVERSION_REJECTED",
         }
     }
 
@@ -193,6 +202,7 @@ impl AuditAction {
             AuditAction::UserCreated | AuditAction::UserSuspended | AuditAction::UserActivated => {
                 AuditSubject::User
             }
+            AuditAction::ConversionApproved | AuditAction::ConversionRejected => AuditSubject::Conversion,
         }
     }
 }

@@ -540,6 +540,10 @@ impl Run<'_> {
                         fraud_flags: Set("[]".to_owned()),
                         fraud_action: Set(None),
                         rejection_reason: Set(None),
+                        review_state: Set(None),
+                        reviewed_by: Set(None),
+                        reviewed_at: Set(None),
+                        review_note: Set(None),
                     }
                     .insert(self.txn)
                     .await?;

@@ -164,6 +164,13 @@ mod tests {
         assert_eq!(keys.verify(&forge("someone-else", now, now + 60, Algorithm::HS256)), None);
         assert_eq!(keys.verify(&forge(AUDIENCE, now - 120, now - 60, Algorithm::HS256)), None);
         assert_eq!(keys.verify(&forge(AUDIENCE, now + 600, now + 1200, Algorithm::HS256)), None);
-        assert_eq!(keys.verify(&forge(AUDIENCE, now, now + 60, Algorithm::HS512)), None);
+        // Another algorithm in the header: refused (the provider knows HS256 alone).
+        let token = forge(AUDIENCE, now, now + 60, Algorithm::HS256);
+        let (_, rest) = token.split_once('.').unwrap();
+        let header = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            r#"{"alg":"HS512","typ":"JWT"}"#,
+        );
+        assert_eq!(keys.verify(&format!("{header}.{rest}")), None);
     }
 }

@@ -61,6 +61,10 @@ pub enum AuditAction {
     UserCreated,
     UserSuspended,
     UserActivated,
+    /// `approveConversion`; details: status and review state from and to, the note.
+    ConversionApproved,
+    /// `rejectConversion`; details: status and review state from and to, the reason.
+    ConversionRejected,
 }
 
 /// What kind of thing `subjectId` names.
@@ -78,6 +82,8 @@ pub enum AuditSubject {
     CommissionPlan,
     CommissionEntry,
     Statement,
+    /// A conversion (its fraud review).
+    Conversion,
 }
 
 /// Who acted: a login of the tenant, with the e-mail it had then.

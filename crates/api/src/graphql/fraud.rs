@@ -1,12 +1,19 @@
 //! Fraud: the verdict types on a conversion, and each tenant's rule settings.
 
-use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
+use async_graphql::connection::Connection;
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
 use clickledger_domain::Error as Invalid;
+use clickledger_domain::fraud::review::{self, Decision};
 use clickledger_domain::fraud::{self, FraudSettings as Settings, RuleSetting};
+use clickledger_domain::ids::{AffiliateId, ConversionId};
+use clickledger_persistence::conversions::{Review, ReviewFilter, Reviewed};
 use clickledger_persistence::fraud::Fraud;
 
 use super::context::{principal, state};
+use super::conversions::Conversion;
 use super::guard::Allow;
+use super::pagination;
 use crate::error::GqlResultExt;
 
 /// What a rule's hit does, weakest first.
@@ -49,6 +56,16 @@ pub enum FraudRule {
     ClickInjection,
     /// The player's IP is one the credited affiliate logged in from within 30 days.
     SelfReferral,
+}
+
+impl From<FraudRule> for fraud::Rule {
+    fn from(rule: FraudRule) -> Self {
+        match rule {
+            FraudRule::MultiAccounting => fraud::Rule::MultiAccounting,
+            FraudRule::ClickInjection => fraud::Rule::ClickInjection,
+            FraudRule::SelfReferral => fraud::Rule::SelfReferral,
+        }
+    }
 }
 
 impl From<fraud::Rule> for FraudRule {
@@ -186,6 +203,59 @@ impl FraudRuleSettingInput {
     }
 }
 
+/// Where a flagged conversion is in review.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "clickledger_domain::fraud::review::ReviewState")]
+pub enum ReviewState {
+    /// Not decided yet.
+    Open,
+    /// `approveConversion`: its commission counts (held entries released).
+    Approved,
+    /// `rejectConversion`: its commission is voided (what was paid is reversed).
+    Rejected,
+}
+
+/// Which flagged conversions `fraudReview` lists; everything left out matches all.
+#[derive(InputObject, Default)]
+pub struct FraudReviewFilter {
+    /// The verdict's action (the strongest of its flags).
+    pub action: Option<FraudAction>,
+    /// Conversions with a flag of this rule.
+    pub rule: Option<FraudRule>,
+    /// Conversions crediting this affiliate.
+    pub affiliate_id: Option<ID>,
+    /// Default: OPEN.
+    pub state: Option<ReviewState>,
+}
+
+/// A flagged conversion in review: its evidence is `conversion.fraudFlags`.
+#[derive(SimpleObject)]
+pub struct FraudReviewItem {
+    pub conversion: Conversion,
+    pub review_state: ReviewState,
+    /// The user who decided last.
+    pub reviewed_by: Option<ID>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+    /// The approval's note or the rejection's reason.
+    pub review_note: Option<String>,
+    /// Where the multi-accounting rule linked players: the other player IDs sharing a
+    /// signal (device, fingerprint, payment, e-mail or phone hash) with this one.
+    pub cluster: Vec<String>,
+}
+
+impl From<Reviewed> for FraudReviewItem {
+    fn from(reviewed: Reviewed) -> Self {
+        FraudReviewItem {
+            conversion: Conversion::from(reviewed.conversion),
+            review_state: reviewed.review.state.into(),
+            reviewed_by: reviewed.review.reviewed_by.map(|id| ID(id.to_string())),
+            reviewed_at: reviewed.review.reviewed_at,
+            review_note: reviewed.review.note,
+            cluster: reviewed.cluster,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct FraudQuery;
 
@@ -196,6 +266,38 @@ impl FraudQuery {
     async fn fraud_settings(&self, ctx: &Context<'_>) -> async_graphql::Result<FraudSettings> {
         let (state, scope) = (state(ctx), principal(ctx)?.scope());
         Fraud::scoped(&state.db, scope).settings().await.gql().map(FraudSettings::from)
+    }
+
+    /// The review queue: the tenant's conversions with fraud flags (default: those not yet
+    /// decided), oldest first, with their evidence. Owners and managers.
+    #[graphql(
+        guard = "Allow::STAFF",
+        complexity = "first.unwrap_or(20).clamp(1, 100) as usize * child_complexity"
+    )]
+    async fn fraud_review(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<FraudReviewFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, FraudReviewItem>> {
+        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let filter = filter.unwrap_or_default();
+        let filter = ReviewFilter {
+            action: filter.action.map(fraud::Action::from),
+            rule: filter.rule.map(fraud::Rule::from),
+            affiliate: filter
+                .affiliate_id
+                .map(|id| AffiliateId::parse(&id, "filter.affiliateId"))
+                .transpose()
+                .gql()?,
+            state: filter.state.map(Into::into),
+        };
+        let request = pagination::request(after, first, ConversionId::parse, ConversionId::uuid).gql()?;
+        let page = Review::scoped(&state.db, scope).queue(&filter, request).await.gql()?;
+        Ok(pagination::connection(page, request, |item| {
+            (pagination::cursor(item.conversion.id), FraudReviewItem::from(item))
+        }))
     }
 }
 
@@ -216,4 +318,47 @@ impl FraudMutation {
         let settings = input.apply_to(store.settings().await.gql()?).gql()?;
         store.update(settings, principal.actor()).await.gql().map(FraudSettings::from)
     }
+
+    /// Approves a conversion after review: its HELD commission becomes payable (PENDING for
+    /// a pending conversion, APPROVED otherwise); a rejected conversion becomes approved and
+    /// books the commission it was denied. Audited with the note. Owners and managers.
+    #[graphql(guard = "Allow::STAFF")]
+    async fn approve_conversion(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        note: Option<String>,
+    ) -> async_graphql::Result<FraudReviewItem> {
+        let note = review::note(note.as_deref(), false, "note").gql()?;
+        decide(ctx, id, Decision::Approve, note).await
+    }
+
+    /// Rejects a conversion after review: it becomes rejected, its unpaid commission is
+    /// voided and what was already paid is reversed into the open period. `reason` is
+    /// required. Audited with the reason. Owners and managers.
+    #[graphql(guard = "Allow::STAFF")]
+    async fn reject_conversion(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: String,
+    ) -> async_graphql::Result<FraudReviewItem> {
+        let reason = review::note(Some(&reason), true, "reason").gql()?;
+        decide(ctx, id, Decision::Reject, reason).await
+    }
+}
+
+async fn decide(
+    ctx: &Context<'_>,
+    id: ID,
+    decision: Decision,
+    note: Option<String>,
+) -> async_graphql::Result<FraudReviewItem> {
+    let (state, principal) = (state(ctx), principal(ctx)?);
+    let id = ConversionId::parse(&id, "id").gql()?;
+    Review::scoped(&state.db, principal.scope())
+        .decide(id, decision, note, principal.actor())
+        .await
+        .gql()
+        .map(FraudReviewItem::from)
 }

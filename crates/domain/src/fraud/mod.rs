@@ -2,6 +2,7 @@
 //! rules run inside the conversion's own transaction (persistence loads the facts, the
 //! functions here decide), so the verdict exists the moment the conversion does.
 
+pub mod review;
 mod rules;
 mod signals;
 mod verdict;

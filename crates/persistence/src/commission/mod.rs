@@ -15,6 +15,7 @@ mod close;
 mod ledger;
 mod plans;
 mod rejection;
+mod review;
 
 use std::fmt;
 use std::str::FromStr;
@@ -34,6 +35,7 @@ pub(crate) use ledger::own_commission;
 pub use ledger::{Adjustment, Commissions, EntryFilter, FxRates};
 pub(crate) use plans::campaigns_with_plans;
 pub use plans::{NewAssignment, Plans};
+pub(crate) use review::{apply_review, has_entries};
 
 /// Where an entry is in the payout workflow. Amounts never change; only this does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

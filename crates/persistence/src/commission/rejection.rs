@@ -105,6 +105,23 @@ async fn reverse_paid<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Another conversion's unpaid reversals of the entries `voided` (just rejected by a review)
+/// are rejected with them, as [`settle_rejection`] does for a rejected status.
+pub(super) async fn reject_reversals_of<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    voided: Vec<uuid::Uuid>,
+) -> Result<()> {
+    ledger_entries::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(EntryStatus::Rejected.as_str()))
+        .filter(Column::TenantId.eq(tenant.uuid()))
+        .filter(Column::ReversesEntryId.is_in(voided))
+        .filter(Column::Status.is_in(UNPAID.iter().map(|s| s.as_str())))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Entries that a live (not rejected) reversal already takes back: reversing them again
 /// would take the money twice.
 pub(super) fn reversed_entries(tenant: TenantId) -> sea_orm::sea_query::SelectStatement {

@@ -7,6 +7,7 @@ mod ingest;
 mod journey;
 mod late_chargeback;
 mod read;
+mod review;
 mod rows;
 mod training;
 mod write;
@@ -22,6 +23,7 @@ use rust_decimal::Decimal;
 pub use attribution::{AttributionSetup, Touch, TrainedModel};
 pub use ingest::{IngestOutcome, Prepared, commit_batch, ingest, prepare};
 pub use read::{Conversions, events_after};
+pub use review::{Review, ReviewFilter, ReviewRecord, Reviewed};
 pub use training::{for_each_training_journey, tenants_with_data_driven_campaigns};
 
 /// One affiliate's credit for a conversion.

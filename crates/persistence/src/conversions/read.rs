@@ -27,7 +27,7 @@ pub(super) async fn load_conversion<C: ConnectionTrait>(
     loaded.pop().ok_or(Error::NotFound)
 }
 
-async fn with_credits<C: ConnectionTrait>(
+pub(super) async fn with_credits<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
     rows: Vec<conversions::Model>,

@@ -88,6 +88,10 @@ impl NewConversion {
             fraud_flags: Set(serde_json::to_string(&verdict.flags).unwrap_or_else(|_| "[]".into())),
             fraud_action: Set(verdict.action.map(|action| action.as_str().to_owned())),
             rejection_reason: Set(verdict.rejection_reason()),
+            review_state: Set(None),
+            reviewed_by: Set(None),
+            reviewed_at: Set(None),
+            review_note: Set(None),
         };
         let credits = if attributed {
             resolution

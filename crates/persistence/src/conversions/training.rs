@@ -272,6 +272,10 @@ mod tests {
             fraud_flags: Set("[]".into()),
             fraud_action: Set(None),
             rejection_reason: Set(None),
+            review_state: Set(None),
+            reviewed_by: Set(None),
+            reviewed_at: Set(None),
+            review_note: Set(None),
         }
     }
 

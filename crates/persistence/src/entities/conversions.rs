@@ -43,6 +43,12 @@ pub struct Model {
     pub fraud_action: Option<String>,
     /// `fraud:<rule>` when a rule rejected the conversion.
     pub rejection_reason: Option<String>,
+    /// `open`, `approved`, `rejected`: a person's review; `NULL` until decided.
+    pub review_state: Option<String>,
+    pub reviewed_by: Option<Uuid>,
+    pub reviewed_at: Option<DateTimeUtc>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub review_note: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
