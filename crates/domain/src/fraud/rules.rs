@@ -1,8 +1,11 @@
 //! The rules, their per-tenant settings, and how they judge one conversion's facts.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::ip_lists::{IpList, IpRange};
 use super::signals::ClusterSignal;
 use super::verdict::{Action, Flag, Rule, Verdict};
 use crate::Error;
@@ -18,14 +21,19 @@ pub struct RuleSetting {
     pub action: Action,
 }
 
-/// A tenant's fraud settings. Every rule is on by default and only flags: an operator decides
-/// to hold or reject once it trusts what the flags show.
+/// A tenant's fraud settings. Every rule is on by default and only flags (an operator decides
+/// to hold or reject once it trusts what the flags show), but for the blocklist, which rejects:
+/// it holds only what the operator loaded into it to be refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FraudSettings {
     pub multi_accounting: RuleSetting,
     pub click_injection: RuleSetting,
     pub self_referral: RuleSetting,
+    pub bot_traffic: RuleSetting,
+    pub datacenter_ip: RuleSetting,
+    pub vpn_ip: RuleSetting,
+    pub blocklisted_ip: RuleSetting,
     /// Fewer seconds than this from click to registration is click injection.
     pub registration_floor_secs: u32,
     /// Fewer seconds than this from click to first deposit is click injection.
@@ -38,6 +46,10 @@ impl Default for FraudSettings {
             multi_accounting: RuleSetting { enabled: true, score: 60, action: Action::Flag },
             click_injection: RuleSetting { enabled: true, score: 50, action: Action::Flag },
             self_referral: RuleSetting { enabled: true, score: 80, action: Action::Flag },
+            bot_traffic: RuleSetting { enabled: true, score: 70, action: Action::Flag },
+            datacenter_ip: RuleSetting { enabled: true, score: 40, action: Action::Flag },
+            vpn_ip: RuleSetting { enabled: true, score: 30, action: Action::Flag },
+            blocklisted_ip: RuleSetting { enabled: true, score: 100, action: Action::Reject },
             registration_floor_secs: 10,
             ftd_floor_secs: 30,
         }
@@ -54,6 +66,10 @@ impl FraudSettings {
             ("multiAccounting.score", self.multi_accounting),
             ("clickInjection.score", self.click_injection),
             ("selfReferral.score", self.self_referral),
+            ("botTraffic.score", self.bot_traffic),
+            ("datacenterIp.score", self.datacenter_ip),
+            ("vpnIp.score", self.vpn_ip),
+            ("blocklistedIp.score", self.blocklisted_ip),
         ] {
             if setting.score > 100 {
                 return Err(Error::invalid(field, "must be between 0 and 100"));
@@ -74,7 +90,30 @@ impl FraudSettings {
             Rule::MultiAccounting => self.multi_accounting,
             Rule::ClickInjection => self.click_injection,
             Rule::SelfReferral => self.self_referral,
+            Rule::BotTraffic => self.bot_traffic,
+            Rule::DatacenterIp => self.datacenter_ip,
+            Rule::VpnIp => self.vpn_ip,
+            Rule::BlocklistedIp => self.blocklisted_ip,
         }
+    }
+
+    /// The rule an address list feeds.
+    pub fn rule_of(list: IpList) -> Rule {
+        match list {
+            IpList::Datacenter => Rule::DatacenterIp,
+            IpList::Vpn => Rule::VpnIp,
+            IpList::Blocklist => Rule::BlocklistedIp,
+        }
+    }
+
+    /// Whether the rule an address list feeds is on: storage looks up only those lists.
+    pub fn checks(&self, list: IpList) -> bool {
+        self.setting(Self::rule_of(list)).enabled
+    }
+
+    /// Whether the bot rule is on: storage reads the click only then.
+    pub fn checks_bots(&self) -> bool {
+        self.bot_traffic.enabled
     }
 }
 
@@ -97,6 +136,32 @@ pub struct AffiliateLogin {
     pub last_seen_at: DateTime<Utc>,
 }
 
+/// The click a conversion names, recorded from a user agent known to be a bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotClick {
+    pub click_id: String,
+    pub user_agent: String,
+}
+
+/// Where a listed address was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpSource {
+    /// The postback's `ip`.
+    Postback,
+    /// The IP of the click the postback names.
+    Click,
+}
+
+/// An address of the conversion found in one of the operator's lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedIp {
+    pub list: IpList,
+    pub ip: IpAddr,
+    pub source: IpSource,
+    /// The (merged) range of the list that holds it.
+    pub range: IpRange,
+}
+
 /// What the rules look at for one new conversion, loaded by storage.
 #[derive(Debug, Clone)]
 pub struct Facts<'a> {
@@ -109,6 +174,10 @@ pub struct Facts<'a> {
     pub occurred_at: DateTime<Utc>,
     /// Logins of the credited affiliates from the postback's `ip`.
     pub affiliate_logins: &'a [AffiliateLogin],
+    /// The click the postback names, when it was recorded as a bot's.
+    pub bot_click: Option<&'a BotClick>,
+    /// The postback's and its click's addresses found in the operator's lists.
+    pub listed_ips: &'a [ListedIp],
 }
 
 /// Judges one conversion under the tenant's settings.
@@ -167,6 +236,29 @@ pub fn judge(settings: &FraudSettings, facts: &Facts<'_>) -> Verdict {
         .collect::<Vec<_>>();
     if !recent.is_empty() {
         hit(Rule::SelfReferral, recent.join("; "));
+    }
+    if let Some(bot) = facts.bot_click {
+        hit(
+            Rule::BotTraffic,
+            format!("click {} came from a bot user agent `{}`", bot.click_id, bot.user_agent.escape_debug()),
+        );
+    }
+    for list in IpList::ALL {
+        let found = facts
+            .listed_ips
+            .iter()
+            .filter(|listed| listed.list == list && listed.range.contains(listed.ip))
+            .map(|listed| {
+                let source = match listed.source {
+                    IpSource::Postback => "the postback's ip",
+                    IpSource::Click => "the click's ip",
+                };
+                format!("{source} {} is in the {list} list ({})", listed.ip, listed.range)
+            })
+            .collect::<Vec<_>>();
+        if !found.is_empty() {
+            hit(FraudSettings::rule_of(list), found.join("; "));
+        }
     }
     Verdict::of(flags)
 }
