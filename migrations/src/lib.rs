@@ -19,6 +19,7 @@ mod m20261206_000010_import;
 mod m20261206_000011_wider_running_totals;
 mod m20261207_000012_sessions_and_audit;
 mod m20261207_000013_api_key_limits_and_signing;
+mod m20261207_000016_click_fraud;
 mod util;
 
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000011_wider_running_totals::Migration),
             Box::new(m20261207_000012_sessions_and_audit::Migration),
             Box::new(m20261207_000013_api_key_limits_and_signing::Migration),
+            Box::new(m20261207_000016_click_fraud::Migration),
         ]
     }
 }

@@ -49,6 +49,14 @@ pub enum FraudRule {
     ClickInjection,
     /// The player's IP is one the credited affiliate logged in from within 30 days.
     SelfReferral,
+    /// The click the conversion names came from a user agent known to be a bot's.
+    BotTraffic,
+    /// The postback's `ip` or its click's IP is in the operator's data-centre list.
+    DatacenterIp,
+    /// The postback's `ip` or its click's IP is in the operator's VPN list.
+    VpnIp,
+    /// The postback's `ip` or its click's IP is in the operator's blocklist.
+    BlocklistedIp,
 }
 
 impl From<fraud::Rule> for FraudRule {
@@ -57,6 +65,10 @@ impl From<fraud::Rule> for FraudRule {
             fraud::Rule::MultiAccounting => FraudRule::MultiAccounting,
             fraud::Rule::ClickInjection => FraudRule::ClickInjection,
             fraud::Rule::SelfReferral => FraudRule::SelfReferral,
+            fraud::Rule::BotTraffic => FraudRule::BotTraffic,
+            fraud::Rule::DatacenterIp => FraudRule::DatacenterIp,
+            fraud::Rule::VpnIp => FraudRule::VpnIp,
+            fraud::Rule::BlocklistedIp => FraudRule::BlocklistedIp,
         }
     }
 }
@@ -68,8 +80,8 @@ pub struct FraudFlag {
     /// 0–100: how strongly this rule suspects fraud.
     pub score: i32,
     pub action: FraudAction,
-    /// What the rule saw: the shared signal and the other player, or the click-to-conversion
-    /// time.
+    /// What the rule saw: the shared signal and the other player, the click-to-conversion
+    /// time, the bot's user agent, or the listed address and its range.
     pub evidence: String,
 }
 
@@ -108,6 +120,14 @@ pub struct FraudSettings {
     pub multi_accounting: FraudRuleSetting,
     pub click_injection: FraudRuleSetting,
     pub self_referral: FraudRuleSetting,
+    /// Default on, score 70, FLAG.
+    pub bot_traffic: FraudRuleSetting,
+    /// Default on, score 40, FLAG.
+    pub datacenter_ip: FraudRuleSetting,
+    /// Default on, score 30, FLAG.
+    pub vpn_ip: FraudRuleSetting,
+    /// Default on, score 100, REJECT.
+    pub blocklisted_ip: FraudRuleSetting,
     /// Click to registration in fewer seconds than this is click injection.
     pub registration_floor_secs: i32,
     /// Click to first deposit in fewer seconds than this is click injection.
@@ -120,6 +140,10 @@ impl From<Settings> for FraudSettings {
             multi_accounting: settings.multi_accounting.into(),
             click_injection: settings.click_injection.into(),
             self_referral: settings.self_referral.into(),
+            bot_traffic: settings.bot_traffic.into(),
+            datacenter_ip: settings.datacenter_ip.into(),
+            vpn_ip: settings.vpn_ip.into(),
+            blocklisted_ip: settings.blocklisted_ip.into(),
             registration_floor_secs: i32::try_from(settings.registration_floor_secs).unwrap_or(i32::MAX),
             ftd_floor_secs: i32::try_from(settings.ftd_floor_secs).unwrap_or(i32::MAX),
         }
@@ -141,6 +165,10 @@ pub struct UpdateFraudSettingsInput {
     pub multi_accounting: Option<FraudRuleSettingInput>,
     pub click_injection: Option<FraudRuleSettingInput>,
     pub self_referral: Option<FraudRuleSettingInput>,
+    pub bot_traffic: Option<FraudRuleSettingInput>,
+    pub datacenter_ip: Option<FraudRuleSettingInput>,
+    pub vpn_ip: Option<FraudRuleSettingInput>,
+    pub blocklisted_ip: Option<FraudRuleSettingInput>,
     pub registration_floor_secs: Option<i32>,
     pub ftd_floor_secs: Option<i32>,
 }
@@ -155,6 +183,18 @@ impl UpdateFraudSettingsInput {
         }
         if let Some(input) = self.self_referral {
             input.apply_to(&mut settings.self_referral, "selfReferral.score")?;
+        }
+        if let Some(input) = self.bot_traffic {
+            input.apply_to(&mut settings.bot_traffic, "botTraffic.score")?;
+        }
+        if let Some(input) = self.datacenter_ip {
+            input.apply_to(&mut settings.datacenter_ip, "datacenterIp.score")?;
+        }
+        if let Some(input) = self.vpn_ip {
+            input.apply_to(&mut settings.vpn_ip, "vpnIp.score")?;
+        }
+        if let Some(input) = self.blocklisted_ip {
+            input.apply_to(&mut settings.blocklisted_ip, "blocklistedIp.score")?;
         }
         let seconds = |value: i32, field: &'static str| {
             u32::try_from(value).map_err(|_| Invalid::invalid(field, "must not be negative"))

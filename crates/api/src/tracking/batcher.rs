@@ -166,6 +166,8 @@ mod tests {
             source: None,
             creative: None,
             landing_page: None,
+            accept_language: None,
+            is_bot: false,
         }
     }
 

@@ -2,6 +2,7 @@
 //! written behind it, in batches.
 
 mod batcher;
+mod bots;
 mod links;
 mod redirect;
 

@@ -97,6 +97,7 @@ async fn serve(code: &str, req: &Request, state: &SharedState) -> Response {
         let header_text = |name: header::HeaderName| {
             req.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| truncate(&printable(v), 512))
         };
+        let user_agent = header_text(header::USER_AGENT);
         state
             .clicks
             .record(NewClick {
@@ -108,8 +109,10 @@ async fn serve(code: &str, req: &Request, state: &SharedState) -> Response {
                 visitor_id: visitor,
                 clicked_at: now,
                 ip: crate::http::client_ip(req).map(|ip| ip.to_string()),
-                user_agent: header_text(header::USER_AGENT),
+                is_bot: user_agent.as_deref().is_some_and(super::bots::is_bot),
+                user_agent,
                 referrer: header_text(header::REFERER),
+                accept_language: header_text(header::ACCEPT_LANGUAGE),
                 subs: params.subs,
                 source: params.source,
                 creative: params.creative,

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use clickledger_domain::fraud::{AffiliateLogin, Facts, FraudSettings, SharedSignal, Verdict, judge};
+use clickledger_domain::fraud::{
+    AffiliateLogin, BotClick, Facts, FraudSettings, IpList, IpSource, ListedIp, SharedSignal, Verdict, judge,
+};
 use clickledger_domain::ids::{AffiliateId, ConversionId, TenantId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
@@ -13,7 +15,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 
 use super::ingest::Prepared;
 use crate::Result;
-use crate::entities::{affiliate_logins, player_signals};
+use crate::entities::{affiliate_logins, clicks, player_signals};
 
 /// Other players reported per shared signal: enough to name the cluster, never a scan.
 const OTHERS_PER_SIGNAL: u64 = 3;
@@ -63,12 +65,17 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
         }
     }
     let logins = affiliate_logins(conn, job).await?;
+    let click = named_click(conn, settings, job).await?;
+    let bot_click = click.as_ref().and_then(|click| click.bot.clone());
+    let listed_ips = listed_ips(conn, settings, job, click.as_ref().and_then(|click| click.ip)).await?;
     let facts = Facts {
         event: job.postback.event,
         shared: &shared,
         click_to_conversion: click_to_conversion(job),
         occurred_at: job.occurred_at,
         affiliate_logins: &logins,
+        bot_click: bot_click.as_ref(),
+        listed_ips: &listed_ips,
     };
     let verdict = judge(settings, &facts);
     if let Some(player) = player {
@@ -97,6 +104,67 @@ async fn affiliate_logins<C: ConnectionTrait>(conn: &C, job: &Prepared) -> Resul
             last_seen_at: login.last_seen_at,
         })
         .collect())
+}
+
+/// What the rules need of the click the postback names.
+struct NamedClick {
+    ip: Option<std::net::IpAddr>,
+    bot: Option<BotClick>,
+}
+
+/// The click the postback names (one primary-key probe), when a rule needs it; `None` when it
+/// names none or its row is not written.
+async fn named_click<C: ConnectionTrait>(
+    conn: &C,
+    settings: &FraudSettings,
+    job: &Prepared,
+) -> Result<Option<NamedClick>> {
+    let needed = settings.checks_bots() || IpList::ALL.into_iter().any(|list| settings.checks(list));
+    let Some(click_id) = job.postback.subject.click_id().filter(|_| needed) else { return Ok(None) };
+    let found = clicks::Entity::find_by_id(click_id.to_owned())
+        .select_only()
+        .column(clicks::Column::TenantId)
+        .column(clicks::Column::Ip)
+        .column(clicks::Column::UserAgent)
+        .column(clicks::Column::IsBot)
+        .into_tuple::<(uuid::Uuid, Option<String>, Option<String>, bool)>()
+        .one(conn)
+        .await?;
+    Ok(found.filter(|(tenant, ..)| *tenant == job.tenant.uuid()).map(|(_, ip, user_agent, is_bot)| {
+        NamedClick {
+            ip: ip.and_then(|ip| ip.parse().ok()),
+            bot: is_bot.then(|| BotClick {
+                click_id: click_id.to_owned(),
+                user_agent: user_agent.unwrap_or_default(),
+            }),
+        }
+    }))
+}
+
+/// The postback's and its click's addresses found in the operator's lists whose rules are on:
+/// one index probe per address and list.
+async fn listed_ips<C: ConnectionTrait>(
+    conn: &C,
+    settings: &FraudSettings,
+    job: &Prepared,
+    click_ip: Option<std::net::IpAddr>,
+) -> Result<Vec<ListedIp>> {
+    let mut addresses = Vec::new();
+    if let Some(ip) = job.postback.signals.ip {
+        addresses.push((ip, IpSource::Postback));
+    }
+    if let Some(ip) = click_ip.filter(|ip| Some(*ip) != job.postback.signals.ip) {
+        addresses.push((ip, IpSource::Click));
+    }
+    let mut listed = Vec::new();
+    for list in IpList::ALL.into_iter().filter(|list| settings.checks(*list)) {
+        for &(ip, source) in &addresses {
+            if let Some(range) = crate::ip_lists::range_holding(conn, list, ip).await? {
+                listed.push(ListedIp { list, ip, source, range });
+            }
+        }
+    }
+    Ok(listed)
 }
 
 /// From the click the postback names (as found in its journey) to when the conversion
