@@ -2,7 +2,9 @@
 //! known bot's, and the operator's address lists (data centres, VPN exits, a blocklist) as
 //! disjoint ranges of 16-byte keys (IPv4 as IPv4-mapped IPv6), so the range that can hold an
 //! address is found with one probe of the primary key: `list = ? AND range_start <= ?`,
-//! newest start first, `LIMIT 1`. The lists belong to the instance, not to a tenant.
+//! newest start first, `LIMIT 1`. The lists belong to the instance, not to a tenant. And an
+//! index of players' signals by when they were first seen, so the velocity rule counts the
+//! registrations of the last hour from one IP or device with a bounded range read.
 //!
 //! One column per `ALTER TABLE`: SQLite takes a single change per statement.
 
@@ -18,6 +20,17 @@ enum Clicks {
     AcceptLanguage,
     IsBot,
 }
+
+#[derive(DeriveIden, Clone, Copy)]
+enum PlayerSignals {
+    Table,
+    TenantId,
+    Signal,
+    Value,
+    CreatedAt,
+}
+
+const SIGNALS_BY_TIME: &str = "ix_player_signals_tenant_signal_value_time";
 
 #[derive(DeriveIden, Clone, Copy)]
 enum IpRanges {
@@ -47,10 +60,25 @@ impl MigrationTrait for Migration {
                     .primary_key(Index::create().col(IpRanges::List).col(IpRanges::RangeStart))
                     .to_owned(),
             )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name(SIGNALS_BY_TIME)
+                    .table(PlayerSignals::Table)
+                    .col(PlayerSignals::TenantId)
+                    .col(PlayerSignals::Signal)
+                    .col(PlayerSignals::Value)
+                    .col(PlayerSignals::CreatedAt)
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(Index::drop().name(SIGNALS_BY_TIME).table(PlayerSignals::Table).to_owned())
+            .await?;
         manager.drop_table(Table::drop().table(IpRanges::Table).to_owned()).await?;
         for column in [Clicks::IsBot, Clicks::AcceptLanguage] {
             manager.alter_table(Table::alter().table(Clicks::Table).drop_column(column).to_owned()).await?;

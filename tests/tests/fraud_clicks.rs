@@ -1,7 +1,8 @@
 //! Fraud rules on the click side through the real binary: what a click records (its
 //! `Accept-Language`, whether its user agent is a bot's), BOT_TRAFFIC on the conversion that
 //! names a bot's click, and the operator's address lists loaded with
-//! `clickledger fraud import-ip-ranges` (DATACENTER_IP, VPN_IP, BLOCKLISTED_IP).
+//! `clickledger fraud import-ip-ranges` (DATACENTER_IP, VPN_IP, BLOCKLISTED_IP), and
+//! VELOCITY on registrations.
 
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -258,6 +259,10 @@ async fn the_new_rules_settings_have_defaults_and_bad_values_are_named() {
         (json!({ "datacenterIp": { "score": -1 } }), "datacenterIp.score"),
         (json!({ "vpnIp": { "score": 1000 } }), "vpnIp.score"),
         (json!({ "blocklistedIp": { "score": 101 } }), "blocklistedIp.score"),
+        (json!({ "velocity": { "score": 101 } }), "velocity.score"),
+        (json!({ "registrationsPerHour": 0 }), "registrationsPerHour"),
+        (json!({ "registrationsPerHour": -1 }), "registrationsPerHour"),
+        (json!({ "registrationsPerHour": 10_001 }), "registrationsPerHour"),
     ] {
         let answer = app
             .graphql(
@@ -269,4 +274,56 @@ async fn the_new_rules_settings_have_defaults_and_bad_values_are_named() {
         assert_eq!(error_code(&answer), Some("BAD_USER_INPUT"), "{answer}");
         assert_eq!(error_field(&answer), Some(field), "{answer}");
     }
+}
+
+#[tokio::test]
+async fn too_many_registrations_an_hour_from_one_ip_or_device_are_velocity() {
+    let app = spawn_app!().await;
+    let (t, _) = program(&app, "velocity").await;
+    let defaults = t
+        .run("{ fraudSettings { velocity { enabled score action } registrationsPerHour } }", json!({}))
+        .await;
+    assert_eq!(
+        defaults["fraudSettings"],
+        json!({"velocity": {"enabled": true, "score": 50, "action": "FLAG"}, "registrationsPerHour": 5})
+    );
+    // Five registrations from one address are allowed; the sixth is one too many.
+    for n in 0..5 {
+        let answer = register(&t, None, &format!("farm-{n}"), &[("ip", "198.51.100.20")]).await;
+        assert_eq!(answer["risk"], 0, "registration {n}: {answer}");
+    }
+    let sixth = register(&t, None, "farm-5", &[("ip", "198.51.100.20")]).await;
+    assert_eq!(rules(&sixth), vec!["velocity"], "{sixth}");
+    assert_eq!(sixth["risk"], 50);
+    let evidence = sixth["flags"][0]["evidence"].as_str().unwrap_or_default();
+    assert!(evidence.contains("6 registrations") && evidence.contains("ip"), "{evidence}");
+    // Another address is its own count; so is another tenant.
+    let elsewhere = register(&t, None, "lone", &[("ip", "198.51.100.21")]).await;
+    assert_eq!(elsewhere["risk"], 0, "{elsewhere}");
+    let (other, _) = program(&app, "velocity-other").await;
+    let other_tenant = register(&other, None, "farm-9", &[("ip", "198.51.100.20")]).await;
+    assert_eq!(other_tenant["risk"], 0, "counts are per tenant: {other_tenant}");
+
+    // One device, the limit lowered to 2: the third player on it is flagged. A deposit is
+    // never velocity.
+    let lowered = t.run("mutation { updateFraudSettings(input: { registrationsPerHour: 2, multiAccounting: { enabled: false } }) { registrationsPerHour } }", json!({})).await;
+    assert_eq!(lowered["updateFraudSettings"]["registrationsPerHour"], 2);
+    for n in 0..2 {
+        let answer = register(&t, None, &format!("phone-{n}"), &[("device_id", "dev-velocity")]).await;
+        assert_eq!(answer["risk"], 0, "{answer}");
+    }
+    let third = register(&t, None, "phone-2", &[("device_id", "dev-velocity")]).await;
+    assert_eq!(rules(&third), vec!["velocity"], "{third}");
+    assert!(third["flags"][0]["evidence"].as_str().unwrap_or_default().contains("device_id"), "{third}");
+    let deposit = t
+        .postback_ok(&[
+            ("player_id", "phone-2"),
+            ("event", "deposit"),
+            ("txn_id", "dep-1"),
+            ("amount", "10"),
+            ("currency", "EUR"),
+            ("device_id", "dev-velocity"),
+        ])
+        .await;
+    assert_eq!(deposit["risk"], 0, "{deposit}");
 }

@@ -423,6 +423,7 @@ impl Generator<'_> {
                     "overlapHours" => "1".into(),
                     "score" => "60".into(),
                     "registrationFloorSecs" | "ftdFloorSecs" => "10".into(),
+                    "registrationsPerHour" => "5".into(),
                     "offset" => "0".into(),
                     "limit" => PAGE.to_string(),
                     "postbacksPerMinute" => "1000".into(),
@@ -1167,10 +1168,10 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     secret(&mut kestrel_side, "kestrel delivery id", &json!(kestrel_delivery));
     secret(&mut kestrel_side, "owner email", &a_me["me"]["user"]["email"]);
 
-    // A's fraud settings, distinctive enough to spot in any answer (B's own stay at 10).
+    // A's fraud settings, distinctive enough to spot in any answer (B's own stay at 10 and 5).
     app.ok(
         Some(&a_owner),
-        "mutation { updateFraudSettings(input: { ftdFloorSecs: 86399 }) { ftdFloorSecs } }",
+        "mutation { updateFraudSettings(input: { ftdFloorSecs: 86399, registrationsPerHour: 9731 }) { ftdFloorSecs } }",
         json!({}),
     )
     .await;
@@ -1203,6 +1204,7 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     secret(&mut alpha.secrets, "alpha's GBP rate", &json!("1.23456789"));
     secret(&mut alpha.secrets, "plan name", &json!("Alpha Plan Gyrfalcon"));
     secret(&mut alpha.secrets, "alpha's fraud settings", &json!("\"ftdFloorSecs\":86399"));
+    secret(&mut alpha.secrets, "alpha's velocity limit", &json!("\"registrationsPerHour\":9731"));
 
     // ---- Tenant B, the attacker, with rows of its own to mix in.
     let (b_owner, _) = app.sign_up("iso-bravo").await;

@@ -57,6 +57,9 @@ pub enum FraudRule {
     VpnIp,
     /// The postback's `ip` or its click's IP is in the operator's blocklist.
     BlocklistedIp,
+    /// More registrations within an hour from one IP or one device than
+    /// `registrationsPerHour`.
+    Velocity,
 }
 
 impl From<fraud::Rule> for FraudRule {
@@ -69,6 +72,7 @@ impl From<fraud::Rule> for FraudRule {
             fraud::Rule::DatacenterIp => FraudRule::DatacenterIp,
             fraud::Rule::VpnIp => FraudRule::VpnIp,
             fraud::Rule::BlocklistedIp => FraudRule::BlocklistedIp,
+            fraud::Rule::Velocity => FraudRule::Velocity,
         }
     }
 }
@@ -128,6 +132,11 @@ pub struct FraudSettings {
     pub vpn_ip: FraudRuleSetting,
     /// Default on, score 100, REJECT.
     pub blocklisted_ip: FraudRuleSetting,
+    /// Default on, score 50, FLAG.
+    pub velocity: FraudRuleSetting,
+    /// More registrations than this within an hour from one IP or one device is velocity
+    /// (default 5, 1–10000).
+    pub registrations_per_hour: i32,
     /// Click to registration in fewer seconds than this is click injection.
     pub registration_floor_secs: i32,
     /// Click to first deposit in fewer seconds than this is click injection.
@@ -144,6 +153,8 @@ impl From<Settings> for FraudSettings {
             datacenter_ip: settings.datacenter_ip.into(),
             vpn_ip: settings.vpn_ip.into(),
             blocklisted_ip: settings.blocklisted_ip.into(),
+            velocity: settings.velocity.into(),
+            registrations_per_hour: i32::try_from(settings.registrations_per_hour).unwrap_or(i32::MAX),
             registration_floor_secs: i32::try_from(settings.registration_floor_secs).unwrap_or(i32::MAX),
             ftd_floor_secs: i32::try_from(settings.ftd_floor_secs).unwrap_or(i32::MAX),
         }
@@ -169,6 +180,9 @@ pub struct UpdateFraudSettingsInput {
     pub datacenter_ip: Option<FraudRuleSettingInput>,
     pub vpn_ip: Option<FraudRuleSettingInput>,
     pub blocklisted_ip: Option<FraudRuleSettingInput>,
+    pub velocity: Option<FraudRuleSettingInput>,
+    /// 1–10000.
+    pub registrations_per_hour: Option<i32>,
     pub registration_floor_secs: Option<i32>,
     pub ftd_floor_secs: Option<i32>,
 }
@@ -195,6 +209,18 @@ impl UpdateFraudSettingsInput {
         }
         if let Some(input) = self.blocklisted_ip {
             input.apply_to(&mut settings.blocklisted_ip, "blocklistedIp.score")?;
+        }
+        if let Some(input) = self.velocity {
+            input.apply_to(&mut settings.velocity, "velocity.score")?;
+        }
+        if let Some(count) = self.registrations_per_hour {
+            // Only the conversion here; the range is FraudSettings::validate's.
+            settings.registrations_per_hour = u32::try_from(count).map_err(|_| {
+                Invalid::invalid(
+                    "registrationsPerHour",
+                    format!("must be between 1 and {}", fraud::MAX_REGISTRATIONS_PER_HOUR),
+                )
+            })?;
         }
         let seconds = |value: i32, field: &'static str| {
             u32::try_from(value).map_err(|_| Invalid::invalid(field, "must not be negative"))

@@ -9,8 +9,8 @@ mod verdict;
 
 pub use ip_lists::{IpList, IpRange, LineError, ip_key, key_ip, merge as merge_ranges, parse_ranges};
 pub use rules::{
-    AffiliateLogin, BotClick, Facts, FraudSettings, IpSource, ListedIp, RuleSetting, SELF_REFERRAL_WINDOW,
-    SharedSignal, judge,
+    AffiliateLogin, BotClick, Burst, Facts, FraudSettings, IpSource, ListedIp, MAX_REGISTRATIONS_PER_HOUR,
+    RuleSetting, SELF_REFERRAL_WINDOW, SharedSignal, VELOCITY_WINDOW, judge,
 };
 pub(crate) use signals::parse as parse_signals;
 pub use signals::{ClusterSignal, MAX_USER_AGENT_LEN, Signals};

@@ -34,6 +34,9 @@ pub struct FraudSettings {
     pub datacenter_ip: RuleSetting,
     pub vpn_ip: RuleSetting,
     pub blocklisted_ip: RuleSetting,
+    pub velocity: RuleSetting,
+    /// More registrations than this within an hour from one IP or one device is velocity.
+    pub registrations_per_hour: u32,
     /// Fewer seconds than this from click to registration is click injection.
     pub registration_floor_secs: u32,
     /// Fewer seconds than this from click to first deposit is click injection.
@@ -50,10 +53,27 @@ impl Default for FraudSettings {
             datacenter_ip: RuleSetting { enabled: true, score: 40, action: Action::Flag },
             vpn_ip: RuleSetting { enabled: true, score: 30, action: Action::Flag },
             blocklisted_ip: RuleSetting { enabled: true, score: 100, action: Action::Reject },
+            velocity: RuleSetting { enabled: true, score: 50, action: Action::Flag },
+            registrations_per_hour: 5,
             registration_floor_secs: 10,
             ftd_floor_secs: 30,
         }
     }
+}
+
+/// The most registrations an hour from one IP or device that can be allowed.
+pub const MAX_REGISTRATIONS_PER_HOUR: u32 = 10_000;
+
+/// How far back the velocity rule counts registrations.
+pub const VELOCITY_WINDOW: TimeDelta = TimeDelta::hours(1);
+
+/// Other players who registered from the same IP or device within [`VELOCITY_WINDOW`] of this
+/// one, as counted by storage (it stops counting past the limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Burst {
+    /// `ip` or `device_id`.
+    pub signal: &'static str,
+    pub others: u64,
 }
 
 /// The longest CTIT floor that can be set: a day. Beyond it the rule would flag honest players.
@@ -70,6 +90,7 @@ impl FraudSettings {
             ("datacenterIp.score", self.datacenter_ip),
             ("vpnIp.score", self.vpn_ip),
             ("blocklistedIp.score", self.blocklisted_ip),
+            ("velocity.score", self.velocity),
         ] {
             if setting.score > 100 {
                 return Err(Error::invalid(field, "must be between 0 and 100"));
@@ -81,6 +102,12 @@ impl FraudSettings {
             if floor > MAX_FLOOR_SECS {
                 return Err(Error::invalid(field, format!("must be at most {MAX_FLOOR_SECS} seconds")));
             }
+        }
+        if !(1..=MAX_REGISTRATIONS_PER_HOUR).contains(&self.registrations_per_hour) {
+            return Err(Error::invalid(
+                "registrationsPerHour",
+                format!("must be between 1 and {MAX_REGISTRATIONS_PER_HOUR}"),
+            ));
         }
         Ok(())
     }
@@ -94,6 +121,7 @@ impl FraudSettings {
             Rule::DatacenterIp => self.datacenter_ip,
             Rule::VpnIp => self.vpn_ip,
             Rule::BlocklistedIp => self.blocklisted_ip,
+            Rule::Velocity => self.velocity,
         }
     }
 
@@ -109,6 +137,14 @@ impl FraudSettings {
     /// Whether the rule an address list feeds is on: storage looks up only those lists.
     pub fn checks(&self, list: IpList) -> bool {
         self.setting(Self::rule_of(list)).enabled
+    }
+
+    /// How many other registrations from one IP or device storage must count (at most) for the
+    /// velocity rule: one more than allowed, so a lookup reads no more than it needs. `None`
+    /// when the rule is off or the event is not a registration.
+    pub fn velocity_probe(&self, event: EventKind) -> Option<u64> {
+        (self.velocity.enabled && event == EventKind::Registration)
+            .then_some(u64::from(self.registrations_per_hour))
     }
 
     /// Whether the bot rule is on: storage reads the click only then.
@@ -178,6 +214,8 @@ pub struct Facts<'a> {
     pub bot_click: Option<&'a BotClick>,
     /// The postback's and its click's addresses found in the operator's lists.
     pub listed_ips: &'a [ListedIp],
+    /// Registrations from this one's IP and device within the last hour (registrations only).
+    pub bursts: &'a [Burst],
 }
 
 /// Judges one conversion under the tenant's settings.
@@ -258,6 +296,25 @@ pub fn judge(settings: &FraudSettings, facts: &Facts<'_>) -> Verdict {
             .collect::<Vec<_>>();
         if !found.is_empty() {
             hit(FraudSettings::rule_of(list), found.join("; "));
+        }
+    }
+    if facts.event == EventKind::Registration {
+        // This registration is one of them: more than allowed once the others reach the limit.
+        let limit = u64::from(settings.registrations_per_hour);
+        let over = facts
+            .bursts
+            .iter()
+            .filter(|burst| burst.others + 1 > limit)
+            .map(|burst| {
+                format!(
+                    "{} registrations within an hour from one {} (limit {limit})",
+                    burst.others + 1,
+                    burst.signal
+                )
+            })
+            .collect::<Vec<_>>();
+        if !over.is_empty() {
+            hit(Rule::Velocity, over.join("; "));
         }
     }
     Verdict::of(flags)

@@ -61,6 +61,7 @@ proptest! {
         settings.datacenter_ip.enabled = false;
         settings.vpn_ip.enabled = false;
         settings.blocklisted_ip.enabled = false;
+        settings.velocity.enabled = false;
         let shared: Vec<SharedSignal> = (0..shared)
             .map(|i| SharedSignal {
                 signal: ClusterSignal::DeviceId,
@@ -76,6 +77,7 @@ proptest! {
             affiliate_logins: &[AffiliateLogin { affiliate: AffiliateId::new(), last_seen_at: at() }],
             bot_click: Some(&bot()),
             listed_ips: &listed,
+            bursts: &[Burst { signal: "ip", others: 1_000 }],
         };
         prop_assert_eq!(judge(&settings, &facts), Verdict::default());
     }
@@ -94,6 +96,7 @@ proptest! {
             affiliate_logins: &[],
             bot_click: None,
             listed_ips: &[],
+                bursts: &[],
         };
         let more = Facts { bot_click: is_bot.then_some(&bot), listed_ips: &listed, ..plain.clone() };
         let (before, after) = (judge(&settings, &plain), judge(&settings, &more));
@@ -192,6 +195,7 @@ fn click_injection_is_judged_against_the_events_floor() {
                 affiliate_logins: &[],
                 bot_click: None,
                 listed_ips: &[],
+                bursts: &[],
             },
         )
     };
@@ -275,6 +279,7 @@ fn self_referral_counts_logins_of_the_last_30_days() {
                 affiliate_logins: &logins,
                 bot_click: None,
                 listed_ips: &[],
+                bursts: &[],
             },
         )
     };
@@ -322,6 +327,7 @@ fn blocklisted_addresses_reject_by_default_and_data_centres_only_flag() {
                 affiliate_logins: &[],
                 bot_click: None,
                 listed_ips: found,
+                bursts: &[],
             },
         )
     };
@@ -352,6 +358,7 @@ fn a_bot_click_is_flagged_with_its_user_agent() {
             affiliate_logins: &[],
             bot_click: Some(&bot),
             listed_ips: &[],
+            bursts: &[],
         },
     );
     assert_eq!(verdict.flags.len(), 1);
@@ -371,4 +378,35 @@ fn new_rule_settings_out_of_range_name_the_field_and_old_rows_take_the_defaults(
     assert_eq!(settings.bot_traffic, FraudSettings::default().bot_traffic);
     assert_eq!(settings.blocklisted_ip.action, Action::Reject);
     assert!(!settings.self_referral.enabled);
+}
+
+#[test]
+fn velocity_counts_this_registration_with_the_others_of_the_hour() {
+    let settings = FraudSettings::default();
+    let judge_burst = |event, others| {
+        let bursts = [Burst { signal: "device_id", others }, Burst { signal: "ip", others: 0 }];
+        judge(
+            &settings,
+            &Facts {
+                event,
+                shared: &[],
+                click_to_conversion: None,
+                occurred_at: at(),
+                affiliate_logins: &[],
+                bot_click: None,
+                listed_ips: &[],
+                bursts: &bursts,
+            },
+        )
+    };
+    // The limit is 5: the fifth registration is allowed, the sixth is not.
+    assert!(judge_burst(EventKind::Registration, 4).flags.is_empty());
+    let over = judge_burst(EventKind::Registration, 5);
+    assert_eq!((over.flags.len(), over.flags[0].rule, over.risk), (1, Rule::Velocity, 50));
+    assert!(
+        over.flags[0].evidence.contains("6 registrations") && over.flags[0].evidence.contains("device_id")
+    );
+    assert!(judge_burst(EventKind::Deposit, 50).flags.is_empty(), "only registrations count");
+    let bad = FraudSettings { registrations_per_hour: 0, ..FraudSettings::default() };
+    assert_eq!(bad.validate().unwrap_err().field(), "registrationsPerHour");
 }

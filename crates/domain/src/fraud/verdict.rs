@@ -28,10 +28,12 @@ pub enum Rule {
     VpnIp,
     /// The postback's or its click's IP is in the operator's blocklist.
     BlocklistedIp,
+    /// More players registered from the postback's IP or device within an hour than allowed.
+    Velocity,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 7] = [
+    pub const ALL: [Rule; 8] = [
         Rule::MultiAccounting,
         Rule::ClickInjection,
         Rule::SelfReferral,
@@ -39,6 +41,7 @@ impl Rule {
         Rule::DatacenterIp,
         Rule::VpnIp,
         Rule::BlocklistedIp,
+        Rule::Velocity,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +53,7 @@ impl Rule {
             Rule::DatacenterIp => "datacenter_ip",
             Rule::VpnIp => "vpn_ip",
             Rule::BlocklistedIp => "blocklisted_ip",
+            Rule::Velocity => "velocity",
         }
     }
 }

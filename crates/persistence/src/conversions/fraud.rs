@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use clickledger_domain::fraud::{
-    AffiliateLogin, BotClick, Facts, FraudSettings, IpList, IpSource, ListedIp, SharedSignal, Verdict, judge,
+    AffiliateLogin, BotClick, Burst, Facts, FraudSettings, IpList, IpSource, ListedIp, SharedSignal,
+    VELOCITY_WINDOW, Verdict, judge,
 };
 use clickledger_domain::ids::{AffiliateId, ConversionId, TenantId};
 use sea_orm::ActiveValue::Set;
@@ -68,6 +69,16 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
     let click = named_click(conn, settings, job).await?;
     let bot_click = click.as_ref().and_then(|click| click.bot.clone());
     let listed_ips = listed_ips(conn, settings, job, click.as_ref().and_then(|click| click.ip)).await?;
+    let ip = job.postback.signals.ip.map(|ip| ip.to_string());
+    // The registration's IP is kept with its cluster signals, for the velocity rule only.
+    let mut seen: Vec<(&str, &str)> =
+        signals.iter().map(|&(signal, value)| (signal.as_str(), value)).collect();
+    if job.postback.event == clickledger_domain::conversion::EventKind::Registration
+        && let Some(ip) = &ip
+    {
+        seen.push((IP_SIGNAL, ip.as_str()));
+    }
+    let bursts = bursts(conn, settings, job, player, ip.as_deref()).await?;
     let facts = Facts {
         event: job.postback.event,
         shared: &shared,
@@ -76,10 +87,11 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
         affiliate_logins: &logins,
         bot_click: bot_click.as_ref(),
         listed_ips: &listed_ips,
+        bursts: &bursts,
     };
     let verdict = judge(settings, &facts);
     if let Some(player) = player {
-        record(conn, job.tenant, player, id, &signals, job.received_at).await?;
+        record(conn, job.tenant, player, id, &seen, job.received_at).await?;
     }
     Ok(verdict)
 }
@@ -104,6 +116,41 @@ async fn affiliate_logins<C: ConnectionTrait>(conn: &C, job: &Prepared) -> Resul
             last_seen_at: login.last_seen_at,
         })
         .collect())
+}
+
+/// The name a registration's IP is kept under among the player's signals (never a cluster
+/// signal: players behind one address are not linked by it).
+const IP_SIGNAL: &str = "ip";
+
+/// For a registration, how many other players were first seen within the last hour with its
+/// IP and with its device: one ranged probe of `(tenant_id, signal, value, created_at)` each,
+/// reading at most the rule's limit.
+async fn bursts<C: ConnectionTrait>(
+    conn: &C,
+    settings: &FraudSettings,
+    job: &Prepared,
+    player: Option<&str>,
+    ip: Option<&str>,
+) -> Result<Vec<Burst>> {
+    let Some(limit) = settings.velocity_probe(job.postback.event) else { return Ok(Vec::new()) };
+    let since = job.received_at - VELOCITY_WINDOW;
+    let mut bursts = Vec::new();
+    for (signal, value) in [(IP_SIGNAL, ip), ("device_id", job.postback.signals.device_id.as_deref())] {
+        let Some(value) = value else { continue };
+        let mut others = player_signals::Entity::find()
+            .select_only()
+            .column(player_signals::Column::PlayerId)
+            .filter(player_signals::Column::TenantId.eq(job.tenant.uuid()))
+            .filter(player_signals::Column::Signal.eq(signal))
+            .filter(player_signals::Column::Value.eq(value))
+            .filter(player_signals::Column::CreatedAt.gt(since));
+        if let Some(player) = player {
+            others = others.filter(player_signals::Column::PlayerId.ne(player));
+        }
+        let found = others.limit(limit).into_tuple::<String>().all(conn).await?;
+        bursts.push(Burst { signal, others: found.len() as u64 });
+    }
+    Ok(bursts)
 }
 
 /// What the rules need of the click the postback names.
@@ -180,7 +227,7 @@ async fn record<C: ConnectionTrait>(
     tenant: TenantId,
     player: &str,
     conversion: ConversionId,
-    signals: &[(clickledger_domain::fraud::ClusterSignal, &str)],
+    signals: &[(&str, &str)],
     at: DateTime<Utc>,
 ) -> Result<()> {
     if signals.is_empty() {
@@ -188,7 +235,7 @@ async fn record<C: ConnectionTrait>(
     }
     let rows = signals.iter().map(|&(signal, value)| player_signals::ActiveModel {
         tenant_id: Set(tenant.uuid()),
-        signal: Set(signal.as_str().to_owned()),
+        signal: Set(signal.to_owned()),
         value: Set(value.to_owned()),
         player_id: Set(player.to_owned()),
         conversion_id: Set(conversion.uuid()),
