@@ -1,5 +1,5 @@
-//! Fraud on the click side: each click's `Accept-Language` and whether its user agent is a
-//! known bot's, and the operator's address lists (data centres, VPN exits, a blocklist) as
+//! Fraud on the click side: each click's `Accept-Language`, whether its user agent is a
+//! known bot's and whether it came beyond the clicks a minute allowed from its address, and the operator's address lists (data centres, VPN exits, a blocklist) as
 //! disjoint ranges of 16-byte keys (IPv4 as IPv4-mapped IPv6), so the range that can hold an
 //! address is found with one probe of the primary key: `list = ? AND range_start <= ?`,
 //! newest start first, `LIMIT 1`. The lists belong to the instance, not to a tenant. And an
@@ -19,6 +19,7 @@ enum Clicks {
     Table,
     AcceptLanguage,
     IsBot,
+    Velocity,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -43,9 +44,11 @@ enum IpRanges {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for mut column in
-            [text_null(Clicks::AcceptLanguage), boolean(Clicks::IsBot).default(false).to_owned()]
-        {
+        for mut column in [
+            text_null(Clicks::AcceptLanguage),
+            boolean(Clicks::IsBot).default(false).to_owned(),
+            boolean(Clicks::Velocity).default(false).to_owned(),
+        ] {
             manager
                 .alter_table(Table::alter().table(Clicks::Table).add_column(&mut column).to_owned())
                 .await?;
@@ -80,7 +83,7 @@ impl MigrationTrait for Migration {
             .drop_index(Index::drop().name(SIGNALS_BY_TIME).table(PlayerSignals::Table).to_owned())
             .await?;
         manager.drop_table(Table::drop().table(IpRanges::Table).to_owned()).await?;
-        for column in [Clicks::IsBot, Clicks::AcceptLanguage] {
+        for column in [Clicks::Velocity, Clicks::IsBot, Clicks::AcceptLanguage] {
             manager.alter_table(Table::alter().table(Clicks::Table).drop_column(column).to_owned()).await?;
         }
         Ok(())

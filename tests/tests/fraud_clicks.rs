@@ -327,3 +327,40 @@ async fn too_many_registrations_an_hour_from_one_ip_or_device_are_velocity() {
         .await;
     assert_eq!(deposit["risk"], 0, "{deposit}");
 }
+
+#[tokio::test]
+async fn clicks_beyond_the_limit_a_minute_are_marked_and_their_conversions_flagged() {
+    let app = spawn_app!("--clicks-per-minute-per-address", "3").await;
+    let (t, code) = program(&app, "click-velocity").await;
+    // Clear of a minute's turn, where the count starts again.
+    let second = chrono::Utc::now().timestamp() % 60;
+    if second > 55 {
+        tokio::time::sleep(Duration::from_secs(u64::try_from(61 - second).unwrap_or(6))).await;
+    }
+    let mut clicks = Vec::new();
+    for _ in 0..5 {
+        clicks.push(app.click(&code, "", None).await.click_id());
+    }
+    app.wait_for_recorded_clicks(5.0).await;
+    let db = Database::connect(&app.database_url).await.expect("connect to the test database");
+    let mut marked = Vec::new();
+    for click_id in &clicks {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                format!("SELECT velocity FROM clicks WHERE click_id = '{click_id}'"),
+            ))
+            .await
+            .expect("query the click")
+            .expect("the click row");
+        marked.push(row.try_get::<bool>("", "velocity").unwrap());
+    }
+    db.close().await.ok();
+    assert_eq!(marked, vec![false, false, false, true, true], "the fourth click on and after");
+
+    let within = register(&t, Some(&clicks[0]), "first", &[]).await;
+    assert_eq!(within["risk"], 0, "{within}");
+    let beyond = register(&t, Some(&clicks[4]), "fifth", &[]).await;
+    assert_eq!(rules(&beyond), vec!["velocity"], "{beyond}");
+    assert!(beyond["flags"][0]["evidence"].as_str().unwrap_or_default().contains(&clicks[4]), "{beyond}");
+}

@@ -104,6 +104,8 @@ pub struct NewClick {
     pub accept_language: Option<String>,
     /// The user agent is a known bot's.
     pub is_bot: bool,
+    /// It came beyond the clicks a minute allowed from its address on its link.
+    pub velocity: bool,
 }
 
 /// Writes a batch of clicks in one transaction: one commit (one fsync) for many clicks.

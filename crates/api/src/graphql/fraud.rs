@@ -58,7 +58,8 @@ pub enum FraudRule {
     /// The postback's `ip` or its click's IP is in the operator's blocklist.
     BlocklistedIp,
     /// More registrations within an hour from one IP or one device than
-    /// `registrationsPerHour`.
+    /// `registrationsPerHour`, or the named click came beyond the clicks a minute allowed from
+    /// its IP on its link (`--clicks-per-minute-per-address`).
     Velocity,
 }
 

@@ -168,6 +168,7 @@ mod tests {
             landing_page: None,
             accept_language: None,
             is_bot: false,
+            velocity: false,
         }
     }
 

@@ -98,6 +98,7 @@ async fn serve(code: &str, req: &Request, state: &SharedState) -> Response {
             req.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| truncate(&printable(v), 512))
         };
         let user_agent = header_text(header::USER_AGENT);
+        let ip = crate::http::client_ip(req);
         state
             .clicks
             .record(NewClick {
@@ -108,7 +109,8 @@ async fn serve(code: &str, req: &Request, state: &SharedState) -> Response {
                 campaign_id: target.campaign_id,
                 visitor_id: visitor,
                 clicked_at: now,
-                ip: crate::http::client_ip(req).map(|ip| ip.to_string()),
+                velocity: state.click_velocity.over(target.link_id, ip, now.timestamp()),
+                ip: ip.map(|ip| ip.to_string()),
                 is_bot: user_agent.as_deref().is_some_and(super::bots::is_bot),
                 user_agent,
                 referrer: header_text(header::REFERER),

@@ -147,9 +147,10 @@ impl FraudSettings {
             .then_some(u64::from(self.registrations_per_hour))
     }
 
-    /// Whether the bot rule is on: storage reads the click only then.
-    pub fn checks_bots(&self) -> bool {
-        self.bot_traffic.enabled
+    /// Whether a rule that reads the named click's marks (bot, velocity) is on: storage reads
+    /// the click only then.
+    pub fn checks_click_marks(&self) -> bool {
+        self.bot_traffic.enabled || self.velocity.enabled
     }
 }
 
@@ -216,6 +217,9 @@ pub struct Facts<'a> {
     pub listed_ips: &'a [ListedIp],
     /// Registrations from this one's IP and device within the last hour (registrations only).
     pub bursts: &'a [Burst],
+    /// The click the postback names, when it came beyond the clicks a minute allowed from its
+    /// address on its link.
+    pub fast_click: Option<&'a str>,
 }
 
 /// Judges one conversion under the tenant's settings.
@@ -298,24 +302,24 @@ pub fn judge(settings: &FraudSettings, facts: &Facts<'_>) -> Verdict {
             hit(FraudSettings::rule_of(list), found.join("; "));
         }
     }
+    let mut too_fast = Vec::new();
+    if let Some(click) = facts.fast_click {
+        too_fast
+            .push(format!("click {click} came beyond the clicks a minute allowed from its IP on its link"));
+    }
     if facts.event == EventKind::Registration {
         // This registration is one of them: more than allowed once the others reach the limit.
         let limit = u64::from(settings.registrations_per_hour);
-        let over = facts
-            .bursts
-            .iter()
-            .filter(|burst| burst.others + 1 > limit)
-            .map(|burst| {
-                format!(
-                    "{} registrations within an hour from one {} (limit {limit})",
-                    burst.others + 1,
-                    burst.signal
-                )
-            })
-            .collect::<Vec<_>>();
-        if !over.is_empty() {
-            hit(Rule::Velocity, over.join("; "));
-        }
+        too_fast.extend(facts.bursts.iter().filter(|burst| burst.others + 1 > limit).map(|burst| {
+            format!(
+                "{} registrations within an hour from one {} (limit {limit})",
+                burst.others + 1,
+                burst.signal
+            )
+        }));
+    }
+    if !too_fast.is_empty() {
+        hit(Rule::Velocity, too_fast.join("; "));
     }
     Verdict::of(flags)
 }

@@ -78,6 +78,7 @@ proptest! {
             bot_click: Some(&bot()),
             listed_ips: &listed,
             bursts: &[Burst { signal: "ip", others: 1_000 }],
+            fast_click: Some("clk-fast"),
         };
         prop_assert_eq!(judge(&settings, &facts), Verdict::default());
     }
@@ -97,6 +98,7 @@ proptest! {
             bot_click: None,
             listed_ips: &[],
                 bursts: &[],
+                fast_click: None,
         };
         let more = Facts { bot_click: is_bot.then_some(&bot), listed_ips: &listed, ..plain.clone() };
         let (before, after) = (judge(&settings, &plain), judge(&settings, &more));
@@ -196,6 +198,7 @@ fn click_injection_is_judged_against_the_events_floor() {
                 bot_click: None,
                 listed_ips: &[],
                 bursts: &[],
+                fast_click: None,
             },
         )
     };
@@ -280,6 +283,7 @@ fn self_referral_counts_logins_of_the_last_30_days() {
                 bot_click: None,
                 listed_ips: &[],
                 bursts: &[],
+                fast_click: None,
             },
         )
     };
@@ -328,6 +332,7 @@ fn blocklisted_addresses_reject_by_default_and_data_centres_only_flag() {
                 bot_click: None,
                 listed_ips: found,
                 bursts: &[],
+                fast_click: None,
             },
         )
     };
@@ -359,6 +364,7 @@ fn a_bot_click_is_flagged_with_its_user_agent() {
             bot_click: Some(&bot),
             listed_ips: &[],
             bursts: &[],
+            fast_click: None,
         },
     );
     assert_eq!(verdict.flags.len(), 1);
@@ -396,6 +402,7 @@ fn velocity_counts_this_registration_with_the_others_of_the_hour() {
                 bot_click: None,
                 listed_ips: &[],
                 bursts: &bursts,
+                fast_click: None,
             },
         )
     };
@@ -407,6 +414,22 @@ fn velocity_counts_this_registration_with_the_others_of_the_hour() {
         over.flags[0].evidence.contains("6 registrations") && over.flags[0].evidence.contains("device_id")
     );
     assert!(judge_burst(EventKind::Deposit, 50).flags.is_empty(), "only registrations count");
+    let fast = judge(
+        &settings,
+        &Facts {
+            event: EventKind::Ftd,
+            shared: &[],
+            click_to_conversion: None,
+            occurred_at: at(),
+            affiliate_logins: &[],
+            bot_click: None,
+            listed_ips: &[],
+            bursts: &[],
+            fast_click: Some("clk-fast"),
+        },
+    );
+    assert_eq!(fast.flags.len(), 1, "a conversion naming a click beyond the limit: {fast:?}");
+    assert!(fast.flags[0].evidence.contains("clk-fast"));
     let bad = FraudSettings { registrations_per_hour: 0, ..FraudSettings::default() };
     assert_eq!(bad.validate().unwrap_err().field(), "registrationsPerHour");
 }

@@ -28,7 +28,8 @@ pub enum Rule {
     VpnIp,
     /// The postback's or its click's IP is in the operator's blocklist.
     BlocklistedIp,
-    /// More players registered from the postback's IP or device within an hour than allowed.
+    /// More players registered from the postback's IP or device within an hour than allowed,
+    /// or the named click came beyond the clicks a minute allowed from its IP on its link.
     Velocity,
 }
 

@@ -88,6 +88,7 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
         bot_click: bot_click.as_ref(),
         listed_ips: &listed_ips,
         bursts: &bursts,
+        fast_click: click.as_ref().and_then(|click| click.fast.as_deref()),
     };
     let verdict = judge(settings, &facts);
     if let Some(player) = player {
@@ -156,6 +157,8 @@ async fn bursts<C: ConnectionTrait>(
 /// What the rules need of the click the postback names.
 struct NamedClick {
     ip: Option<std::net::IpAddr>,
+    /// Its ID, when it came beyond the clicks a minute allowed.
+    fast: Option<String>,
     bot: Option<BotClick>,
 }
 
@@ -166,7 +169,7 @@ async fn named_click<C: ConnectionTrait>(
     settings: &FraudSettings,
     job: &Prepared,
 ) -> Result<Option<NamedClick>> {
-    let needed = settings.checks_bots() || IpList::ALL.into_iter().any(|list| settings.checks(list));
+    let needed = settings.checks_click_marks() || IpList::ALL.into_iter().any(|list| settings.checks(list));
     let Some(click_id) = job.postback.subject.click_id().filter(|_| needed) else { return Ok(None) };
     let found = clicks::Entity::find_by_id(click_id.to_owned())
         .select_only()
@@ -174,18 +177,20 @@ async fn named_click<C: ConnectionTrait>(
         .column(clicks::Column::Ip)
         .column(clicks::Column::UserAgent)
         .column(clicks::Column::IsBot)
-        .into_tuple::<(uuid::Uuid, Option<String>, Option<String>, bool)>()
+        .column(clicks::Column::Velocity)
+        .into_tuple::<(uuid::Uuid, Option<String>, Option<String>, bool, bool)>()
         .one(conn)
         .await?;
-    Ok(found.filter(|(tenant, ..)| *tenant == job.tenant.uuid()).map(|(_, ip, user_agent, is_bot)| {
-        NamedClick {
+    Ok(found.filter(|(tenant, ..)| *tenant == job.tenant.uuid()).map(
+        |(_, ip, user_agent, is_bot, velocity)| NamedClick {
             ip: ip.and_then(|ip| ip.parse().ok()),
+            fast: velocity.then(|| click_id.to_owned()),
             bot: is_bot.then(|| BotClick {
                 click_id: click_id.to_owned(),
                 user_agent: user_agent.unwrap_or_default(),
             }),
-        }
-    }))
+        },
+    ))
 }
 
 /// The postback's and its click's addresses found in the operator's lists whose rules are on:

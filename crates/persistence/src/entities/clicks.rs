@@ -24,6 +24,7 @@ pub struct Model {
     pub landing_page: Option<String>,
     pub accept_language: Option<String>,
     pub is_bot: bool,
+    pub velocity: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
