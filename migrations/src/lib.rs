@@ -21,6 +21,7 @@ mod m20261207_000012_sessions_and_audit;
 mod m20261207_000013_api_key_limits_and_signing;
 mod m20261207_000014_fraud_review;
 mod m20261207_000015_api_key_dialects;
+mod m20261207_000016_click_fraud;
 mod util;
 
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_api_key_limits_and_signing::Migration),
             Box::new(m20261207_000014_fraud_review::Migration),
             Box::new(m20261207_000015_api_key_dialects::Migration),
+            Box::new(m20261207_000016_click_fraud::Migration),
         ]
     }
 }

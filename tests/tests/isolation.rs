@@ -432,6 +432,7 @@ impl Generator<'_> {
                     "overlapHours" => "1".into(),
                     "score" => "60".into(),
                     "registrationFloorSecs" | "ftdFloorSecs" => "10".into(),
+                    "registrationsPerHour" => "5".into(),
                     "offset" => "0".into(),
                     "limit" => PAGE.to_string(),
                     "postbacksPerMinute" => "1000".into(),
@@ -1193,10 +1194,10 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     }
     assert_eq!(flagged["fraud_action"], "flag", "{flagged}");
 
-    // A's fraud settings, distinctive enough to spot in any answer (B's own stay at 10).
+    // A's fraud settings, distinctive enough to spot in any answer (B's own stay at 10 and 5).
     app.ok(
         Some(&a_owner),
-        "mutation { updateFraudSettings(input: { ftdFloorSecs: 86399 }) { ftdFloorSecs } }",
+        "mutation { updateFraudSettings(input: { ftdFloorSecs: 86399, registrationsPerHour: 9731 }) { ftdFloorSecs } }",
         json!({}),
     )
     .await;
@@ -1232,6 +1233,7 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     secret(&mut alpha.secrets, "flagged conversion id", &flagged["conversion_id"]);
     secret(&mut alpha.secrets, "flagged player id", &json!("alpha-shrike-2"));
     secret(&mut alpha.secrets, "clustered player id", &json!("alpha-shrike-1"));
+    secret(&mut alpha.secrets, "alpha's velocity limit", &json!("\"registrationsPerHour\":9731"));
 
     // ---- Tenant B, the attacker, with rows of its own to mix in.
     let (b_owner, _) = app.sign_up("iso-bravo").await;

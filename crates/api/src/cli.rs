@@ -1,7 +1,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clickledger_domain::fraud::IpList;
 
 use crate::config::{DatabaseArgs, ListenArgs, LogFormat, ServeArgs};
 
@@ -37,6 +38,9 @@ enum Command {
     /// Users, from the host.
     #[command(subcommand)]
     User(UserCommand),
+    /// Fraud rules' data, from the host.
+    #[command(subcommand)]
+    Fraud(FraudCommand),
     /// Import a program exported from another tracker (CSV files; see docs/MIGRATION.md) into
     /// a tenant, in one transaction; a re-run updates what the last one wrote.
     Import {
@@ -74,6 +78,40 @@ enum TenantCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum FraudCommand {
+    /// Load an address list for the whole instance from a file of CIDR ranges (one per line,
+    /// IPv4 or IPv6, `#` comments); replaces what the list held. A bad line is reported with
+    /// its file and line, and nothing is written.
+    ImportIpRanges {
+        /// The file of ranges.
+        file: PathBuf,
+        /// Which list the file replaces.
+        #[arg(long, value_enum)]
+        list: ListArg,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+/// The address lists, as the command line names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ListArg {
+    Datacenter,
+    Vpn,
+    Blocklist,
+}
+
+impl From<ListArg> for IpList {
+    fn from(list: ListArg) -> IpList {
+        match list {
+            ListArg::Datacenter => IpList::Datacenter,
+            ListArg::Vpn => IpList::Vpn,
+            ListArg::Blocklist => IpList::Blocklist,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +175,23 @@ pub fn main() -> ExitCode {
                 print!("{}", reset?);
                 Ok(())
             }
+            Some(Command::Fraud(FraudCommand::ImportIpRanges { file, list, database })) => {
+                init_logging(LogFormat::Text);
+                // The file is read and checked before the database is opened: a bad one
+                // changes nothing anywhere.
+                let (ranges, lines) = read_ranges(&file)?;
+                let db = open_migrated(&database).await?;
+                let list = IpList::from(list);
+                let replaced = clickledger_persistence::ip_lists::replace(&db, list, &ranges).await;
+                db.close().await;
+                replaced?;
+                println!(
+                    "{list} list: {lines} ranges from {}, stored as {} disjoint ranges",
+                    file.display(),
+                    ranges.len()
+                );
+                Ok(())
+            }
             Some(Command::Import { tenant, dir, source, dry_run, database }) => {
                 init_logging(LogFormat::Text);
                 let db = open_migrated(&database).await?;
@@ -160,6 +215,22 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Reads a ranges file; every bad line is named by file and line.
+fn read_ranges(
+    file: &std::path::Path,
+) -> anyhow_like::Result<(Vec<clickledger_domain::fraud::IpRange>, usize)> {
+    let text =
+        std::fs::read_to_string(file).map_err(|err| format!("cannot read {}: {err}", file.display()))?;
+    clickledger_domain::fraud::parse_ranges(&text).map_err(|errors| {
+        errors
+            .iter()
+            .map(|error| format!("{}:{}: {}", file.display(), error.line, error.message))
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into()
+    })
 }
 
 async fn migrate(args: DatabaseArgs) -> anyhow_like::Result {

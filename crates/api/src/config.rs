@@ -140,6 +140,12 @@ pub struct ServeArgs {
     #[arg(long, env = "CLICKLEDGER_GRAPHQL_REQUESTS_PER_MINUTE", default_value_t = crate::state::DEFAULT_GRAPHQL_REQUESTS_PER_MINUTE)]
     pub graphql_requests_per_minute: u32,
 
+    /// Clicks a minute one address may make on one link; the clicks beyond are recorded
+    /// marked, and the fraud rule VELOCITY flags conversions that name them. 0: no limit.
+    /// Counted per replica.
+    #[arg(long, env = "CLICKLEDGER_CLICKS_PER_MINUTE_PER_ADDRESS", default_value_t = crate::state::DEFAULT_CLICKS_PER_MINUTE_PER_ADDRESS)]
+    pub clicks_per_minute_per_address: u32,
+
     /// A path where another tracker's links keep working after a migration:
     /// `PATH?btag=CODE` answers as `/c/CODE` (e.g. `/tracking.php`).
     #[arg(long, env = "CLICKLEDGER_LEGACY_LINK_PATH", value_parser = parse_legacy_link_path)]

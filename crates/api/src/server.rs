@@ -60,6 +60,7 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
     app_state.max_replay_events = i64::from(args.max_replay_events);
     app_state.postback_limits = PostbackLimiter::new(args.postbacks_per_minute_per_key);
     app_state.graphql_limits = RequestLimiter::new(args.graphql_requests_per_minute);
+    app_state.click_velocity = tracking::ClickVelocity::new(args.clicks_per_minute_per_address);
     let state: SharedState = Arc::new(app_state);
     let notifier = crate::outbound::start(&notifier, &state.live);
     let listener = state.live.spawn_listener(db.clone());

@@ -22,6 +22,8 @@ pub struct AppState {
     pub test_sends: TestSendLimiter,
     /// Postbacks per API key (per replica).
     pub postback_limits: PostbackLimiter,
+    /// Clicks a minute per address and link (per replica).
+    pub click_velocity: crate::tracking::ClickVelocity,
     /// GraphQL requests per signed-in user (per replica).
     pub graphql_limits: RequestLimiter,
     /// Base URL of the tracking domain, without a trailing slash.
@@ -50,6 +52,8 @@ pub struct AppState {
 pub const DEFAULT_MAX_REPLAY_EVENTS: i64 = 10_000;
 /// The default of `--postbacks-per-minute-per-key`: 1,000 a second sustained.
 pub const DEFAULT_POSTBACKS_PER_MINUTE_PER_KEY: u32 = 60_000;
+/// Clicks a minute one address may make on one link before the rest are marked.
+pub const DEFAULT_CLICKS_PER_MINUTE_PER_ADDRESS: u32 = 30;
 /// The default of `--graphql-requests-per-minute`.
 pub const DEFAULT_GRAPHQL_REQUESTS_PER_MINUTE: u32 = 600;
 
@@ -70,6 +74,7 @@ impl AppState {
             login_limiter,
             test_sends: TestSendLimiter::new(),
             postback_limits: PostbackLimiter::new(DEFAULT_POSTBACKS_PER_MINUTE_PER_KEY),
+            click_velocity: crate::tracking::ClickVelocity::new(DEFAULT_CLICKS_PER_MINUTE_PER_ADDRESS),
             graphql_limits: RequestLimiter::new(DEFAULT_GRAPHQL_REQUESTS_PER_MINUTE),
             public_url,
             signup_enabled,

@@ -14,7 +14,7 @@ use crate::tracking::NewClick;
 use crate::{Backend, Db, Result};
 
 /// The columns in bind order, each with its PostgreSQL type (the arrays of the UNNEST insert).
-const COLUMNS: [(&str, &str); 18] = [
+const COLUMNS: [(&str, &str); 21] = [
     ("click_id", "text"),
     ("tenant_id", "uuid"),
     ("link_id", "uuid"),
@@ -33,8 +33,11 @@ const COLUMNS: [(&str, &str); 18] = [
     ("source", "text"),
     ("creative", "text"),
     ("landing_page", "text"),
+    ("accept_language", "text"),
+    ("is_bot", "boolean"),
+    ("velocity", "boolean"),
 ];
-/// Rows per SQLite statement (18 parameters each, far below SQLite's 32,766), then smaller
+/// Rows per SQLite statement (21 parameters each, far below SQLite's 32,766), then smaller
 /// fixed sizes for the remainder, so only three statement texts ever exist.
 const SQLITE_CHUNKS: [usize; 3] = [256, 16, 1];
 
@@ -102,7 +105,10 @@ async fn insert_sqlite(db: &Db, batch: &[NewClick]) -> Result<()> {
                     .bind(sub5.as_deref())
                     .bind(click.source.as_deref())
                     .bind(click.creative.as_deref())
-                    .bind(click.landing_page.as_deref());
+                    .bind(click.landing_page.as_deref())
+                    .bind(click.accept_language.as_deref())
+                    .bind(click.is_bot)
+                    .bind(click.velocity);
             }
             for row in tx.fetch_all(query).await.map_err(sqlx_error)? {
                 inserted.insert(row.try_get::<String, _>(0).map_err(sqlx_error)?);
@@ -136,7 +142,10 @@ async fn insert_postgres(db: &Db, batch: &[NewClick]) -> Result<()> {
         .bind(column(|c| c.subs[4].as_deref()))
         .bind(column(|c| c.source.as_deref()))
         .bind(column(|c| c.creative.as_deref()))
-        .bind(column(|c| c.landing_page.as_deref()));
+        .bind(column(|c| c.landing_page.as_deref()))
+        .bind(column(|c| c.accept_language.as_deref()))
+        .bind(batch.iter().map(|c| c.is_bot).collect::<Vec<_>>())
+        .bind(batch.iter().map(|c| c.velocity).collect::<Vec<_>>());
     let mut tx = db.writer().get_postgres_connection_pool().begin().await.map_err(sqlx_error)?;
     let mut inserted = HashSet::new();
     for row in tx.fetch_all(query).await.map_err(sqlx_error)? {
@@ -176,6 +185,9 @@ mod tests {
             source: some("email".into()),
             creative: None,
             landing_page: some(format!("lp{n}")),
+            accept_language: n.is_multiple_of(3).then(|| "de-CH, de;q=0.9, en;q=0.8".into()),
+            is_bot: n.is_multiple_of(5),
+            velocity: n.is_multiple_of(7),
         }
     }
 
@@ -217,6 +229,10 @@ mod tests {
             assert_eq!(
                 (&row.source, &row.creative, &row.landing_page),
                 (&sent.source, &sent.creative, &sent.landing_page)
+            );
+            assert_eq!(
+                (&row.accept_language, row.is_bot, row.velocity),
+                (&sent.accept_language, sent.is_bot, sent.velocity)
             );
         }
     }

@@ -41,6 +41,12 @@ impl<'a> Fraud<'a> {
         diff.field("multiAccounting", before.multi_accounting, settings.multi_accounting);
         diff.field("clickInjection", before.click_injection, settings.click_injection);
         diff.field("selfReferral", before.self_referral, settings.self_referral);
+        diff.field("botTraffic", before.bot_traffic, settings.bot_traffic);
+        diff.field("datacenterIp", before.datacenter_ip, settings.datacenter_ip);
+        diff.field("vpnIp", before.vpn_ip, settings.vpn_ip);
+        diff.field("blocklistedIp", before.blocklisted_ip, settings.blocklisted_ip);
+        diff.field("velocity", before.velocity, settings.velocity);
+        diff.field("registrationsPerHour", before.registrations_per_hour, settings.registrations_per_hour);
         diff.field("registrationFloorSecs", before.registration_floor_secs, settings.registration_floor_secs);
         diff.field("ftdFloorSecs", before.ftd_floor_secs, settings.ftd_floor_secs);
         let changed = diff.into_value();

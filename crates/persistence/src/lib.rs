@@ -15,6 +15,7 @@ mod entities;
 mod error;
 pub mod fraud;
 pub mod import;
+pub mod ip_lists;
 pub mod key_revocations;
 pub mod mail;
 pub mod outbound;

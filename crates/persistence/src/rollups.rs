@@ -722,6 +722,9 @@ mod tests {
             source: None,
             creative: None,
             landing_page: None,
+            accept_language: None,
+            is_bot: false,
+            velocity: false,
         };
         // The returning visitor clicks three times on one link and once on another; the other
         // visitor once. Unique: 3 (a visitor per link and day).

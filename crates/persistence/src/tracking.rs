@@ -100,6 +100,12 @@ pub struct NewClick {
     pub source: Option<String>,
     pub creative: Option<String>,
     pub landing_page: Option<String>,
+    /// The browser's `Accept-Language`, as sent (control characters stripped, bounded).
+    pub accept_language: Option<String>,
+    /// The user agent is a known bot's.
+    pub is_bot: bool,
+    /// It came beyond the clicks a minute allowed from its address on its link.
+    pub velocity: bool,
 }
 
 /// Writes a batch of clicks in one transaction: one commit (one fsync) for many clicks.

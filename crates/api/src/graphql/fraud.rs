@@ -48,6 +48,7 @@ impl From<FraudAction> for fraud::Action {
 }
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "fraud::Rule")]
 pub enum FraudRule {
     /// The player shares a device ID, fingerprint, payment, e-mail or phone hash with another
     /// player of the tenant.
@@ -56,26 +57,18 @@ pub enum FraudRule {
     ClickInjection,
     /// The player's IP is one the credited affiliate logged in from within 30 days.
     SelfReferral,
-}
-
-impl From<FraudRule> for fraud::Rule {
-    fn from(rule: FraudRule) -> Self {
-        match rule {
-            FraudRule::MultiAccounting => fraud::Rule::MultiAccounting,
-            FraudRule::ClickInjection => fraud::Rule::ClickInjection,
-            FraudRule::SelfReferral => fraud::Rule::SelfReferral,
-        }
-    }
-}
-
-impl From<fraud::Rule> for FraudRule {
-    fn from(rule: fraud::Rule) -> Self {
-        match rule {
-            fraud::Rule::MultiAccounting => FraudRule::MultiAccounting,
-            fraud::Rule::ClickInjection => FraudRule::ClickInjection,
-            fraud::Rule::SelfReferral => FraudRule::SelfReferral,
-        }
-    }
+    /// The click the conversion names came from a user agent known to be a bot's.
+    BotTraffic,
+    /// The postback's `ip` or its click's IP is in the operator's data-centre list.
+    DatacenterIp,
+    /// The postback's `ip` or its click's IP is in the operator's VPN list.
+    VpnIp,
+    /// The postback's `ip` or its click's IP is in the operator's blocklist.
+    BlocklistedIp,
+    /// More registrations within an hour from one IP or one device than
+    /// `registrationsPerHour`, or the named click came beyond the clicks a minute allowed from
+    /// its IP on its link (`--clicks-per-minute-per-address`).
+    Velocity,
 }
 
 /// One rule's hit on a conversion.
@@ -85,8 +78,8 @@ pub struct FraudFlag {
     /// 0–100: how strongly this rule suspects fraud.
     pub score: i32,
     pub action: FraudAction,
-    /// What the rule saw: the shared signal and the other player, or the click-to-conversion
-    /// time.
+    /// What the rule saw: the shared signal and the other player, the click-to-conversion
+    /// time, the bot's user agent, or the listed address and its range.
     pub evidence: String,
 }
 
@@ -125,6 +118,19 @@ pub struct FraudSettings {
     pub multi_accounting: FraudRuleSetting,
     pub click_injection: FraudRuleSetting,
     pub self_referral: FraudRuleSetting,
+    /// Default on, score 70, FLAG.
+    pub bot_traffic: FraudRuleSetting,
+    /// Default on, score 40, FLAG.
+    pub datacenter_ip: FraudRuleSetting,
+    /// Default on, score 30, FLAG.
+    pub vpn_ip: FraudRuleSetting,
+    /// Default on, score 100, REJECT.
+    pub blocklisted_ip: FraudRuleSetting,
+    /// Default on, score 50, FLAG.
+    pub velocity: FraudRuleSetting,
+    /// More registrations than this within an hour from one IP or one device is velocity
+    /// (default 5, 1–10000).
+    pub registrations_per_hour: i32,
     /// Click to registration in fewer seconds than this is click injection.
     pub registration_floor_secs: i32,
     /// Click to first deposit in fewer seconds than this is click injection.
@@ -137,6 +143,12 @@ impl From<Settings> for FraudSettings {
             multi_accounting: settings.multi_accounting.into(),
             click_injection: settings.click_injection.into(),
             self_referral: settings.self_referral.into(),
+            bot_traffic: settings.bot_traffic.into(),
+            datacenter_ip: settings.datacenter_ip.into(),
+            vpn_ip: settings.vpn_ip.into(),
+            blocklisted_ip: settings.blocklisted_ip.into(),
+            velocity: settings.velocity.into(),
+            registrations_per_hour: i32::try_from(settings.registrations_per_hour).unwrap_or(i32::MAX),
             registration_floor_secs: i32::try_from(settings.registration_floor_secs).unwrap_or(i32::MAX),
             ftd_floor_secs: i32::try_from(settings.ftd_floor_secs).unwrap_or(i32::MAX),
         }
@@ -158,6 +170,13 @@ pub struct UpdateFraudSettingsInput {
     pub multi_accounting: Option<FraudRuleSettingInput>,
     pub click_injection: Option<FraudRuleSettingInput>,
     pub self_referral: Option<FraudRuleSettingInput>,
+    pub bot_traffic: Option<FraudRuleSettingInput>,
+    pub datacenter_ip: Option<FraudRuleSettingInput>,
+    pub vpn_ip: Option<FraudRuleSettingInput>,
+    pub blocklisted_ip: Option<FraudRuleSettingInput>,
+    pub velocity: Option<FraudRuleSettingInput>,
+    /// 1–10000.
+    pub registrations_per_hour: Option<i32>,
     pub registration_floor_secs: Option<i32>,
     pub ftd_floor_secs: Option<i32>,
 }
@@ -172,6 +191,30 @@ impl UpdateFraudSettingsInput {
         }
         if let Some(input) = self.self_referral {
             input.apply_to(&mut settings.self_referral, "selfReferral.score")?;
+        }
+        if let Some(input) = self.bot_traffic {
+            input.apply_to(&mut settings.bot_traffic, "botTraffic.score")?;
+        }
+        if let Some(input) = self.datacenter_ip {
+            input.apply_to(&mut settings.datacenter_ip, "datacenterIp.score")?;
+        }
+        if let Some(input) = self.vpn_ip {
+            input.apply_to(&mut settings.vpn_ip, "vpnIp.score")?;
+        }
+        if let Some(input) = self.blocklisted_ip {
+            input.apply_to(&mut settings.blocklisted_ip, "blocklistedIp.score")?;
+        }
+        if let Some(input) = self.velocity {
+            input.apply_to(&mut settings.velocity, "velocity.score")?;
+        }
+        if let Some(count) = self.registrations_per_hour {
+            // Only the conversion here; the range is FraudSettings::validate's.
+            settings.registrations_per_hour = u32::try_from(count).map_err(|_| {
+                Invalid::invalid(
+                    "registrationsPerHour",
+                    format!("must be between 1 and {}", fraud::MAX_REGISTRATIONS_PER_HOUR),
+                )
+            })?;
         }
         let seconds = |value: i32, field: &'static str| {
             u32::try_from(value).map_err(|_| Invalid::invalid(field, "must not be negative"))

@@ -166,6 +166,9 @@ mod tests {
             source: None,
             creative: None,
             landing_page: None,
+            accept_language: None,
+            is_bot: false,
+            velocity: false,
         }
     }
 

@@ -2,9 +2,12 @@
 //! written behind it, in batches.
 
 mod batcher;
+mod bots;
 mod links;
 mod redirect;
+mod velocity;
 
 pub use batcher::ClickBatcher;
 pub use links::{InvalidateOnDrop, LinkCache};
 pub use redirect::{click, legacy_click};
+pub use velocity::ClickVelocity;

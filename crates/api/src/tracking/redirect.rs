@@ -97,6 +97,8 @@ async fn serve(code: &str, req: &Request, state: &SharedState) -> Response {
         let header_text = |name: header::HeaderName| {
             req.headers().get(name).and_then(|v| v.to_str().ok()).map(|v| truncate(&printable(v), 512))
         };
+        let user_agent = header_text(header::USER_AGENT);
+        let ip = crate::http::client_ip(req);
         state
             .clicks
             .record(NewClick {
@@ -107,9 +109,12 @@ async fn serve(code: &str, req: &Request, state: &SharedState) -> Response {
                 campaign_id: target.campaign_id,
                 visitor_id: visitor,
                 clicked_at: now,
-                ip: crate::http::client_ip(req).map(|ip| ip.to_string()),
-                user_agent: header_text(header::USER_AGENT),
+                velocity: state.click_velocity.over(target.link_id, ip, now.timestamp()),
+                ip: ip.map(|ip| ip.to_string()),
+                is_bot: user_agent.as_deref().is_some_and(super::bots::is_bot),
+                user_agent,
                 referrer: header_text(header::REFERER),
+                accept_language: header_text(header::ACCEPT_LANGUAGE),
                 subs: params.subs,
                 source: params.source,
                 creative: params.creative,

@@ -2,13 +2,16 @@
 //! rules run inside the conversion's own transaction (persistence loads the facts, the
 //! functions here decide), so the verdict exists the moment the conversion does.
 
+mod ip_lists;
 pub mod review;
 mod rules;
 mod signals;
 mod verdict;
 
+pub use ip_lists::{IpList, IpRange, LineError, ip_key, key_ip, merge as merge_ranges, parse_ranges};
 pub use rules::{
-    AffiliateLogin, Facts, FraudSettings, RuleSetting, SELF_REFERRAL_WINDOW, SharedSignal, judge,
+    AffiliateLogin, BotClick, Burst, Facts, FraudSettings, IpSource, ListedIp, MAX_REGISTRATIONS_PER_HOUR,
+    RuleSetting, SELF_REFERRAL_WINDOW, SharedSignal, VELOCITY_WINDOW, judge,
 };
 pub(crate) use signals::parse as parse_signals;
 pub use signals::{ClusterSignal, MAX_USER_AGENT_LEN, Signals};

@@ -1,8 +1,11 @@
 //! The rules, their per-tenant settings, and how they judge one conversion's facts.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::ip_lists::{IpList, IpRange};
 use super::signals::ClusterSignal;
 use super::verdict::{Action, Flag, Rule, Verdict};
 use crate::Error;
@@ -18,14 +21,22 @@ pub struct RuleSetting {
     pub action: Action,
 }
 
-/// A tenant's fraud settings. Every rule is on by default and only flags: an operator decides
-/// to hold or reject once it trusts what the flags show.
+/// A tenant's fraud settings. Every rule is on by default and only flags (an operator decides
+/// to hold or reject once it trusts what the flags show), but for the blocklist, which rejects:
+/// it holds only what the operator loaded into it to be refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FraudSettings {
     pub multi_accounting: RuleSetting,
     pub click_injection: RuleSetting,
     pub self_referral: RuleSetting,
+    pub bot_traffic: RuleSetting,
+    pub datacenter_ip: RuleSetting,
+    pub vpn_ip: RuleSetting,
+    pub blocklisted_ip: RuleSetting,
+    pub velocity: RuleSetting,
+    /// More registrations than this within an hour from one IP or one device is velocity.
+    pub registrations_per_hour: u32,
     /// Fewer seconds than this from click to registration is click injection.
     pub registration_floor_secs: u32,
     /// Fewer seconds than this from click to first deposit is click injection.
@@ -38,10 +49,31 @@ impl Default for FraudSettings {
             multi_accounting: RuleSetting { enabled: true, score: 60, action: Action::Flag },
             click_injection: RuleSetting { enabled: true, score: 50, action: Action::Flag },
             self_referral: RuleSetting { enabled: true, score: 80, action: Action::Flag },
+            bot_traffic: RuleSetting { enabled: true, score: 70, action: Action::Flag },
+            datacenter_ip: RuleSetting { enabled: true, score: 40, action: Action::Flag },
+            vpn_ip: RuleSetting { enabled: true, score: 30, action: Action::Flag },
+            blocklisted_ip: RuleSetting { enabled: true, score: 100, action: Action::Reject },
+            velocity: RuleSetting { enabled: true, score: 50, action: Action::Flag },
+            registrations_per_hour: 5,
             registration_floor_secs: 10,
             ftd_floor_secs: 30,
         }
     }
+}
+
+/// The most registrations an hour from one IP or device that can be allowed.
+pub const MAX_REGISTRATIONS_PER_HOUR: u32 = 10_000;
+
+/// How far back the velocity rule counts registrations.
+pub const VELOCITY_WINDOW: TimeDelta = TimeDelta::hours(1);
+
+/// Other players who registered from the same IP or device within [`VELOCITY_WINDOW`] of this
+/// one, as counted by storage (it stops counting past the limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Burst {
+    /// `ip` or `device_id`.
+    pub signal: &'static str,
+    pub others: u64,
 }
 
 /// The longest CTIT floor that can be set: a day. Beyond it the rule would flag honest players.
@@ -54,6 +86,11 @@ impl FraudSettings {
             ("multiAccounting.score", self.multi_accounting),
             ("clickInjection.score", self.click_injection),
             ("selfReferral.score", self.self_referral),
+            ("botTraffic.score", self.bot_traffic),
+            ("datacenterIp.score", self.datacenter_ip),
+            ("vpnIp.score", self.vpn_ip),
+            ("blocklistedIp.score", self.blocklisted_ip),
+            ("velocity.score", self.velocity),
         ] {
             if setting.score > 100 {
                 return Err(Error::invalid(field, "must be between 0 and 100"));
@@ -66,6 +103,12 @@ impl FraudSettings {
                 return Err(Error::invalid(field, format!("must be at most {MAX_FLOOR_SECS} seconds")));
             }
         }
+        if !(1..=MAX_REGISTRATIONS_PER_HOUR).contains(&self.registrations_per_hour) {
+            return Err(Error::invalid(
+                "registrationsPerHour",
+                format!("must be between 1 and {MAX_REGISTRATIONS_PER_HOUR}"),
+            ));
+        }
         Ok(())
     }
 
@@ -74,7 +117,40 @@ impl FraudSettings {
             Rule::MultiAccounting => self.multi_accounting,
             Rule::ClickInjection => self.click_injection,
             Rule::SelfReferral => self.self_referral,
+            Rule::BotTraffic => self.bot_traffic,
+            Rule::DatacenterIp => self.datacenter_ip,
+            Rule::VpnIp => self.vpn_ip,
+            Rule::BlocklistedIp => self.blocklisted_ip,
+            Rule::Velocity => self.velocity,
         }
+    }
+
+    /// The rule an address list feeds.
+    pub fn rule_of(list: IpList) -> Rule {
+        match list {
+            IpList::Datacenter => Rule::DatacenterIp,
+            IpList::Vpn => Rule::VpnIp,
+            IpList::Blocklist => Rule::BlocklistedIp,
+        }
+    }
+
+    /// Whether the rule an address list feeds is on: storage looks up only those lists.
+    pub fn checks(&self, list: IpList) -> bool {
+        self.setting(Self::rule_of(list)).enabled
+    }
+
+    /// How many other registrations from one IP or device storage must count (at most) for the
+    /// velocity rule: one more than allowed, so a lookup reads no more than it needs. `None`
+    /// when the rule is off or the event is not a registration.
+    pub fn velocity_probe(&self, event: EventKind) -> Option<u64> {
+        (self.velocity.enabled && event == EventKind::Registration)
+            .then_some(u64::from(self.registrations_per_hour))
+    }
+
+    /// Whether a rule that reads the named click's marks (bot, velocity) is on: storage reads
+    /// the click only then.
+    pub fn checks_click_marks(&self) -> bool {
+        self.bot_traffic.enabled || self.velocity.enabled
     }
 }
 
@@ -97,6 +173,32 @@ pub struct AffiliateLogin {
     pub last_seen_at: DateTime<Utc>,
 }
 
+/// The click a conversion names, recorded from a user agent known to be a bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotClick {
+    pub click_id: String,
+    pub user_agent: String,
+}
+
+/// Where a listed address was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpSource {
+    /// The postback's `ip`.
+    Postback,
+    /// The IP of the click the postback names.
+    Click,
+}
+
+/// An address of the conversion found in one of the operator's lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedIp {
+    pub list: IpList,
+    pub ip: IpAddr,
+    pub source: IpSource,
+    /// The (merged) range of the list that holds it.
+    pub range: IpRange,
+}
+
 /// What the rules look at for one new conversion, loaded by storage.
 #[derive(Debug, Clone)]
 pub struct Facts<'a> {
@@ -109,6 +211,15 @@ pub struct Facts<'a> {
     pub occurred_at: DateTime<Utc>,
     /// Logins of the credited affiliates from the postback's `ip`.
     pub affiliate_logins: &'a [AffiliateLogin],
+    /// The click the postback names, when it was recorded as a bot's.
+    pub bot_click: Option<&'a BotClick>,
+    /// The postback's and its click's addresses found in the operator's lists.
+    pub listed_ips: &'a [ListedIp],
+    /// Registrations from this one's IP and device within the last hour (registrations only).
+    pub bursts: &'a [Burst],
+    /// The click the postback names, when it came beyond the clicks a minute allowed from its
+    /// address on its link.
+    pub fast_click: Option<&'a str>,
 }
 
 /// Judges one conversion under the tenant's settings.
@@ -167,6 +278,48 @@ pub fn judge(settings: &FraudSettings, facts: &Facts<'_>) -> Verdict {
         .collect::<Vec<_>>();
     if !recent.is_empty() {
         hit(Rule::SelfReferral, recent.join("; "));
+    }
+    if let Some(bot) = facts.bot_click {
+        hit(
+            Rule::BotTraffic,
+            format!("click {} came from a bot user agent `{}`", bot.click_id, bot.user_agent.escape_debug()),
+        );
+    }
+    for list in IpList::ALL {
+        let found = facts
+            .listed_ips
+            .iter()
+            .filter(|listed| listed.list == list && listed.range.contains(listed.ip))
+            .map(|listed| {
+                let source = match listed.source {
+                    IpSource::Postback => "the postback's ip",
+                    IpSource::Click => "the click's ip",
+                };
+                format!("{source} {} is in the {list} list ({})", listed.ip, listed.range)
+            })
+            .collect::<Vec<_>>();
+        if !found.is_empty() {
+            hit(FraudSettings::rule_of(list), found.join("; "));
+        }
+    }
+    let mut too_fast = Vec::new();
+    if let Some(click) = facts.fast_click {
+        too_fast
+            .push(format!("click {click} came beyond the clicks a minute allowed from its IP on its link"));
+    }
+    if facts.event == EventKind::Registration {
+        // This registration is one of them: more than allowed once the others reach the limit.
+        let limit = u64::from(settings.registrations_per_hour);
+        too_fast.extend(facts.bursts.iter().filter(|burst| burst.others + 1 > limit).map(|burst| {
+            format!(
+                "{} registrations within an hour from one {} (limit {limit})",
+                burst.others + 1,
+                burst.signal
+            )
+        }));
+    }
+    if !too_fast.is_empty() {
+        hit(Rule::Velocity, too_fast.join("; "));
     }
     Verdict::of(flags)
 }

@@ -52,11 +52,16 @@ proptest! {
     }
 
     #[test]
-    fn disabled_rules_never_flag(ctit_ms in 0i64..100_000, shared in 0usize..3) {
+    fn disabled_rules_never_flag(ctit_ms in 0i64..100_000, shared in 0usize..3, listed in listed_ips()) {
         let mut settings = FraudSettings::default();
         settings.multi_accounting.enabled = false;
         settings.click_injection.enabled = false;
         settings.self_referral.enabled = false;
+        settings.bot_traffic.enabled = false;
+        settings.datacenter_ip.enabled = false;
+        settings.vpn_ip.enabled = false;
+        settings.blocklisted_ip.enabled = false;
+        settings.velocity.enabled = false;
         let shared: Vec<SharedSignal> = (0..shared)
             .map(|i| SharedSignal {
                 signal: ClusterSignal::DeviceId,
@@ -70,9 +75,86 @@ proptest! {
             click_to_conversion: Some(TimeDelta::milliseconds(ctit_ms)),
             occurred_at: at(),
             affiliate_logins: &[AffiliateLogin { affiliate: AffiliateId::new(), last_seen_at: at() }],
+            bot_click: Some(&bot()),
+            listed_ips: &listed,
+            bursts: &[Burst { signal: "ip", others: 1_000 }],
+            fast_click: Some("clk-fast"),
         };
         prop_assert_eq!(judge(&settings, &facts), Verdict::default());
     }
+
+    #[test]
+    fn the_new_rules_only_ever_add_flags_and_risk(listed in listed_ips(), is_bot in any::<bool>(), ctit_s in 0i64..60) {
+        // Facts without the click-side evidence, then with it: nothing the older rules found
+        // goes away, and neither risk nor action softens.
+        let settings = FraudSettings::default();
+        let bot = bot();
+        let plain = Facts {
+            event: EventKind::Registration,
+            shared: &[],
+            click_to_conversion: Some(TimeDelta::seconds(ctit_s)),
+            occurred_at: at(),
+            affiliate_logins: &[],
+            bot_click: None,
+            listed_ips: &[],
+                bursts: &[],
+                fast_click: None,
+        };
+        let more = Facts { bot_click: is_bot.then_some(&bot), listed_ips: &listed, ..plain.clone() };
+        let (before, after) = (judge(&settings, &plain), judge(&settings, &more));
+        prop_assert!(after.risk >= before.risk);
+        prop_assert!(after.action >= before.action);
+        for flag in &before.flags {
+            prop_assert!(after.flags.contains(flag));
+        }
+        prop_assert_eq!(after.flags.iter().any(|f| f.rule == Rule::BotTraffic), is_bot);
+        for list in IpList::ALL {
+            let listed_here = listed.iter().any(|l| l.list == list);
+            prop_assert_eq!(after.flags.iter().any(|f| f.rule == FraudSettings::rule_of(list)), listed_here);
+        }
+    }
+
+    #[test]
+    fn merged_ranges_are_disjoint_and_hold_exactly_the_listed_addresses(
+        nets in prop::collection::vec((any::<u32>(), 8u8..=32), 1..12),
+        probes in prop::collection::vec(any::<u32>(), 1..20),
+    ) {
+        let nets: Vec<ipnet::IpNet> = nets
+            .into_iter()
+            .map(|(addr, prefix)| ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(addr), prefix).unwrap().trunc().into())
+            .collect();
+        let merged = merge_ranges(nets.iter().copied().map(IpRange::of).collect());
+        for pair in merged.windows(2) {
+            prop_assert!(pair[0].end < pair[1].start);
+        }
+        let probes = probes.into_iter().map(|p| std::net::IpAddr::from(std::net::Ipv4Addr::from(p)))
+            .chain(nets.iter().map(|n| n.network()))
+            .chain(nets.iter().map(|n| n.broadcast()));
+        for ip in probes {
+            let listed = nets.iter().any(|net| net.contains(&ip));
+            // What storage does: the range with the greatest start not above the address.
+            let candidate = merged.iter().rev().find(|range| range.start <= ip_key(ip));
+            prop_assert_eq!(candidate.is_some_and(|range| range.contains(ip)), listed, "{}", ip);
+        }
+    }
+}
+
+fn bot() -> BotClick {
+    BotClick { click_id: "clk-1".into(), user_agent: "Googlebot/2.1".into() }
+}
+
+fn listed_ips() -> impl Strategy<Value = Vec<ListedIp>> {
+    let list = prop::sample::select(IpList::ALL.to_vec());
+    let source = prop::sample::select(vec![IpSource::Postback, IpSource::Click]);
+    prop::collection::vec((list, source, any::<u32>()), 0..4).prop_map(|found| {
+        found
+            .into_iter()
+            .map(|(list, source, addr)| {
+                let ip = std::net::IpAddr::from(std::net::Ipv4Addr::from(addr));
+                ListedIp { list, ip, source, range: IpRange { start: ip_key(ip), end: ip_key(ip) } }
+            })
+            .collect()
+    })
 }
 
 #[test]
@@ -113,6 +195,10 @@ fn click_injection_is_judged_against_the_events_floor() {
                 click_to_conversion: Some(TimeDelta::seconds(secs)),
                 occurred_at: at(),
                 affiliate_logins: &[],
+                bot_click: None,
+                listed_ips: &[],
+                bursts: &[],
+                fast_click: None,
             },
         )
     };
@@ -194,6 +280,10 @@ fn self_referral_counts_logins_of_the_last_30_days() {
                 click_to_conversion: None,
                 occurred_at: at(),
                 affiliate_logins: &logins,
+                bot_click: None,
+                listed_ips: &[],
+                bursts: &[],
+                fast_click: None,
             },
         )
     };
@@ -202,4 +292,144 @@ fn self_referral_counts_logins_of_the_last_30_days() {
     assert_eq!(recent.flags[0].rule, Rule::SelfReferral);
     assert_eq!(recent.risk, 80);
     assert!(judge_login(31).flags.is_empty());
+}
+
+#[test]
+fn ranges_files_are_read_with_comments_both_families_and_bad_lines_named() {
+    let text = "# data centres\n203.0.113.0/24\n\n198.51.100.7 # one host\n2001:db8::/32\n203.0.113.128/25\n";
+    let (ranges, lines) = parse_ranges(text).unwrap();
+    assert_eq!(lines, 4);
+    assert_eq!(ranges.len(), 3, "the /25 inside the /24 merges into it: {ranges:?}");
+    let inside = |ip: &str| ranges.iter().any(|r| r.contains(ip.parse().unwrap()));
+    assert!(inside("203.0.113.200") && inside("198.51.100.7") && inside("2001:db8:ffff::1"));
+    assert!(inside("::ffff:203.0.113.9"), "an IPv4-mapped address is its IPv4 address");
+    assert!(!inside("198.51.100.8") && !inside("2001:db9::1") && !inside("203.0.114.0"));
+    assert_eq!(ranges[0].to_string(), "198.51.100.7");
+
+    let errors = parse_ranges("10.0.0.0/8\n10.0.0.0/33\n# fine\nnot-an-ip\n").unwrap_err();
+    assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), vec![2, 4]);
+    assert!(errors[1].message.contains("not-an-ip"), "{errors:?}");
+    assert_eq!(parse_ranges("# nothing\n\n").unwrap(), (Vec::new(), 0));
+}
+
+#[test]
+fn blocklisted_addresses_reject_by_default_and_data_centres_only_flag() {
+    let settings = FraudSettings::default();
+    let listed = |list, source| {
+        let ip: std::net::IpAddr = "203.0.113.9".parse().unwrap();
+        let range = parse_ranges("203.0.113.0/24").unwrap().0[0];
+        ListedIp { list, ip, source, range }
+    };
+    let judge_listed = |found: &[ListedIp]| {
+        judge(
+            &settings,
+            &Facts {
+                event: EventKind::Registration,
+                shared: &[],
+                click_to_conversion: None,
+                occurred_at: at(),
+                affiliate_logins: &[],
+                bot_click: None,
+                listed_ips: found,
+                bursts: &[],
+                fast_click: None,
+            },
+        )
+    };
+    let datacenter = judge_listed(&[listed(IpList::Datacenter, IpSource::Postback)]);
+    assert_eq!(datacenter.flags.len(), 1);
+    assert_eq!(
+        (datacenter.flags[0].rule, datacenter.action, datacenter.risk),
+        (Rule::DatacenterIp, Some(Action::Flag), 40)
+    );
+    assert!(datacenter.flags[0].evidence.contains("postback's ip 203.0.113.9"), "{datacenter:?}");
+    assert!(datacenter.flags[0].evidence.contains("203.0.113.0–203.0.113.255"), "{datacenter:?}");
+    let blocked =
+        judge_listed(&[listed(IpList::Vpn, IpSource::Click), listed(IpList::Blocklist, IpSource::Click)]);
+    assert_eq!(blocked.rejection_reason().as_deref(), Some("fraud:blocklisted_ip"));
+    assert_eq!(blocked.flags.len(), 2);
+}
+
+#[test]
+fn a_bot_click_is_flagged_with_its_user_agent() {
+    let bot = bot();
+    let verdict = judge(
+        &FraudSettings::default(),
+        &Facts {
+            event: EventKind::Registration,
+            shared: &[],
+            click_to_conversion: None,
+            occurred_at: at(),
+            affiliate_logins: &[],
+            bot_click: Some(&bot),
+            listed_ips: &[],
+            bursts: &[],
+            fast_click: None,
+        },
+    );
+    assert_eq!(verdict.flags.len(), 1);
+    assert_eq!((verdict.flags[0].rule, verdict.risk), (Rule::BotTraffic, 70));
+    assert!(
+        verdict.flags[0].evidence.contains("Googlebot/2.1") && verdict.flags[0].evidence.contains("clk-1")
+    );
+}
+
+#[test]
+fn new_rule_settings_out_of_range_name_the_field_and_old_rows_take_the_defaults() {
+    let mut settings = FraudSettings::default();
+    settings.blocklisted_ip.score = 101;
+    assert_eq!(settings.validate().unwrap_err().field(), "blocklistedIp.score");
+    let stored = r#"{"self_referral": {"enabled": false, "score": 1, "action": "flag"}}"#;
+    let settings: FraudSettings = serde_json::from_str(stored).unwrap();
+    assert_eq!(settings.bot_traffic, FraudSettings::default().bot_traffic);
+    assert_eq!(settings.blocklisted_ip.action, Action::Reject);
+    assert!(!settings.self_referral.enabled);
+}
+
+#[test]
+fn velocity_counts_this_registration_with_the_others_of_the_hour() {
+    let settings = FraudSettings::default();
+    let judge_burst = |event, others| {
+        let bursts = [Burst { signal: "device_id", others }, Burst { signal: "ip", others: 0 }];
+        judge(
+            &settings,
+            &Facts {
+                event,
+                shared: &[],
+                click_to_conversion: None,
+                occurred_at: at(),
+                affiliate_logins: &[],
+                bot_click: None,
+                listed_ips: &[],
+                bursts: &bursts,
+                fast_click: None,
+            },
+        )
+    };
+    // The limit is 5: the fifth registration is allowed, the sixth is not.
+    assert!(judge_burst(EventKind::Registration, 4).flags.is_empty());
+    let over = judge_burst(EventKind::Registration, 5);
+    assert_eq!((over.flags.len(), over.flags[0].rule, over.risk), (1, Rule::Velocity, 50));
+    assert!(
+        over.flags[0].evidence.contains("6 registrations") && over.flags[0].evidence.contains("device_id")
+    );
+    assert!(judge_burst(EventKind::Deposit, 50).flags.is_empty(), "only registrations count");
+    let fast = judge(
+        &settings,
+        &Facts {
+            event: EventKind::Ftd,
+            shared: &[],
+            click_to_conversion: None,
+            occurred_at: at(),
+            affiliate_logins: &[],
+            bot_click: None,
+            listed_ips: &[],
+            bursts: &[],
+            fast_click: Some("clk-fast"),
+        },
+    );
+    assert_eq!(fast.flags.len(), 1, "a conversion naming a click beyond the limit: {fast:?}");
+    assert!(fast.flags[0].evidence.contains("clk-fast"));
+    let bad = FraudSettings { registrations_per_hour: 0, ..FraudSettings::default() };
+    assert_eq!(bad.validate().unwrap_err().field(), "registrationsPerHour");
 }

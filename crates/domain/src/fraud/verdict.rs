@@ -20,16 +20,41 @@ pub enum Rule {
     ClickInjection,
     /// The player's IP is one the credited affiliate logged in from.
     SelfReferral,
+    /// The click the conversion names came from a user agent known to be a bot.
+    BotTraffic,
+    /// The postback's or its click's IP is in the operator's data-centre list.
+    DatacenterIp,
+    /// The postback's or its click's IP is in the operator's VPN list.
+    VpnIp,
+    /// The postback's or its click's IP is in the operator's blocklist.
+    BlocklistedIp,
+    /// More players registered from the postback's IP or device within an hour than allowed,
+    /// or the named click came beyond the clicks a minute allowed from its IP on its link.
+    Velocity,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 3] = [Rule::MultiAccounting, Rule::ClickInjection, Rule::SelfReferral];
+    pub const ALL: [Rule; 8] = [
+        Rule::MultiAccounting,
+        Rule::ClickInjection,
+        Rule::SelfReferral,
+        Rule::BotTraffic,
+        Rule::DatacenterIp,
+        Rule::VpnIp,
+        Rule::BlocklistedIp,
+        Rule::Velocity,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Rule::MultiAccounting => "multi_accounting",
             Rule::ClickInjection => "click_injection",
             Rule::SelfReferral => "self_referral",
+            Rule::BotTraffic => "bot_traffic",
+            Rule::DatacenterIp => "datacenter_ip",
+            Rule::VpnIp => "vpn_ip",
+            Rule::BlocklistedIp => "blocklisted_ip",
+            Rule::Velocity => "velocity",
         }
     }
 }

@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use clickledger_domain::fraud::{AffiliateLogin, Facts, FraudSettings, SharedSignal, Verdict, judge};
+use clickledger_domain::fraud::{
+    AffiliateLogin, BotClick, Burst, Facts, FraudSettings, IpList, IpSource, ListedIp, SharedSignal,
+    VELOCITY_WINDOW, Verdict, judge,
+};
 use clickledger_domain::ids::{AffiliateId, ConversionId, TenantId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
@@ -13,7 +16,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 
 use super::ingest::Prepared;
 use crate::Result;
-use crate::entities::{affiliate_logins, player_signals};
+use crate::entities::{affiliate_logins, clicks, player_signals};
 
 /// Other players reported per shared signal: enough to name the cluster, never a scan.
 const OTHERS_PER_SIGNAL: u64 = 3;
@@ -63,16 +66,33 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
         }
     }
     let logins = affiliate_logins(conn, job).await?;
+    let click = named_click(conn, settings, job).await?;
+    let bot_click = click.as_ref().and_then(|click| click.bot.clone());
+    let listed_ips = listed_ips(conn, settings, job, click.as_ref().and_then(|click| click.ip)).await?;
+    let ip = job.postback.signals.ip.map(|ip| ip.to_string());
+    // The registration's IP is kept with its cluster signals, for the velocity rule only.
+    let mut seen: Vec<(&str, &str)> =
+        signals.iter().map(|&(signal, value)| (signal.as_str(), value)).collect();
+    if job.postback.event == clickledger_domain::conversion::EventKind::Registration
+        && let Some(ip) = &ip
+    {
+        seen.push((IP_SIGNAL, ip.as_str()));
+    }
+    let bursts = bursts(conn, settings, job, player, ip.as_deref()).await?;
     let facts = Facts {
         event: job.postback.event,
         shared: &shared,
         click_to_conversion: click_to_conversion(job),
         occurred_at: job.occurred_at,
         affiliate_logins: &logins,
+        bot_click: bot_click.as_ref(),
+        listed_ips: &listed_ips,
+        bursts: &bursts,
+        fast_click: click.as_ref().and_then(|click| click.fast.as_deref()),
     };
     let verdict = judge(settings, &facts);
     if let Some(player) = player {
-        record(conn, job.tenant, player, id, &signals, job.received_at).await?;
+        record(conn, job.tenant, player, id, &seen, job.received_at).await?;
     }
     Ok(verdict)
 }
@@ -99,6 +119,106 @@ async fn affiliate_logins<C: ConnectionTrait>(conn: &C, job: &Prepared) -> Resul
         .collect())
 }
 
+/// The name a registration's IP is kept under among the player's signals (never a cluster
+/// signal: players behind one address are not linked by it).
+const IP_SIGNAL: &str = "ip";
+
+/// For a registration, how many other players were first seen within the last hour with its
+/// IP and with its device: one ranged probe of `(tenant_id, signal, value, created_at)` each,
+/// reading at most the rule's limit.
+async fn bursts<C: ConnectionTrait>(
+    conn: &C,
+    settings: &FraudSettings,
+    job: &Prepared,
+    player: Option<&str>,
+    ip: Option<&str>,
+) -> Result<Vec<Burst>> {
+    let Some(limit) = settings.velocity_probe(job.postback.event) else { return Ok(Vec::new()) };
+    let since = job.received_at - VELOCITY_WINDOW;
+    let mut bursts = Vec::new();
+    for (signal, value) in [(IP_SIGNAL, ip), ("device_id", job.postback.signals.device_id.as_deref())] {
+        let Some(value) = value else { continue };
+        let mut others = player_signals::Entity::find()
+            .select_only()
+            .column(player_signals::Column::PlayerId)
+            .filter(player_signals::Column::TenantId.eq(job.tenant.uuid()))
+            .filter(player_signals::Column::Signal.eq(signal))
+            .filter(player_signals::Column::Value.eq(value))
+            .filter(player_signals::Column::CreatedAt.gt(since));
+        if let Some(player) = player {
+            others = others.filter(player_signals::Column::PlayerId.ne(player));
+        }
+        let found = others.limit(limit).into_tuple::<String>().all(conn).await?;
+        bursts.push(Burst { signal, others: found.len() as u64 });
+    }
+    Ok(bursts)
+}
+
+/// What the rules need of the click the postback names.
+struct NamedClick {
+    ip: Option<std::net::IpAddr>,
+    /// Its ID, when it came beyond the clicks a minute allowed.
+    fast: Option<String>,
+    bot: Option<BotClick>,
+}
+
+/// The click the postback names (one primary-key probe), when a rule needs it; `None` when it
+/// names none or its row is not written.
+async fn named_click<C: ConnectionTrait>(
+    conn: &C,
+    settings: &FraudSettings,
+    job: &Prepared,
+) -> Result<Option<NamedClick>> {
+    let needed = settings.checks_click_marks() || IpList::ALL.into_iter().any(|list| settings.checks(list));
+    let Some(click_id) = job.postback.subject.click_id().filter(|_| needed) else { return Ok(None) };
+    let found = clicks::Entity::find_by_id(click_id.to_owned())
+        .select_only()
+        .column(clicks::Column::TenantId)
+        .column(clicks::Column::Ip)
+        .column(clicks::Column::UserAgent)
+        .column(clicks::Column::IsBot)
+        .column(clicks::Column::Velocity)
+        .into_tuple::<(uuid::Uuid, Option<String>, Option<String>, bool, bool)>()
+        .one(conn)
+        .await?;
+    Ok(found.filter(|(tenant, ..)| *tenant == job.tenant.uuid()).map(
+        |(_, ip, user_agent, is_bot, velocity)| NamedClick {
+            ip: ip.and_then(|ip| ip.parse().ok()),
+            fast: velocity.then(|| click_id.to_owned()),
+            bot: is_bot.then(|| BotClick {
+                click_id: click_id.to_owned(),
+                user_agent: user_agent.unwrap_or_default(),
+            }),
+        },
+    ))
+}
+
+/// The postback's and its click's addresses found in the operator's lists whose rules are on:
+/// one index probe per address and list.
+async fn listed_ips<C: ConnectionTrait>(
+    conn: &C,
+    settings: &FraudSettings,
+    job: &Prepared,
+    click_ip: Option<std::net::IpAddr>,
+) -> Result<Vec<ListedIp>> {
+    let mut addresses = Vec::new();
+    if let Some(ip) = job.postback.signals.ip {
+        addresses.push((ip, IpSource::Postback));
+    }
+    if let Some(ip) = click_ip.filter(|ip| Some(*ip) != job.postback.signals.ip) {
+        addresses.push((ip, IpSource::Click));
+    }
+    let mut listed = Vec::new();
+    for list in IpList::ALL.into_iter().filter(|list| settings.checks(*list)) {
+        for &(ip, source) in &addresses {
+            if let Some(range) = crate::ip_lists::range_holding(conn, list, ip).await? {
+                listed.push(ListedIp { list, ip, source, range });
+            }
+        }
+    }
+    Ok(listed)
+}
+
 /// From the click the postback names (as found in its journey) to when the conversion
 /// happened.
 fn click_to_conversion(job: &Prepared) -> Option<chrono::TimeDelta> {
@@ -112,7 +232,7 @@ async fn record<C: ConnectionTrait>(
     tenant: TenantId,
     player: &str,
     conversion: ConversionId,
-    signals: &[(clickledger_domain::fraud::ClusterSignal, &str)],
+    signals: &[(&str, &str)],
     at: DateTime<Utc>,
 ) -> Result<()> {
     if signals.is_empty() {
@@ -120,7 +240,7 @@ async fn record<C: ConnectionTrait>(
     }
     let rows = signals.iter().map(|&(signal, value)| player_signals::ActiveModel {
         tenant_id: Set(tenant.uuid()),
-        signal: Set(signal.as_str().to_owned()),
+        signal: Set(signal.to_owned()),
         value: Set(value.to_owned()),
         player_id: Set(player.to_owned()),
         conversion_id: Set(conversion.uuid()),

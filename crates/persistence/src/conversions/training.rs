@@ -330,6 +330,9 @@ mod tests {
                 source: Set(None),
                 creative: Set(None),
                 landing_page: Set(None),
+                accept_language: Set(None),
+                is_bot: Set(false),
+                velocity: Set(false),
             });
             match next(6) {
                 0 | 1 => conversions.push(conversion(tenant, n, &click_id, true, at)),

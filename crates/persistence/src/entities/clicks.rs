@@ -22,6 +22,9 @@ pub struct Model {
     pub source: Option<String>,
     pub creative: Option<String>,
     pub landing_page: Option<String>,
+    pub accept_language: Option<String>,
+    pub is_bot: bool,
+    pub velocity: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

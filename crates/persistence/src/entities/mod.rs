@@ -18,6 +18,7 @@ mod exact_decimal;
 pub mod fraud_settings;
 pub mod fx_rates;
 pub mod instance_settings;
+pub mod ip_ranges;
 pub mod ledger_entries;
 pub mod notifier_cursors;
 pub mod outbound_emails;
