@@ -80,29 +80,38 @@ async fn reverse_paid<C: ConnectionTrait>(
     }
     let zone = tenant_zone(conn, tenant).await?;
     let mut models = Vec::with_capacity(paid.len());
-    for entry in paid {
-        for reversal in reversal_of(&[to_draft(&entry)?]) {
-            let affiliate = AffiliateId::from_uuid(entry.affiliate_id);
-            let period =
-                open_period(conn, tenant, affiliate, reversal.amount.currency, now, now, zone).await?;
-            let meta = EntryMeta {
-                plan: entry.plan_id.map(PlanId::from_uuid).zip(entry.plan_version),
-                reverses_entry: Some(entry.id),
-            };
-            models.push(entry_model(
-                tenant,
-                &reversal,
-                &meta,
-                Some(conversion),
-                EntryStatus::Approved,
-                period,
-                now,
-                now,
-            ));
-        }
+    for entry in &paid {
+        models.extend(
+            reversals_in_open_period(conn, tenant, zone, conversion, entry, EntryStatus::Approved, now)
+                .await?,
+        );
     }
     ledger_entries::Entity::insert_many(models).exec_without_returning(conn).await?;
     Ok(())
+}
+
+/// The reversal of the booked `entry`, in `status`, each part booked into its affiliate's
+/// open period: how paid money is clawed back.
+pub(super) async fn reversals_in_open_period<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    zone: chrono_tz::Tz,
+    conversion: ConversionId,
+    entry: &ledger_entries::Model,
+    status: EntryStatus,
+    now: DateTime<Utc>,
+) -> Result<Vec<ledger_entries::ActiveModel>> {
+    let mut models = Vec::new();
+    for reversal in reversal_of(&[to_draft(entry)?]) {
+        let affiliate = AffiliateId::from_uuid(entry.affiliate_id);
+        let period = open_period(conn, tenant, affiliate, reversal.amount.currency, now, now, zone).await?;
+        let meta = EntryMeta {
+            plan: entry.plan_id.map(PlanId::from_uuid).zip(entry.plan_version),
+            reverses_entry: Some(entry.id),
+        };
+        models.push(entry_model(tenant, &reversal, &meta, Some(conversion), status, period, now, now));
+    }
+    Ok(models)
 }
 
 /// Another conversion's unpaid reversals of the entries `voided` (just rejected by a review)

@@ -8,14 +8,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use clickledger_domain::commission::reversal_of;
 use clickledger_domain::fraud::review::{self, Line, LineStatus, Step};
-use clickledger_domain::ids::{AffiliateId, ConversionId, PlanId, TenantId};
+use clickledger_domain::ids::{ConversionId, TenantId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 
-use super::booking::open_period;
-use super::ledger::{EntryMeta, entry_model, to_draft};
 use super::{Booking, EntryStatus, tenant_zone};
 use crate::Result;
 use crate::entities::ledger_entries::{self, Column};
@@ -138,25 +135,11 @@ pub(crate) async fn apply_review<C: ConnectionTrait>(
     let mut models = Vec::with_capacity(added.len());
     for line in added {
         let Some(entry) = line.reverses.and_then(|i| rows.get(i)) else { continue };
-        for reversal in reversal_of(&[to_draft(entry)?]) {
-            let affiliate = AffiliateId::from_uuid(entry.affiliate_id);
-            let period =
-                open_period(conn, tenant, affiliate, reversal.amount.currency, now, now, zone).await?;
-            let meta = EntryMeta {
-                plan: entry.plan_id.map(PlanId::from_uuid).zip(entry.plan_version),
-                reverses_entry: Some(entry.id),
-            };
-            models.push(entry_model(
-                tenant,
-                &reversal,
-                &meta,
-                Some(conversion),
-                entry_status(line.status),
-                period,
-                now,
-                now,
-            ));
-        }
+        let status = entry_status(line.status);
+        models.extend(
+            super::rejection::reversals_in_open_period(conn, tenant, zone, conversion, entry, status, now)
+                .await?,
+        );
     }
     if !models.is_empty() {
         ledger_entries::Entity::insert_many(models).exec_without_returning(conn).await?;
