@@ -177,6 +177,7 @@ mod tests {
             affiliate_id: AffiliateId::new(),
             campaign_id: CampaignId::new(),
             visitor_id: visitor,
+            new_visitor: false,
             clicked_at: at - Duration::milliseconds(n as i64 * 1_001),
             ip: some(format!("203.0.113.{}", n % 250)),
             user_agent: some(format!("Mozilla/5.0 ✓ 𝔘 {n}")),

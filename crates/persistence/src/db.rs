@@ -38,6 +38,8 @@ pub struct Db {
     backend: Backend,
     /// Seals the secrets this database stores (see [`crate::sealed`]).
     secrets: std::sync::Arc<KeyRing>,
+    /// The address lists the fraud rules look up, shared by this database's writers.
+    ip_lists: std::sync::Arc<crate::ip_lists::IpListCache>,
 }
 
 impl Db {
@@ -62,7 +64,13 @@ impl Db {
                 .await
                 .map_err(connect_failed)?;
             let conn = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
-            return Ok(Db { writer: conn.clone(), reader: conn, backend: Backend::Postgres, secrets });
+            return Ok(Db {
+                writer: conn.clone(),
+                reader: conn,
+                backend: Backend::Postgres,
+                secrets,
+                ip_lists: Default::default(),
+            });
         }
         if !url.starts_with("sqlite:") {
             return Err(clickledger_domain::Error::invalid(
@@ -96,6 +104,7 @@ impl Db {
             reader: SqlxSqliteConnector::from_sqlx_sqlite_pool(reader_pool),
             backend: Backend::Sqlite,
             secrets,
+            ip_lists: Default::default(),
         })
     }
 
@@ -134,6 +143,10 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    pub(crate) fn ip_lists(&self) -> &crate::ip_lists::IpListCache {
+        &self.ip_lists
     }
 
     pub(crate) fn secrets(&self) -> &KeyRing {

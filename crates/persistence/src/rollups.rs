@@ -20,7 +20,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value}
 use sqlx::{PgConnection, Postgres, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use crate::conversions::{Conversion, ConversionEvent};
+use crate::conversions::{ClickRow, Conversion, ConversionEvent};
 use crate::db::sqlx_error;
 use crate::entities::tenants;
 use crate::tracking::NewClick;
@@ -77,6 +77,7 @@ enum Param {
     Uuid(Uuid),
     Int(i64),
     Text(String),
+    Time(DateTime<Utc>),
 }
 
 impl From<Param> for Value {
@@ -85,6 +86,7 @@ impl From<Param> for Value {
             Param::Uuid(id) => id.into(),
             Param::Int(n) => n.into(),
             Param::Text(text) => text.into(),
+            Param::Time(at) => at.into(),
         }
     }
 }
@@ -228,30 +230,49 @@ fn visitor_day(click: &NewClick) -> VisitorDay {
     )
 }
 
-fn visitor_day_inserts(backend: Backend, days: &[VisitorDay]) -> Vec<Sql> {
+/// Parameters per visitor-day row: its key, the start of its day and its first click's time.
+const VISITOR_DAY_PARAMS: usize = 6;
+
+/// Stores the visitor-days of returning visitors' clicks that are their first on the link
+/// that day, returning those it stored: a day already stored, or with an earlier click on the
+/// link (a first click is stored without its day, below), is not unique.
+fn visitor_day_inserts(backend: Backend, days: &[(VisitorDay, DateTime<Utc>)]) -> Vec<Sql> {
     days.chunks(VISITOR_ROWS_PER_STATEMENT)
         .map(|chunk| Sql {
             text: format!(
-                "INSERT INTO stats_visitor_days (tenant_id, day, link_id, visitor_id) VALUES {} \
+                "WITH v (tenant_id, day, link_id, visitor_id, day_start, first_at) AS (VALUES {}) \
+                 INSERT INTO stats_visitor_days (tenant_id, day, link_id, visitor_id) \
+                 SELECT tenant_id, day, link_id, visitor_id FROM v WHERE NOT EXISTS (\
+                   SELECT 1 FROM clicks k WHERE k.tenant_id = v.tenant_id AND k.visitor_id = v.visitor_id \
+                   AND k.clicked_at >= v.day_start AND k.clicked_at < v.first_at AND k.link_id = v.link_id) \
                  ON CONFLICT DO NOTHING RETURNING tenant_id, day, link_id, visitor_id",
-                placeholders(backend, chunk.len(), 4)
+                placeholders(backend, chunk.len(), VISITOR_DAY_PARAMS)
             ),
             params: chunk
                 .iter()
-                .flat_map(|(tenant, day, link, visitor)| {
-                    [Param::Uuid(*tenant), Param::Int(*day), Param::Uuid(*link), Param::Uuid(*visitor)]
+                .flat_map(|&((tenant, day, link, visitor), first_at)| {
+                    let day_start = DateTime::from_timestamp(day * 86_400, 0).unwrap_or_default();
+                    [
+                        Param::Uuid(tenant),
+                        Param::Int(day),
+                        Param::Uuid(link),
+                        Param::Uuid(visitor),
+                        Param::Time(day_start),
+                        Param::Time(first_at),
+                    ]
                 })
                 .collect(),
         })
         .collect()
 }
 
-/// The hourly changes of newly stored clicks, given which visitor-days were new.
+/// The hourly changes of newly stored clicks, given which returning visitors' days were new.
 fn click_deltas(clicks: &[&NewClick], mut new_days: HashSet<VisitorDay>) -> Deltas {
     let mut deltas = Deltas::default();
     for click in clicks {
-        // The first click of the batch on a new visitor-day is its unique click.
-        let unique = new_days.remove(&visitor_day(click));
+        // A new visitor's click is its first anywhere; a returning visitor's, the first of the
+        // batch on a new visitor-day.
+        let unique = click.new_visitor || new_days.remove(&visitor_day(click));
         let key = RowKey {
             affiliate: Some(click.affiliate_id),
             campaign: Some(click.campaign_id),
@@ -268,9 +289,16 @@ fn click_deltas(clicks: &[&NewClick], mut new_days: HashSet<VisitorDay>) -> Delt
     deltas
 }
 
-fn distinct_days(clicks: &[&NewClick]) -> Vec<VisitorDay> {
+/// The visitor-days of returning visitors' clicks, each with its first click in the batch.
+/// A new visitor (no cookie: its ID was minted for the click) needs no row: nothing earlier
+/// can share its day, and its later clicks find this one in `clicks`.
+fn returning_days(clicks: &[&NewClick]) -> Vec<(VisitorDay, DateTime<Utc>)> {
     // Sorted, like the hourly rows, so concurrent writers take row locks in one order.
-    let days: std::collections::BTreeSet<VisitorDay> = clicks.iter().map(|c| visitor_day(c)).collect();
+    let mut days: std::collections::BTreeMap<VisitorDay, DateTime<Utc>> = std::collections::BTreeMap::new();
+    for click in clicks.iter().filter(|click| !click.new_visitor) {
+        let first = days.entry(visitor_day(click)).or_insert(click.clicked_at);
+        *first = (*first).min(click.clicked_at);
+    }
     days.into_iter().collect()
 }
 
@@ -288,6 +316,7 @@ fn bind_sqlite<'q>(
             Param::Uuid(id) => query.bind(id),
             Param::Int(n) => query.bind(n),
             Param::Text(text) => query.bind(text.as_str()),
+            Param::Time(at) => query.bind(at),
         };
     }
     query
@@ -302,6 +331,7 @@ fn bind_postgres<'q>(
             Param::Uuid(id) => query.bind(id),
             Param::Int(n) => query.bind(n),
             Param::Text(text) => query.bind(text.as_str()),
+            Param::Time(at) => query.bind(at),
         };
     }
     query
@@ -322,7 +352,7 @@ pub(crate) async fn record_clicks_sqlite(conn: &mut SqliteConnection, clicks: &[
         return Ok(());
     }
     let mut new_days = HashSet::new();
-    for sql in visitor_day_inserts(Backend::Sqlite, &distinct_days(clicks)) {
+    for sql in visitor_day_inserts(Backend::Sqlite, &returning_days(clicks)) {
         let rows = bind_sqlite(sqlx::query(audited(&sql.text)), &sql.params)
             .fetch_all(&mut *conn)
             .await
@@ -346,7 +376,7 @@ pub(crate) async fn record_clicks_postgres(conn: &mut PgConnection, clicks: &[&N
         return Ok(());
     }
     let mut new_days = HashSet::new();
-    for sql in visitor_day_inserts(Backend::Postgres, &distinct_days(clicks)) {
+    for sql in visitor_day_inserts(Backend::Postgres, &returning_days(clicks)) {
         let rows = bind_postgres(sqlx::query(audited(&sql.text)), &sql.params)
             .fetch_all(&mut *conn)
             .await
@@ -368,6 +398,22 @@ fn db_backend(backend: Backend) -> DbBackend {
     match backend {
         Backend::Sqlite => DbBackend::Sqlite,
         Backend::Postgres => DbBackend::Postgres,
+    }
+}
+
+/// Where a stored click came from, as the rollups key it.
+fn origin_of_click(row: &ClickRow) -> RowKey {
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    RowKey {
+        affiliate: Some(AffiliateId::from_uuid(row.affiliate)),
+        campaign: Some(CampaignId::from_uuid(row.campaign)),
+        link: Some(TrackingLinkId::from_uuid(row.link)),
+        subs: row.subs.clone().map(Option::unwrap_or_default),
+        country: String::new(),
+        device: Device::of(row.user_agent.as_deref()),
+        source: text(&row.source),
+        creative: text(&row.creative),
+        landing_page: text(&row.landing_page),
     }
 }
 
@@ -437,6 +483,7 @@ async fn origin_of(
     c: &Conversion,
     has_credits: bool,
     country: Option<&str>,
+    read: Option<&ClickRow>,
 ) -> Result<RowKey> {
     let mut click = c.click_id.clone().or_else(|| c.journey.last().map(|t| t.click_id.clone()));
     if click.is_none()
@@ -446,7 +493,11 @@ async fn origin_of(
         click = bound_click(txn, backend, c.tenant_id, player).await?;
     }
     let origin = match click {
-        Some(click) if has_credits => converting_click(txn, backend, c.tenant_id, &click).await?,
+        // Attribution read the click the postback names already; others are read here.
+        Some(click) if has_credits => match read.filter(|row| row.click_id == click) {
+            Some(row) => Some(origin_of_click(row)),
+            None => converting_click(txn, backend, c.tenant_id, &click).await?,
+        },
         _ => None,
     };
     let origin = origin.unwrap_or_else(|| RowKey { campaign: c.campaign_id, ..RowKey::default() });
@@ -461,16 +512,17 @@ fn rows_of(c: &Conversion, origin: RowKey) -> Vec<(RowKey, Counters)> {
 }
 
 /// Adds newly written conversions to the rollups, in their own transaction. Each comes with
-/// the country its postback named, if any.
+/// the country its postback named, if any, and the row of the click it named, if attribution
+/// read it.
 pub(crate) async fn record_conversion(
     txn: &DatabaseTransaction,
     backend: Backend,
-    conversions: &[(&ConversionEvent, Option<&str>)],
+    conversions: &[(&ConversionEvent, Option<&str>, Option<&ClickRow>)],
 ) -> Result<()> {
     let mut deltas = Deltas::default();
-    for &(event, country) in conversions {
+    for &(event, country, click) in conversions {
         let c = &event.conversion;
-        let origin = origin_of(txn, backend, c, !c.credits.is_empty(), country).await?;
+        let origin = origin_of(txn, backend, c, !c.credits.is_empty(), country, click).await?;
         for (key, counters) in rows_of(c, origin) {
             deltas.add(c.tenant_id, c.occurred_at, key, &counters);
         }
@@ -488,7 +540,7 @@ pub(crate) async fn record_status_change(
     country: Option<&str>,
 ) -> Result<()> {
     let has_credits = !before.credits.is_empty();
-    let origin = origin_of(txn, backend, before, has_credits, country).await?;
+    let origin = origin_of(txn, backend, before, has_credits, country, None).await?;
     let mut deltas = Deltas::default();
     for (key, counters) in rows_of(before, origin.clone()) {
         deltas.add(before.tenant_id, before.occurred_at, key, &counters.negated());
@@ -510,11 +562,11 @@ pub(crate) async fn record_relinked(
     country: Option<&str>,
 ) -> Result<()> {
     let mut deltas = Deltas::default();
-    let origin = origin_of(txn, backend, before, !before.credits.is_empty(), country).await?;
+    let origin = origin_of(txn, backend, before, !before.credits.is_empty(), country, None).await?;
     for (key, counters) in rows_of(before, origin) {
         deltas.add(before.tenant_id, before.occurred_at, key, &counters.negated());
     }
-    let origin = origin_of(txn, backend, after, !after.credits.is_empty(), country).await?;
+    let origin = origin_of(txn, backend, after, !after.credits.is_empty(), country, None).await?;
     for (key, counters) in rows_of(after, origin) {
         deltas.add(after.tenant_id, after.occurred_at, key, &counters);
     }
@@ -712,6 +764,7 @@ mod tests {
             affiliate_id: affiliate,
             campaign_id: campaign,
             visitor_id: visitor,
+            new_visitor: false,
             clicked_at: at,
             ip: None,
             user_agent: Some(
@@ -763,5 +816,67 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(report.totals, Counters::default());
+    }
+
+    #[tokio::test]
+    async fn a_new_visitors_first_click_is_unique_and_its_later_clicks_find_it() {
+        use chrono::{Duration, DurationRound};
+        use clickledger_domain::ids::{AffiliateId, CampaignId, TrackingLinkId, VisitorId};
+
+        let test = crate::test_support::fresh_db("newvisitor").await;
+        let db = &test.db;
+        let tenant = crate::test_support::tenant(db, "newvisitor").await.id;
+        let (link, other_link) = (TrackingLinkId::new(), TrackingLinkId::new());
+        let (affiliate, campaign, newcomer) = (AffiliateId::new(), CampaignId::new(), VisitorId::new());
+        // Noon yesterday: every click below falls in one UTC day.
+        let noon =
+            (Utc::now() - Duration::days(1)).duration_trunc(Duration::days(1)).unwrap() + Duration::hours(12);
+        let click = |n: usize, link: TrackingLinkId, new_visitor: bool, seconds: i64| NewClick {
+            click_id: format!("newcomer-{n}"),
+            tenant_id: tenant,
+            link_id: link,
+            affiliate_id: affiliate,
+            campaign_id: campaign,
+            visitor_id: newcomer,
+            new_visitor,
+            clicked_at: noon + Duration::seconds(seconds),
+            ip: None,
+            user_agent: None,
+            referrer: None,
+            subs: [None, None, None, None, None],
+            source: None,
+            creative: None,
+            landing_page: None,
+            accept_language: None,
+            is_bot: false,
+            velocity: false,
+        };
+        // Without our cookie: unique, and no visitor-day is stored for it.
+        crate::tracking::insert_clicks(db, &[click(0, link, true, 0)]).await.unwrap();
+        // Back with the cookie: on the same link it finds that click; on another link it is new.
+        crate::tracking::insert_clicks(db, &[click(1, link, false, 1), click(2, other_link, false, 1)])
+            .await
+            .unwrap();
+        // And once more on each: both days are known now.
+        crate::tracking::insert_clicks(db, &[click(3, link, false, 2), click(4, other_link, false, 2)])
+            .await
+            .unwrap();
+
+        let report = Stats::scoped(db, Scope::staff(tenant))
+            .report(StatsInput {
+                from: noon - Duration::hours(1),
+                to: noon + Duration::hours(1),
+                group_by: vec!["LINK".into()],
+                ..StatsInput::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!((report.totals.clicks, report.totals.unique_clicks), (5, 2));
+        let on = |link: TrackingLinkId| {
+            let row = report.rows.iter().find(|r| r.key[0].1 == Some(link.to_string())).unwrap();
+            (row.counters.clicks, row.counters.unique_clicks)
+        };
+        assert_eq!(on(link), (3, 1), "the first click counted; the later ones found it");
+        assert_eq!(on(other_link), (2, 1));
     }
 }

@@ -92,6 +92,8 @@ pub struct NewClick {
     pub affiliate_id: AffiliateId,
     pub campaign_id: CampaignId,
     pub visitor_id: VisitorId,
+    /// The visitor came without our cookie: its ID was minted for this click, its first.
+    pub new_visitor: bool,
     pub clicked_at: DateTime<Utc>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,

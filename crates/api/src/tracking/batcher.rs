@@ -158,6 +158,7 @@ mod tests {
             affiliate_id: AffiliateId::new(),
             campaign_id: CampaignId::new(),
             visitor_id: VisitorId::new(),
+            new_visitor: true,
             clicked_at: Utc::now(),
             ip: None,
             user_agent: None,

@@ -108,6 +108,7 @@ async fn serve(code: &str, req: &Request, state: &SharedState) -> Response {
                 affiliate_id: target.affiliate_id,
                 campaign_id: target.campaign_id,
                 visitor_id: visitor,
+                new_visitor: known_visitor.is_none(),
                 clicked_at: now,
                 velocity: state.click_velocity.over(target.link_id, ip, now.timestamp()),
                 ip: ip.map(|ip| ip.to_string()),

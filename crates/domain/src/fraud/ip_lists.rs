@@ -89,6 +89,36 @@ impl fmt::Display for IpRange {
     }
 }
 
+/// A list's ranges held in memory for lookups: disjoint and sorted (as [`merge`] gives and
+/// storage keeps them), so the one range with the greatest start not above an address is the
+/// only one that can hold it: a binary search, as the stored list's index probe.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RangeTable(Vec<IpRange>);
+
+impl RangeTable {
+    /// `ranges` as [`merge`] leaves them; anything else is merged first.
+    pub fn new(ranges: Vec<IpRange>) -> RangeTable {
+        let disjoint = ranges.windows(2).all(|pair| pair[0].end < pair[1].start);
+        RangeTable(if disjoint { ranges } else { merge(ranges) })
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The range holding `ip`, if any.
+    pub fn holding(&self, ip: IpAddr) -> Option<IpRange> {
+        let key = ip_key(ip);
+        let after = self.0.partition_point(|range| range.start <= key);
+        let candidate = *self.0.get(after.checked_sub(1)?)?;
+        (key <= candidate.end).then_some(candidate)
+    }
+}
+
 /// A bad line of a ranges file: its number (from 1) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineError {

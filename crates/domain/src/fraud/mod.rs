@@ -8,7 +8,9 @@ mod rules;
 mod signals;
 mod verdict;
 
-pub use ip_lists::{IpList, IpRange, LineError, ip_key, key_ip, merge as merge_ranges, parse_ranges};
+pub use ip_lists::{
+    IpList, IpRange, LineError, RangeTable, ip_key, key_ip, merge as merge_ranges, parse_ranges,
+};
 pub use rules::{
     AffiliateLogin, BotClick, Burst, Facts, FraudSettings, IpSource, ListedIp, MAX_REGISTRATIONS_PER_HOUR,
     RuleSetting, SELF_REFERRAL_WINDOW, SharedSignal, VELOCITY_WINDOW, judge,

@@ -130,11 +130,17 @@ proptest! {
         let probes = probes.into_iter().map(|p| std::net::IpAddr::from(std::net::Ipv4Addr::from(p)))
             .chain(nets.iter().map(|n| n.network()))
             .chain(nets.iter().map(|n| n.broadcast()));
+        let table = RangeTable::new(merged.clone());
+        let unmerged = RangeTable::new(nets.iter().copied().map(IpRange::of).collect());
         for ip in probes {
             let listed = nets.iter().any(|net| net.contains(&ip));
             // What storage does: the range with the greatest start not above the address.
             let candidate = merged.iter().rev().find(|range| range.start <= ip_key(ip));
             prop_assert_eq!(candidate.is_some_and(|range| range.contains(ip)), listed, "{}", ip);
+            // The table in memory finds the same range, from merged or raw ranges alike.
+            let found = candidate.filter(|range| range.contains(ip)).copied();
+            prop_assert_eq!(table.holding(ip), found, "{}", ip);
+            prop_assert_eq!(unmerged.holding(ip), found, "{}", ip);
         }
     }
 }

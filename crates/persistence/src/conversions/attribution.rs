@@ -55,6 +55,9 @@ pub struct Resolution {
     pub original_conversion_id: Option<ConversionId>,
     /// Bind the postback's player to this conversion for life.
     pub bind_player: bool,
+    /// The stored row of the click the postback names, read with its journey (for the fraud
+    /// rules and the rollups); `None` when it names none or its row was not written yet.
+    pub(crate) click: Option<super::journey::ClickRow>,
 }
 
 impl Resolution {
@@ -125,6 +128,7 @@ async fn from_click<C: ConnectionTrait>(
         return Ok(Resolution::unattributed(UnattributedReason::UnknownLink));
     };
     let campaign_id = Some(CampaignId::from_uuid(found.campaign));
+    let stored_click = found.click;
     let model = AttributionModel::parse(&found.model).map_err(|_| {
         Error::Corrupt(format!("campaign {} has unknown model `{}`", found.campaign, found.model))
     })?;
@@ -157,9 +161,10 @@ async fn from_click<C: ConnectionTrait>(
             journey: credit.journey.into_iter().map(Touch::from).collect(),
             model: Some(credit.model_used.as_str().to_owned()),
             model_version: Some(credit.model_version),
+            click: stored_click,
             ..Default::default()
         },
-        Err(reason) => Resolution { campaign_id, ..Resolution::unattributed(reason) },
+        Err(reason) => Resolution { campaign_id, click: stored_click, ..Resolution::unattributed(reason) },
     })
 }
 /// The model a chargeback's credits name: copied from the transaction it reverses.

@@ -17,6 +17,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use super::ingest::Prepared;
 use crate::Result;
 use crate::entities::{affiliate_logins, clicks, player_signals};
+use crate::ip_lists::IpLists;
 
 /// Other players reported per shared signal: enough to name the cluster, never a scan.
 const OTHERS_PER_SIGNAL: u64 = 3;
@@ -41,6 +42,7 @@ pub(super) async fn settings_of<C: ConnectionTrait>(
 pub(super) async fn judge_new<C: ConnectionTrait>(
     conn: &C,
     settings: &FraudSettings,
+    lists: &IpLists,
     id: ConversionId,
     job: &Prepared,
 ) -> Result<Verdict> {
@@ -68,7 +70,7 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
     let logins = affiliate_logins(conn, job).await?;
     let click = named_click(conn, settings, job).await?;
     let bot_click = click.as_ref().and_then(|click| click.bot.clone());
-    let listed_ips = listed_ips(conn, settings, job, click.as_ref().and_then(|click| click.ip)).await?;
+    let listed_ips = listed_ips(settings, lists, job, click.as_ref().and_then(|click| click.ip));
     let ip = job.postback.signals.ip.map(|ip| ip.to_string());
     // The registration's IP is kept with its cluster signals, for the velocity rule only.
     let mut seen: Vec<(&str, &str)> =
@@ -162,7 +164,8 @@ struct NamedClick {
     bot: Option<BotClick>,
 }
 
-/// The click the postback names (one primary-key probe), when a rule needs it; `None` when it
+/// The click the postback names, when a rule needs it: as attribution read it with the
+/// journey, else (its row was written after that read) one primary-key probe; `None` when it
 /// names none or its row is not written.
 async fn named_click<C: ConnectionTrait>(
     conn: &C,
@@ -171,16 +174,21 @@ async fn named_click<C: ConnectionTrait>(
 ) -> Result<Option<NamedClick>> {
     let needed = settings.checks_click_marks() || IpList::ALL.into_iter().any(|list| settings.checks(list));
     let Some(click_id) = job.postback.subject.click_id().filter(|_| needed) else { return Ok(None) };
-    let found = clicks::Entity::find_by_id(click_id.to_owned())
-        .select_only()
-        .column(clicks::Column::TenantId)
-        .column(clicks::Column::Ip)
-        .column(clicks::Column::UserAgent)
-        .column(clicks::Column::IsBot)
-        .column(clicks::Column::Velocity)
-        .into_tuple::<(uuid::Uuid, Option<String>, Option<String>, bool, bool)>()
-        .one(conn)
-        .await?;
+    let found = match job.resolution.click.as_ref().filter(|row| row.click_id == click_id) {
+        Some(row) => Some((row.tenant, row.ip.clone(), row.user_agent.clone(), row.is_bot, row.velocity)),
+        None => {
+            clicks::Entity::find_by_id(click_id.to_owned())
+                .select_only()
+                .column(clicks::Column::TenantId)
+                .column(clicks::Column::Ip)
+                .column(clicks::Column::UserAgent)
+                .column(clicks::Column::IsBot)
+                .column(clicks::Column::Velocity)
+                .into_tuple::<(uuid::Uuid, Option<String>, Option<String>, bool, bool)>()
+                .one(conn)
+                .await?
+        }
+    };
     Ok(found.filter(|(tenant, ..)| *tenant == job.tenant.uuid()).map(
         |(_, ip, user_agent, is_bot, velocity)| NamedClick {
             ip: ip.and_then(|ip| ip.parse().ok()),
@@ -193,14 +201,14 @@ async fn named_click<C: ConnectionTrait>(
     ))
 }
 
-/// The postback's and its click's addresses found in the operator's lists whose rules are on:
-/// one index probe per address and list.
-async fn listed_ips<C: ConnectionTrait>(
-    conn: &C,
+/// The postback's and its click's addresses found in the operator's lists whose rules are on,
+/// looked up in the lists the writer holds in memory.
+fn listed_ips(
     settings: &FraudSettings,
+    lists: &IpLists,
     job: &Prepared,
     click_ip: Option<std::net::IpAddr>,
-) -> Result<Vec<ListedIp>> {
+) -> Vec<ListedIp> {
     let mut addresses = Vec::new();
     if let Some(ip) = job.postback.signals.ip {
         addresses.push((ip, IpSource::Postback));
@@ -211,12 +219,12 @@ async fn listed_ips<C: ConnectionTrait>(
     let mut listed = Vec::new();
     for list in IpList::ALL.into_iter().filter(|list| settings.checks(*list)) {
         for &(ip, source) in &addresses {
-            if let Some(range) = crate::ip_lists::range_holding(conn, list, ip).await? {
+            if let Some(range) = lists.holding(list, ip) {
                 listed.push(ListedIp { list, ip, source, range });
             }
         }
     }
-    Ok(listed)
+    listed
 }
 
 /// From the click the postback names (as found in its journey) to when the conversion

@@ -24,6 +24,7 @@ use super::write::{New, write_new};
 use super::{Conversion, ConversionEvent, EVENT_STATUS_CHANGED};
 use crate::commission;
 use crate::entities::{conversion_history, conversions, events, tenants};
+use crate::ip_lists::IpLists;
 use crate::{Backend, Db, Error, Result};
 
 #[derive(Debug)]
@@ -70,7 +71,8 @@ pub async fn prepare(
 /// The outer error is for the commit itself: then none of them was stored.
 pub async fn commit_batch(db: &Db, batch: Vec<Prepared>) -> Result<Vec<Result<IngestOutcome>>> {
     let txn = db.writer().begin().await?;
-    match commit_together(&txn, db.backend(), &batch).await {
+    let lists = crate::ip_lists::current(db.ip_lists(), &txn).await?;
+    match commit_together(&txn, db.backend(), &lists, &batch).await {
         Ok(outcomes) => {
             txn.commit().await?;
             return Ok(outcomes);
@@ -85,7 +87,7 @@ pub async fn commit_batch(db: &Db, batch: Vec<Prepared>) -> Result<Vec<Result<In
     let txn = db.writer().begin().await?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for job in &batch {
-        outcomes.push(in_savepoint(&txn, db.backend(), job).await?);
+        outcomes.push(in_savepoint(&txn, db.backend(), &lists, job).await?);
     }
     txn.commit().await?;
     Ok(outcomes)
@@ -94,6 +96,7 @@ pub async fn commit_batch(db: &Db, batch: Vec<Prepared>) -> Result<Vec<Result<In
 async fn commit_together(
     txn: &DatabaseTransaction,
     backend: Backend,
+    lists: &IpLists,
     batch: &[Prepared],
 ) -> Result<Vec<Result<IngestOutcome>>> {
     let identities = batch.iter().map(|job| Identity::of(&job.postback)).collect::<Result<Vec<_>>>()?;
@@ -116,7 +119,7 @@ async fn commit_together(
         news.push(New { job, identity, seq: *seq, zone: *zone });
         *seq += 1;
     }
-    let mut created = write_new(txn, backend, news).await?.into_iter();
+    let mut created = write_new(txn, backend, lists, news).await?.into_iter();
 
     let mut outcomes = Vec::with_capacity(batch.len());
     for (job, fresh) in batch.iter().zip(&fresh) {
@@ -124,7 +127,7 @@ async fn commit_together(
             let event = created.next().ok_or(Error::NotFound)?;
             outcomes.push(Ok(IngestOutcome::Created(event)));
         } else {
-            outcomes.push(in_savepoint(txn, backend, job).await?);
+            outcomes.push(in_savepoint(txn, backend, lists, job).await?);
         }
     }
     Ok(outcomes)
@@ -171,10 +174,11 @@ async fn fresh_postbacks(
 async fn in_savepoint(
     outer: &DatabaseTransaction,
     backend: Backend,
+    lists: &IpLists,
     job: &Prepared,
 ) -> Result<Result<IngestOutcome>> {
     let savepoint = outer.begin().await?;
-    let outcome = ingest_one(&savepoint, backend, job).await;
+    let outcome = ingest_one(&savepoint, backend, lists, job).await;
     match &outcome {
         Ok(IngestOutcome::Created(_) | IngestOutcome::StatusChanged(_)) => savepoint.commit().await?,
         // Nothing to keep (a duplicate gives its sequence number back).
@@ -197,7 +201,12 @@ pub async fn ingest(
 
 /// A postback that may depend on what was just stored: a repeat of a known transaction, or a
 /// new one whose attribution is worked out again inside the transaction.
-async fn ingest_one(txn: &DatabaseTransaction, backend: Backend, job: &Prepared) -> Result<IngestOutcome> {
+async fn ingest_one(
+    txn: &DatabaseTransaction,
+    backend: Backend,
+    lists: &IpLists,
+    job: &Prepared,
+) -> Result<IngestOutcome> {
     // Taking the next sequence number first locks the tenant row (PostgreSQL) for the rest of
     // the transaction, so concurrent postbacks of one tenant are serialised: two identical
     // ones cannot both miss the dedupe check, and events commit in sequence order.
@@ -224,7 +233,7 @@ async fn ingest_one(txn: &DatabaseTransaction, backend: Backend, job: &Prepared)
     } else {
         job
     };
-    let mut created = write_new(txn, backend, vec![New { job, identity, seq, zone }]).await?;
+    let mut created = write_new(txn, backend, lists, vec![New { job, identity, seq, zone }]).await?;
     created.pop().map(IngestOutcome::Created).ok_or(Error::NotFound)
 }
 

@@ -1,6 +1,8 @@
 //! One statement per postback for everything attribution reads about a click: its link and
-//! campaign, and the visitor's clicks on that campaign (found through this click's row). On
-//! PostgreSQL each statement is a round trip and server CPU; on SQLite two thread hand-offs.
+//! campaign, the visitor's clicks on that campaign (found through this click's row), and the
+//! click's own row as the fraud rules and the reporting rollups read it. On PostgreSQL each
+//! statement is a round trip and server CPU; on SQLite two thread hand-offs. This runs on the
+//! readers, concurrently, so the single writer reads nothing more about the click.
 
 use std::sync::LazyLock;
 
@@ -23,6 +25,26 @@ pub(super) struct LinkJourney {
     pub lookback_days: i32,
     pub model: String,
     pub touches: Vec<StoredTouch>,
+    /// The click's own row; `None` when it is not written yet.
+    pub click: Option<ClickRow>,
+}
+
+/// A stored click as the fraud rules and the reporting rollups read it.
+#[derive(Debug, Clone)]
+pub(crate) struct ClickRow {
+    pub click_id: String,
+    pub tenant: Uuid,
+    pub affiliate: Uuid,
+    pub campaign: Uuid,
+    pub link: Uuid,
+    pub subs: [Option<String>; 5],
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub is_bot: bool,
+    pub velocity: bool,
+    pub source: Option<String>,
+    pub creative: Option<String>,
+    pub landing_page: Option<String>,
 }
 
 pub(super) struct StoredTouch {
@@ -35,11 +57,15 @@ pub(super) struct StoredTouch {
 /// alike.
 const SQL: &str = "SELECT l.affiliate_id AS link_affiliate, c.id AS campaign, c.lookback_days AS lookback_days, \
      c.attribution_model AS model, k.click_id AS touch_click, k.affiliate_id AS touch_affiliate, \
-     k.clicked_at AS touch_at \
+     k.clicked_at AS touch_at, n.tenant_id AS n_tenant, n.affiliate_id AS n_affiliate, \
+     n.campaign_id AS n_campaign, n.link_id AS n_link, n.sub1 AS n_sub1, n.sub2 AS n_sub2, n.sub3 AS n_sub3, \
+     n.sub4 AS n_sub4, n.sub5 AS n_sub5, n.ip AS n_ip, n.user_agent AS n_user_agent, n.is_bot AS n_is_bot, \
+     n.velocity AS n_velocity, n.source AS n_source, n.creative AS n_creative, n.landing_page AS n_landing_page \
      FROM tracking_links l \
      JOIN campaigns c ON c.tenant_id = l.tenant_id AND c.id = l.campaign_id \
+     LEFT JOIN clicks n ON n.click_id = {p} \
      LEFT JOIN clicks k ON k.tenant_id = l.tenant_id AND k.campaign_id = c.id \
-       AND k.visitor_id = (SELECT v.visitor_id FROM clicks v WHERE v.click_id = {p}) \
+       AND k.visitor_id = n.visitor_id \
        AND k.clicked_at <= {p} \
      WHERE l.tenant_id = {p} AND l.link_tag = {p} \
      ORDER BY k.clicked_at DESC \
@@ -90,6 +116,7 @@ pub(super) async fn link_and_journey<C: ConnectionTrait>(
         lookback_days: first.try_get("", "lookback_days")?,
         model: first.try_get("", "model")?,
         touches: Vec::with_capacity(rows.len()),
+        click: click_row(first, click_id, tenant)?,
     };
     for row in &rows {
         let click_id: Option<String> = row.try_get("", "touch_click")?;
@@ -102,6 +129,30 @@ pub(super) async fn link_and_journey<C: ConnectionTrait>(
     Ok(Some(journey))
 }
 
+/// The named click's columns of a row, when its row exists and is the tenant's.
+fn click_row(row: &sea_orm::QueryResult, click_id: &str, tenant: TenantId) -> Result<Option<ClickRow>> {
+    let Some(click_tenant) = row.try_get::<Option<Uuid>>("", "n_tenant")? else { return Ok(None) };
+    if click_tenant != tenant.uuid() {
+        return Ok(None);
+    }
+    let text = |column: &str| row.try_get::<Option<String>>("", column);
+    Ok(Some(ClickRow {
+        click_id: click_id.to_owned(),
+        tenant: click_tenant,
+        affiliate: row.try_get("", "n_affiliate")?,
+        campaign: row.try_get("", "n_campaign")?,
+        link: row.try_get("", "n_link")?,
+        subs: [text("n_sub1")?, text("n_sub2")?, text("n_sub3")?, text("n_sub4")?, text("n_sub5")?],
+        ip: text("n_ip")?,
+        user_agent: text("n_user_agent")?,
+        is_bot: row.try_get("", "n_is_bot")?,
+        velocity: row.try_get("", "n_velocity")?,
+        source: text("n_source")?,
+        creative: text("n_creative")?,
+        landing_page: text("n_landing_page")?,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,7 +160,7 @@ mod tests {
     #[test]
     fn placeholders_number_in_order_for_postgres_and_stay_positional_for_sqlite() {
         let pg = sql(DbBackend::Postgres, 50);
-        assert!(pg.contains("v.click_id = $1") && pg.contains("<= $2") && pg.contains("l.tenant_id = $3"));
+        assert!(pg.contains("n.click_id = $1") && pg.contains("<= $2") && pg.contains("l.tenant_id = $3"));
         assert!(pg.contains("l.link_tag = $4") && pg.ends_with("LIMIT 50"));
         let lite = sql(DbBackend::Sqlite, 50);
         assert_eq!(lite.matches('?').count(), 4);

@@ -22,6 +22,7 @@ use rust_decimal::Decimal;
 
 pub use attribution::{AttributionSetup, Touch, TrainedModel};
 pub use ingest::{IngestOutcome, Prepared, commit_batch, ingest, prepare};
+pub(crate) use journey::ClickRow;
 pub use read::{Conversions, events_after};
 pub use review::{Review, ReviewFilter, ReviewRecord, Reviewed};
 pub use training::{for_each_training_journey, tenants_with_data_driven_campaigns};

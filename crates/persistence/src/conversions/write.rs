@@ -20,6 +20,7 @@ use super::rows::{Identity, NewConversion, created_event, event_row};
 use super::{ConversionEvent, EVENT_CREATED};
 use crate::commission;
 use crate::entities::{conversion_credits, conversion_history, conversions, events, players};
+use crate::ip_lists::IpLists;
 use crate::{Backend, Result};
 
 /// Rows per multi-row insert: well under both databases' bound-parameter limits.
@@ -39,6 +40,7 @@ pub(super) struct New<'a> {
 pub(super) async fn write_new(
     txn: &DatabaseTransaction,
     backend: Backend,
+    lists: &IpLists,
     news: Vec<New<'_>>,
 ) -> Result<Vec<ConversionEvent>> {
     let mut stored = Vec::with_capacity(news.len());
@@ -49,7 +51,7 @@ pub(super) async fn write_new(
         let id = ConversionId::new();
         // In batch order: a player's signals recorded here are seen by the next in the batch.
         let verdict = match settings.get(&job.tenant) {
-            Some(settings) => fraud::judge_new(txn, settings, id, job).await?,
+            Some(settings) => fraud::judge_new(txn, settings, lists, id, job).await?,
             None => Verdict::default(),
         };
         let new = NewConversion::new(id, job, identity, &verdict);
@@ -178,10 +180,15 @@ fn in_chunks<T>(rows: Vec<T>) -> impl Iterator<Item = Vec<T>> {
     std::iter::from_fn(move || rows.peek().is_some().then(|| rows.by_ref().take(ROWS_PER_INSERT).collect()))
 }
 
-/// Each new conversion with the country its postback named, for the reporting rollups.
+/// Each new conversion with the country its postback named and the click row attribution
+/// read, for the reporting rollups.
 fn with_countries<'a>(
     created: &'a [ConversionEvent],
     stored: &[(&'a Prepared, i64, chrono_tz::Tz, super::rows::Stored, Verdict)],
-) -> Vec<(&'a ConversionEvent, Option<&'a str>)> {
-    created.iter().zip(stored).map(|(event, (job, ..))| (event, job.postback.country.as_deref())).collect()
+) -> Vec<(&'a ConversionEvent, Option<&'a str>, Option<&'a super::journey::ClickRow>)> {
+    created
+        .iter()
+        .zip(stored)
+        .map(|(event, (job, ..))| (event, job.postback.country.as_deref(), job.resolution.click.as_ref()))
+        .collect()
 }
