@@ -472,7 +472,8 @@ up a tenant through GraphQL, then runs three scenarios (`--scenario clicks|postb
 `--duration`, `--warmup`; `--help` lists the rest):
 
 1. **Click redirects/s.** 64 keep-alive connections (`--click-connections`), one request in flight
-   each, `GET /c/{code}` over 16 links, counting 302s, and the same load against a bare poem
+   each, `GET /c/{code}` over 16 links, each request with a browser `User-Agent` (8 common
+   ones in turn) and no visitor cookie, counting 302s, and the same load against a bare poem
    handler answering a fixed 302 with the same headers. The baseline runs as a separate process
    (`clickledger-bench baseline`, a default multi-thread tokio runtime like the server's), so
    neither server shares a runtime with the load generator. The two take turns (`--click-rounds`,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Empty;
-use hyper::header::{AUTHORIZATION, HOST};
+use hyper::header::{AUTHORIZATION, HOST, HeaderValue, USER_AGENT};
 use hyper::{Request, StatusCode};
 
 use crate::load::{MakeRequest, Outcome, closed_loop};
@@ -166,9 +166,27 @@ fn get(addr: std::net::SocketAddr, path: String, bearer: Option<&str>) -> Reques
     request.body(Empty::new()).expect("a valid request")
 }
 
+/// The user agents clicks come with, in turn: common browsers, so the server's bot check and
+/// device parsing run as they do for real traffic (real traffic repeats a few thousand).
+const BROWSERS: [&str; 8] = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 14; SM-S928B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (iPad; CPU OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+];
+
 fn click_requests(addr: std::net::SocketAddr, codes: &[String]) -> MakeRequest {
     let paths: Vec<String> = codes.iter().map(|code| format!("/c/{code}")).collect();
-    Arc::new(move |worker, seq| get(addr, paths[(worker + seq as usize) % paths.len()].clone(), None))
+    Arc::new(move |worker, seq| {
+        let turn = worker + seq as usize;
+        let mut request = get(addr, paths[turn % paths.len()].clone(), None);
+        request.headers_mut().insert(USER_AGENT, HeaderValue::from_static(BROWSERS[turn % BROWSERS.len()]));
+        request
+    })
 }
 
 async fn clicks(
