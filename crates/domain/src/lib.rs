@@ -20,6 +20,7 @@ pub mod reporting;
 pub mod role;
 pub mod status;
 pub mod url_template;
+pub mod user_agent;
 pub mod validate;
 
 pub use error::Error;

@@ -171,8 +171,18 @@ pub struct Device {
 static UA_PARSER: LazyLock<woothee::parser::Parser> = LazyLock::new(woothee::parser::Parser::new);
 
 impl Device {
+    /// The device of a user agent, as [`crate::user_agent::classify`] keeps it.
     pub fn of(user_agent: Option<&str>) -> Device {
-        let Some(parsed) = user_agent.filter(|ua| !ua.is_empty()).and_then(|ua| UA_PARSER.parse(ua)) else {
+        match user_agent.filter(|ua| !ua.is_empty()) {
+            Some(user_agent) => crate::user_agent::classify(user_agent).device.clone(),
+            None => Device::default(),
+        }
+    }
+
+    /// Parses `user_agent` (microseconds: callers go through the cache of
+    /// [`crate::user_agent::classify`]).
+    pub(crate) fn parse(user_agent: &str) -> Device {
+        let Some(parsed) = UA_PARSER.parse(user_agent) else {
             return Device::default();
         };
         let known = |value: &str| {

@@ -2,7 +2,6 @@
 //! written behind it, in batches.
 
 mod batcher;
-mod bots;
 mod links;
 mod redirect;
 mod velocity;

@@ -112,7 +112,9 @@ async fn serve(code: &str, req: &Request, state: &SharedState) -> Response {
                 clicked_at: now,
                 velocity: state.click_velocity.over(target.link_id, ip, now.timestamp()),
                 ip: ip.map(|ip| ip.to_string()),
-                is_bot: user_agent.as_deref().is_some_and(super::bots::is_bot),
+                is_bot: user_agent
+                    .as_deref()
+                    .is_some_and(|ua| clickledger_domain::user_agent::classify(ua).is_bot),
                 user_agent,
                 referrer: header_text(header::REFERER),
                 accept_language: header_text(header::ACCEPT_LANGUAGE),
