@@ -418,7 +418,7 @@ async fn without_smtp_invitations_land_in_the_outbox_and_say_how_to_sign_in() {
     assert!(eml.contains("To: ann@partner.test"), "{eml}");
     let body = plain_text_of(path);
     assert!(body.contains("tenant \"mailco\""), "the slug login asks for: {body}");
-    assert!(body.contains(&format!("{}/graphql", app.base)), "where to sign in: {body}");
+    assert!(body.contains(&format!("{}/dashboard", app.base)), "where to sign in: {body}");
     assert!(body.contains("ann@partner.test"), "{body}");
     let start =
         body.find("/set-password?token=").expect("a set-password link") + "/set-password?token=".len();

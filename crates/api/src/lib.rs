@@ -19,6 +19,7 @@ mod models;
 mod outbound;
 mod secret_key;
 pub mod server;
+mod simulate;
 mod sessions;
 mod state;
 pub(crate) mod tracking;
