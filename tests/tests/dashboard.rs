@@ -155,7 +155,13 @@ impl Browser {
             input.clear().await.unwrap();
             input.send_keys(value).await.unwrap();
         }
-        self.client.find(Locator::Css("#login-form button[type=submit]")).await.unwrap().click().await.unwrap();
+        self.client
+            .find(Locator::Css("#login-form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         self.wait_for("#live-state", Duration::from_secs(10), |state| state == "live").await;
     }
 
@@ -223,7 +229,9 @@ async fn owners_see_postbacks_within_two_seconds_and_affiliates_only_their_own()
     browser.wait_tile("registrations", "1", Duration::from_secs(5)).await;
     assert_eq!(browser.tile("depositAmount").await, "777.77");
     assert_eq!(browser.tile("commission").await, "3.00");
-    browser.wait_for("#top-affiliates", Duration::from_secs(5), |text| text.contains("Bob <b>Media</b>")).await;
+    browser
+        .wait_for("#top-affiliates", Duration::from_secs(5), |text| text.contains("Bob <b>Media</b>"))
+        .await;
     assert!(browser.text("#top-subs").await.unwrap_or_default().contains("bob-sub"));
     assert!(browser.text("#hourly svg").await.is_some(), "the hourly chart is drawn");
 
@@ -231,7 +239,9 @@ async fn owners_see_postbacks_within_two_seconds_and_affiliates_only_their_own()
     tenant.postback_ok(&[("event", "registration"), ("click_id", &ann_click), ("player_id", "p-ann")]).await;
     let sent = Instant::now();
     browser.wait_tile("registrations", "2", LIVE_WITHIN).await;
-    browser.wait_for("#ticker", LIVE_WITHIN.saturating_sub(sent.elapsed()), |t| t.contains("registration")).await;
+    browser
+        .wait_for("#ticker", LIVE_WITHIN.saturating_sub(sent.elapsed()), |t| t.contains("registration"))
+        .await;
     assert!(sent.elapsed() <= LIVE_WITHIN, "the tiles and the ticker took {:?}", sent.elapsed());
 
     tenant
@@ -245,7 +255,9 @@ async fn owners_see_postbacks_within_two_seconds_and_affiliates_only_their_own()
         .await;
     let sent = Instant::now();
     browser.wait_tile("depositAmount", "877.77", LIVE_WITHIN).await;
-    browser.wait_for("#ticker li", Duration::from_millis(100), |t| t.contains("ftd") && t.contains("100.00")).await;
+    browser
+        .wait_for("#ticker li", Duration::from_millis(100), |t| t.contains("ftd") && t.contains("100.00"))
+        .await;
     assert_eq!(browser.tile("ftds").await, "2");
     assert!(sent.elapsed() <= LIVE_WITHIN, "the deposit took {:?}", sent.elapsed());
 

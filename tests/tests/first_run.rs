@@ -435,7 +435,7 @@ async fn without_smtp_invitations_land_in_the_outbox_and_say_how_to_sign_in() {
         .unwrap();
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
-    assert!(page.contains("mailco") && page.contains(&format!("{}/graphql", app.base)), "{page}");
+    assert!(page.contains("mailco") && page.contains(&format!("{}/dashboard", app.base)), "{page}");
     app.login_token("mailco", "ann@partner.test", "ann's new password").await;
 
     // A password reset too, whatever RUST_LOG filters.

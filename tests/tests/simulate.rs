@@ -63,7 +63,11 @@ async fn simulate_sends_clicks_and_conversions_with_the_demos_key() {
     assert!(totals["registrations"].as_i64().unwrap() >= 1, "{data}");
     let commission: f64 = totals["commission"].as_str().unwrap().parse().unwrap();
     assert!(commission > 0.0, "the demo's plan pays: {data}");
-    assert_eq!(data["stats"]["rows"].as_array().unwrap().len(), 2, "both demo affiliates get traffic: {data}");
+    assert_eq!(
+        data["stats"]["rows"].as_array().unwrap().len(),
+        2,
+        "both demo affiliates get traffic: {data}"
+    );
 }
 
 #[tokio::test]

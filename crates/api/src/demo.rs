@@ -5,8 +5,8 @@
 use clickledger_domain::commission::{CpaRules, PerLotRules, Plan, RevShareRules, RevShareTier, TierBasis};
 use clickledger_domain::money::Currency;
 use clickledger_domain::password::Password;
-use clickledger_persistence::commission::{NewAssignment, Plans};
 use clickledger_persistence::audit::Actor;
+use clickledger_persistence::commission::{NewAssignment, Plans};
 use clickledger_persistence::directory::{Directory, NewTenant};
 use clickledger_persistence::repo::{
     Affiliates, ApiKeys, Campaigns, NewAffiliate, NewApiKey, NewCampaign, NewTrackingLink, TrackingLinks,
@@ -99,7 +99,9 @@ pub async fn seed_once(db: &Db) -> Result<Option<DemoCredentials>, crate::Error>
     links.create(NewTrackingLink { affiliate_id: partner.id, campaign_id: casino.id }).await?;
     links.create(NewTrackingLink { affiliate_id: partner.id, campaign_id: forex.id }).await?;
     // One hybrid plan, every campaign's default, so the demo's numbers show commission.
-    let plan = Plans::scoped(db, scope).create("Demo hybrid".into(), demo_plan(), chrono::Utc::now(), Actor::Host).await?;
+    let plan = Plans::scoped(db, scope)
+        .create("Demo hybrid".into(), demo_plan(), chrono::Utc::now(), Actor::Host)
+        .await?;
     for campaign in [casino.id, forex.id] {
         Plans::scoped(db, scope)
             .assign(
@@ -139,7 +141,11 @@ pub async fn seed_once(db: &Db) -> Result<Option<DemoCredentials>, crate::Error>
 fn demo_plan() -> Plan {
     Plan {
         currency: Currency::USD,
-        cpa: Some(CpaRules { amount: Decimal::new(100, 0), min_first_deposit: Some(Decimal::new(20, 0)), ..Default::default() }),
+        cpa: Some(CpaRules {
+            amount: Decimal::new(100, 0),
+            min_first_deposit: Some(Decimal::new(20, 0)),
+            ..Default::default()
+        }),
         cpl: Some(Decimal::new(2, 0)),
         revshare: Some(RevShareRules {
             tier_by: TierBasis::NetRevenue,

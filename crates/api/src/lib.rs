@@ -19,8 +19,8 @@ mod models;
 mod outbound;
 mod secret_key;
 pub mod server;
-mod simulate;
 mod sessions;
+mod simulate;
 mod state;
 pub(crate) mod tracking;
 

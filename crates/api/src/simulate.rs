@@ -67,7 +67,8 @@ const COUNTRIES: &[(&str, &str)] = &[
     ("MX", "es-MX,es;q=0.9"),
     ("JP", "ja-JP,ja;q=0.9"),
 ];
-const SUB1: &[&str] = &["fb-lookalike", "google-brand", "tiktok-ugc", "seo-review", "telegram-vip", "email-weekly"];
+const SUB1: &[&str] =
+    &["fb-lookalike", "google-brand", "tiktok-ugc", "seo-review", "telegram-vip", "email-weekly"];
 const SOURCES: &[&str] = &["facebook", "google", "tiktok", "seo", "telegram", "email"];
 const CREATIVES: &[&str] = &["banner-300x250", "banner-728x90", "video-15s", "native-story", "push-bonus"];
 const LANDING_PAGES: &[&str] = &["lp-bonus", "lp-slots", "lp-quiz", "lp-academy"];
@@ -115,7 +116,13 @@ impl std::fmt::Display for Counts {
         write!(
             f,
             "{} clicks, {} registrations, {} FTDs, {} deposits, {} revenue, {} trades, {} chargebacks",
-            self.clicks, self.registrations, self.ftds, self.deposits, self.revenue, self.trades, self.chargebacks
+            self.clicks,
+            self.registrations,
+            self.ftds,
+            self.deposits,
+            self.revenue,
+            self.trades,
+            self.chargebacks
         )?;
         if self.refused > 0 {
             write!(f, ", {} refused", self.refused)?;
@@ -273,7 +280,9 @@ pub async fn run(args: SimulateArgs) -> anyhow_like::Result {
         }
     }
     // Requests already sent get a moment to finish, so the counts are what the server has.
-    let _ = tokio::time::timeout(Duration::from_secs(5), async { while tasks.join_next().await.is_some() {} }).await;
+    let _ =
+        tokio::time::timeout(Duration::from_secs(5), async { while tasks.join_next().await.is_some() {} })
+            .await;
     drop(done_tx);
     drop(post);
     while let Ok(outcome) = done.try_recv() {
@@ -306,7 +315,7 @@ async fn read_setup(args: &SimulateArgs) -> anyhow_like::Result<(Vec<Target>, St
         })?;
         let scope = Scope::staff(tenant.id);
         let first = PageRequest { after: None, first: Some(100) };
-        let campaigns = Campaigns::scoped(&db, scope).list(first.clone()).await?.items;
+        let campaigns = Campaigns::scoped(&db, scope).list(first).await?.items;
         let links = TrackingLinks::scoped(&db, scope).list(LinkFilter::default(), first).await?.items;
         let targets: Vec<Target> = links
             .into_iter()
@@ -348,14 +357,25 @@ struct Poster {
 
 impl Poster {
     /// Sends one step's postback now, and schedules what the player does next.
-    fn send(&self, step: Step, rng: &mut StdRng, tasks: &mut JoinSet<()>, pending: &mut Vec<(Instant, Step)>) {
+    fn send(
+        &self,
+        step: Step,
+        rng: &mut StdRng,
+        tasks: &mut JoinSet<()>,
+        pending: &mut Vec<(Instant, Step)>,
+    ) {
         let mut params: Vec<(&'static str, String)> = Vec::new();
         let kind: &'static str;
         match step {
             Step::Register { click_id, trading, country, ip, user_agent } => {
                 kind = "registration";
-                let player =
-                    Player { id: format!("sim-{}", uuid::Uuid::new_v4().simple()), trading, country, ip, user_agent };
+                let player = Player {
+                    id: format!("sim-{}", uuid::Uuid::new_v4().simple()),
+                    trading,
+                    country,
+                    ip,
+                    user_agent,
+                };
                 params.push(("click_id", click_id));
                 params.push(("player_id", player.id.clone()));
                 params.push(("country", player.country.to_owned()));
@@ -368,12 +388,12 @@ impl Poster {
             }
             Step::FirstDeposit(player) => {
                 kind = "ftd";
-                let txn = self.money(&mut params, rng, &player, 20_00, 500_00);
+                let txn = self.money(&mut params, rng, &player, 20, 500);
                 follow_ups(rng, &player, &txn, pending);
             }
             Step::Deposit(player) => {
                 kind = "deposit";
-                let txn = self.money(&mut params, rng, &player, 10_00, 1_000_00);
+                let txn = self.money(&mut params, rng, &player, 10, 1_000);
                 if rng.random_bool(0.03) {
                     pending.push((later(rng, 5.0, 60.0), Step::Chargeback(player, txn)));
                 }
@@ -382,9 +402,9 @@ impl Poster {
                 kind = "revenue";
                 // The operator's net revenue from the player: mostly won, sometimes lost.
                 let cents = if rng.random_bool(0.7) {
-                    rng.random_range(5_00..400_00)
+                    rng.random_range(500..40_000)
                 } else {
-                    -rng.random_range(5_00..250_00)
+                    -rng.random_range(500..25_000)
                 };
                 params.push(("player_id", player.id.clone()));
                 params.push(("txn_id", txn_id(rng)));
@@ -419,42 +439,45 @@ impl Poster {
         });
     }
 
-    /// A deposit's parameters; returns its transaction ID (for a later chargeback).
+    /// A deposit's parameters (an amount between the bounds, in whole dollars); returns its transaction ID (for a later chargeback).
     fn money(
         &self,
         params: &mut Vec<(&'static str, String)>,
         rng: &mut StdRng,
         player: &Player,
-        min_cents: i64,
-        max_cents: i64,
+        min_dollars: i64,
+        max_dollars: i64,
     ) -> String {
         let txn = txn_id(rng);
         params.push(("player_id", player.id.clone()));
         params.push(("txn_id", txn.clone()));
-        params.push(("amount", Decimal::new(rng.random_range(min_cents..max_cents), 2).to_string()));
+        params.push((
+            "amount",
+            Decimal::new(rng.random_range(min_dollars * 100..max_dollars * 100), 2).to_string(),
+        ));
         params.push(("currency", "USD".to_owned()));
         params.push(("ip", player.ip.clone()));
         txn
     }
 }
 
-    /// After a first deposit: more deposits, revenue (a casino player) or trades (a trader),
-    /// spread over the next minute, and now and then a chargeback of the first deposit.
+/// After a first deposit: more deposits, revenue (a casino player) or trades (a trader),
+/// spread over the next minute, and now and then a chargeback of the first deposit.
 fn follow_ups(rng: &mut StdRng, player: &Player, first_txn: &str, pending: &mut Vec<(Instant, Step)>) {
-        for _ in 0..rng.random_range(0..=2) {
-            pending.push((later(rng, 3.0, 60.0), Step::Deposit(player.clone())));
-        }
-        for _ in 0..rng.random_range(1..=4) {
-            let step = if player.trading { Step::Trade(player.clone()) } else { Step::Revenue(player.clone()) };
-            pending.push((later(rng, 2.0, 45.0), step));
-        }
-        if player.trading {
-            pending.push((later(rng, 5.0, 60.0), Step::Revenue(player.clone())));
-        }
-        if rng.random_bool(0.04) {
-            pending.push((later(rng, 10.0, 90.0), Step::Chargeback(player.clone(), first_txn.to_owned())));
-        }
+    for _ in 0..rng.random_range(0..=2) {
+        pending.push((later(rng, 3.0, 60.0), Step::Deposit(player.clone())));
     }
+    for _ in 0..rng.random_range(1..=4) {
+        let step = if player.trading { Step::Trade(player.clone()) } else { Step::Revenue(player.clone()) };
+        pending.push((later(rng, 2.0, 45.0), step));
+    }
+    if player.trading {
+        pending.push((later(rng, 5.0, 60.0), Step::Revenue(player.clone())));
+    }
+    if rng.random_bool(0.04) {
+        pending.push((later(rng, 10.0, 90.0), Step::Chargeback(player.clone(), first_txn.to_owned())));
+    }
+}
 
 fn later(rng: &mut StdRng, min_secs: f64, max_secs: f64) -> Instant {
     Instant::now() + Duration::from_secs_f64(rng.random_range(min_secs..max_secs))

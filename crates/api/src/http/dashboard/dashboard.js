@@ -159,8 +159,10 @@
   }
 
   async function loadNames() {
+    const mine = session;
     const affiliates = isOperator() ? ' affiliates(first: 100) { edges { node { id name } } }' : '';
     const data = await graphql('{ campaigns(first: 100) { edges { node { id name } } }' + affiliates + ' }');
+    if (session !== mine) return;
     for (const edge of data.campaigns.edges) session.names.set(edge.node.id, edge.node.name);
     if (data.affiliates) for (const edge of data.affiliates.edges) session.names.set(edge.node.id, edge.node.name);
   }
@@ -205,6 +207,7 @@
 
   // One GraphQL operation per refresh (aliases), so the per-user request budget lasts.
   async function refresh() {
+    const mine = session;
     const now = new Date();
     const to = new Date(now.getTime() + 3600 * 1000).toISOString();
     const twoDays = new Date(now.getTime() - 50 * 3600 * 1000).toISOString();
@@ -234,7 +237,8 @@
     if (!isOperator()) query += ' trackingLinks(first: 100) { edges { node { id code url campaignId status } } }';
     query += ' }';
     const data = await graphql(query, inputs);
-    if (!session) return;
+    // Signed out (or in as someone else) meanwhile: this answer is not for this page.
+    if (session !== mine) return;
 
     const yesterday = localDay(new Date(now.getTime() - 24 * 3600 * 1000));
     const byDay = new Map(data.days.rows.map((row) => [row.day, row.metrics]));
@@ -369,6 +373,7 @@
     let cursor = since;
     ws.onopen = () => ws.send(JSON.stringify({ type: 'connection_init', payload: { token: session.token } }));
     ws.onmessage = (message) => {
+      if (socket !== ws) return;
       let frame;
       try {
         frame = JSON.parse(message.data);
@@ -387,8 +392,15 @@
         showEvent(event);
         scheduleRefresh();
       } else if (frame.type === 'error') {
-        $('live-state').textContent = 'error: ' + ((frame.payload && frame.payload[0] && frame.payload[0].message) || 'refused');
-        cursor = null;
+        // E.g. a cursor too old to replay: the numbers are re-read, and the ticker goes on
+        // from now.
+        const reason = (frame.payload && frame.payload[0] && frame.payload[0].message) || 'refused';
+        $('live-state').textContent = 'live (' + reason + ')';
+        if (cursor !== null) {
+          cursor = null;
+          ws.send(JSON.stringify({ id: 'conversions', type: 'subscribe', payload: { query: SUBSCRIPTION, variables: { since: null } } }));
+          scheduleRefresh();
+        }
       }
     };
     ws.onclose = (close) => {
