@@ -136,14 +136,14 @@ pub async fn seed_once(db: &Db) -> Result<Option<DemoCredentials>, crate::Error>
     Ok(Some(DemoCredentials { password, affiliate_password, api_key: issued.secret, link_code: link.code }))
 }
 
-/// CPL, CPA on a first deposit of at least 20, a revenue share tiered by net revenue, and
+/// CPL, CPA on a first deposit of at least 50, a revenue share tiered by net revenue, and
 /// a rate per lot traded: every kind of event the simulator sends earns something.
 fn demo_plan() -> Plan {
     Plan {
         currency: Currency::USD,
         cpa: Some(CpaRules {
-            amount: Decimal::new(100, 0),
-            min_first_deposit: Some(Decimal::new(20, 0)),
+            amount: Decimal::new(40, 0),
+            min_first_deposit: Some(Decimal::new(50, 0)),
             ..Default::default()
         }),
         cpl: Some(Decimal::new(2, 0)),
