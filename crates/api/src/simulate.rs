@@ -109,6 +109,23 @@ struct Counts {
     trades: u64,
     chargebacks: u64,
     refused: u64,
+    failed: u64,
+    last_failure: Option<String>,
+}
+
+impl Counts {
+    fn posted(&mut self, kind: &str, accepted: bool) {
+        let count = match (kind, accepted) {
+            (_, false) => &mut self.refused,
+            ("registration", _) => &mut self.registrations,
+            ("ftd", _) => &mut self.ftds,
+            ("deposit", _) => &mut self.deposits,
+            ("revenue", _) => &mut self.revenue,
+            ("trade", _) => &mut self.trades,
+            _ => &mut self.chargebacks,
+        };
+        *count += 1;
+    }
 }
 
 impl std::fmt::Display for Counts {
@@ -126,6 +143,9 @@ impl std::fmt::Display for Counts {
         )?;
         if self.refused > 0 {
             write!(f, ", {} refused", self.refused)?;
+        }
+        if let Some(failure) = &self.last_failure {
+            write!(f, ", {} failed (last: {failure})", self.failed)?;
         }
         Ok(())
     }
@@ -255,29 +275,20 @@ pub async fn run(args: SimulateArgs) -> anyhow_like::Result {
                         pending.push((later(&mut rng, 0.5, 4.0), step));
                     }
                 }
-                Outcome::Posted { kind, accepted } => {
-                    if !accepted {
-                        counts.refused += 1;
-                        continue;
-                    }
-                    match kind {
-                        "registration" => counts.registrations += 1,
-                        "ftd" => counts.ftds += 1,
-                        "deposit" => counts.deposits += 1,
-                        "revenue" => counts.revenue += 1,
-                        "trade" => counts.trades += 1,
-                        _ => counts.chargebacks += 1,
-                    }
-                }
+                Outcome::Posted { kind, accepted } => counts.posted(kind, accepted),
                 Outcome::KeyRefused(answer) => {
                     return Err(format!("the server refused the API key: {answer}").into());
                 }
+                // A server restarting is waited out; the report line says so.
                 Outcome::Unreachable(err) => {
-                    return Err(format!("the server stopped answering: {err}").into());
+                    counts.failed += 1;
+                    counts.last_failure = Some(err);
                 }
             },
             _ = report.tick() => println!("simulate: {counts}"),
         }
+        // Finished requests are reaped as they come, so a long run holds only those in flight.
+        while tasks.try_join_next().is_some() {}
     }
     // Requests already sent get a moment to finish, so the counts are what the server has.
     let _ =
@@ -288,14 +299,12 @@ pub async fn run(args: SimulateArgs) -> anyhow_like::Result {
     while let Ok(outcome) = done.try_recv() {
         match outcome {
             Outcome::Clicked { .. } => counts.clicks += 1,
-            Outcome::Posted { kind: "registration", accepted: true } => counts.registrations += 1,
-            Outcome::Posted { kind: "ftd", accepted: true } => counts.ftds += 1,
-            Outcome::Posted { kind: "deposit", accepted: true } => counts.deposits += 1,
-            Outcome::Posted { kind: "revenue", accepted: true } => counts.revenue += 1,
-            Outcome::Posted { kind: "trade", accepted: true } => counts.trades += 1,
-            Outcome::Posted { kind: "chargeback", accepted: true } => counts.chargebacks += 1,
-            Outcome::Posted { .. } => counts.refused += 1,
-            _ => {}
+            Outcome::Posted { kind, accepted } => counts.posted(kind, accepted),
+            Outcome::KeyRefused(_) => counts.refused += 1,
+            Outcome::Unreachable(err) => {
+                counts.failed += 1;
+                counts.last_failure = Some(err);
+            }
         }
     }
     println!("simulate finished: {counts}");
