@@ -418,7 +418,7 @@ async fn without_smtp_invitations_land_in_the_outbox_and_say_how_to_sign_in() {
     assert!(eml.contains("To: ann@partner.test"), "{eml}");
     let body = plain_text_of(path);
     assert!(body.contains("tenant \"mailco\""), "the slug login asks for: {body}");
-    assert!(body.contains(&format!("{}/graphql", app.base)), "where to sign in: {body}");
+    assert!(body.contains(&format!("{}/dashboard", app.base)), "where to sign in: {body}");
     assert!(body.contains("ann@partner.test"), "{body}");
     let start =
         body.find("/set-password?token=").expect("a set-password link") + "/set-password?token=".len();
@@ -435,7 +435,7 @@ async fn without_smtp_invitations_land_in_the_outbox_and_say_how_to_sign_in() {
         .unwrap();
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
-    assert!(page.contains("mailco") && page.contains(&format!("{}/graphql", app.base)), "{page}");
+    assert!(page.contains("mailco") && page.contains(&format!("{}/dashboard", app.base)), "{page}");
     app.login_token("mailco", "ann@partner.test", "ann's new password").await;
 
     // A password reset too, whatever RUST_LOG filters.

@@ -118,12 +118,16 @@ async fn the_demo_tenant_is_seeded_once_and_survives_restarts() {
 
     let owner = app.login_token("demo", &owner_email, &owner_password).await;
     let affiliate = app.login_token("demo", &affiliate_email, &affiliate_password).await;
-    let demo = "{ me { role tenant { id slug } } affiliates { nodes { id email } } campaigns { nodes { id landingUrl } } trackingLinks { nodes { id code } } apiKeys { nodes { id prefix } } }";
+    let demo = "{ me { role tenant { id slug } } affiliates { nodes { id email } } campaigns { nodes { id landingUrl } } trackingLinks { nodes { id code } } apiKeys { nodes { id prefix } } commissionPlans { nodes { id name } } }";
     let seeded = app.ok(Some(&owner), demo, json!({})).await;
     assert_eq!(seeded["me"]["role"], "OWNER");
-    assert_eq!(seeded["affiliates"]["nodes"].as_array().unwrap().len(), 1);
+    // Two affiliates (the one that signs in first), a casino and a Forex campaign, a link for
+    // each pair (the printed one first), and one plan so commission shows.
+    assert_eq!(seeded["affiliates"]["nodes"].as_array().unwrap().len(), 2);
     assert_eq!(seeded["affiliates"]["nodes"][0]["email"], affiliate_email.as_str());
-    assert_eq!(seeded["campaigns"]["nodes"].as_array().unwrap().len(), 1);
+    assert_eq!(seeded["campaigns"]["nodes"].as_array().unwrap().len(), 2);
+    assert_eq!(seeded["trackingLinks"]["nodes"].as_array().unwrap().len(), 4);
+    assert_eq!(seeded["commissionPlans"]["nodes"].as_array().unwrap().len(), 1);
     let code = seeded["trackingLinks"]["nodes"][0]["code"].as_str().unwrap();
     assert!(link_url.ends_with(&format!("/c/{code}")), "{link_url} vs {code}");
     assert_eq!(seeded["apiKeys"]["nodes"][0]["prefix"], &api_key[..12], "the printed key is the stored one");

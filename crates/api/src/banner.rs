@@ -27,6 +27,7 @@ pub fn announce(
             tracing::info!(
                 listen = %format!("http://{listen}"),
                 graphiql = %format!("http://{listen}/graphql"),
+                dashboard = %format!("http://{listen}/dashboard"),
                 tracking_url = %format!("{public_url}/c/{{code}}"),
                 demo_seeded = demo.is_some(),
                 "clickledger listening"
@@ -41,6 +42,7 @@ pub fn announce(
 fn text(listen: &str, public_url: &str, demo: Option<&DemoCredentials>, no_demo: bool) -> String {
     let mut lines = vec![
         format!("Clickledger listening on http://{listen}"),
+        format!("  Dashboard:     http://{listen}/dashboard"),
         format!("  GraphiQL:      http://{listen}/graphql"),
         format!("  Tracking URL:  {public_url}/c/{{code}}"),
     ];

@@ -41,6 +41,9 @@ enum Command {
     /// Fraud rules' data, from the host.
     #[command(subcommand)]
     Fraud(FraudCommand),
+    /// Generate believable traffic (clicks, registrations, deposits, trades, chargebacks)
+    /// against a running server, until Ctrl-C or for `--duration` seconds.
+    Simulate(crate::simulate::SimulateArgs),
     /// Import a program exported from another tracker (CSV files; see docs/MIGRATION.md) into
     /// a tenant, in one transaction; a re-run updates what the last one wrote.
     Import {
@@ -191,6 +194,10 @@ pub fn main() -> ExitCode {
                     ranges.len()
                 );
                 Ok(())
+            }
+            Some(Command::Simulate(args)) => {
+                init_logging(LogFormat::Text);
+                crate::simulate::run(args).await
             }
             Some(Command::Import { tenant, dir, source, dry_run, database }) => {
                 init_logging(LogFormat::Text);

@@ -177,8 +177,17 @@ fn parse_jwt_secret(value: &str) -> Result<SecretString, String> {
 /// A path of its own for legacy links: starts with `/`, has only `A-Z a-z 0-9 - _ . /`, and
 /// is none of the server's own routes.
 pub fn parse_legacy_link_path(value: &str) -> Result<String, String> {
-    const OWN: [&str; 7] =
-        ["/c", "/graphql", "/postback", "/set-password", "/healthz", "/readyz", "/metrics"];
+    const OWN: [&str; 9] = [
+        "/c",
+        "/graphql",
+        "/postback",
+        "/reports",
+        "/dashboard",
+        "/set-password",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ];
     let path = value.trim();
     let valid = path.len() > 1
         && path.starts_with('/')
@@ -234,6 +243,9 @@ mod tests {
             "/c/x",
             "/graphql",
             "/metrics",
+            "/dashboard",
+            "/dashboard/assets/x.js",
+            "/reports/stats.csv",
         ] {
             assert!(parse_legacy_link_path(bad).is_err(), "{bad} accepted");
         }

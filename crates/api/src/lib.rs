@@ -20,6 +20,7 @@ mod outbound;
 mod secret_key;
 pub mod server;
 mod sessions;
+mod simulate;
 mod state;
 pub(crate) mod tracking;
 

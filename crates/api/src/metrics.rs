@@ -27,6 +27,7 @@ fn route_label(path: &str) -> &'static str {
         "/graphql/ws" => "/graphql/ws",
         "/postback" => "/postback",
         "/set-password" => "/set-password",
+        "/dashboard" => "/dashboard",
         "/reports/stats.csv" => "/reports/stats.csv",
         "/reports/conversions.csv" => "/reports/conversions.csv",
         "/reports/commissions.csv" => "/reports/commissions.csv",
@@ -35,6 +36,7 @@ fn route_label(path: &str) -> &'static str {
         "/metrics" => "/metrics",
         p if p.starts_with("/c/") => "/c/{code}",
         p if p.starts_with("/graphql/assets/") => "/graphql/assets",
+        p if p.starts_with("/dashboard/assets/") => "/dashboard/assets",
         _ => "other",
     }
 }

@@ -78,6 +78,8 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
         .at("/graphql", get(http::graphql::get).post(http::graphql::post))
         .at("/graphql/assets/:name", get(http::graphiql::asset))
         .at("/graphql/ws", get(http::graphql::websocket))
+        .at("/dashboard", get(http::dashboard::page))
+        .at("/dashboard/assets/:name", get(http::dashboard::asset))
         .at("/c/:code", get(tracking::click).head(tracking::click))
         .at("/postback", get(http::postback::receive).post(http::postback::receive))
         .at("/reports/stats.csv", get(http::reports::stats_csv))

@@ -26,7 +26,7 @@ pub(crate) fn setting_owner(key: &str) -> String {
 }
 
 /// Instance settings that hold secrets, and only these, are sealed.
-pub(crate) const SECRET_SETTINGS: [&str; 1] = ["generated_jwt_secret"];
+pub(crate) const SECRET_SETTINGS: [&str; 2] = ["generated_jwt_secret", "demo_api_key"];
 
 /// Seals every stored secret that is not yet sealed under the current key: values written
 /// before sealing existed, and values whose data key an earlier key wrapped (after a

@@ -1,4 +1,5 @@
-//! Instance-wide settings (not tenant data): the demo JWT secret, whether the demo was seeded.
+//! Instance-wide settings (not tenant data): the demo JWT secret, whether the demo was seeded,
+//! the demo's API key (for `clickledger simulate`).
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, EntityTrait};
@@ -27,6 +28,16 @@ pub async fn get_or_init(db: &Db, key: &str, init: impl FnOnce() -> String) -> R
         .await?
         .ok_or(crate::Error::NotFound)?;
     Ok((stored.value, inserted > 0))
+}
+
+/// A stored secret (one of [`crate::secrets::SECRET_SETTINGS`]), opened; `None` when unset.
+pub async fn get_secret(db: &Db, key: &str) -> Result<Option<String>> {
+    debug_assert!(crate::secrets::SECRET_SETTINGS.contains(&key), "{key} is not listed as a secret setting");
+    let owner = crate::secrets::setting_owner(key);
+    match get(db, key).await? {
+        Some(stored) => Ok(Some(db.secrets().open(&owner, &stored)?)),
+        None => Ok(None),
+    }
 }
 
 /// [`get_or_init`] for a secret (one of [`crate::secrets::SECRET_SETTINGS`]): stored sealed.

@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod client_address;
+pub mod dashboard;
 pub mod exports;
 pub mod graphiql;
 pub mod graphql;
@@ -19,10 +20,9 @@ use crate::auth::{Authentication, Verified};
 use crate::sessions::Refusal;
 use crate::state::AppState;
 
-/// Where people sign in, named in invitations and on the set-password page: GraphiQL (the
-/// `login` mutation) until the dashboard exists.
+/// Where people sign in, named in invitations and on the set-password page: the dashboard.
 pub fn sign_in_url(public_url: &str) -> String {
-    format!("{public_url}/graphql")
+    format!("{public_url}/dashboard")
 }
 
 /// Reads `Authorization: Bearer <jwt>`. A present but bad token is `Invalid`, not anonymous,

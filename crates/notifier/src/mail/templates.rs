@@ -56,7 +56,7 @@ fn message(kind: &str, subject: String, paragraphs: Vec<String>, link: Option<(&
 pub struct SignIn<'a> {
     pub tenant_slug: &'a str,
     pub email: &'a str,
-    /// The portal's address (GraphiQL until the dashboard exists).
+    /// The portal's address: the dashboard.
     pub url: &'a str,
 }
 
