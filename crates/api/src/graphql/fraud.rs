@@ -434,14 +434,19 @@ pub struct FraudReportRule {
 /// Conversions by click-to-conversion time.
 #[derive(SimpleObject)]
 pub struct CtitDistribution {
+    #[graphql(name = "under10s")]
     pub under_10s: i64,
     /// 10 s to under a minute.
+    #[graphql(name = "under1m")]
     pub under_1m: i64,
     /// A minute to under an hour.
+    #[graphql(name = "under1h")]
     pub under_1h: i64,
     /// An hour to under 24 hours.
+    #[graphql(name = "under24h")]
     pub under_24h: i64,
     /// 24 hours or more.
+    #[graphql(name = "over24h")]
     pub over_24h: i64,
 }
 

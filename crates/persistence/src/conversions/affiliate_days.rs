@@ -47,7 +47,7 @@ pub(super) async fn record<C: ConnectionTrait>(
     }
     metrics.extend(verdict.flags.iter().map(|flag| format!("{RULE_PREFIX}{}", flag.rule)));
     metrics.extend(ctit.map(|ctit| CtitBucket::of(ctit).as_str().to_owned()));
-    let day = day_of(job.occurred_at);
+    let day = day_of(job.received_at);
     // Keyed, so a key is in the statement once (PostgreSQL refuses to update a row twice).
     let mut counts: BTreeMap<(uuid::Uuid, &str), i64> = BTreeMap::new();
     for credit in &resolution.credits {
