@@ -483,3 +483,33 @@ async fn staff_get_each_flagged_conversion_of_their_tenant_live_and_nothing_else
     assert!(alert["cursor"].as_str().is_some_and(|c| c.starts_with('c')), "{alert}");
     assert!(ws.next_for(&sub, Duration::from_millis(500)).await.is_none(), "nothing else");
 }
+
+#[tokio::test]
+async fn fraud_alerts_are_mailed_to_owners_at_most_once_an_hour_per_rule_and_affiliate() {
+    let Some(sink) = clickledger_e2e::smtp::SmtpSink::start().await else {
+        assert!(std::env::var("CI").is_err(), "python3-aiosmtpd is required in CI");
+        eprintln!("SKIPPED: no python3 with aiosmtpd (apt-get install python3-aiosmtpd)");
+        return;
+    };
+    let url = sink.url();
+    let app = spawn_app!("--smtp-url", &url, "--mail-from", "Clickledger <noreply@clickledger.test>").await;
+    let (t, _, link) = program(&app, "alertmail").await;
+    let other = t.create_affiliate("Other", false).await;
+    let campaign = t.create_campaign("Bingo", json!({})).await;
+    let other_link = t.create_link(&other, &campaign).await;
+
+    // Two click injections by Partner within the hour: one e-mail. One by Other: another.
+    let first = injected(&t, &link, "m1").await;
+    injected(&t, &link, "m2").await;
+    injected(&t, &other_link, "m3").await;
+    sink.wait_for(2, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let mails: Vec<_> =
+        sink.messages().into_iter().filter(|m| m.subject.starts_with("Fraud alert")).collect();
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    let partner =
+        mails.iter().find(|m| m.subject == "Fraud alert: Partner (click_injection)").expect("Partner's");
+    assert_eq!(partner.to, format!("owner@{}.test", t.slug));
+    assert!(partner.text.contains(&first), "the first alert names its conversion: {}", partner.text);
+    assert!(mails.iter().any(|m| m.subject == "Fraud alert: Other (click_injection)"), "{mails:?}");
+}

@@ -155,3 +155,16 @@ pub fn rate(part: u64, whole: u64) -> Decimal {
     }
     (Decimal::from(part) / Decimal::from(whole)).round_dp(4)
 }
+
+/// At most one fraud-alert e-mail per (rule, affiliate) within this; the rest go in the daily
+/// digest.
+pub const ALERT_MAIL_INTERVAL: TimeDelta = TimeDelta::hours(1);
+
+/// Whether an alert for a (rule, affiliate) last mailed at `last_mailed` may be mailed at
+/// `now`, or waits for the digest.
+pub fn alert_mail_due(
+    last_mailed: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    last_mailed.is_none_or(|last| now - last >= ALERT_MAIL_INTERVAL)
+}

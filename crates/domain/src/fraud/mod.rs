@@ -10,7 +10,8 @@ mod signals;
 mod verdict;
 
 pub use affiliate::{
-    CLICK_SPAMMING_DAYS, ClickSpamming, CtitBucket, CtitCounts, MAX_CLICK_SPAMMING_MIN_CONVERSIONS, rate,
+    ALERT_MAIL_INTERVAL, CLICK_SPAMMING_DAYS, ClickSpamming, CtitBucket, CtitCounts,
+    MAX_CLICK_SPAMMING_MIN_CONVERSIONS, alert_mail_due, rate,
 };
 pub use ip_lists::{IpList, IpRange, LineError, ip_key, key_ip, merge as merge_ranges, parse_ranges};
 pub use rules::{

@@ -604,6 +604,13 @@ fn click_spamming_needs_enough_conversions_and_more_than_the_share() {
     assert_eq!(rate(5, 0), rust_decimal::Decimal::ZERO);
 }
 
+#[test]
+fn an_alert_mail_waits_an_hour_after_the_last_one_of_its_rule_and_affiliate() {
+    assert!(alert_mail_due(None, at()));
+    assert!(!alert_mail_due(Some(at() - TimeDelta::minutes(59)), at()));
+    assert!(alert_mail_due(Some(at() - TimeDelta::hours(1)), at()));
+}
+
 proptest! {
     #[test]
     fn ctit_buckets_never_go_down_as_time_goes_up(a in -100_000i64..200_000, b in -100_000i64..200_000) {
