@@ -83,7 +83,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(AffiliateLogins::Table)
-                    .add_column(&mut text_null(AffiliateLogins::UserAgent))
+                    .add_column(text_null(AffiliateLogins::UserAgent))
                     .to_owned(),
             )
             .await?;
