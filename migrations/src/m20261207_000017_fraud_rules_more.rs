@@ -1,5 +1,6 @@
 //! More fraud rules: promo codes claimed per player (`promo_claims`, looked up by code and
-//! the claim's IP or device within the window, or by code and player), the user agent of an
+//! the claim's IP or device within the window, or by code and player; by when they happened
+//! for the bonus-only check when a commission period closes), the user agent of an
 //! affiliate's latest login from each address (self-referral by device), and per affiliate
 //! and UTC day the counts the fraud report and the click-spamming check read
 //! (`affiliate_fraud_days`: conversions, flagged, flagged per rule, CTIT buckets), added to in
@@ -33,8 +34,11 @@ enum PromoClaims {
     DeviceId,
     ConversionId,
     CreatedAt,
+    BonusAmount,
+    OccurredAt,
 }
 
+const CLAIMS_BY_TIME: &str = "ix_promo_claims_tenant_occurred";
 const CLAIMS_BY_IP: &str = "ix_promo_claims_tenant_code_ip_time";
 const CLAIMS_BY_DEVICE: &str = "ix_promo_claims_tenant_code_device_time";
 
@@ -98,6 +102,9 @@ impl MigrationTrait for Migration {
                     .col(string_null(PromoClaims::DeviceId))
                     .col(uuid(PromoClaims::ConversionId))
                     .col(timestamp_with_time_zone(PromoClaims::CreatedAt))
+                    // Exact, as given (`bonus_amount`), compared only in Rust.
+                    .col(string_null(PromoClaims::BonusAmount))
+                    .col(timestamp_with_time_zone(PromoClaims::OccurredAt))
                     .primary_key(
                         Index::create()
                             .col(PromoClaims::TenantId)
@@ -117,6 +124,14 @@ impl MigrationTrait for Migration {
             )
             .await?;
         }
+        crate::util::index(
+            manager,
+            CLAIMS_BY_TIME,
+            PromoClaims::Table,
+            &[PromoClaims::TenantId, PromoClaims::OccurredAt],
+            false,
+        )
+        .await?;
         manager
             .create_table(
                 Table::create()

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use chrono::Datelike;
+
 use clickledger_e2e::tenant::{Link, Tenant, run_as};
 use clickledger_e2e::ws::{GqlWs, WsProtocol};
 use clickledger_e2e::{PASSWORD, TestApp, error_code, error_field, spawn_app};
@@ -512,4 +514,109 @@ async fn fraud_alerts_are_mailed_to_owners_at_most_once_an_hour_per_rule_and_aff
     assert_eq!(partner.to, format!("owner@{}.test", t.slug));
     assert!(partner.text.contains(&first), "the first alert names its conversion: {}", partner.text);
     assert!(mails.iter().any(|m| m.subject == "Fraud alert: Other (click_injection)"), "{mails:?}");
+}
+
+/// `YYYY-MM` of last month (UTC).
+fn last_month() -> String {
+    let today = chrono::Utc::now().date_naive();
+    let first = today.with_day(1).expect("day 1");
+    (first - chrono::Duration::days(1)).format("%Y-%m").to_string()
+}
+
+#[tokio::test]
+async fn closing_a_period_flags_the_players_who_took_a_bonus_and_deposited_under_the_floor() {
+    let app = spawn_app!().await;
+    let (t, _, link) = program(&app, "bonusonly").await;
+    let campaign = t.run("{ campaigns { nodes { id } } }", json!({})).await["campaigns"]["nodes"][0]["id"]
+        .as_str()
+        .expect("campaign")
+        .to_owned();
+    // A plan in force long before, so last month's deposits are booked (the ledger's player
+    // facts are what the check reads).
+    let plan = t
+        .run(
+            "mutation($i: CreateCommissionPlanInput!) { createCommissionPlan(input: $i) { id } }",
+            json!({"i": {"name": "CPA", "effectiveFrom": "2000-01-01T00:00:00Z",
+                         "rules": {"currency": "EUR", "cpa": {"amount": "30"}}}}),
+        )
+        .await["createCommissionPlan"]["id"]
+        .as_str()
+        .expect("plan")
+        .to_owned();
+    t.run(
+        "mutation($i: AssignCommissionPlanInput!) { assignCommissionPlan(input: $i) { id } }",
+        json!({"i": {"planId": plan, "campaignId": campaign, "effectiveFrom": "2000-01-01T00:00:00Z"}}),
+    )
+    .await;
+    let month = last_month();
+    let occurred = format!("{month}-15T12:00:00Z");
+    // Each player registers through the link now, then claims a bonus with a first deposit
+    // reported for last month: b-low deposits 5 (under the floor of 10), b-high 100, and
+    // b-none claims a code without a bonus.
+    let mut claims = Vec::new();
+    for (player, amount, bonus) in
+        [("b-low", "5", Some("50")), ("b-high", "100", Some("50")), ("b-none", "1", None)]
+    {
+        convert(&t, &link, &[("event", "registration"), ("player_id", player)]).await;
+        let txn = format!("ftd-{player}");
+        let mut params = vec![
+            ("player_id", player),
+            ("event", "ftd"),
+            ("txn_id", txn.as_str()),
+            ("amount", amount),
+            ("currency", "EUR"),
+            ("occurred_at", occurred.as_str()),
+            ("promo_code", "WELCOME"),
+            ("ip", "192.0.2.77"),
+        ];
+        if let Some(bonus) = bonus {
+            params.push(("bonus_amount", bonus));
+        }
+        let answer = t.postback_ok(&params).await;
+        assert!(!rules_of(&answer).contains(&"promo_abuse".to_owned()), "{answer}");
+        claims.push(answer["conversion_id"].as_str().expect("conversion id").to_owned());
+    }
+    // The rule's other settings do not matter here: only the floor.
+    let limit = update_settings(&t, json!({"promoClaimsLimit": 100})).await;
+    assert!(limit["errors"].is_null(), "{limit}");
+
+    let close = "mutation($p: String!) { closePeriod(period: $p) { id } }";
+    t.run(close, json!({"p": month})).await;
+    t.run(close, json!({"p": month})).await;
+    let flags_of = |id: &str| {
+        let (app, token) = (&app, &t.token);
+        let id = id.to_owned();
+        async move {
+            run_as(app, token, "query($id: ID!) { conversion(id: $id) { risk fraudAction fraudFlags { rule action evidence } } }", json!({"id": id}))
+                .await["conversion"]
+                .clone()
+        }
+    };
+    let low = flags_of(&claims[0]).await;
+    let flags = low["fraudFlags"].as_array().expect("flags");
+    let bonus_only: Vec<_> = flags.iter().filter(|f| f["rule"] == "PROMO_ABUSE").collect();
+    assert_eq!(bonus_only.len(), 1, "flagged once, closing twice: {low}");
+    assert_eq!(bonus_only[0]["action"], "FLAG");
+    assert_eq!(
+        bonus_only[0]["evidence"],
+        "bonus-only: claimed promo code `WELCOME` with a bonus of 50, deposited 5 by the period's close (floor 10)"
+    );
+    assert_eq!(low["fraudAction"], "FLAG");
+    assert!(low["risk"].as_i64().is_some_and(|risk| risk >= 60), "{low}");
+    for id in &claims[1..] {
+        let other = flags_of(id).await;
+        assert!(
+            !other["fraudFlags"].as_array().expect("flags").iter().any(|f| f["rule"] == "PROMO_ABUSE"),
+            "{other}"
+        );
+    }
+    // It is in the review queue.
+    let review = run_as(
+        &app,
+        &t.token,
+        "{ fraudReview(filter: {rule: PROMO_ABUSE}) { nodes { conversion { id } } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(review["fraudReview"]["nodes"], json!([{"conversion": {"id": claims[0]}}]), "{review}");
 }

@@ -53,6 +53,11 @@ impl<'a> Fraud<'a> {
         diff.field("promoClaimsLimit", before.promo_claims_limit, settings.promo_claims_limit);
         diff.field("promoWindowHours", before.promo_window_hours, settings.promo_window_hours);
         diff.field("clickSpamming", before.click_spamming, settings.click_spamming);
+        diff.field(
+            "bonusOnlyDepositFloor",
+            before.bonus_only_deposit_floor,
+            settings.bonus_only_deposit_floor,
+        );
         let changed = diff.into_value();
         if changed.as_object().is_some_and(|fields| !fields.is_empty()) {
             let change = Change::new(AuditAction::FraudSettingsUpdated, tenant, changed);

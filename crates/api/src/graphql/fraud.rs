@@ -149,6 +149,9 @@ pub struct FraudSettings {
     pub promo_window_hours: i32,
     /// The affiliate-level click-spamming check.
     pub click_spamming: ClickSpammingSetting,
+    /// When a commission period closes, a player who claimed a bonus (`bonus_amount`) in it
+    /// and whose deposits are under this is flagged PROMO_ABUSE (bonus-only; default 10).
+    pub bonus_only_deposit_floor: Decimal,
 }
 
 /// Click spamming: an affiliate whose conversions came 24 hours or more after their click
@@ -192,6 +195,7 @@ impl From<Settings> for FraudSettings {
             promo_claims_limit: i32::try_from(settings.promo_claims_limit).unwrap_or(i32::MAX),
             promo_window_hours: i32::try_from(settings.promo_window_hours).unwrap_or(i32::MAX),
             click_spamming: settings.click_spamming.into(),
+            bonus_only_deposit_floor: settings.bonus_only_deposit_floor,
         }
     }
 }
@@ -226,6 +230,8 @@ pub struct UpdateFraudSettingsInput {
     /// 1–8760.
     pub promo_window_hours: Option<i32>,
     pub click_spamming: Option<ClickSpammingInput>,
+    /// Not negative.
+    pub bonus_only_deposit_floor: Option<Decimal>,
 }
 
 /// Changes to the click-spamming check; what is left out stays as it is.
@@ -294,6 +300,9 @@ impl UpdateFraudSettingsInput {
         }
         if let Some(hours) = self.promo_window_hours {
             settings.promo_window_hours = at_least_one(hours, "promoWindowHours")?;
+        }
+        if let Some(floor) = self.bonus_only_deposit_floor {
+            settings.bonus_only_deposit_floor = floor;
         }
         if let Some(input) = self.click_spamming {
             let check = &mut settings.click_spamming;

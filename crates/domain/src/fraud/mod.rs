@@ -17,7 +17,7 @@ pub use ip_lists::{IpList, IpRange, LineError, ip_key, key_ip, merge as merge_ra
 pub use rules::{
     AffiliateLogin, BotClick, Burst, Facts, FraudSettings, IpSource, ListedIp, MAX_PROMO_CLAIMS_LIMIT,
     MAX_PROMO_WINDOW_HOURS, MAX_REGISTRATIONS_PER_HOUR, PromoClaim, PromoLink, RuleSetting,
-    SELF_REFERRAL_WINDOW, SharedSignal, VELOCITY_WINDOW, judge,
+    SELF_REFERRAL_WINDOW, SharedSignal, VELOCITY_WINDOW, bonus_only, judge,
 };
 pub(crate) use signals::parse as parse_signals;
 pub use signals::{ClusterSignal, MAX_USER_AGENT_LEN, Signals};

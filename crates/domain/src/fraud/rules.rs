@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::affiliate::ClickSpamming;
@@ -51,6 +52,9 @@ pub struct FraudSettings {
     /// The affiliate-level click-spamming check (not a conversion's rule: it flags the
     /// affiliate in review and in the fraud report).
     pub click_spamming: ClickSpamming,
+    /// A player who claimed a bonus in a commission period and whose deposits are under this
+    /// when the period closes is a bonus-only player (flagged as promo abuse).
+    pub bonus_only_deposit_floor: Decimal,
 }
 
 impl Default for FraudSettings {
@@ -71,6 +75,7 @@ impl Default for FraudSettings {
             promo_claims_limit: 3,
             promo_window_hours: 720,
             click_spamming: ClickSpamming::default(),
+            bonus_only_deposit_floor: Decimal::TEN,
         }
     }
 }
@@ -141,6 +146,9 @@ impl FraudSettings {
                 "promoWindowHours",
                 format!("must be between 1 and {MAX_PROMO_WINDOW_HOURS}"),
             ));
+        }
+        if self.bonus_only_deposit_floor.is_sign_negative() && !self.bonus_only_deposit_floor.is_zero() {
+            return Err(Error::invalid("bonusOnlyDepositFloor", "must not be negative"));
         }
         self.click_spamming.validate()
     }
@@ -413,6 +421,21 @@ pub fn judge(settings: &FraudSettings, facts: &Facts<'_>) -> Verdict {
         }
     }
     Verdict::of(flags)
+}
+
+/// The evidence against a player who claimed `code` with `bonus` and whose deposits came to
+/// `deposits` by the time the period closed, when that is under the floor; `None` otherwise
+/// (no bonus, or enough deposited).
+pub fn bonus_only(floor: Decimal, code: &str, bonus: Decimal, deposits: Decimal) -> Option<String> {
+    (bonus > Decimal::ZERO && deposits < floor).then(|| {
+        format!(
+            "bonus-only: claimed promo code `{}` with a bonus of {}, deposited {} by the period's close (floor {})",
+            code.escape_debug(),
+            bonus.normalize(),
+            deposits.normalize(),
+            floor.normalize()
+        )
+    })
 }
 
 /// Per link (cluster, IP, device), when this player and the others who claimed `code` that

@@ -605,6 +605,23 @@ fn click_spamming_needs_enough_conversions_and_more_than_the_share() {
 }
 
 #[test]
+fn bonus_only_needs_a_bonus_and_deposits_under_the_floor() {
+    let d = |v: i64| rust_decimal::Decimal::from(v);
+    let floor = FraudSettings::default().bonus_only_deposit_floor;
+    assert_eq!(floor, d(10));
+    assert_eq!(
+        bonus_only(floor, "WELCOME", d(50), d(5)).as_deref(),
+        Some(
+            "bonus-only: claimed promo code `WELCOME` with a bonus of 50, deposited 5 by the period's close (floor 10)"
+        )
+    );
+    assert!(bonus_only(floor, "WELCOME", d(50), d(10)).is_none(), "the floor itself is enough");
+    assert!(bonus_only(floor, "WELCOME", d(0), d(0)).is_none(), "no bonus, no bonus-only");
+    let negative = FraudSettings { bonus_only_deposit_floor: d(-1), ..FraudSettings::default() };
+    assert_eq!(negative.validate().unwrap_err().field(), "bonusOnlyDepositFloor");
+}
+
+#[test]
 fn an_alert_mail_waits_an_hour_after_the_last_one_of_its_rule_and_affiliate() {
     assert!(alert_mail_due(None, at()));
     assert!(!alert_mail_due(Some(at() - TimeDelta::minutes(59)), at()));

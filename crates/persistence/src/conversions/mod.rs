@@ -3,6 +3,7 @@
 
 mod affiliate_days;
 mod attribution;
+mod bonus_only;
 mod fraud;
 mod ingest;
 mod journey;
@@ -24,6 +25,7 @@ use rust_decimal::Decimal;
 
 pub(crate) use affiliate_days::{CONVERSIONS, FLAGGED, RULE_PREFIX};
 pub use attribution::{AttributionSetup, Touch, TrainedModel};
+pub(crate) use bonus_only::flag_in_period as flag_bonus_only;
 pub use ingest::{IngestOutcome, Prepared, commit_batch, ingest, prepare};
 pub use read::{Conversions, events_after};
 pub use review::{Review, ReviewFilter, ReviewRecord, Reviewed};

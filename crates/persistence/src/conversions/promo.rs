@@ -79,6 +79,8 @@ pub(super) async fn record<C: ConnectionTrait>(
         device_id: Set(signals.device_id.clone()),
         conversion_id: Set(conversion.uuid()),
         created_at: Set(job.received_at),
+        bonus_amount: Set(signals.bonus_amount.map(|bonus| bonus.to_string())),
+        occurred_at: Set(job.occurred_at),
     };
     let keep_first = OnConflict::columns([
         promo_claims::Column::TenantId,

@@ -14,6 +14,10 @@ pub struct Model {
     pub device_id: Option<String>,
     pub conversion_id: Uuid,
     pub created_at: DateTimeUtc,
+    /// The postback's `bonus_amount`, exact as given.
+    pub bonus_amount: Option<String>,
+    /// When the claiming conversion happened (for the period it belongs to).
+    pub occurred_at: DateTimeUtc,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
