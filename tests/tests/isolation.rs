@@ -433,6 +433,10 @@ impl Generator<'_> {
                     "score" => "60".into(),
                     "registrationFloorSecs" | "ftdFloorSecs" => "10".into(),
                     "registrationsPerHour" => "5".into(),
+                    "promoClaimsLimit" => "3".into(),
+                    "promoWindowHours" => "720".into(),
+                    "thresholdPercent" => "30".into(),
+                    "minConversions" => "20".into(),
                     "offset" => "0".into(),
                     "limit" => PAGE.to_string(),
                     "postbacksPerMinute" => "1000".into(),
@@ -448,7 +452,18 @@ impl Generator<'_> {
                     "to" => format!("{:?}", (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339()),
                     _ => "\"2026-01-01T00:00:00Z\"".into(),
                 },
-                ("SCALAR", "NaiveDate") => "\"2026-01-01\"".into(),
+                // A report's days cover the fixture's conversions (made today).
+                ("SCALAR", "NaiveDate") => match name {
+                    "from" => format!(
+                        "{:?}",
+                        (chrono::Utc::now() - chrono::Duration::days(2)).date_naive().to_string()
+                    ),
+                    "to" => format!(
+                        "{:?}",
+                        (chrono::Utc::now() + chrono::Duration::days(2)).date_naive().to_string()
+                    ),
+                    _ => "\"2026-01-01\"".into(),
+                },
                 // Money and rates: values every rule accepts (tiers start at 0, percents ≤ 100).
                 ("SCALAR", "Decimal") => match name {
                     "from" => "\"0\"".into(),
@@ -771,13 +786,23 @@ type Post<'a> = (&'a str, &'a Value, &'a str);
 /// then one more visible conversion, whose arrival ends the watch.
 async fn watch(app: &TestApp, token: &str, operation: &str, visible: Post<'_>, trigger: Post<'_>) -> String {
     let (visible_key, visible_link, visible_txn) = visible;
+    let (trigger_key, trigger_link, trigger_txn) = trigger;
+    // `fraudAlerts` delivers flagged conversions only: every conversion of this watch shares a
+    // device with a seed posted first in its tenant, so multi-accounting flags it.
+    let alerts = operation.contains("fraudAlerts");
+    let extra: &[(&str, &str)] = if alerts { &[("device_id", "watched-device")] } else { &[] };
+    if alerts {
+        let (seed_v, seed_t) = (format!("{visible_txn}-seedv"), format!("{visible_txn}-seedt"));
+        convert_with(app, visible_key, visible_link, &seed_v, &format!("player-{seed_v}"), extra).await;
+        convert_with(app, trigger_key, trigger_link, &seed_t, &format!("player-{seed_t}"), extra).await;
+    }
     let mut ws = GqlWs::connect(app, Some(token), WsProtocol::TransportWs).await;
     let sub = ws.subscribe(operation, json!({})).await;
     let mut seen = String::new();
     let mut live = false;
     for attempt in 0..20 {
         let txn = format!("{visible_txn}-warm{attempt}");
-        convert(app, visible_key, visible_link, &txn, &format!("player-{txn}")).await;
+        convert_with(app, visible_key, visible_link, &txn, &format!("player-{txn}"), extra).await;
         let deadline = Instant::now() + Duration::from_millis(500);
         while let Some(Ok(data)) = ws.next_for(&sub, deadline.saturating_duration_since(Instant::now())).await
         {
@@ -792,10 +817,9 @@ async fn watch(app: &TestApp, token: &str, operation: &str, visible: Post<'_>, t
         }
     }
     assert!(live, "the feed never went live; seen: {seen}");
-    let (trigger_key, trigger_link, trigger_txn) = trigger;
-    convert(app, trigger_key, trigger_link, trigger_txn, &format!("player-{trigger_txn}")).await;
+    convert_with(app, trigger_key, trigger_link, trigger_txn, &format!("player-{trigger_txn}"), extra).await;
     let end = format!("{visible_txn}-end");
-    convert(app, visible_key, visible_link, &end, &format!("player-{end}")).await;
+    convert_with(app, visible_key, visible_link, &end, &format!("player-{end}"), extra).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !seen.contains(&end) {
         match ws.next_for(&sub, deadline.saturating_duration_since(Instant::now())).await {
@@ -810,6 +834,28 @@ async fn watch(app: &TestApp, token: &str, operation: &str, visible: Post<'_>, t
     assert!(seen.contains(&end), "the feed stopped before its end marker; seen: {seen}");
     ws.close().await;
     seen
+}
+
+/// Subscriptions only owners and managers may open: an affiliate's is refused.
+const STAFF_ONLY_FEEDS: &[&str] = &["fraudAlerts"];
+
+async fn refused_to_affiliate(app: &TestApp, token: &str, feed: &Probe) -> Vec<String> {
+    let mut ws = GqlWs::connect(app, Some(token), WsProtocol::TransportWs).await;
+    let sub = ws.subscribe(&feed.text, json!({})).await;
+    let answer = ws.next_for(&sub, Duration::from_secs(10)).await;
+    ws.close().await;
+    let refused = match &answer {
+        Some(Err(message)) => {
+            let error = &message["payload"];
+            let error = if error.is_array() { &error[0] } else { &error["errors"][0] };
+            error["extensions"]["code"] == "FORBIDDEN"
+        }
+        _ => false,
+    };
+    if refused {
+        return Vec::new();
+    }
+    vec![format!("affiliate: {}.{} was not refused: {answer:?}\n  op: {}", feed.root, feed.field, feed.text)]
 }
 
 fn feed_leaks(
@@ -846,20 +892,32 @@ fn feed_control(seen: &str, trigger: &str, who: &str, feed: &Probe) -> Vec<Strin
 
 /// Clicks `link` and posts a deposit for its click ID with `key`; returns the answer.
 async fn convert(app: &TestApp, key: &str, link: &Value, txn: &str, player: &str) -> Value {
+    convert_with(app, key, link, txn, player, &[]).await
+}
+
+/// [`convert`] with more postback parameters.
+async fn convert_with(
+    app: &TestApp,
+    key: &str,
+    link: &Value,
+    txn: &str,
+    player: &str,
+    extra: &[(&str, &str)],
+) -> Value {
     let code = link["code"].as_str().unwrap();
     let click = app.click(code, "", None).await;
     let click_id = click.click_id();
-    let (status, answer) = app
-        .postback_get(&[
-            ("key", key),
-            ("click_id", &click_id),
-            ("player_id", player),
-            ("event", "deposit"),
-            ("txn_id", txn),
-            ("amount", "25"),
-            ("currency", "EUR"),
-        ])
-        .await;
+    let mut params = vec![
+        ("key", key),
+        ("click_id", click_id.as_str()),
+        ("player_id", player),
+        ("event", "deposit"),
+        ("txn_id", txn),
+        ("amount", "25"),
+        ("currency", "EUR"),
+    ];
+    params.extend_from_slice(extra);
+    let (status, answer) = app.postback_get(&params).await;
     assert_eq!(status, 200, "postback failed: {answer}");
     assert_eq!(answer["attributed"], true, "{answer}");
     answer
@@ -1382,6 +1440,10 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     let (feeds, probes): (Vec<Probe>, Vec<Probe>) =
         probes.into_iter().partition(|p| Some(&p.root) == schema.subscription.as_ref());
     for (n, feed) in feeds.iter().enumerate() {
+        if STAFF_ONLY_FEEDS.contains(&feed.field.as_str()) {
+            failures.extend(refused_to_affiliate(&app, &osprey_token, feed).await);
+            continue;
+        }
         let trigger = format!("ALPHA-LIVE-K{n}");
         let mark = format!("ALPHA-OSPREY-MARK-{n}");
         let visible = (alpha_key.as_str(), &osprey_merlin, mark.as_str());

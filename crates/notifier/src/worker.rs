@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use clickledger_domain::ids::{EndpointId, TenantId};
 use clickledger_persistence::Db;
 use clickledger_persistence::conversions::events_after;
+use clickledger_persistence::fraud_alert_mail;
 use clickledger_persistence::mail::work as mail_work;
 use clickledger_persistence::mail::{EMAIL_FAILED, EMAIL_PENDING, EMAIL_SENT, Email};
 use clickledger_persistence::outbound::work::{self, Outcome};
@@ -135,6 +136,9 @@ impl Notifier {
                 if let Err(err) = notifier.enqueue_new_events().await {
                     tracing::warn!(error = %err, "notifier: reading the event log failed; will retry");
                 }
+                if let Err(err) = notifier.queue_fraud_alerts().await {
+                    tracing::warn!(error = %err, "notifier: queueing fraud alerts failed; will retry");
+                }
                 if let Err(err) = notifier.dispatch_due(&mut sends).await {
                     tracing::warn!(error = %err, "notifier: dispatching deliveries failed; will retry");
                 }
@@ -182,12 +186,16 @@ impl Notifier {
         let mut queued = 0;
         for tenant in digest::tenants_due(&self.db, day, day_end).await? {
             let f = digest::figures(&self.db, tenant.id, day_start, day_end).await?;
-            let figures = [
+            let mut figures = vec![
                 ("Conversions received", f.conversions.to_string()),
                 ("Attributed", f.attributed.to_string()),
                 ("Affiliate postbacks delivered", f.postbacks_delivered.to_string()),
                 ("Affiliate postbacks dead-lettered", f.postbacks_failed.to_string()),
             ];
+            // The fraud alerts not mailed that day (one an hour per rule and affiliate).
+            for (rule, affiliate, held) in fraud_alert_mail::held_back(&self.db, tenant.id, day).await? {
+                figures.push(("Fraud alerts not mailed", format!("{held} × {rule}, affiliate {affiliate}")));
+            }
             let message = templates::daily_digest(&tenant.name, &day.to_string(), &figures);
             // Each affiliate credited that day gets its own figures, never another's.
             let affiliate_messages = digest::affiliate_days(&self.db, tenant.id, day_start, day_end)
@@ -204,6 +212,39 @@ impl Notifier {
             }
         }
         Ok(queued)
+    }
+
+    /// Reads every tenant's events past its fraud-alert cursor and, for each flagged new
+    /// conversion, queues the alert to the tenant's owners, at most one an hour per (rule,
+    /// affiliate); the rest are counted for the daily digest. Returns the alerts mailed.
+    pub async fn queue_fraud_alerts(&self) -> Result<usize, Error> {
+        let mut mailed = 0;
+        for (tenant, mut cursor) in fraud_alert_mail::tenants_behind(&self.db).await? {
+            loop {
+                let (events, last) = events_after(&self.db, tenant.id, cursor, EVENT_BATCH).await?;
+                if last <= cursor {
+                    break;
+                }
+                let alerts = fraud_alert_mail::alerts_of(&self.db, tenant.id, &events).await?;
+                let message = |alert: &fraud_alert_mail::Alert| {
+                    let detail = format!(
+                        "Conversion {} (score {}): {}",
+                        alert.conversion, alert.score, alert.evidence
+                    );
+                    templates::fraud_alert(&tenant.name, &alert.affiliate_name, alert.rule.as_str(), &detail)
+                };
+                let now = self.clock.now();
+                match fraud_alert_mail::apply(&self.db, tenant.id, &alerts, (cursor, last), now, message)
+                    .await?
+                {
+                    Some((sent, _held)) => mailed += sent,
+                    // Another replica got there first.
+                    None => break,
+                }
+                cursor = last;
+            }
+        }
+        Ok(mailed)
     }
 
     /// Reads every tenant's events past its cursor and stores the deliveries they call for.

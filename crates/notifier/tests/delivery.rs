@@ -643,3 +643,42 @@ async fn daily_digests_go_once_per_tenant_and_day() {
     assert_eq!(affiliates.len(), 1, "{affiliates:?}");
     assert_eq!((affiliates[0].email.as_str(), affiliates[0].conversions), ("partner@digest.test", 2));
 }
+
+#[tokio::test]
+async fn fraud_alerts_go_once_an_hour_per_rule_and_affiliate_and_the_rest_into_the_digest() {
+    let t = fresh_db("notifier").await;
+    let w = world(&t.db, "alerts").await;
+    let clock = start_clock();
+    let notifier = Notifier::new(t.db.clone(), loopback_allowed(), Arc::new(clock.clone())).unwrap();
+    // A first deposit at once after its click is click injection (floor 30 s).
+    convert(&t.db, &w, "F-1").await;
+    convert(&t.db, &w, "F-2").await;
+    // A day on, so that the next day's digest covers a day the tenant lived through.
+    clock.advance(Duration::from_secs(24 * 3600));
+    assert_eq!(notifier.queue_fraud_alerts().await.unwrap(), 1, "the second is held back");
+    assert_eq!(notifier.queue_fraud_alerts().await.unwrap(), 0, "each event is read once");
+    let again = Notifier::new(t.db.clone(), loopback_allowed(), Arc::new(clock.clone())).unwrap();
+    assert_eq!(again.queue_fraud_alerts().await.unwrap(), 0, "once across restarts");
+    clock.advance(Duration::from_secs(59 * 60));
+    convert(&t.db, &w, "F-3").await;
+    assert_eq!(notifier.queue_fraud_alerts().await.unwrap(), 0, "59 minutes later: held back");
+    clock.advance(Duration::from_secs(60));
+    convert(&t.db, &w, "F-4").await;
+    assert_eq!(notifier.queue_fraud_alerts().await.unwrap(), 1, "an hour later: mailed");
+
+    let mails = clickledger_persistence::mail::work::emails_of(&t.db, w.tenant.id).await.unwrap();
+    let alerts: Vec<_> = mails.iter().filter(|m| m.kind == "fraud_alert").collect();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0].to, "owner@alerts.test");
+    assert_eq!(alerts[0].subject, "Fraud alert: Partner (click_injection)");
+
+    clock.advance(Duration::from_secs(24 * 3600));
+    assert_eq!(notifier.queue_daily_digests().await.unwrap(), 1);
+    let mails = clickledger_persistence::mail::work::emails_of(&t.db, w.tenant.id).await.unwrap();
+    let digest = mails.iter().find(|m| m.kind == "daily_digest" && m.to == "owner@alerts.test").unwrap();
+    assert!(
+        digest.text.contains("Fraud alerts not mailed: 2 × click_injection, affiliate Partner"),
+        "{}",
+        digest.text
+    );
+}

@@ -139,9 +139,15 @@ impl<'a> Directory<'a> {
         }
     }
 
-    /// Stamps the login; an affiliate's also records the address it came from, which the
-    /// self-referral rule compares with the players it brings.
-    pub async fn record_login(&self, user: &User, from: Option<std::net::IpAddr>) -> Result<()> {
+    /// Stamps the login; an affiliate's also records the address it came from and its user
+    /// agent, which the self-referral rule compares with the players it brings (the address,
+    /// and the address with the user agent as the device).
+    pub async fn record_login(
+        &self,
+        user: &User,
+        from: Option<std::net::IpAddr>,
+        user_agent: Option<&str>,
+    ) -> Result<()> {
         let now = Utc::now();
         users::Entity::update_many()
             .col_expr(users::Column::LastLoginAt, sea_orm::sea_query::Expr::value(now))
@@ -154,13 +160,17 @@ impl<'a> Directory<'a> {
                 affiliate_id: Set(affiliate.uuid()),
                 ip: Set(ip.to_string()),
                 last_seen_at: Set(now),
+                // A longer one could never equal a postback's, which is cut off there.
+                user_agent: Set(user_agent
+                    .filter(|agent| agent.len() <= clickledger_domain::fraud::MAX_USER_AGENT_LEN)
+                    .map(str::to_owned)),
             };
             let seen_again = sea_orm::sea_query::OnConflict::columns([
                 affiliate_logins::Column::TenantId,
                 affiliate_logins::Column::AffiliateId,
                 affiliate_logins::Column::Ip,
             ])
-            .update_column(affiliate_logins::Column::LastSeenAt)
+            .update_columns([affiliate_logins::Column::LastSeenAt, affiliate_logins::Column::UserAgent])
             .to_owned();
             affiliate_logins::Entity::insert(row)
                 .on_conflict(seen_again)

@@ -14,8 +14,8 @@ use crate::{Db, Error, Result, Scope};
 
 /// The fraud settings of the scope's tenant (staff only).
 pub struct Fraud<'a> {
-    db: &'a Db,
-    scope: Scope,
+    pub(crate) db: &'a Db,
+    pub(crate) scope: Scope,
 }
 
 impl<'a> Fraud<'a> {
@@ -49,6 +49,15 @@ impl<'a> Fraud<'a> {
         diff.field("registrationsPerHour", before.registrations_per_hour, settings.registrations_per_hour);
         diff.field("registrationFloorSecs", before.registration_floor_secs, settings.registration_floor_secs);
         diff.field("ftdFloorSecs", before.ftd_floor_secs, settings.ftd_floor_secs);
+        diff.field("promoAbuse", before.promo_abuse, settings.promo_abuse);
+        diff.field("promoClaimsLimit", before.promo_claims_limit, settings.promo_claims_limit);
+        diff.field("promoWindowHours", before.promo_window_hours, settings.promo_window_hours);
+        diff.field("clickSpamming", before.click_spamming, settings.click_spamming);
+        diff.field(
+            "bonusOnlyDepositFloor",
+            before.bonus_only_deposit_floor,
+            settings.bonus_only_deposit_floor,
+        );
         let changed = diff.into_value();
         if changed.as_object().is_some_and(|fields| !fields.is_empty()) {
             let change = Change::new(AuditAction::FraudSettingsUpdated, tenant, changed);

@@ -14,6 +14,8 @@ pub mod directory;
 mod entities;
 mod error;
 pub mod fraud;
+pub mod fraud_alert_mail;
+pub mod fraud_report;
 pub mod import;
 pub mod ip_lists;
 pub mod key_revocations;

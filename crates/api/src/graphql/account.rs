@@ -8,7 +8,7 @@ use clickledger_domain::validate;
 use clickledger_persistence::directory::{Directory, NewTenant};
 use clickledger_persistence::repo::{Affiliates, Users};
 
-use super::context::{client_ip, principal, state};
+use super::context::{client_ip, client_user_agent, principal, state};
 use super::guard::Allow;
 use super::types::{Affiliate, Tenant, User};
 use crate::Error;
@@ -183,7 +183,7 @@ impl AccountMutation {
             Some(candidate) if matches && candidate.user.status == ActiveStatus::Active => candidate.user,
             _ => return Err(Error::Unauthenticated.extend_message("invalid tenant, e-mail or password")),
         };
-        Directory::new(&state.db).record_login(&user, client_ip(ctx)).await.gql()?;
+        Directory::new(&state.db).record_login(&user, client_ip(ctx), client_user_agent(ctx)).await.gql()?;
         let principal = Principal {
             user: user.id,
             tenant: user.tenant_id,

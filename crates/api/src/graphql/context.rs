@@ -10,6 +10,11 @@ use crate::state::SharedState;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub Option<IpAddr>);
 
+/// The caller's `User-Agent` (HTTP POST only): an affiliate's login records it with its
+/// address, for the self-referral rule's device match.
+#[derive(Debug, Clone)]
+pub struct ClientUserAgent(pub Option<String>);
+
 /// Marks a long-lived connection (WebSocket). Its token was checked at `connection_init`;
 /// guards re-check its session before each operation (the connection itself is also closed
 /// when the session ends, see `sessions::watch`).
@@ -30,4 +35,8 @@ pub fn principal<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Principal> 
 
 pub fn client_ip(ctx: &Context<'_>) -> Option<IpAddr> {
     ctx.data_opt::<ClientIp>().and_then(|ip| ip.0)
+}
+
+pub fn client_user_agent<'a>(ctx: &Context<'a>) -> Option<&'a str> {
+    ctx.data_opt::<ClientUserAgent>().and_then(|agent| agent.0.as_deref())
 }

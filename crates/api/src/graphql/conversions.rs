@@ -19,7 +19,7 @@ use super::guard::Allow;
 use super::pagination;
 use crate::Error;
 use crate::error::GqlResultExt;
-use crate::live::{cursor_of, parse_cursor};
+use crate::live::{Topic, cursor_of, parse_cursor};
 
 #[derive(SimpleObject, Clone)]
 pub struct Credit {
@@ -216,6 +216,8 @@ pub struct LiveRequest {
     pub scope: Scope,
     pub role: Role,
     pub since: Option<i64>,
+    /// Which events the subscription follows.
+    pub topic: Topic,
 }
 
 impl OpeningLive {
@@ -223,7 +225,7 @@ impl OpeningLive {
         self.0.lock().ok()?.take()
     }
 
-    fn put(&self, request: LiveRequest) {
+    pub(super) fn put(&self, request: LiveRequest) {
         if let Ok(mut slot) = self.0.lock() {
             *slot = Some(request);
         }
@@ -237,6 +239,11 @@ pub struct LiveEvent(Mutex<Option<store::ConversionEvent>>);
 impl LiveEvent {
     pub fn new(event: store::ConversionEvent) -> Self {
         LiveEvent(Mutex::new(Some(event)))
+    }
+
+    /// The event, once.
+    pub(super) fn take(&self) -> Option<store::ConversionEvent> {
+        self.0.lock().ok().and_then(|mut event| event.take())
     }
 }
 
@@ -284,7 +291,12 @@ impl ConversionSubscription {
             }
         }
         if let Some(opening) = ctx.data_opt::<OpeningLive>() {
-            opening.put(LiveRequest { scope: principal.scope(), role: principal.role, since });
+            opening.put(LiveRequest {
+                scope: principal.scope(),
+                role: principal.role,
+                since,
+                topic: Topic::Conversions,
+            });
             return Ok(futures_util::stream::empty().boxed());
         }
         Err(Error::Internal("subscriptions are served by the WebSocket transport".into()).into_gql())

@@ -2,13 +2,15 @@
 
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use clickledger_domain::Error as Invalid;
 use clickledger_domain::fraud::review::{self, Decision};
-use clickledger_domain::fraud::{self, FraudSettings as Settings, RuleSetting};
+use clickledger_domain::fraud::{self, CtitBucket, FraudSettings as Settings, RuleSetting};
 use clickledger_domain::ids::{AffiliateId, ConversionId};
 use clickledger_persistence::conversions::{Review, ReviewFilter, Reviewed};
 use clickledger_persistence::fraud::Fraud;
+use clickledger_persistence::fraud_report::AffiliateFraud;
+use rust_decimal::Decimal;
 
 use super::context::{principal, state};
 use super::conversions::Conversion;
@@ -69,6 +71,9 @@ pub enum FraudRule {
     /// `registrationsPerHour`, or the named click came beyond the clicks a minute allowed from
     /// its IP on its link (`--clicks-per-minute-per-address`).
     Velocity,
+    /// One `promo_code` claimed by more than `promoClaimsLimit` players of one cluster, one
+    /// IP or one device within `promoWindowHours`.
+    PromoAbuse,
 }
 
 /// One rule's hit on a conversion.
@@ -135,6 +140,41 @@ pub struct FraudSettings {
     pub registration_floor_secs: i32,
     /// Click to first deposit in fewer seconds than this is click injection.
     pub ftd_floor_secs: i32,
+    /// Default on, score 60, FLAG.
+    pub promo_abuse: FraudRuleSetting,
+    /// More players than this claiming one promo code from one cluster, IP or device within
+    /// the window is promo abuse (default 3, 1–10000).
+    pub promo_claims_limit: i32,
+    /// How far back promo claims count, in hours (default 720, 1–8760).
+    pub promo_window_hours: i32,
+    /// The affiliate-level click-spamming check.
+    pub click_spamming: ClickSpammingSetting,
+    /// When a commission period closes, a player who claimed a bonus (`bonus_amount`) in it
+    /// and whose deposits are under this is flagged PROMO_ABUSE (bonus-only; default 10).
+    pub bonus_only_deposit_floor: Decimal,
+}
+
+/// Click spamming: an affiliate whose conversions came 24 hours or more after their click
+/// in more than `thresholdPercent` % of those with a known click-to-conversion time, over the
+/// last 7 UTC days, once it has at least `minConversions` of them.
+#[derive(SimpleObject)]
+pub struct ClickSpammingSetting {
+    /// Default on.
+    pub enabled: bool,
+    /// 0–100, default 30.
+    pub threshold_percent: i32,
+    /// At least 1, default 20.
+    pub min_conversions: i32,
+}
+
+impl From<fraud::ClickSpamming> for ClickSpammingSetting {
+    fn from(setting: fraud::ClickSpamming) -> Self {
+        ClickSpammingSetting {
+            enabled: setting.enabled,
+            threshold_percent: i32::from(setting.threshold_percent),
+            min_conversions: i32::try_from(setting.min_conversions).unwrap_or(i32::MAX),
+        }
+    }
 }
 
 impl From<Settings> for FraudSettings {
@@ -151,6 +191,11 @@ impl From<Settings> for FraudSettings {
             registrations_per_hour: i32::try_from(settings.registrations_per_hour).unwrap_or(i32::MAX),
             registration_floor_secs: i32::try_from(settings.registration_floor_secs).unwrap_or(i32::MAX),
             ftd_floor_secs: i32::try_from(settings.ftd_floor_secs).unwrap_or(i32::MAX),
+            promo_abuse: settings.promo_abuse.into(),
+            promo_claims_limit: i32::try_from(settings.promo_claims_limit).unwrap_or(i32::MAX),
+            promo_window_hours: i32::try_from(settings.promo_window_hours).unwrap_or(i32::MAX),
+            click_spamming: settings.click_spamming.into(),
+            bonus_only_deposit_floor: settings.bonus_only_deposit_floor,
         }
     }
 }
@@ -179,6 +224,24 @@ pub struct UpdateFraudSettingsInput {
     pub registrations_per_hour: Option<i32>,
     pub registration_floor_secs: Option<i32>,
     pub ftd_floor_secs: Option<i32>,
+    pub promo_abuse: Option<FraudRuleSettingInput>,
+    /// 1–10000.
+    pub promo_claims_limit: Option<i32>,
+    /// 1–8760.
+    pub promo_window_hours: Option<i32>,
+    pub click_spamming: Option<ClickSpammingInput>,
+    /// Not negative.
+    pub bonus_only_deposit_floor: Option<Decimal>,
+}
+
+/// Changes to the click-spamming check; what is left out stays as it is.
+#[derive(InputObject)]
+pub struct ClickSpammingInput {
+    pub enabled: Option<bool>,
+    /// 0–100.
+    pub threshold_percent: Option<i32>,
+    /// At least 1.
+    pub min_conversions: Option<i32>,
 }
 
 impl UpdateFraudSettingsInput {
@@ -224,6 +287,36 @@ impl UpdateFraudSettingsInput {
         }
         if let Some(floor) = self.ftd_floor_secs {
             settings.ftd_floor_secs = seconds(floor, "ftdFloorSecs")?;
+        }
+        if let Some(input) = self.promo_abuse {
+            input.apply_to(&mut settings.promo_abuse, "promoAbuse.score")?;
+        }
+        // Only the conversions here; the ranges are FraudSettings::validate's.
+        let at_least_one = |value: i32, field: &'static str| {
+            u32::try_from(value).map_err(|_| Invalid::invalid(field, "must be at least 1"))
+        };
+        if let Some(limit) = self.promo_claims_limit {
+            settings.promo_claims_limit = at_least_one(limit, "promoClaimsLimit")?;
+        }
+        if let Some(hours) = self.promo_window_hours {
+            settings.promo_window_hours = at_least_one(hours, "promoWindowHours")?;
+        }
+        if let Some(floor) = self.bonus_only_deposit_floor {
+            settings.bonus_only_deposit_floor = floor;
+        }
+        if let Some(input) = self.click_spamming {
+            let check = &mut settings.click_spamming;
+            if let Some(enabled) = input.enabled {
+                check.enabled = enabled;
+            }
+            if let Some(percent) = input.threshold_percent {
+                check.threshold_percent = u8::try_from(percent).map_err(|_| {
+                    Invalid::invalid("clickSpamming.thresholdPercent", "must be between 0 and 100")
+                })?;
+            }
+            if let Some(min) = input.min_conversions {
+                check.min_conversions = at_least_one(min, "clickSpamming.minConversions")?;
+            }
         }
         Ok(settings)
     }
@@ -284,17 +377,118 @@ pub struct FraudReviewItem {
     /// Where the multi-accounting rule linked players: the other player IDs sharing a
     /// signal (device, fingerprint, payment, e-mail or phone hash) with this one.
     pub cluster: Vec<String>,
+    /// Affiliate-level flags of the affiliates this conversion credits, as of today (UTC).
+    pub affiliate_flags: Vec<AffiliateFraudFlag>,
+}
+
+/// An affiliate-level fraud flag.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum AffiliateFlagKind {
+    /// More than `clickSpamming.thresholdPercent` % of its conversions with a known
+    /// click-to-conversion time came 24 hours or more after their click, over the last 7 UTC
+    /// days (with at least `clickSpamming.minConversions` of them).
+    ClickSpamming,
+}
+
+/// An affiliate flagged as a whole, not one conversion.
+#[derive(SimpleObject, Clone)]
+pub struct AffiliateFraudFlag {
+    pub affiliate_id: ID,
+    pub flag: AffiliateFlagKind,
+    /// What the check counted.
+    pub evidence: String,
 }
 
 impl From<Reviewed> for FraudReviewItem {
     fn from(reviewed: Reviewed) -> Self {
         FraudReviewItem {
+            affiliate_flags: Vec::new(),
             conversion: Conversion::from(reviewed.conversion),
             review_state: reviewed.review.state.into(),
             reviewed_by: reviewed.review.reviewed_by.map(|id| ID(id.to_string())),
             reviewed_at: reviewed.review.reviewed_at,
             review_note: reviewed.review.note,
             cluster: reviewed.cluster,
+        }
+    }
+}
+
+/// One affiliate's line of `fraudReport`.
+#[derive(SimpleObject)]
+pub struct FraudReportLine {
+    pub affiliate_id: ID,
+    pub affiliate_name: String,
+    /// Conversions crediting it (chargebacks aside).
+    pub conversions: i64,
+    /// Those with at least one fraud flag.
+    pub flagged: i64,
+    /// `flagged / conversions`, to four places.
+    pub flagged_rate: Decimal,
+    /// Per rule that fired at least once: the conversions it flagged.
+    pub rules: Vec<FraudReportRule>,
+    /// Click-to-conversion times of its conversions that name their click.
+    pub ctit: CtitDistribution,
+    /// Whether it is click spamming over the 7 days ending on the report's `to`.
+    pub click_spamming: bool,
+}
+
+#[derive(SimpleObject)]
+pub struct FraudReportRule {
+    pub rule: FraudRule,
+    pub flagged: i64,
+    /// `flagged / conversions`, to four places.
+    pub rate: Decimal,
+}
+
+/// Conversions by click-to-conversion time.
+#[derive(SimpleObject)]
+pub struct CtitDistribution {
+    #[graphql(name = "under10s")]
+    pub under_10s: i64,
+    /// 10 s to under a minute.
+    #[graphql(name = "under1m")]
+    pub under_1m: i64,
+    /// A minute to under an hour.
+    #[graphql(name = "under1h")]
+    pub under_1h: i64,
+    /// An hour to under 24 hours.
+    #[graphql(name = "under24h")]
+    pub under_24h: i64,
+    /// 24 hours or more.
+    #[graphql(name = "over24h")]
+    pub over_24h: i64,
+}
+
+fn count(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl From<AffiliateFraud> for FraudReportLine {
+    fn from(line: AffiliateFraud) -> Self {
+        let bucket = |bucket| count(line.ctit.get(bucket));
+        FraudReportLine {
+            affiliate_id: ID(line.affiliate.to_string()),
+            affiliate_name: line.name.clone(),
+            conversions: count(line.conversions),
+            flagged: count(line.flagged),
+            flagged_rate: fraud::rate(line.flagged, line.conversions),
+            rules: line
+                .by_rule
+                .iter()
+                .map(|(rule, flagged)| FraudReportRule {
+                    rule: (*rule).into(),
+                    flagged: count(*flagged),
+                    rate: fraud::rate(*flagged, line.conversions),
+                })
+                .collect(),
+            ctit: CtitDistribution {
+                under_10s: bucket(CtitBucket::Under10s),
+                under_1m: bucket(CtitBucket::Under1m),
+                under_1h: bucket(CtitBucket::Under1h),
+                under_24h: bucket(CtitBucket::Under24h),
+                over_24h: bucket(CtitBucket::Over24h),
+            },
+            click_spamming: line.click_spamming,
         }
     }
 }
@@ -338,9 +532,51 @@ impl FraudQuery {
         };
         let request = pagination::request(after, first, ConversionId::parse, ConversionId::uuid).gql()?;
         let page = Review::scoped(&state.db, scope).queue(&filter, request).await.gql()?;
+        let mut credited: Vec<AffiliateId> = page
+            .items
+            .iter()
+            .flat_map(|item| item.conversion.credits.iter().map(|c| c.affiliate_id))
+            .collect();
+        credited.sort_unstable_by_key(|affiliate| affiliate.uuid());
+        credited.dedup();
+        let spamming =
+            Fraud::scoped(&state.db, scope).click_spamming(&credited, Utc::now().date_naive()).await.gql()?;
         Ok(pagination::connection(page, request, |item| {
-            (pagination::cursor(item.conversion.id), FraudReviewItem::from(item))
+            let affiliate_flags = item
+                .conversion
+                .credits
+                .iter()
+                .filter_map(|credit| {
+                    let state = spamming.get(&credit.affiliate_id).filter(|state| state.flagged)?;
+                    Some(AffiliateFraudFlag {
+                        affiliate_id: ID(credit.affiliate_id.to_string()),
+                        flag: AffiliateFlagKind::ClickSpamming,
+                        evidence: state.evidence.clone(),
+                    })
+                })
+                .collect();
+            (
+                pagination::cursor(item.conversion.id),
+                FraudReviewItem { affiliate_flags, ..FraudReviewItem::from(item) },
+            )
         }))
+    }
+
+    /// Per affiliate credited in the UTC days `from` to `to` (both included, at most 400):
+    /// its conversions, how many were flagged in all and per rule (with rates), how long its
+    /// players took from click to conversion, and whether it is click spamming over the 7 days
+    /// ending on `to`. Affiliates with no conversion in the period are left out. Owners and
+    /// managers.
+    #[graphql(guard = "Allow::STAFF")]
+    async fn fraud_report(
+        &self,
+        ctx: &Context<'_>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> async_graphql::Result<Vec<FraudReportLine>> {
+        let (state, scope) = (state(ctx), principal(ctx)?.scope());
+        let lines = Fraud::scoped(&state.db, scope).report(from, to).await.gql()?;
+        Ok(lines.into_iter().map(FraudReportLine::from).collect())
     }
 }
 

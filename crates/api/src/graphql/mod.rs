@@ -12,6 +12,7 @@ mod commission;
 mod context;
 mod conversions;
 mod fraud;
+mod fraud_alerts;
 mod guard;
 mod invitations;
 mod pagination;
@@ -25,7 +26,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::state::SharedState;
 
-pub use context::{ClientIp, LongLivedSession};
+pub use context::{ClientIp, ClientUserAgent, LongLivedSession};
 pub use conversions::{LiveEvent, LiveRequest, OpeningLive};
 
 #[derive(MergedObject, Default)]
@@ -46,7 +47,7 @@ pub struct Query(
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(conversions::ConversionSubscription);
+pub struct Subscription(conversions::ConversionSubscription, fraud_alerts::FraudAlertSubscription);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(

@@ -21,7 +21,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use super::live_ws::SharedSubscriptions;
 use super::{authenticate, client_ip};
 use crate::auth::{Authentication, Principal, Verified, retry_after_seconds};
-use crate::graphql::{AppSchema, ClientIp, LongLivedSession};
+use crate::graphql::{AppSchema, ClientIp, ClientUserAgent, LongLivedSession};
 use crate::sessions::{Closed, Ended, Refusal};
 use crate::state::{AppState, SharedState};
 
@@ -95,11 +95,15 @@ pub async fn post(
         return refused;
     }
     let ip = ClientIp(client_ip(req));
+    // Mutations come by POST only, so only here is a login's user agent needed.
+    let agent = ClientUserAgent(
+        req.headers().get(poem::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+    );
     let batch = match batch {
-        BatchRequest::Single(request) => BatchRequest::Single(with_caller(request, auth, ip)),
-        BatchRequest::Batch(requests) => {
-            BatchRequest::Batch(requests.into_iter().map(|request| with_caller(request, auth, ip)).collect())
-        }
+        BatchRequest::Single(request) => BatchRequest::Single(with_caller(request, auth, ip).data(agent)),
+        BatchRequest::Batch(requests) => BatchRequest::Batch(
+            requests.into_iter().map(|request| with_caller(request, auth, ip).data(agent.clone())).collect(),
+        ),
     };
     Json(schema.execute_batch(batch).await).into_response()
 }

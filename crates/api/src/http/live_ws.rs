@@ -215,6 +215,7 @@ async fn serve(
         variables: serde_json::to_string(&key_variables).unwrap_or_default(),
         scope: live.scope,
         role: live.role,
+        topic: live.topic,
     };
     let state = &connection.state;
     let feed = state.feeds.join(key, || {

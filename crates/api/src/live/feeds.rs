@@ -32,6 +32,29 @@ pub trait ResolveFrame: Send + Sync + 'static {
     fn resolve(&self, event: ConversionEvent) -> BoxFuture<'static, Payload>;
 }
 
+/// Which of the tenant's events a feed follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Topic {
+    /// Every conversion event (`conversions`).
+    #[default]
+    Conversions,
+    /// New conversions with fraud flags (`fraudAlerts`, staff only).
+    FraudAlerts,
+}
+
+impl Topic {
+    /// Whether an event belongs to the topic (before the viewer's own filter).
+    pub fn admits(self, event: &ConversionEvent) -> bool {
+        match self {
+            Topic::Conversions => true,
+            Topic::FraudAlerts => {
+                event.kind == clickledger_persistence::conversions::EVENT_CREATED
+                    && !event.conversion.fraud.flags.is_empty()
+            }
+        }
+    }
+}
+
 /// What makes two subscribers' frames identical.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FeedKey {
@@ -43,6 +66,7 @@ pub struct FeedKey {
     /// Staff roles share a scope; kept apart anyway so that a role-guarded field can never
     /// leak from one role's frames to another's.
     pub role: Role,
+    pub topic: Topic,
 }
 
 /// One event visible to the feed's viewer, resolved. Between `after` and `seq` the tenant had
@@ -62,6 +86,7 @@ pub struct Feed {
     started: tokio::sync::watch::Receiver<bool>,
     resolver: Arc<dyn ResolveFrame>,
     scope: Scope,
+    topic: Topic,
     task: tokio::task::AbortHandle,
 }
 
@@ -72,6 +97,10 @@ impl Feed {
 
     pub fn scope(&self) -> Scope {
         self.scope
+    }
+
+    pub fn topic(&self) -> Topic {
+        self.topic
     }
 
     /// Waits until the feed knows where it starts. A subscriber reads the database only after
@@ -133,13 +162,14 @@ impl Feeds {
             frames: frames.clone(),
             repo_db: self.db.clone(),
             scope: key.scope,
+            topic: key.topic,
             resolver: resolver.clone(),
             cursor: None,
             emitted: 0,
             started: started_tx,
         };
         let task = tokio::spawn(follower.run()).abort_handle();
-        let feed = Arc::new(Feed { frames, started, resolver, scope: key.scope, task });
+        let feed = Arc::new(Feed { frames, started, resolver, scope: key.scope, topic: key.topic, task });
         feeds.insert(key, Arc::downgrade(&feed));
         feed
     }
@@ -151,6 +181,7 @@ struct Follower {
     frames: broadcast::Sender<Arc<Frame>>,
     repo_db: Db,
     scope: Scope,
+    topic: Topic,
     resolver: Arc<dyn ResolveFrame>,
     /// Every event of the tenant up to here has been seen (None: not known yet).
     cursor: Option<i64>,
@@ -203,7 +234,7 @@ impl Follower {
             }
         }
         self.cursor = Some(event.seq);
-        if let Some(visible) = visible_to(event, self.scope) {
+        if let Some(visible) = visible_to(event, self.scope, self.topic) {
             self.emit(visible).await;
         }
     }
@@ -225,7 +256,8 @@ impl Follower {
             let (events, last) = result.inspect_err(|err| {
                 tracing::warn!(error = %err, "live feed could not catch up from the database");
             })?;
-            for event in events {
+            let topic = self.topic;
+            for event in events.into_iter().filter(|event| topic.admits(event)) {
                 self.emit(event).await;
             }
             let full_page = last - cursor >= CATCH_UP_BATCH as i64;
@@ -263,9 +295,12 @@ impl Drop for RunningFeed {
     }
 }
 
-/// The event as `scope`'s viewer may see it: affiliates only conversions crediting them, with
-/// only their own credit and no player ID.
-fn visible_to(event: &ConversionEvent, scope: Scope) -> Option<ConversionEvent> {
+/// The event as `scope`'s viewer may see it on `topic`: affiliates only conversions crediting
+/// them, with only their own credit and no player ID.
+fn visible_to(event: &ConversionEvent, scope: Scope, topic: Topic) -> Option<ConversionEvent> {
+    if !topic.admits(event) {
+        return None;
+    }
     match scope.viewer() {
         Viewer::Staff => Some(event.clone()),
         Viewer::Affiliate(me) => {

@@ -10,5 +10,5 @@ mod feeds;
 mod stream;
 
 pub use fanout::Live;
-pub use feeds::{FeedKey, Feeds, Payload, ResolveFrame};
+pub use feeds::{FeedKey, Feeds, Payload, ResolveFrame, Topic};
 pub use stream::{cursor_of, parse_cursor, subscriber_frames};

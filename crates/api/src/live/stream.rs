@@ -43,7 +43,7 @@ pub fn subscriber_frames(
                 let (events, last) = repo.events_after(cursor, PAGE).await?;
                 let full_page = last - cursor >= PAGE as i64;
                 cursor = last;
-                for event in events {
+                for event in events.into_iter().filter(|event| feed.topic().admits(event)) {
                     yield feed.resolve_replayed(event).await;
                 }
                 if !full_page {
@@ -162,6 +162,7 @@ mod tests {
             variables: "{}".into(),
             scope: staff,
             role: Role::Owner,
+            topic: crate::live::Topic::Conversions,
         };
         let feed = feeds.join(key, || std::sync::Arc::new(SeqOnly));
         let stream = subscriber_frames(feed, db.clone(), Some(0));

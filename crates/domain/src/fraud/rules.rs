@@ -3,8 +3,10 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::affiliate::ClickSpamming;
 use super::ip_lists::{IpList, IpRange};
 use super::signals::ClusterSignal;
 use super::verdict::{Action, Flag, Rule, Verdict};
@@ -35,12 +37,24 @@ pub struct FraudSettings {
     pub vpn_ip: RuleSetting,
     pub blocklisted_ip: RuleSetting,
     pub velocity: RuleSetting,
+    pub promo_abuse: RuleSetting,
     /// More registrations than this within an hour from one IP or one device is velocity.
     pub registrations_per_hour: u32,
     /// Fewer seconds than this from click to registration is click injection.
     pub registration_floor_secs: u32,
     /// Fewer seconds than this from click to first deposit is click injection.
     pub ftd_floor_secs: u32,
+    /// More players than this claiming one promo code from one cluster, IP or device within
+    /// `promo_window_hours` is promo abuse.
+    pub promo_claims_limit: u32,
+    /// How far back the promo-abuse rule counts claims of a code.
+    pub promo_window_hours: u32,
+    /// The affiliate-level click-spamming check (not a conversion's rule: it flags the
+    /// affiliate in review and in the fraud report).
+    pub click_spamming: ClickSpamming,
+    /// A player who claimed a bonus in a commission period and whose deposits are under this
+    /// when the period closes is a bonus-only player (flagged as promo abuse).
+    pub bonus_only_deposit_floor: Decimal,
 }
 
 impl Default for FraudSettings {
@@ -54,15 +68,26 @@ impl Default for FraudSettings {
             vpn_ip: RuleSetting { enabled: true, score: 30, action: Action::Flag },
             blocklisted_ip: RuleSetting { enabled: true, score: 100, action: Action::Reject },
             velocity: RuleSetting { enabled: true, score: 50, action: Action::Flag },
+            promo_abuse: RuleSetting { enabled: true, score: 60, action: Action::Flag },
             registrations_per_hour: 5,
             registration_floor_secs: 10,
             ftd_floor_secs: 30,
+            promo_claims_limit: 3,
+            promo_window_hours: 720,
+            click_spamming: ClickSpamming::default(),
+            bonus_only_deposit_floor: Decimal::TEN,
         }
     }
 }
 
 /// The most registrations an hour from one IP or device that can be allowed.
 pub const MAX_REGISTRATIONS_PER_HOUR: u32 = 10_000;
+
+/// The most players one promo code may be allowed per cluster, IP or device.
+pub const MAX_PROMO_CLAIMS_LIMIT: u32 = 10_000;
+
+/// The longest promo-abuse window: a year.
+pub const MAX_PROMO_WINDOW_HOURS: u32 = 8_760;
 
 /// How far back the velocity rule counts registrations.
 pub const VELOCITY_WINDOW: TimeDelta = TimeDelta::hours(1);
@@ -91,6 +116,7 @@ impl FraudSettings {
             ("vpnIp.score", self.vpn_ip),
             ("blocklistedIp.score", self.blocklisted_ip),
             ("velocity.score", self.velocity),
+            ("promoAbuse.score", self.promo_abuse),
         ] {
             if setting.score > 100 {
                 return Err(Error::invalid(field, "must be between 0 and 100"));
@@ -109,7 +135,22 @@ impl FraudSettings {
                 format!("must be between 1 and {MAX_REGISTRATIONS_PER_HOUR}"),
             ));
         }
-        Ok(())
+        if !(1..=MAX_PROMO_CLAIMS_LIMIT).contains(&self.promo_claims_limit) {
+            return Err(Error::invalid(
+                "promoClaimsLimit",
+                format!("must be between 1 and {MAX_PROMO_CLAIMS_LIMIT}"),
+            ));
+        }
+        if !(1..=MAX_PROMO_WINDOW_HOURS).contains(&self.promo_window_hours) {
+            return Err(Error::invalid(
+                "promoWindowHours",
+                format!("must be between 1 and {MAX_PROMO_WINDOW_HOURS}"),
+            ));
+        }
+        if self.bonus_only_deposit_floor.is_sign_negative() && !self.bonus_only_deposit_floor.is_zero() {
+            return Err(Error::invalid("bonusOnlyDepositFloor", "must not be negative"));
+        }
+        self.click_spamming.validate()
     }
 
     fn setting(&self, rule: Rule) -> RuleSetting {
@@ -122,6 +163,7 @@ impl FraudSettings {
             Rule::VpnIp => self.vpn_ip,
             Rule::BlocklistedIp => self.blocklisted_ip,
             Rule::Velocity => self.velocity,
+            Rule::PromoAbuse => self.promo_abuse,
         }
     }
 
@@ -147,6 +189,15 @@ impl FraudSettings {
             .then_some(u64::from(self.registrations_per_hour))
     }
 
+    /// For a postback claiming a promo code: since when claims count, and how many other
+    /// players storage must find (at most) per cluster, IP and device. `None` when the rule
+    /// is off.
+    pub fn promo_probe(&self, at: DateTime<Utc>) -> Option<(DateTime<Utc>, u64)> {
+        self.promo_abuse.enabled.then(|| {
+            (at - TimeDelta::hours(i64::from(self.promo_window_hours)), u64::from(self.promo_claims_limit))
+        })
+    }
+
     /// Whether a rule that reads the named click's marks (bot, velocity) is on: storage reads
     /// the click only then.
     pub fn checks_click_marks(&self) -> bool {
@@ -166,11 +217,41 @@ pub struct SharedSignal {
 /// How long an affiliate's login address counts against the players it brings.
 pub const SELF_REFERRAL_WINDOW: TimeDelta = TimeDelta::days(30);
 
-/// A credited affiliate logged in from the player's IP, last at `last_seen_at`.
+/// A credited affiliate logged in from the player's IP, last at `last_seen_at`, with the user
+/// agent of its latest login from there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AffiliateLogin {
     pub affiliate: AffiliateId,
     pub last_seen_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+}
+
+/// How another player claiming the same promo code is linked to this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PromoLink {
+    /// It shares a cluster signal with this player (see multi-accounting).
+    Cluster,
+    /// It claimed the code from the postback's `ip`.
+    Ip,
+    /// It claimed the code from the postback's `device_id`.
+    Device,
+}
+
+impl PromoLink {
+    pub fn describe(self) -> &'static str {
+        match self {
+            PromoLink::Cluster => "one cluster",
+            PromoLink::Ip => "one IP",
+            PromoLink::Device => "one device",
+        }
+    }
+}
+
+/// Another player that claimed the postback's promo code within the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromoClaim {
+    pub link: PromoLink,
+    pub other_player: String,
 }
 
 /// The click a conversion names, recorded from a user agent known to be a bot.
@@ -220,6 +301,12 @@ pub struct Facts<'a> {
     /// The click the postback names, when it came beyond the clicks a minute allowed from its
     /// address on its link.
     pub fast_click: Option<&'a str>,
+    /// The postback's `user_agent`: with its `ip`, the player's device as a login records it.
+    pub user_agent: Option<&'a str>,
+    /// The promo code the postback claims.
+    pub promo_code: Option<&'a str>,
+    /// Other players that claimed it within the window, by how they are linked to this one.
+    pub promo_claims: &'a [PromoClaim],
 }
 
 /// Judges one conversion under the tenant's settings.
@@ -268,12 +355,18 @@ pub fn judge(settings: &FraudSettings, facts: &Facts<'_>) -> Verdict {
         .affiliate_logins
         .iter()
         .filter(|login| (facts.occurred_at - login.last_seen_at).abs() <= SELF_REFERRAL_WINDOW)
-        .map(|login| {
-            format!(
+        .map(|login| match (login.user_agent.as_deref(), facts.user_agent) {
+            (Some(login_agent), Some(player_agent)) if login_agent == player_agent => format!(
+                "affiliate {} logged in from the player's device (its IP and user agent `{}`) on {}",
+                login.affiliate,
+                player_agent.escape_debug(),
+                login.last_seen_at.date_naive()
+            ),
+            _ => format!(
                 "affiliate {} logged in from the player's IP on {}",
                 login.affiliate,
                 login.last_seen_at.date_naive()
-            )
+            ),
         })
         .collect::<Vec<_>>();
     if !recent.is_empty() {
@@ -321,5 +414,51 @@ pub fn judge(settings: &FraudSettings, facts: &Facts<'_>) -> Verdict {
     if !too_fast.is_empty() {
         hit(Rule::Velocity, too_fast.join("; "));
     }
+    if let Some(code) = facts.promo_code {
+        let abuse = promo_abuse(settings.promo_claims_limit, code, facts.promo_claims);
+        if !abuse.is_empty() {
+            hit(Rule::PromoAbuse, abuse.join("; "));
+        }
+    }
     Verdict::of(flags)
+}
+
+/// The evidence against a player who claimed `code` with `bonus` and whose deposits came to
+/// `deposits` by the time the period closed, when that is under the floor; `None` otherwise
+/// (no bonus, or enough deposited).
+pub fn bonus_only(floor: Decimal, code: &str, bonus: Decimal, deposits: Decimal) -> Option<String> {
+    (bonus > Decimal::ZERO && deposits < floor).then(|| {
+        format!(
+            "bonus-only: claimed promo code `{}` with a bonus of {}, deposited {} by the period's close (floor {})",
+            code.escape_debug(),
+            bonus.normalize(),
+            deposits.normalize(),
+            floor.normalize()
+        )
+    })
+}
+
+/// Per link (cluster, IP, device), when this player and the others who claimed `code` that
+/// way are more than `limit`: what to say about it.
+fn promo_abuse(limit: u32, code: &str, claims: &[PromoClaim]) -> Vec<String> {
+    let mut found = Vec::new();
+    for link in [PromoLink::Cluster, PromoLink::Ip, PromoLink::Device] {
+        let mut others: Vec<&str> = claims
+            .iter()
+            .filter(|claim| claim.link == link)
+            .map(|claim| claim.other_player.as_str())
+            .collect();
+        others.sort_unstable();
+        others.dedup();
+        let players = others.len() as u64 + 1;
+        if players > u64::from(limit) {
+            found.push(format!(
+                "promo code `{}` claimed by {players} players of {} (limit {limit}); the others: {}",
+                code.escape_debug(),
+                link.describe(),
+                others.join(", ")
+            ));
+        }
+    }
+    found
 }

@@ -62,6 +62,7 @@ proptest! {
         settings.vpn_ip.enabled = false;
         settings.blocklisted_ip.enabled = false;
         settings.velocity.enabled = false;
+        settings.promo_abuse.enabled = false;
         let shared: Vec<SharedSignal> = (0..shared)
             .map(|i| SharedSignal {
                 signal: ClusterSignal::DeviceId,
@@ -74,11 +75,14 @@ proptest! {
             shared: &shared,
             click_to_conversion: Some(TimeDelta::milliseconds(ctit_ms)),
             occurred_at: at(),
-            affiliate_logins: &[AffiliateLogin { affiliate: AffiliateId::new(), last_seen_at: at() }],
+            affiliate_logins: &[AffiliateLogin { affiliate: AffiliateId::new(), last_seen_at: at(), user_agent: None }],
             bot_click: Some(&bot()),
             listed_ips: &listed,
             bursts: &[Burst { signal: "ip", others: 1_000 }],
             fast_click: Some("clk-fast"),
+            user_agent: None,
+            promo_code: Some("WELCOME"),
+            promo_claims: &promo_claims(PromoLink::Ip, 50),
         };
         prop_assert_eq!(judge(&settings, &facts), Verdict::default());
     }
@@ -99,6 +103,9 @@ proptest! {
             listed_ips: &[],
                 bursts: &[],
                 fast_click: None,
+                user_agent: None,
+                promo_code: None,
+                promo_claims: &[],
         };
         let more = Facts { bot_click: is_bot.then_some(&bot), listed_ips: &listed, ..plain.clone() };
         let (before, after) = (judge(&settings, &plain), judge(&settings, &more));
@@ -205,6 +212,9 @@ fn click_injection_is_judged_against_the_events_floor() {
                 listed_ips: &[],
                 bursts: &[],
                 fast_click: None,
+                user_agent: None,
+                promo_code: None,
+                promo_claims: &[],
             },
         )
     };
@@ -277,6 +287,7 @@ fn self_referral_counts_logins_of_the_last_30_days() {
         let logins = [AffiliateLogin {
             affiliate: AffiliateId::new(),
             last_seen_at: at() - TimeDelta::days(days_before),
+            user_agent: None,
         }];
         judge(
             &settings,
@@ -290,6 +301,9 @@ fn self_referral_counts_logins_of_the_last_30_days() {
                 listed_ips: &[],
                 bursts: &[],
                 fast_click: None,
+                user_agent: None,
+                promo_code: None,
+                promo_claims: &[],
             },
         )
     };
@@ -339,6 +353,9 @@ fn blocklisted_addresses_reject_by_default_and_data_centres_only_flag() {
                 listed_ips: found,
                 bursts: &[],
                 fast_click: None,
+                user_agent: None,
+                promo_code: None,
+                promo_claims: &[],
             },
         )
     };
@@ -371,6 +388,9 @@ fn a_bot_click_is_flagged_with_its_user_agent() {
             listed_ips: &[],
             bursts: &[],
             fast_click: None,
+            user_agent: None,
+            promo_code: None,
+            promo_claims: &[],
         },
     );
     assert_eq!(verdict.flags.len(), 1);
@@ -409,6 +429,9 @@ fn velocity_counts_this_registration_with_the_others_of_the_hour() {
                 listed_ips: &[],
                 bursts: &bursts,
                 fast_click: None,
+                user_agent: None,
+                promo_code: None,
+                promo_claims: &[],
             },
         )
     };
@@ -432,10 +455,218 @@ fn velocity_counts_this_registration_with_the_others_of_the_hour() {
             listed_ips: &[],
             bursts: &[],
             fast_click: Some("clk-fast"),
+            user_agent: None,
+            promo_code: None,
+            promo_claims: &[],
         },
     );
     assert_eq!(fast.flags.len(), 1, "a conversion naming a click beyond the limit: {fast:?}");
     assert!(fast.flags[0].evidence.contains("clk-fast"));
     let bad = FraudSettings { registrations_per_hour: 0, ..FraudSettings::default() };
     assert_eq!(bad.validate().unwrap_err().field(), "registrationsPerHour");
+}
+
+fn promo_claims(link: PromoLink, others: usize) -> Vec<PromoClaim> {
+    (0..others).map(|i| PromoClaim { link, other_player: format!("p{i}") }).collect()
+}
+
+fn promo_facts<'a>(claims: &'a [PromoClaim]) -> Facts<'a> {
+    Facts {
+        event: EventKind::Ftd,
+        shared: &[],
+        click_to_conversion: None,
+        occurred_at: at(),
+        affiliate_logins: &[],
+        bot_click: None,
+        listed_ips: &[],
+        bursts: &[],
+        fast_click: None,
+        user_agent: None,
+        promo_code: Some("WELCOME100"),
+        promo_claims: claims,
+    }
+}
+
+#[test]
+fn promo_abuse_counts_this_player_with_the_others_of_one_link() {
+    let settings = FraudSettings::default();
+    assert_eq!(settings.promo_claims_limit, 3);
+    // Two others on one IP: three players, the limit, allowed.
+    assert!(judge(&settings, &promo_facts(&promo_claims(PromoLink::Ip, 2))).flags.is_empty());
+    // Three others: four players of one IP.
+    let over = judge(&settings, &promo_facts(&promo_claims(PromoLink::Ip, 3)));
+    assert_eq!((over.flags.len(), over.flags[0].rule, over.risk), (1, Rule::PromoAbuse, 60));
+    assert_eq!(
+        over.flags[0].evidence,
+        "promo code `WELCOME100` claimed by 4 players of one IP (limit 3); the others: p0, p1, p2"
+    );
+    // Two on an IP and two on a device are not one link: no flag.
+    let mut split = promo_claims(PromoLink::Ip, 2);
+    split.extend(promo_claims(PromoLink::Device, 2));
+    assert!(judge(&settings, &promo_facts(&split)).flags.is_empty());
+    // One player found twice on one link counts once.
+    let twice = [
+        PromoClaim { link: PromoLink::Cluster, other_player: "a".into() },
+        PromoClaim { link: PromoLink::Cluster, other_player: "a".into() },
+        PromoClaim { link: PromoLink::Cluster, other_player: "b".into() },
+    ];
+    assert!(judge(&settings, &promo_facts(&twice)).flags.is_empty());
+    // Without a promo code the claims say nothing.
+    let claims = promo_claims(PromoLink::Device, 9);
+    assert!(judge(&settings, &Facts { promo_code: None, ..promo_facts(&claims) }).flags.is_empty());
+    let cluster = judge(&settings, &promo_facts(&promo_claims(PromoLink::Cluster, 3)));
+    assert!(cluster.flags[0].evidence.contains("of one cluster"), "{cluster:?}");
+}
+
+#[test]
+fn promo_settings_out_of_range_name_the_field() {
+    for (settings, field) in [
+        (FraudSettings { promo_claims_limit: 0, ..FraudSettings::default() }, "promoClaimsLimit"),
+        (FraudSettings { promo_window_hours: 0, ..FraudSettings::default() }, "promoWindowHours"),
+        (FraudSettings { promo_window_hours: 8_761, ..FraudSettings::default() }, "promoWindowHours"),
+        (
+            FraudSettings {
+                click_spamming: ClickSpamming { threshold_percent: 101, ..ClickSpamming::default() },
+                ..FraudSettings::default()
+            },
+            "clickSpamming.thresholdPercent",
+        ),
+        (
+            FraudSettings {
+                click_spamming: ClickSpamming { min_conversions: 0, ..ClickSpamming::default() },
+                ..FraudSettings::default()
+            },
+            "clickSpamming.minConversions",
+        ),
+    ] {
+        assert_eq!(settings.validate().unwrap_err().field(), field);
+    }
+    let mut promo = FraudSettings::default();
+    promo.promo_abuse.score = 101;
+    assert_eq!(promo.validate().unwrap_err().field(), "promoAbuse.score");
+    // Settings stored before these rules existed take their defaults.
+    let old: FraudSettings = serde_json::from_str(r#"{"registrations_per_hour":7}"#).unwrap();
+    assert_eq!((old.promo_claims_limit, old.promo_window_hours), (3, 720));
+    assert_eq!(old.click_spamming, ClickSpamming::default());
+}
+
+#[test]
+fn self_referral_names_the_device_when_the_login_had_the_players_user_agent() {
+    let settings = FraudSettings::default();
+    let affiliate = AffiliateId::new();
+    let logins = [AffiliateLogin { affiliate, last_seen_at: at(), user_agent: Some("Agent/1".into()) }];
+    let facts = |user_agent| Facts {
+        event: EventKind::Registration,
+        shared: &[],
+        click_to_conversion: None,
+        occurred_at: at(),
+        affiliate_logins: &logins,
+        bot_click: None,
+        listed_ips: &[],
+        bursts: &[],
+        fast_click: None,
+        user_agent,
+        promo_code: None,
+        promo_claims: &[],
+    };
+    let same = judge(&settings, &facts(Some("Agent/1")));
+    assert_eq!(same.flags[0].rule, Rule::SelfReferral);
+    assert!(same.flags[0].evidence.contains("the player's device (its IP and user agent `Agent/1`)"));
+    let other = judge(&settings, &facts(Some("Agent/2")));
+    assert!(other.flags[0].evidence.contains("from the player's IP on"), "{other:?}");
+    assert!(judge(&settings, &facts(None)).flags[0].evidence.contains("from the player's IP on"));
+}
+
+#[test]
+fn ctit_buckets_have_their_edges_where_named() {
+    let secs = TimeDelta::seconds;
+    assert_eq!(CtitBucket::of(secs(-5)), CtitBucket::Under10s);
+    assert_eq!(CtitBucket::of(TimeDelta::milliseconds(9_999)), CtitBucket::Under10s);
+    assert_eq!(CtitBucket::of(secs(10)), CtitBucket::Under1m);
+    assert_eq!(CtitBucket::of(secs(60)), CtitBucket::Under1h);
+    assert_eq!(CtitBucket::of(secs(3_600)), CtitBucket::Under24h);
+    assert_eq!(CtitBucket::of(secs(86_399)), CtitBucket::Under24h);
+    assert_eq!(CtitBucket::of(secs(86_400)), CtitBucket::Over24h);
+    for bucket in CtitBucket::ALL {
+        assert_eq!(CtitBucket::parse(bucket.as_str()), Some(bucket));
+    }
+}
+
+#[test]
+fn click_spamming_needs_enough_conversions_and_more_than_the_share() {
+    let check = ClickSpamming::default();
+    let counts = |fast: u64, late: u64| {
+        let mut counts = CtitCounts::default();
+        counts.add(CtitBucket::Under1h, fast);
+        counts.add(CtitBucket::Over24h, late);
+        counts
+    };
+    assert!(!check.flags(&counts(7, 3)), "10 conversions: too few to judge");
+    assert!(!check.flags(&counts(14, 6)), "exactly 30 % is not over 30 %");
+    assert!(check.flags(&counts(13, 7)), "35 % of 20");
+    assert!(!ClickSpamming { enabled: false, ..check }.flags(&counts(0, 100)));
+    assert_eq!(rate(7, 20), rust_decimal::Decimal::new(35, 2));
+    assert_eq!(rate(1, 3), rust_decimal::Decimal::new(3333, 4));
+    assert_eq!(rate(5, 0), rust_decimal::Decimal::ZERO);
+}
+
+#[test]
+fn bonus_only_needs_a_bonus_and_deposits_under_the_floor() {
+    let d = |v: i64| rust_decimal::Decimal::from(v);
+    let floor = FraudSettings::default().bonus_only_deposit_floor;
+    assert_eq!(floor, d(10));
+    assert_eq!(
+        bonus_only(floor, "WELCOME", d(50), d(5)).as_deref(),
+        Some(
+            "bonus-only: claimed promo code `WELCOME` with a bonus of 50, deposited 5 by the period's close (floor 10)"
+        )
+    );
+    assert!(bonus_only(floor, "WELCOME", d(50), d(10)).is_none(), "the floor itself is enough");
+    assert!(bonus_only(floor, "WELCOME", d(0), d(0)).is_none(), "no bonus, no bonus-only");
+    let negative = FraudSettings { bonus_only_deposit_floor: d(-1), ..FraudSettings::default() };
+    assert_eq!(negative.validate().unwrap_err().field(), "bonusOnlyDepositFloor");
+}
+
+#[test]
+fn an_alert_mail_waits_an_hour_after_the_last_one_of_its_rule_and_affiliate() {
+    assert!(alert_mail_due(None, at()));
+    assert!(!alert_mail_due(Some(at() - TimeDelta::minutes(59)), at()));
+    assert!(alert_mail_due(Some(at() - TimeDelta::hours(1)), at()));
+}
+
+proptest! {
+    #[test]
+    fn ctit_buckets_never_go_down_as_time_goes_up(a in -100_000i64..200_000, b in -100_000i64..200_000) {
+        let (low, high) = (a.min(b), a.max(b));
+        prop_assert!(CtitBucket::of(TimeDelta::seconds(low)) <= CtitBucket::of(TimeDelta::seconds(high)));
+    }
+
+    #[test]
+    fn click_spamming_matches_the_share_and_only_grows_with_late_conversions(
+        fast in 0u64..200, late in 0u64..200, percent in 0u8..=100, min in 1u32..100,
+    ) {
+        let check = ClickSpamming { enabled: true, threshold_percent: percent, min_conversions: min };
+        let mut counts = CtitCounts::default();
+        counts.add(CtitBucket::Under10s, fast);
+        counts.add(CtitBucket::Over24h, late);
+        let timed = fast + late;
+        let expected = timed >= u64::from(min) && (late as f64) / (timed as f64) * 100.0 > f64::from(percent) + 1e-9;
+        prop_assert_eq!(check.flags(&counts), expected);
+        let mut more = counts;
+        more.add(CtitBucket::Over24h, 1);
+        prop_assert!(!check.flags(&counts) || check.flags(&more));
+    }
+
+    #[test]
+    fn promo_abuse_flags_exactly_when_one_link_has_more_players_than_the_limit(
+        ip in 0usize..8, device in 0usize..8, cluster in 0usize..8, limit in 1u32..8,
+    ) {
+        let settings = FraudSettings { promo_claims_limit: limit, ..FraudSettings::default() };
+        let mut claims = promo_claims(PromoLink::Ip, ip);
+        claims.extend(promo_claims(PromoLink::Device, device));
+        claims.extend(promo_claims(PromoLink::Cluster, cluster));
+        let flagged = judge(&settings, &promo_facts(&claims)).flags.iter().any(|f| f.rule == Rule::PromoAbuse);
+        let worst = ip.max(device).max(cluster) as u64 + 1;
+        prop_assert_eq!(flagged, worst > u64::from(limit));
+    }
 }

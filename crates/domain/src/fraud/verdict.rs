@@ -31,10 +31,13 @@ pub enum Rule {
     /// More players registered from the postback's IP or device within an hour than allowed,
     /// or the named click came beyond the clicks a minute allowed from its IP on its link.
     Velocity,
+    /// One promo code claimed by more players of one cluster, one IP or one device within the
+    /// window than allowed.
+    PromoAbuse,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 8] = [
+    pub const ALL: [Rule; 9] = [
         Rule::MultiAccounting,
         Rule::ClickInjection,
         Rule::SelfReferral,
@@ -43,6 +46,7 @@ impl Rule {
         Rule::VpnIp,
         Rule::BlocklistedIp,
         Rule::Velocity,
+        Rule::PromoAbuse,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +59,7 @@ impl Rule {
             Rule::VpnIp => "vpn_ip",
             Rule::BlocklistedIp => "blocklisted_ip",
             Rule::Velocity => "velocity",
+            Rule::PromoAbuse => "promo_abuse",
         }
     }
 }

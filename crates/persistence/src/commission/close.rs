@@ -208,6 +208,10 @@ impl<'a> Statements<'a> {
             }
             out.push(record);
         }
+        // Bonus-only players of the month are judged as it closes (see `conversions::bonus_only`).
+        let settings = crate::fraud::stored_settings(&txn, tenant).await?;
+        crate::conversions::flag_bonus_only(&txn, tenant, &settings, (period.start(zone), period.end(zone)))
+            .await?;
         txn.commit().await?;
         out.sort_by_key(|s| (s.affiliate_id, s.currency));
         Ok(out)

@@ -81,21 +81,28 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
         seen.push((IP_SIGNAL, ip.as_str()));
     }
     let bursts = bursts(conn, settings, job, player, ip.as_deref()).await?;
+    let promo_claims = super::promo::claims(conn, settings, job, player, &shared).await?;
+    let ctit = click_to_conversion(job);
     let facts = Facts {
         event: job.postback.event,
         shared: &shared,
-        click_to_conversion: click_to_conversion(job),
+        click_to_conversion: ctit,
         occurred_at: job.occurred_at,
         affiliate_logins: &logins,
         bot_click: bot_click.as_ref(),
         listed_ips: &listed_ips,
         bursts: &bursts,
         fast_click: click.as_ref().and_then(|click| click.fast.as_deref()),
+        user_agent: job.postback.signals.user_agent.as_deref(),
+        promo_code: job.postback.signals.promo_code.as_deref(),
+        promo_claims: &promo_claims,
     };
     let verdict = judge(settings, &facts);
     if let Some(player) = player {
         record(conn, job.tenant, player, id, &seen, job.received_at).await?;
+        super::promo::record(conn, job, player, id).await?;
     }
+    super::affiliate_days::record(conn, job, &verdict, ctit).await?;
     Ok(verdict)
 }
 
@@ -117,6 +124,7 @@ async fn affiliate_logins<C: ConnectionTrait>(conn: &C, job: &Prepared) -> Resul
         .map(|login| AffiliateLogin {
             affiliate: AffiliateId::from_uuid(login.affiliate_id),
             last_seen_at: login.last_seen_at,
+            user_agent: login.user_agent,
         })
         .collect())
 }

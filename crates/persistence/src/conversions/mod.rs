@@ -1,11 +1,14 @@
 //! Conversions: ingesting postbacks (dedupe, attribution, event append, all in one
 //! transaction) and reading them back, tenant- and viewer-scoped.
 
+mod affiliate_days;
 mod attribution;
+mod bonus_only;
 mod fraud;
 mod ingest;
 mod journey;
 mod late_chargeback;
+mod promo;
 mod read;
 mod review;
 mod rows;
@@ -20,7 +23,9 @@ use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, TenantId};
 use clickledger_domain::money::Money;
 use rust_decimal::Decimal;
 
+pub(crate) use affiliate_days::{CONVERSIONS, FLAGGED, RULE_PREFIX};
 pub use attribution::{AttributionSetup, Touch, TrainedModel};
+pub(crate) use bonus_only::flag_in_period as flag_bonus_only;
 pub use ingest::{IngestOutcome, Prepared, commit_batch, ingest, prepare};
 pub(crate) use journey::ClickRow;
 pub use read::{Conversions, events_after};

@@ -1,6 +1,7 @@
 //! sea-orm entities: the storage shape, nothing more. They stay private to this crate; what
 //! leaves it are the records in `crate::records`, already scoped to a tenant.
 
+pub mod affiliate_fraud_days;
 pub mod affiliate_logins;
 pub mod affiliates;
 pub mod api_keys;
@@ -15,6 +16,9 @@ pub mod conversions;
 pub mod digest_marks;
 pub mod events;
 mod exact_decimal;
+pub mod fraud_alert_cursors;
+pub mod fraud_alert_digest;
+pub mod fraud_alert_mails;
 pub mod fraud_settings;
 pub mod fx_rates;
 pub mod instance_settings;
@@ -29,6 +33,7 @@ pub mod players;
 pub mod postback_attempts;
 pub mod postback_deliveries;
 pub mod postback_endpoints;
+pub mod promo_claims;
 pub mod statements;
 pub mod tenants;
 pub mod tracking_links;
