@@ -102,7 +102,6 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
         record(conn, job.tenant, player, id, &seen, job.received_at).await?;
         super::promo::record(conn, job, player, id).await?;
     }
-    super::affiliate_days::record(conn, job, &verdict, ctit).await?;
     Ok(verdict)
 }
 
@@ -237,7 +236,7 @@ fn listed_ips(
 
 /// From the click the postback names (as found in its journey) to when the conversion
 /// happened.
-fn click_to_conversion(job: &Prepared) -> Option<chrono::TimeDelta> {
+pub(super) fn click_to_conversion(job: &Prepared) -> Option<chrono::TimeDelta> {
     let click = job.postback.subject.click_id()?;
     let touch = job.resolution.journey.iter().find(|touch| touch.click_id == click)?;
     Some(job.occurred_at - touch.at)

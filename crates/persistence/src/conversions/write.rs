@@ -13,6 +13,7 @@ use clickledger_domain::ids::{ConversionId, TenantId};
 use sea_orm::{DatabaseTransaction, EntityTrait};
 use uuid::Uuid;
 
+use super::affiliate_days::DayCounts;
 use super::fraud;
 use super::ingest::Prepared;
 use super::late_chargeback;
@@ -47,6 +48,7 @@ pub(super) async fn write_new(
     let mut rows = Vec::with_capacity(news.len());
     let tenants: Vec<TenantId> = news.iter().map(|new| new.job.tenant).collect();
     let settings = fraud::settings_of(txn, tenants).await?;
+    let mut day_counts = DayCounts::default();
     for New { job, identity, seq, zone } in news {
         let id = ConversionId::new();
         // In batch order: a player's signals recorded here are seen by the next in the batch.
@@ -54,11 +56,13 @@ pub(super) async fn write_new(
             Some(settings) => fraud::judge_new(txn, settings, lists, id, job).await?,
             None => Verdict::default(),
         };
+        day_counts.add(job, &verdict, fraud::click_to_conversion(job));
         let new = NewConversion::new(id, job, identity, &verdict);
         stored.push((job, seq, zone, new.stored, verdict));
         rows.push(new);
     }
     insert_rows(txn, rows).await?;
+    day_counts.write(txn).await?;
 
     // Commission reads what earlier conversions of the same player booked, so it is worked
     // out conversion by conversion, in order; where no plan can apply there is nothing to book.
