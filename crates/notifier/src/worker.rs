@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use clickledger_domain::ids::{EndpointId, TenantId};
 use clickledger_persistence::Db;
-use clickledger_persistence::conversions::events_after;
+use clickledger_persistence::conversions::{events_after, flagged_created_after};
 use clickledger_persistence::fraud_alert_mail;
 use clickledger_persistence::mail::work as mail_work;
 use clickledger_persistence::mail::{EMAIL_FAILED, EMAIL_PENDING, EMAIL_SENT, Email};
@@ -221,7 +221,7 @@ impl Notifier {
         let mut mailed = 0;
         for (tenant, mut cursor) in fraud_alert_mail::tenants_behind(&self.db).await? {
             loop {
-                let (events, last) = events_after(&self.db, tenant.id, cursor, EVENT_BATCH).await?;
+                let (events, last) = flagged_created_after(&self.db, tenant.id, cursor, EVENT_BATCH).await?;
                 if last <= cursor {
                     break;
                 }

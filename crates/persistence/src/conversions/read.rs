@@ -218,23 +218,66 @@ pub async fn events_after(
     after_seq: i64,
     limit: u64,
 ) -> Result<(Vec<ConversionEvent>, i64)> {
-    let rows = events::Entity::find()
+    let rows = event_rows_after(db, tenant, after_seq, limit).await?;
+    let last = rows.last().map(|e| e.seq).unwrap_or(after_seq);
+    Ok((with_conversions(db, tenant, rows, false).await?, last))
+}
+
+/// How a conversion without fraud flags stores them (an empty JSON list, the column's default).
+const NO_FLAGS: &str = "[]";
+
+/// Among a tenant's events after `after_seq` (at most `limit` read), those announcing a new
+/// conversion with fraud flags, and the last sequence number read: for the fraud alerts, which
+/// load only the flagged conversions (most have none), not every conversion again.
+pub async fn flagged_created_after(
+    db: &Db,
+    tenant: TenantId,
+    after_seq: i64,
+    limit: u64,
+) -> Result<(Vec<ConversionEvent>, i64)> {
+    let rows = event_rows_after(db, tenant, after_seq, limit).await?;
+    let last = rows.last().map(|e| e.seq).unwrap_or(after_seq);
+    let created = rows.into_iter().filter(|row| row.kind == super::EVENT_CREATED).collect();
+    Ok((with_conversions(db, tenant, created, true).await?, last))
+}
+
+async fn event_rows_after(
+    db: &Db,
+    tenant: TenantId,
+    after_seq: i64,
+    limit: u64,
+) -> Result<Vec<events::Model>> {
+    Ok(events::Entity::find()
         .filter(events::Column::TenantId.eq(tenant.uuid()))
         .filter(events::Column::Seq.gt(after_seq))
         .order_by_asc(events::Column::Seq)
         .limit(limit)
         .all(db.reader())
-        .await?;
-    let last = rows.last().map(|e| e.seq).unwrap_or(after_seq);
+        .await?)
+}
+
+/// The events of `rows` with their conversions as of each event; only those with fraud flags
+/// when `flagged_only` (the rest are not loaded).
+async fn with_conversions(
+    db: &Db,
+    tenant: TenantId,
+    rows: Vec<events::Model>,
+    flagged_only: bool,
+) -> Result<Vec<ConversionEvent>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
     let ids: Vec<uuid::Uuid> = rows.iter().map(|e| e.conversion_id).collect();
-    let conversion_rows = conversions::Entity::find()
+    let mut found = conversions::Entity::find()
         .filter(conversions::Column::TenantId.eq(tenant.uuid()))
-        .filter(conversions::Column::Id.is_in(ids))
-        .all(db.reader())
-        .await?;
+        .filter(conversions::Column::Id.is_in(ids));
+    if flagged_only {
+        found = found.filter(conversions::Column::FraudFlags.ne(NO_FLAGS));
+    }
+    let conversion_rows = found.all(db.reader()).await?;
     let by_id: HashMap<ConversionId, Conversion> =
         with_credits(db.reader(), tenant, conversion_rows).await?.into_iter().map(|c| (c.id, c)).collect();
-    let mut out = Vec::with_capacity(rows.len());
+    let mut out = Vec::with_capacity(by_id.len());
     for row in rows {
         let Some(conversion) = by_id.get(&ConversionId::from_uuid(row.conversion_id)) else { continue };
         let mut conversion = conversion.clone();
@@ -247,5 +290,5 @@ pub async fn events_after(
             conversion,
         });
     }
-    Ok((out, last))
+    Ok(out)
 }
