@@ -46,7 +46,7 @@ pub struct Query(
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(conversions::ConversionSubscription);
+pub struct Subscription(conversions::ConversionSubscription, reporting::ReportingSubscription);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
