@@ -22,6 +22,7 @@ mod m20261207_000013_api_key_limits_and_signing;
 mod m20261207_000014_fraud_review;
 mod m20261207_000015_api_key_dialects;
 mod m20261207_000016_click_fraud;
+mod m20261207_000019_click_country;
 mod util;
 
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_fraud_review::Migration),
             Box::new(m20261207_000015_api_key_dialects::Migration),
             Box::new(m20261207_000016_click_fraud::Migration),
+            Box::new(m20261207_000019_click_country::Migration),
         ]
     }
 }
