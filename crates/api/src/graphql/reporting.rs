@@ -120,7 +120,7 @@ pub struct StatsRow {
     pub sub3: Option<String>,
     pub sub4: Option<String>,
     pub sub5: Option<String>,
-    /// ISO 3166-1 alpha-2, from the postback's `country`.
+    /// ISO 3166-1 alpha-2: the postback's `country`, else its click's (from `--geoip-db`).
     pub country: Option<String>,
     /// desktop, smartphone, mobilephone, appliance, crawler or misc.
     pub device_type: Option<String>,
