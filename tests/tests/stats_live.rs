@@ -130,31 +130,37 @@ async fn a_burst_of_postbacks_is_coalesced() {
 
     const BURST: usize = 30;
     let started = Instant::now();
-    for n in 0..BURST {
-        let txn = format!("D{n}");
-        world
-            .tenant
-            .postback_ok(&[
-                ("click_id", &click_id),
-                ("event", "deposit"),
-                ("txn_id", &txn),
-                ("amount", "1.5"),
-                ("currency", "EUR"),
-            ])
-            .await;
-    }
-    let posted_in = started.elapsed();
-    // Every push until the last deposit shows, then a quiet second: nothing more may come.
-    let mut pushes = Vec::new();
-    loop {
-        let update = next_update(&mut ws, &sub, PATIENCE).await;
-        pushes.push(Instant::now());
-        assert_eq!(affiliates_in(&update), vec![world.alpha.clone()], "{update}");
-        if update["totals"]["deposits"] == BURST {
-            assert_eq!(update["totals"]["depositAmount"], "45", "{update}");
-            break;
+    let post = async {
+        for n in 0..BURST {
+            let txn = format!("D{n}");
+            world
+                .tenant
+                .postback_ok(&[
+                    ("click_id", &click_id),
+                    ("event", "deposit"),
+                    ("txn_id", &txn),
+                    ("amount", "1.5"),
+                    ("currency", "EUR"),
+                ])
+                .await;
         }
-    }
+        started.elapsed()
+    };
+    // Read while posting, so each push is timed as it arrives: every push until the last
+    // deposit shows.
+    let receive = async {
+        let mut pushes = Vec::new();
+        loop {
+            let update = next_update(&mut ws, &sub, PATIENCE).await;
+            pushes.push(Instant::now());
+            assert_eq!(affiliates_in(&update), vec![world.alpha.clone()], "{update}");
+            if update["totals"]["deposits"] == BURST {
+                assert_eq!(update["totals"]["depositAmount"], "45", "{update}");
+                return pushes;
+            }
+        }
+    };
+    let (posted_in, pushes) = tokio::join!(post, receive);
     assert!(ws.next_for(&sub, Duration::from_millis(1500)).await.is_none(), "nothing changed, nothing sent");
     // At most one push a window of 500 ms (a little slack for the network's jitter).
     let bound = (posted_in.as_millis() / 500) as usize + 2;
@@ -221,4 +227,86 @@ async fn bad_input_is_refused_naming_the_field() {
     let sub = anonymous.subscribe(STATS_LIVE, by_affiliate()).await;
     let refused = anonymous.next_for(&sub, PATIENCE).await.expect("an answer").expect_err("anonymous");
     assert!(refused.to_string().contains("UNAUTHENTICATED"), "{refused}");
+}
+
+/// A live report ends with its session like any subscription: 4401 when the token expires,
+/// 4403 when the login is suspended.
+#[tokio::test]
+async fn a_live_report_closes_when_its_session_ends() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let app = spawn_app!().await;
+    let world = world(&app, "statslive-session").await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    // The owner's token, re-signed to expire in 3 s.
+    let payload = world.tenant.token.split('.').nth(1).unwrap();
+    let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["exp"] = json!(now + 3);
+    let short = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(clickledger_e2e::JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    let mut ws = GqlWs::connect(&app, Some(&short), WsProtocol::TransportWs).await;
+    let sub = ws.subscribe(STATS_LIVE, by_affiliate()).await;
+    assert_eq!(next_update(&mut ws, &sub, PATIENCE).await["snapshot"], true);
+    let (code, reason) = ws.expect_close(Duration::from_secs(15)).await;
+    assert_eq!(code, 4401, "{reason}");
+    assert!(reason.contains("expired"), "{reason}");
+
+    // A manager's live report, then the owner suspends the manager.
+    let created = world
+        .tenant
+        .run(
+            "mutation($input: CreateUserInput!) { createUser(input: $input) { id } }",
+            json!({ "input": { "email": "manager@statslive.test", "password": clickledger_e2e::PASSWORD, "role": "MANAGER" } }),
+        )
+        .await;
+    let manager_id = created["createUser"]["id"].as_str().unwrap().to_owned();
+    let manager =
+        app.login_token(&world.tenant.slug, "manager@statslive.test", clickledger_e2e::PASSWORD).await;
+    let mut ws = GqlWs::connect(&app, Some(&manager), WsProtocol::TransportWs).await;
+    let sub = ws.subscribe(STATS_LIVE, by_affiliate()).await;
+    assert_eq!(next_update(&mut ws, &sub, PATIENCE).await["snapshot"], true);
+    world
+        .tenant
+        .run("mutation($id: ID!) { suspendUser(id: $id) { status } }", json!({ "id": manager_id }))
+        .await;
+    let (code, reason) = ws.expect_close(Duration::from_secs(10)).await;
+    assert_eq!(code, 4403, "{reason}");
+}
+
+/// With PostgreSQL, a conversion written by another replica wakes the live report here within
+/// a second (and brings the replica's click, which alone would wait for the 5 s refresh).
+#[tokio::test]
+async fn a_conversion_on_another_replica_is_pushed_within_a_second() {
+    let app = spawn_app!().await;
+    if !app.is_postgres() {
+        eprintln!("skipped: two replicas need PostgreSQL (set TEST_DATABASE_URL)");
+        return;
+    }
+    let replica = app.spawn_replica().await;
+    let world = world(&app, "statslive-replicas").await;
+    let mut ws = GqlWs::connect(&app, Some(&world.tenant.token), WsProtocol::TransportWs).await;
+    let sub = ws.subscribe(STATS_LIVE, by_affiliate()).await;
+    assert_eq!(next_update(&mut ws, &sub, PATIENCE).await["totals"]["clicks"], 0);
+
+    let click_id = replica.click(&world.alpha_link.code, "", None).await.click_id();
+    replica.wait_for_recorded_clicks(1.0).await;
+    let posted = Instant::now();
+    let on_replica = world.tenant.on(&replica);
+    on_replica
+        .postback_ok(&[("click_id", &click_id), ("event", "registration"), ("player_id", "p-replica")])
+        .await;
+    loop {
+        let left = LIVE.saturating_sub(posted.elapsed());
+        let update = next_update(&mut ws, &sub, left).await;
+        if update["totals"]["registrations"] == 1 {
+            assert_eq!(update["totals"]["clicks"], 1, "{update}");
+            assert_eq!(affiliates_in(&update), vec![world.alpha.clone()], "{update}");
+            break;
+        }
+    }
 }

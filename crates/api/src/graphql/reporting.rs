@@ -328,9 +328,12 @@ impl ReportingSubscription {
                 // Whatever else is written before the window is over is read with this.
                 tokio::time::sleep_until(last_read + LIVE_WINDOW).await;
                 woken.borrow_and_update();
-                last_read = tokio::time::Instant::now();
                 let stats = Stats::scoped(&state.db, scope);
-                match stats.report(request.clone()).await {
+                let read = stats.report(request.clone()).await;
+                // The window counts from the end of a read, so two messages are a window
+                // apart however long the reads take.
+                last_read = tokio::time::Instant::now();
+                match read {
                     Ok(report) if report_changed(&last, &report) => {
                         yield StatsUpdate::between(&last, &report);
                         last = report;
