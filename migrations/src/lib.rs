@@ -23,6 +23,7 @@ mod m20261207_000014_fraud_review;
 mod m20261207_000015_api_key_dialects;
 mod m20261207_000016_click_fraud;
 mod m20261207_000017_fraud_rules_more;
+mod m20261207_000019_click_country;
 mod util;
 
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000015_api_key_dialects::Migration),
             Box::new(m20261207_000016_click_fraud::Migration),
             Box::new(m20261207_000017_fraud_rules_more::Migration),
+            Box::new(m20261207_000019_click_country::Migration),
         ]
     }
 }

@@ -27,6 +27,12 @@ const EXEMPT: &[(&str, &str, &str)] = &[
         "unauthenticated entry point: answers `true` for every input (no account oracle), throttled",
     ),
     ("Mutation", "setPassword", "unauthenticated entry point: acts only on the secret token it is given"),
+    (
+        "Subscription",
+        "statsLive",
+        "a live report, not an event feed (its rows carry no transaction ID for `watch` to wait on): \
+         probed by `stats_live_is_tenant_and_affiliate_scoped` below",
+    ),
 ];
 
 /// How deep selection sets go below a root field (1 = the root field's own type): enough for
@@ -1641,4 +1647,89 @@ async fn the_stats_csv_route_is_tenant_and_affiliate_scoped() {
         export("/reports/commissions.csv", wren_token, [month, vec![("affiliateId", lark.clone())]].concat())
             .await;
     assert_eq!(neighbour.lines().count(), 1, "only the header: {neighbour}");
+}
+
+/// `statsLive` keeps tenants and affiliates apart like `stats`: another tenant's or a
+/// neighbour's rows never appear, not in the snapshot (even filtered on by ID) and not as a
+/// push when they change.
+#[tokio::test]
+async fn stats_live_is_tenant_and_affiliate_scoped() {
+    use clickledger_e2e::tenant::Tenant;
+
+    const STATS_LIVE: &str = "subscription($input: StatsInput!) { statsLive(input: $input) {
+        snapshot totals { clicks registrations } rows { affiliateId metrics { clicks } } removedRows { affiliateId }
+    } }";
+    let app = spawn_app!().await;
+    let (a, b) = (Tenant::create(&app, "live-victim").await, Tenant::create(&app, "live-attacker").await);
+    let mut affiliates = Vec::new();
+    let mut links = Vec::new();
+    for (tenant, names) in [(&a, ["kite", "hawk"]), (&b, ["wren", "lark"])] {
+        let campaign = tenant.create_campaign("Offer", json!({})).await;
+        for name in names {
+            let affiliate = tenant.create_affiliate(name, true).await;
+            let link = tenant.create_link(&affiliate, &campaign).await;
+            app.click(&link.code, "", None).await.click_id();
+            app.wait_for_recorded_clicks((affiliates.len() + 1) as f64).await;
+            affiliates.push(affiliate);
+            links.push(link);
+        }
+    }
+    let (kite, hawk, wren, lark) = (&affiliates[0], &affiliates[1], &affiliates[2], &affiliates[3]);
+    let input = |filter: Option<&String>| {
+        let now = chrono::Utc::now();
+        let mut input = json!({
+            "from": (now - chrono::Duration::days(1)).to_rfc3339(),
+            "to": (now + chrono::Duration::days(1)).to_rfc3339(),
+            "groupBy": ["AFFILIATE"],
+        });
+        if let Some(affiliate) = filter {
+            input["filters"] = json!([{ "dimension": "AFFILIATE", "values": [affiliate] }]);
+        }
+        json!({ "input": input })
+    };
+    let open = |token: String, filter: Option<&String>| {
+        let variables = input(filter);
+        let app = &app;
+        async move {
+            let mut ws = GqlWs::connect(app, Some(&token), WsProtocol::TransportWs).await;
+            let sub = ws.subscribe(STATS_LIVE, variables).await;
+            let snapshot = ws.expect_data(&sub, Duration::from_secs(10)).await["statsLive"].to_string();
+            (ws, sub, snapshot)
+        }
+    };
+
+    // Control: the victim's owner sees both its affiliates, and a change of theirs is pushed.
+    let (mut control, control_sub, own) = open(a.token.clone(), None).await;
+    assert!(own.contains(kite.as_str()) && own.contains(hawk.as_str()), "{own}");
+    // Another tenant's owner, one watching everything and one filtering on the victim's
+    // affiliate; an affiliate filtering on its neighbour.
+    let (mut other, other_sub, everything) = open(b.token.clone(), None).await;
+    assert!(everything.contains(wren.as_str()), "{everything}");
+    assert!(!everything.contains(kite.as_str()) && !everything.contains(hawk.as_str()), "{everything}");
+    let (mut probing, probing_sub, filtered) = open(b.token.clone(), Some(kite)).await;
+    assert!(!filtered.contains(kite.as_str()) && filtered.contains(r#""clicks":0"#), "{filtered}");
+    let wren_token = b.login_affiliate("wren").await;
+    let (mut neighbour, neighbour_sub, nosy) = open(wren_token, Some(lark)).await;
+    assert!(!nosy.contains(lark.as_str()) && nosy.contains(r#""clicks":0"#), "{nosy}");
+
+    // The victim's conversion and the neighbour's click: only the victim's owner hears.
+    let kite_click = app.click(&links[0].code, "", None).await.click_id();
+    app.click(&links[3].code, "", None).await.click_id();
+    app.wait_for_recorded_clicks(6.0).await;
+    a.postback_ok(&[("click_id", &kite_click), ("player_id", "kite-live"), ("event", "registration")]).await;
+    let pushed = control.expect_data(&control_sub, Duration::from_secs(10)).await.to_string();
+    assert!(pushed.contains(kite.as_str()), "{pushed}");
+    let quiet = Duration::from_millis(1500);
+    // B's owner hears of lark's click (its own), never of A's rows or A's registration.
+    while let Some(update) = other.next_for(&other_sub, quiet).await {
+        let update = update.expect("an update").to_string();
+        assert!(!update.contains(kite.as_str()) && !update.contains(hawk.as_str()), "{update}");
+        assert!(update.contains(r#""registrations":0"#), "tenant A's registration counted: {update}");
+    }
+    if let Some(update) = probing.next_for(&probing_sub, quiet).await {
+        panic!("tenant B's owner filtering on kite heard of tenant A's conversion: {update:?}");
+    }
+    if let Some(update) = neighbour.next_for(&neighbour_sub, quiet).await {
+        panic!("wren heard of lark's click: {update:?}");
+    }
 }

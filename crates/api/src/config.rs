@@ -106,6 +106,13 @@ pub struct ServeArgs {
     #[arg(long, env = "CLICKLEDGER_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<Cidr>,
 
+    /// A MaxMind-format country database (GeoLite2-Country or GeoLite2-City `.mmdb`): each
+    /// click's country is looked up from its address (by the click writer) and reports count
+    /// clicks under it; a conversion without a postback `country` takes its click's. A missing
+    /// or unreadable file stops the start-up.
+    #[arg(long, env = "CLICKLEDGER_GEOIP_DB")]
+    pub geoip_db: Option<PathBuf>,
+
     /// How many missed events a subscription may replay with `since`; an older cursor is
     /// refused (the client reads what it missed with the `conversions` query instead).
     #[arg(long, env = "CLICKLEDGER_MAX_REPLAY_EVENTS", default_value_t = 10_000)]

@@ -43,10 +43,15 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
     // Without --public-url, links point at the address actually bound (port 0 picks one).
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{listen}"));
 
+    // Before the database is touched: a start that cannot serve changes nothing.
+    let geoip = match &args.geoip_db {
+        Some(path) => Some(Arc::new(tracking::GeoIp::open(path)?)),
+        None => None,
+    };
     let db = crate::cli::open_migrated(&args.database).await?;
     let jwt_secret = jwt_secret(&args, &db).await?;
 
-    let (clicks, click_writer) = ClickBatcher::start(db.clone());
+    let (clicks, click_writer) = ClickBatcher::start(db.clone(), geoip);
     let (notifier, outbound) = crate::outbound::build(db.clone(), policy, mailer)?;
     let mut app_state = AppState::new(
         db.clone(),

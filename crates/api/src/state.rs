@@ -8,7 +8,7 @@ use moka::sync::Cache;
 use crate::api_keys::KeyCache;
 use crate::auth::{JwtKeys, LoginLimiter, PostbackLimiter, RequestLimiter, TestSendLimiter};
 use crate::ingest::Ingestor;
-use crate::live::{Feeds, Live};
+use crate::live::{Feeds, Live, TenantSignals};
 use crate::models::ModelStore;
 use crate::outbound::Outbound;
 use crate::sessions::Sessions;
@@ -34,6 +34,8 @@ pub struct AppState {
     pub live: Arc<Live>,
     /// Subscriptions sharing their frames, by (document, viewer).
     pub feeds: Feeds,
+    /// Wakes live reports (`statsLive`) of a tenant when its clicks or conversions were written.
+    pub stats_signals: Arc<TenantSignals>,
     pub ingestor: Ingestor,
     pub models: Arc<ModelStore>,
     pub outbound: Outbound,
@@ -68,6 +70,8 @@ impl AppState {
         outbound: Outbound,
     ) -> Self {
         let live = Live::new();
+        let stats_signals = clicks.tenant_signals();
+        forward_conversion_events(&live, stats_signals.clone());
         AppState {
             db: db.clone(),
             jwt,
@@ -82,6 +86,7 @@ impl AppState {
             clicks,
             ingestor: Ingestor::start(db.clone(), live.clone()),
             feeds: Feeds::new(live.clone(), db.clone()),
+            stats_signals,
             live,
             models: Arc::new(ModelStore::default()),
             outbound,
@@ -105,3 +110,20 @@ impl AppState {
 }
 
 pub type SharedState = Arc<AppState>;
+
+/// Every conversion event (committed here, or on another replica and heard through
+/// PostgreSQL) wakes its tenant's live reports.
+fn forward_conversion_events(live: &Live, signals: Arc<TenantSignals>) {
+    let mut events = live.subscribe();
+    tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match events.recv().await {
+                Ok(event) => signals.notify(event.tenant_id),
+                // Some events were not seen: any tenant may have had one.
+                Err(RecvError::Lagged(_)) => signals.notify_all(),
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+}

@@ -18,6 +18,7 @@ pub mod period;
 pub mod postback;
 pub mod reporting;
 pub mod role;
+pub mod stats_changes;
 pub mod status;
 pub mod url_template;
 pub mod user_agent;

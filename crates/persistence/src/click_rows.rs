@@ -14,7 +14,7 @@ use crate::tracking::NewClick;
 use crate::{Backend, Db, Result};
 
 /// The columns in bind order, each with its PostgreSQL type (the arrays of the UNNEST insert).
-const COLUMNS: [(&str, &str); 21] = [
+const COLUMNS: [(&str, &str); 22] = [
     ("click_id", "text"),
     ("tenant_id", "uuid"),
     ("link_id", "uuid"),
@@ -36,8 +36,9 @@ const COLUMNS: [(&str, &str); 21] = [
     ("accept_language", "text"),
     ("is_bot", "boolean"),
     ("velocity", "boolean"),
+    ("country", "text"),
 ];
-/// Rows per SQLite statement (21 parameters each, far below SQLite's 32,766), then smaller
+/// Rows per SQLite statement (22 parameters each, far below SQLite's 32,766), then smaller
 /// fixed sizes for the remainder, so only three statement texts ever exist.
 const SQLITE_CHUNKS: [usize; 3] = [256, 16, 1];
 
@@ -108,7 +109,8 @@ async fn insert_sqlite(db: &Db, batch: &[NewClick]) -> Result<()> {
                     .bind(click.landing_page.as_deref())
                     .bind(click.accept_language.as_deref())
                     .bind(click.is_bot)
-                    .bind(click.velocity);
+                    .bind(click.velocity)
+                    .bind(click.country.as_deref());
             }
             for row in tx.fetch_all(query).await.map_err(sqlx_error)? {
                 inserted.insert(row.try_get::<String, _>(0).map_err(sqlx_error)?);
@@ -145,7 +147,8 @@ async fn insert_postgres(db: &Db, batch: &[NewClick]) -> Result<()> {
         .bind(column(|c| c.landing_page.as_deref()))
         .bind(column(|c| c.accept_language.as_deref()))
         .bind(batch.iter().map(|c| c.is_bot).collect::<Vec<_>>())
-        .bind(batch.iter().map(|c| c.velocity).collect::<Vec<_>>());
+        .bind(batch.iter().map(|c| c.velocity).collect::<Vec<_>>())
+        .bind(column(|c| c.country.as_deref()));
     let mut tx = db.writer().get_postgres_connection_pool().begin().await.map_err(sqlx_error)?;
     let mut inserted = HashSet::new();
     for row in tx.fetch_all(query).await.map_err(sqlx_error)? {
@@ -189,6 +192,7 @@ mod tests {
             accept_language: n.is_multiple_of(3).then(|| "de-CH, de;q=0.9, en;q=0.8".into()),
             is_bot: n.is_multiple_of(5),
             velocity: n.is_multiple_of(7),
+            country: n.is_multiple_of(2).then(|| "SE".to_owned()),
         }
     }
 
@@ -232,8 +236,8 @@ mod tests {
                 (&sent.source, &sent.creative, &sent.landing_page)
             );
             assert_eq!(
-                (&row.accept_language, row.is_bot, row.velocity),
-                (&sent.accept_language, sent.is_bot, sent.velocity)
+                (&row.accept_language, row.is_bot, row.velocity, &row.country),
+                (&sent.accept_language, sent.is_bot, sent.velocity, &sent.country)
             );
         }
     }

@@ -278,7 +278,7 @@ fn click_deltas(clicks: &[&NewClick], mut new_days: HashSet<VisitorDay>) -> Delt
             campaign: Some(click.campaign_id),
             link: Some(click.link_id),
             subs: click.subs.clone().map(Option::unwrap_or_default),
-            country: String::new(),
+            country: click.country.clone().unwrap_or_default(),
             device: Device::of(click.user_agent.as_deref()),
             source: click.source.clone().unwrap_or_default(),
             creative: click.creative.clone().unwrap_or_default(),
@@ -409,7 +409,7 @@ fn origin_of_click(row: &ClickRow) -> RowKey {
         campaign: Some(CampaignId::from_uuid(row.campaign)),
         link: Some(TrackingLinkId::from_uuid(row.link)),
         subs: row.subs.clone().map(Option::unwrap_or_default),
-        country: String::new(),
+        country: text(&row.country),
         device: Device::of(row.user_agent.as_deref()),
         source: text(&row.source),
         creative: text(&row.creative),
@@ -427,11 +427,11 @@ async fn converting_click(
     let sql = match backend {
         Backend::Sqlite => {
             "SELECT affiliate_id, campaign_id, link_id, sub1, sub2, sub3, sub4, sub5, user_agent, source, creative, \
-             landing_page FROM clicks WHERE tenant_id = ? AND click_id = ?"
+             landing_page, country FROM clicks WHERE tenant_id = ? AND click_id = ?"
         }
         Backend::Postgres => {
             "SELECT affiliate_id, campaign_id, link_id, sub1, sub2, sub3, sub4, sub5, user_agent, source, creative, \
-             landing_page FROM clicks WHERE tenant_id = $1 AND click_id = $2"
+             landing_page, country FROM clicks WHERE tenant_id = $1 AND click_id = $2"
         }
     };
     let statement =
@@ -445,7 +445,7 @@ async fn converting_click(
         campaign: Some(CampaignId::from_uuid(row.try_get_by_index(1)?)),
         link: Some(TrackingLinkId::from_uuid(row.try_get_by_index(2)?)),
         subs: [text(3)?, text(4)?, text(5)?, text(6)?, text(7)?],
-        country: String::new(),
+        country: text(12)?,
         device: Device::of(user_agent.as_deref()),
         source: text(9)?,
         creative: text(10)?,
@@ -476,7 +476,7 @@ async fn bound_click(
 
 /// Where a conversion counts: the row of the click it converted through (the postback's,
 /// else the last of its journey, else, for a bound player's later conversions, the click of the
-/// conversion that bound the player), with the postback's country.
+/// conversion that bound the player), with the postback's country, else its click's.
 async fn origin_of(
     txn: &DatabaseTransaction,
     backend: Backend,
@@ -501,7 +501,11 @@ async fn origin_of(
         _ => None,
     };
     let origin = origin.unwrap_or_else(|| RowKey { campaign: c.campaign_id, ..RowKey::default() });
-    Ok(RowKey { country: country.unwrap_or_default().to_owned(), ..origin })
+    let country = match country.filter(|named| !named.is_empty()) {
+        Some(named) => named.to_owned(),
+        None => origin.country.clone(),
+    };
+    Ok(RowKey { country, ..origin })
 }
 
 /// The rollup rows a conversion adds, as it stands.
@@ -778,6 +782,7 @@ mod tests {
             accept_language: None,
             is_bot: false,
             velocity: false,
+            country: None,
         };
         // The returning visitor clicks three times on one link and once on another; the other
         // visitor once. Unique: 3 (a visitor per link and day).
@@ -850,6 +855,7 @@ mod tests {
             accept_language: None,
             is_bot: false,
             velocity: false,
+            country: None,
         };
         // Without our cookie: unique, and no visitor-day is stored for it.
         crate::tracking::insert_clicks(db, &[click(0, link, true, 0)]).await.unwrap();

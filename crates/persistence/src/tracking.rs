@@ -108,6 +108,9 @@ pub struct NewClick {
     pub is_bot: bool,
     /// It came beyond the clicks a minute allowed from its address on its link.
     pub velocity: bool,
+    /// ISO 3166-1 alpha-2 of the address, when a GeoIP database knows it (set by the click
+    /// writer, not the redirect).
+    pub country: Option<String>,
 }
 
 /// Writes a batch of clicks in one transaction: one commit (one fsync) for many clicks.

@@ -47,7 +47,11 @@ pub struct Query(
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(conversions::ConversionSubscription, fraud_alerts::FraudAlertSubscription);
+pub struct Subscription(
+    conversions::ConversionSubscription,
+    fraud_alerts::FraudAlertSubscription,
+    reporting::ReportingSubscription,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(

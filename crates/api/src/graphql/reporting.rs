@@ -1,16 +1,29 @@
 //! Reports: `stats`, read from the hourly rollups. The CSV route (`http::reports`) answers the
 //! same input with the same rows.
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use std::time::Duration;
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use clickledger_domain::reporting::{self, Counters, Derived, Dimension, StatsReport};
+use clickledger_domain::stats_changes::{report_changed, stats_changes};
 use clickledger_domain::validate;
 use clickledger_persistence::rollups::Stats;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use rust_decimal::Decimal;
 
 use super::context::{principal, state};
 use super::guard::Allow;
 use crate::error::GqlResultExt;
+
+/// A live report is re-read at most once per window, however many clicks and conversions
+/// woke it: a subscriber gets at most two updates a second, each within about a window of
+/// the write.
+const LIVE_WINDOW: Duration = Duration::from_millis(500);
+/// Without a wake-up, a live report is re-read this often anyway: clicks written by another
+/// replica wake nobody here (conversions do, through PostgreSQL).
+const LIVE_REFRESH: Duration = Duration::from_secs(5);
 
 #[derive(InputObject, Clone, Default)]
 pub struct StatsInput {
@@ -107,7 +120,7 @@ pub struct StatsRow {
     pub sub3: Option<String>,
     pub sub4: Option<String>,
     pub sub5: Option<String>,
-    /// ISO 3166-1 alpha-2, from the postback's `country`.
+    /// ISO 3166-1 alpha-2: the postback's `country`, else its click's (from `--geoip-db`).
     pub country: Option<String>,
     /// desktop, smartphone, mobilephone, appliance, crawler or misc.
     pub device_type: Option<String>,
@@ -231,5 +244,106 @@ impl ReportingQuery {
             totals: StatsMetrics::new(&report.totals, &report.totals_derived),
             time_zone: report.zone.name().to_owned(),
         })
+    }
+}
+
+/// One message of `statsLive`.
+#[derive(SimpleObject)]
+pub struct StatsUpdate {
+    /// True on the first message, whose `rows` are the whole page; later messages carry only
+    /// what changed.
+    pub snapshot: bool,
+    /// Rows that are new on the page or whose metrics changed since the last message.
+    pub rows: Vec<StatsRow>,
+    /// Rows that left the page since the last message (as they were last sent).
+    pub removed_rows: Vec<StatsRow>,
+    /// Groups before paging.
+    pub total_rows: i64,
+    /// Over every matching row, whatever the page.
+    pub totals: StatsMetrics,
+    /// The time zone HOUR, DAY and MONTH were computed in.
+    pub time_zone: String,
+}
+
+impl StatsUpdate {
+    fn first(report: &StatsReport) -> Self {
+        StatsUpdate {
+            snapshot: true,
+            rows: report.rows.iter().map(row_of).collect(),
+            ..Self::changes(report, Vec::new(), Vec::new())
+        }
+    }
+
+    fn between(before: &StatsReport, after: &StatsReport) -> Self {
+        let changes = stats_changes(&before.rows, &after.rows);
+        let rows = changes.changed.into_iter().map(row_of).collect();
+        let removed = changes.removed.into_iter().map(row_of).collect();
+        Self::changes(after, rows, removed)
+    }
+
+    fn changes(report: &StatsReport, rows: Vec<StatsRow>, removed_rows: Vec<StatsRow>) -> Self {
+        StatsUpdate {
+            snapshot: false,
+            rows,
+            removed_rows,
+            total_rows: i64::try_from(report.total_rows).unwrap_or(i64::MAX),
+            totals: StatsMetrics::new(&report.totals, &report.totals_derived),
+            time_zone: report.zone.name().to_owned(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct ReportingSubscription;
+
+#[Subscription]
+impl ReportingSubscription {
+    /// The `stats` report, live: first the whole answer (`snapshot: true`), then, after
+    /// clicks or conversions of the tenant, only the rows that changed (and those that left
+    /// the page), with the new totals. Updates are coalesced: at most one every 500 ms, and
+    /// only when something changed. Scoped and checked exactly as `stats`.
+    #[graphql(guard = "Allow::ANYONE_SIGNED_IN")]
+    async fn stats_live(
+        &self,
+        ctx: &Context<'_>,
+        input: StatsInput,
+    ) -> async_graphql::Result<BoxStream<'static, StatsUpdate>> {
+        let scope = principal(ctx)?.scope();
+        let state = state(ctx).clone();
+        let request = domain_input(input).gql()?;
+        // Listening before the first read: a write right after it still wakes us.
+        let mut woken = state.stats_signals.subscribe(scope.tenant());
+        // The first read checks the input, so a bad one is refused before any message.
+        let stats = Stats::scoped(&state.db, scope);
+        let first = stats.report(request.clone()).await.map_err(crate::Error::from).gql()?;
+        Ok(async_stream::stream! {
+            yield StatsUpdate::first(&first);
+            let mut last = first;
+            let mut last_read = tokio::time::Instant::now();
+            loop {
+                tokio::select! {
+                    changed = woken.changed() => if changed.is_err() { return },
+                    () = tokio::time::sleep(LIVE_REFRESH) => {}
+                }
+                // Whatever else is written before the window is over is read with this.
+                tokio::time::sleep_until(last_read + LIVE_WINDOW).await;
+                woken.borrow_and_update();
+                let stats = Stats::scoped(&state.db, scope);
+                let read = stats.report(request.clone()).await;
+                // The window counts from the end of a read, so two messages are a window
+                // apart however long the reads take.
+                last_read = tokio::time::Instant::now();
+                match read {
+                    Ok(report) if report_changed(&last, &report) => {
+                        yield StatsUpdate::between(&last, &report);
+                        last = report;
+                    }
+                    Ok(_) => {}
+                    // Tried again at the next wake-up or refresh.
+                    Err(err) => tracing::warn!(error = %err, "a live report could not be read"),
+                }
+            }
+        }
+        .boxed())
     }
 }

@@ -151,6 +151,14 @@ fn subscription_plan(request: &async_graphql::Request) -> Option<Option<String>>
     if operation.node.ty != OperationType::Subscription {
         return None;
     }
+    // `statsLive` is not a feed of events: each subscriber's stream re-reads its own report
+    // when woken, so async-graphql serves it like any subscription.
+    let served_by_async_graphql = operation.node.selection_set.node.items.iter().any(
+        |selection| matches!(&selection.node, Selection::Field(field) if field.node.name.node == "statsLive"),
+    );
+    if served_by_async_graphql {
+        return None;
+    }
     let since_variable = operation.node.selection_set.node.items.iter().find_map(|selection| {
         let Selection::Field(field) = &selection.node else { return None };
         let (_, value) = field.node.arguments.iter().find(|(name, _)| name.node == "since")?;
@@ -325,6 +333,8 @@ mod tests {
         assert_eq!(plan(two, Some("B")), Some(None));
         assert_eq!(plan(two, Some("A")), None);
         assert_eq!(plan(two, None), None);
+        let stats = "subscription { live: statsLive(input: {from: \"x\", to: \"y\"}) { rows { clicks } } }";
+        assert_eq!(plan(stats, None), None, "statsLive is async-graphql's");
     }
 
     #[test]

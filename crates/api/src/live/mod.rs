@@ -8,7 +8,9 @@
 mod fanout;
 mod feeds;
 mod stream;
+mod tenant_signals;
 
 pub use fanout::Live;
 pub use feeds::{FeedKey, Feeds, Payload, ResolveFrame, Topic};
 pub use stream::{cursor_of, parse_cursor, subscriber_frames};
+pub use tenant_signals::TenantSignals;

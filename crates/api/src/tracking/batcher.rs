@@ -12,6 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use clickledger_persistence::Db;
+
+use super::GeoIp;
+use crate::live::TenantSignals;
 use clickledger_persistence::tracking::{NewClick, insert_clicks};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -29,15 +32,24 @@ pub struct ClickBatcher {
     queued: AtomicU64,
     /// Clicks the writer has finished with (stored, or given up on) so far, in queue order.
     written: watch::Receiver<u64>,
+    /// Notified with each tenant of a committed batch, for live reports.
+    signals: Arc<TenantSignals>,
 }
 
 impl ClickBatcher {
-    pub fn start(db: Db) -> (ClickBatcher, JoinHandle<()>) {
+    /// With `geoip`, each click's country is looked up from its address before it is written.
+    pub fn start(db: Db, geoip: Option<Arc<GeoIp>>) -> (ClickBatcher, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (stop, stopped) = watch::channel(false);
         let (written_tx, written) = watch::channel(0);
-        let task = tokio::spawn(run(db, rx, stopped, Arc::new(written_tx)));
-        (ClickBatcher { tx, stop, queued: AtomicU64::new(0), written }, task)
+        let signals = Arc::new(TenantSignals::default());
+        let task = tokio::spawn(run(db, rx, stopped, Arc::new(written_tx), signals.clone(), geoip));
+        (ClickBatcher { tx, stop, queued: AtomicU64::new(0), written, signals }, task)
+    }
+
+    /// The signals this writer wakes after each committed batch, once per tenant in it.
+    pub fn tenant_signals(&self) -> Arc<TenantSignals> {
+        self.signals.clone()
     }
 
     /// Queues a click; waits when the queue is full.
@@ -71,6 +83,8 @@ async fn run(
     mut rx: mpsc::Receiver<NewClick>,
     mut stopped: watch::Receiver<bool>,
     written: Arc<watch::Sender<u64>>,
+    signals: Arc<TenantSignals>,
+    geoip: Option<Arc<GeoIp>>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -88,12 +102,12 @@ async fn run(
                         }
                     }
                 }
-                flush(&db, &mut batch, &written).await;
+                flush(&db, &mut batch, &written, &signals, geoip.as_deref()).await;
             }
             _ = stopped.changed() => {
                 rx.close();
                 while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                    flush(&db, &mut batch, &written).await;
+                    flush(&db, &mut batch, &written, &signals, geoip.as_deref()).await;
                 }
                 break;
             }
@@ -102,10 +116,27 @@ async fn run(
     tracing::debug!("click writer stopped");
 }
 
-async fn flush(db: &Db, batch: &mut Vec<NewClick>, written: &watch::Sender<u64>) {
-    let clicks = std::mem::take(batch);
+async fn flush(
+    db: &Db,
+    batch: &mut Vec<NewClick>,
+    written: &watch::Sender<u64>,
+    signals: &TenantSignals,
+    geoip: Option<&GeoIp>,
+) {
+    let mut clicks = std::mem::take(batch);
+    if let Some(geoip) = geoip {
+        for click in &mut clicks {
+            click.country = click.ip.as_deref().and_then(|ip| geoip.country(ip));
+        }
+    }
     store(db, &clicks).await;
     written.send_modify(|count| *count += clicks.len() as u64);
+    let mut tenants: Vec<_> = clicks.iter().map(|click| click.tenant_id).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    for tenant in tenants {
+        signals.notify(tenant);
+    }
 }
 
 /// Stores `clicks`, retrying transient failures a few times: the clicks are already answered
@@ -170,6 +201,7 @@ mod tests {
             accept_language: None,
             is_bot: false,
             velocity: false,
+            country: None,
         }
     }
 

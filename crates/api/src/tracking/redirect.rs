@@ -111,6 +111,8 @@ async fn serve(code: &str, req: &Request, state: &SharedState) -> Response {
                 new_visitor: known_visitor.is_none(),
                 clicked_at: now,
                 velocity: state.click_velocity.over(target.link_id, ip, now.timestamp()),
+                // Looked up by the click writer, off the redirect's path.
+                country: None,
                 ip: ip.map(|ip| ip.to_string()),
                 is_bot: user_agent
                     .as_deref()

@@ -45,6 +45,7 @@ pub(crate) struct ClickRow {
     pub source: Option<String>,
     pub creative: Option<String>,
     pub landing_page: Option<String>,
+    pub country: Option<String>,
 }
 
 pub(super) struct StoredTouch {
@@ -60,7 +61,8 @@ const SQL: &str = "SELECT l.affiliate_id AS link_affiliate, c.id AS campaign, c.
      k.clicked_at AS touch_at, n.tenant_id AS n_tenant, n.affiliate_id AS n_affiliate, \
      n.campaign_id AS n_campaign, n.link_id AS n_link, n.sub1 AS n_sub1, n.sub2 AS n_sub2, n.sub3 AS n_sub3, \
      n.sub4 AS n_sub4, n.sub5 AS n_sub5, n.ip AS n_ip, n.user_agent AS n_user_agent, n.is_bot AS n_is_bot, \
-     n.velocity AS n_velocity, n.source AS n_source, n.creative AS n_creative, n.landing_page AS n_landing_page \
+     n.velocity AS n_velocity, n.source AS n_source, n.creative AS n_creative, n.landing_page AS n_landing_page, \
+     n.country AS n_country \
      FROM tracking_links l \
      JOIN campaigns c ON c.tenant_id = l.tenant_id AND c.id = l.campaign_id \
      LEFT JOIN clicks n ON n.click_id = {p} \
@@ -150,6 +152,7 @@ fn click_row(row: &sea_orm::QueryResult, click_id: &str, tenant: TenantId) -> Re
         source: text("n_source")?,
         creative: text("n_creative")?,
         landing_page: text("n_landing_page")?,
+        country: text("n_country")?,
     }))
 }
 

@@ -333,6 +333,7 @@ mod tests {
                 accept_language: Set(None),
                 is_bot: Set(false),
                 velocity: Set(false),
+                country: Set(None),
             });
             match next(6) {
                 0 | 1 => conversions.push(conversion(tenant, n, &click_id, true, at)),

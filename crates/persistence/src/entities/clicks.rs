@@ -25,6 +25,8 @@ pub struct Model {
     pub accept_language: Option<String>,
     pub is_bot: bool,
     pub velocity: bool,
+    /// ISO 3166-1 alpha-2, from the `--geoip-db` database.
+    pub country: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
