@@ -19,6 +19,8 @@ pub const SQLITE_POSTBACKS_TARGET: f64 = 10_000.0;
 /// Postbacks/s ÷ `pgbench` single-row inserts/s on PostgreSQL, each kind.
 pub const PGBENCH_RATIO_TARGET: f64 = 0.5;
 pub const FRAME_CPU_TARGET_MICROS: f64 = 3.0;
+/// Postbacks/s with every fraud rule on ÷ the same with every rule off (issue 10).
+pub const RULES_ON_OFF_TARGET: f64 = 0.90;
 
 /// How the click write-behind kept up: every answered click persisted, and when.
 #[derive(Debug, Clone)]
@@ -63,9 +65,16 @@ pub struct PostbackLoad {
     pub cpu: CpuUse,
 }
 
+/// The postback loads again with every fraud rule off.
+pub struct RulesOff {
+    pub deposits: PostbackLoad,
+    pub registrations: PostbackLoad,
+}
+
 pub struct Postbacks {
     pub deposits: PostbackLoad,
     pub registrations: PostbackLoad,
+    pub rules_off: RulesOff,
     /// PostgreSQL only: the same run's `pgbench` baseline.
     pub pgbench: Option<Pgbench>,
 }
@@ -310,6 +319,21 @@ impl Run {
                     cores(load.cpu.loadgen)
                 );
             }
+            for (on, off) in
+                [(&p.deposits, &p.rules_off.deposits), (&p.registrations, &p.rules_off.registrations)]
+            {
+                let ratio = on.outcome.rate() / off.outcome.rate().max(f64::MIN_POSITIVE);
+                let _ = writeln!(
+                    md,
+                    "| 2 | the same {}, every fraud rule off | 200 answers; CPU cores used: server; rules on ÷ off | **{} /s**; {}; **{:.0} %** | on ÷ off ≥ {:.0} %: {} |",
+                    on.kind.describe().split(',').next().unwrap_or_default(),
+                    thousands(off.outcome.rate().round() as u64),
+                    cores(off.cpu.server),
+                    ratio * 100.0,
+                    RULES_ON_OFF_TARGET * 100.0,
+                    verdict(ratio >= RULES_ON_OFF_TARGET && off.outcome.errors.count == 0)
+                );
+            }
             if let Some(pgbench) = &p.pgbench {
                 let scenario = format!(
                     "`pgbench`, one single-row INSERT per transaction, {} clients, {} s, the bench's database",
@@ -417,6 +441,12 @@ impl Run {
         if let Some(p) = &self.postbacks {
             note_errors(&mut notes, "Scenario 2, deposits", &p.deposits.outcome.errors);
             note_errors(&mut notes, "Scenario 2, registrations", &p.registrations.outcome.errors);
+            note_errors(&mut notes, "Scenario 2, deposits, rules off", &p.rules_off.deposits.outcome.errors);
+            note_errors(
+                &mut notes,
+                "Scenario 2, registrations, rules off",
+                &p.rules_off.registrations.outcome.errors,
+            );
         }
         if let Some(l) = &self.latency {
             note_errors(&mut notes, "Scenario 3, postbacks", &l.postback_errors);
@@ -483,7 +513,10 @@ up a tenant through GraphQL, then runs three scenarios (`--scenario clicks|postb
    answered click (`clicks_total` = `clicks_recorded_total` in `/metrics`).
 2. **Postbacks/s sustained.** 256 postbacks in flight (`--postback-concurrency`), any answer but
    200 an error, twice: `deposit`s with a unique `txn_id`, then `registration`s that each bind a
-   new player (unique `player_id`), both on real click IDs taken from redirects' Locations.
+   new player (unique `player_id`), both on real click IDs taken from redirects' Locations, each
+   carrying fraud signals (`ip`, `device_id`, `email_hash`, `user_agent`, distinct per postback,
+   so every rule's lookup runs and finds nothing). Then both again with every fraud rule of the
+   tenant off (`updateFraudSettings`); target: rules on ÷ rules off ≥ 90 % for each kind.
    Target on SQLite: ≥ 10,000/s each. On PostgreSQL the same run also measures `pgbench` (shipped
    with PostgreSQL) inserting single rows, one transaction each, from 16 clients into a scratch
    table of the bench's database; target: postbacks/s ÷ those inserts/s ≥ 0.5 for each kind.

@@ -11,7 +11,7 @@ use hyper::header::{AUTHORIZATION, HOST, HeaderValue, USER_AGENT};
 use hyper::{Request, StatusCode};
 
 use crate::load::{MakeRequest, Outcome, closed_loop};
-use crate::report::{self, Clicks, Drain, PostbackKind, PostbackLoad, Postbacks};
+use crate::report::{self, Clicks, Drain, PostbackKind, PostbackLoad, Postbacks, RulesOff};
 use crate::server::{Database, Process, SERVER_READY_PREFIX, server_args};
 use crate::{BenchArgs, Result, Scenario, baseline, cpu, latency, pgbench, setup};
 
@@ -117,15 +117,21 @@ async fn scenarios(
             results.clicks = Some(clicks(args, &server, &client, &tenant.codes, bench_exe, dir).await?);
         }
         if args.scenario.includes(Scenario::Postbacks) {
-            let deposits =
-                postbacks(args, &server, &tenant.api_key, &click_ids, PostbackKind::Deposits).await;
-            let registrations =
-                postbacks(args, &server, &tenant.api_key, &click_ids, PostbackKind::Registrations).await;
+            let key = &tenant.api_key;
+            let deposits = postbacks(args, &server, key, &click_ids, PostbackKind::Deposits).await;
+            let registrations = postbacks(args, &server, key, &click_ids, PostbackKind::Registrations).await;
+            // The same loads with every fraud rule off: what the rules cost.
+            setup::fraud_rules(&client, &server.base, &tenant.token, false).await?;
+            let rules_off = RulesOff {
+                deposits: postbacks(args, &server, key, &click_ids, PostbackKind::Deposits).await,
+                registrations: postbacks(args, &server, key, &click_ids, PostbackKind::Registrations).await,
+            };
+            setup::fraud_rules(&client, &server.base, &tenant.token, true).await?;
             let pgbench = match database {
                 Database::Postgres { url, .. } => Some(pgbench::inserts_per_second(url, args, dir).await),
                 Database::Sqlite { .. } => None,
             };
-            results.postbacks = Some(Postbacks { deposits, registrations, pgbench });
+            results.postbacks = Some(Postbacks { deposits, registrations, rules_off, pgbench });
         }
         if args.scenario.includes(Scenario::Latency) {
             eprintln!(
@@ -285,7 +291,7 @@ async fn postbacks(
         let path = match kind {
             PostbackKind::Deposits => setup::postback_path(click_id, &unique),
             PostbackKind::Registrations => setup::registration_path(click_id, &unique),
-        };
+        } + &setup::fraud_signals(&unique, seq);
         get(addr, path, Some(&key))
     });
     let (start, end) = window(args);

@@ -146,6 +146,34 @@ pub fn registration_path(click_id: &str, player_id: &str) -> String {
     format!("/postback?click_id={click_id}&event=registration&player_id={player_id}")
 }
 
+/// The fraud signals a postback of the postbacks scenario carries, all distinct per postback
+/// (`unique`): every rule's lookup runs and finds nothing, as for honest traffic.
+pub fn fraud_signals(unique: &str, seq: u64) -> String {
+    let [_, b, c, d] = (seq as u32).to_be_bytes();
+    format!(
+        "&ip=10.{b}.{c}.{d}&device_id=dev-{unique}&email_hash=mail-{unique}&user_agent=Mozilla%2F5.0%20(iPhone)"
+    )
+}
+
+/// Switches every fraud rule of the owner's tenant off (`on = false`) or back on.
+pub async fn fraud_rules(client: &reqwest::Client, base: &str, token: &str, on: bool) -> Result {
+    let rule = json!({ "enabled": on });
+    let input = json!({
+        "multiAccounting": rule, "clickInjection": rule, "selfReferral": rule, "botTraffic": rule,
+        "datacenterIp": rule, "vpnIp": rule, "blocklistedIp": rule, "velocity": rule,
+        "promoAbuse": rule, "clickSpamming": rule,
+    });
+    graphql(
+        client,
+        base,
+        Some(token),
+        "mutation($input: UpdateFraudSettingsInput!) { updateFraudSettings(input: $input) { velocity { enabled } } }",
+        json!({ "input": input }),
+    )
+    .await?;
+    Ok(())
+}
+
 /// One postback before the measurements: it must be accepted and attributed to the click.
 pub async fn check_postback(client: &reqwest::Client, base: &str, api_key: &str, click_id: &str) -> Result {
     let response = client
