@@ -203,6 +203,18 @@ impl FraudSettings {
     pub fn checks_click_marks(&self) -> bool {
         self.bot_traffic.enabled || self.velocity.enabled
     }
+
+    /// Whether the other players sharing a cluster signal are needed: multi-accounting names
+    /// them, and promo abuse counts claims by cluster. (The player's signals are recorded
+    /// either way, so a rule switched on later sees the players seen before.)
+    pub fn checks_clusters(&self) -> bool {
+        self.multi_accounting.enabled || self.promo_abuse.enabled
+    }
+
+    /// Whether the credited affiliates' logins are needed (self-referral).
+    pub fn checks_logins(&self) -> bool {
+        self.self_referral.enabled
+    }
 }
 
 /// Another player of the tenant seen with one of this player's cluster signals.

@@ -670,3 +670,15 @@ proptest! {
         prop_assert_eq!(flagged, worst > u64::from(limit));
     }
 }
+
+#[test]
+fn a_rule_switched_off_needs_none_of_its_lookups() {
+    let mut settings = FraudSettings::default();
+    assert!(settings.checks_clusters() && settings.checks_logins());
+    settings.multi_accounting.enabled = false;
+    assert!(settings.checks_clusters(), "promo abuse still counts claims by cluster");
+    settings.promo_abuse.enabled = false;
+    assert!(!settings.checks_clusters());
+    settings.self_referral.enabled = false;
+    assert!(!settings.checks_logins());
+}

@@ -49,7 +49,7 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
     let player = job.postback.subject.player_id();
     let signals = job.postback.signals.cluster_values();
     let mut shared = Vec::new();
-    if let Some(player) = player {
+    if let Some(player) = player.filter(|_| settings.checks_clusters()) {
         for &(signal, value) in &signals {
             let others = player_signals::Entity::find()
                 .filter(player_signals::Column::TenantId.eq(job.tenant.uuid()))
@@ -67,7 +67,7 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
             }));
         }
     }
-    let logins = affiliate_logins(conn, job).await?;
+    let logins = if settings.checks_logins() { affiliate_logins(conn, job).await? } else { Vec::new() };
     let click = named_click(conn, settings, job).await?;
     let bot_click = click.as_ref().and_then(|click| click.bot.clone());
     let listed_ips = listed_ips(settings, lists, job, click.as_ref().and_then(|click| click.ip));
