@@ -316,3 +316,62 @@ async fn a_postback_that_cannot_be_stored_does_not_fail_its_batch() {
         clickledger_persistence::conversions::events_after(&t.db, a.tenant.id, 0, 10).await.unwrap();
     assert_eq!((events.len(), last), (3, 3), "the three good postbacks, with consecutive sequence numbers");
 }
+
+/// Registrations of one group commit sharing a device: each later one is linked to the
+/// earlier players of the same batch (kept in memory until the batch's signals are written
+/// together), exactly as if they had been stored one by one; and the next batch finds them
+/// stored.
+#[tokio::test]
+async fn players_sharing_a_device_within_one_group_commit_are_linked_in_order() {
+    let t = fresh_db("repo").await;
+    let a = Tracked::new(&t.db, "golf").await;
+    let mut batch = Vec::new();
+    for n in 0..4 {
+        let click = a.click();
+        let player = format!("P{n}");
+        let fields = [
+            ("click_id", click.as_str()),
+            ("event", "registration"),
+            ("player_id", &player),
+            ("device_id", "D"),
+        ];
+        batch.push(a.prepare(&t.db, &fields).await);
+    }
+    let linked_to = |outcome: &Result<IngestOutcome, Error>| -> Vec<String> {
+        let Ok(IngestOutcome::Created(event)) = outcome else { panic!("{outcome:?}") };
+        let flags = &event.conversion.fraud.flags;
+        flags
+            .iter()
+            .filter(|flag| flag.rule == clickledger_domain::fraud::Rule::MultiAccounting)
+            .flat_map(|flag| (0..4).map(|n| format!("P{n}")).filter(|p| flag.evidence.contains(p.as_str())))
+            .collect()
+    };
+    let outcomes = commit_batch(&t.db, batch).await.unwrap();
+    let linked: Vec<Vec<String>> = outcomes.iter().map(linked_to).collect();
+    assert_eq!(
+        linked,
+        vec![
+            vec![],
+            vec!["P0".to_owned()],
+            vec!["P0".to_owned(), "P1".to_owned()],
+            vec!["P0".to_owned(), "P1".to_owned(), "P2".to_owned()]
+        ]
+    );
+    // The next batch reads them stored (at most three named per signal).
+    let click = a.click();
+    let later = a
+        .prepare(
+            &t.db,
+            &[
+                ("click_id", click.as_str()),
+                ("event", "registration"),
+                ("player_id", "P9"),
+                ("device_id", "D"),
+            ],
+        )
+        .await;
+    let outcome = commit_batch(&t.db, vec![later]).await.unwrap().remove(0);
+    let Ok(IngestOutcome::Created(event)) = &outcome else { panic!("{outcome:?}") };
+    let evidence = &event.conversion.fraud.flags[0].evidence;
+    assert!(["P0", "P1", "P2"].iter().all(|p| evidence.contains(p)), "{evidence}");
+}

@@ -43,6 +43,7 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
     conn: &C,
     settings: &FraudSettings,
     lists: &IpLists,
+    batch: &mut BatchSignals,
     id: ConversionId,
     job: &Prepared,
 ) -> Result<Verdict> {
@@ -60,10 +61,21 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
                 .limit(OTHERS_PER_SIGNAL)
                 .all(conn)
                 .await?;
+            let stored = others.len();
             shared.extend(others.into_iter().map(|other| SharedSignal {
                 signal,
                 other_player: other.player_id,
                 other_conversion: ConversionId::from_uuid(other.conversion_id),
+            }));
+            // Players seen earlier in this batch are not stored yet; they come after the
+            // stored ones, as they are newer.
+            let room = OTHERS_PER_SIGNAL as usize - stored.min(OTHERS_PER_SIGNAL as usize);
+            shared.extend(batch.others(job.tenant, signal.as_str(), value, player).take(room).map(|other| {
+                SharedSignal {
+                    signal,
+                    other_player: other.player.clone(),
+                    other_conversion: other.conversion,
+                }
             }));
         }
     }
@@ -80,7 +92,7 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
     {
         seen.push((IP_SIGNAL, ip.as_str()));
     }
-    let bursts = bursts(conn, settings, job, player, ip.as_deref()).await?;
+    let bursts = bursts(conn, settings, batch, job, player, ip.as_deref()).await?;
     let promo_claims = super::promo::claims(conn, settings, job, player, &shared).await?;
     let ctit = click_to_conversion(job);
     let facts = Facts {
@@ -99,7 +111,7 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
     };
     let verdict = judge(settings, &facts);
     if let Some(player) = player {
-        record(conn, job.tenant, player, id, &seen, job.received_at).await?;
+        batch.record(job.tenant, player, id, &seen, job.received_at);
         super::promo::record(conn, job, player, id).await?;
     }
     Ok(verdict)
@@ -138,6 +150,7 @@ const IP_SIGNAL: &str = "ip";
 async fn bursts<C: ConnectionTrait>(
     conn: &C,
     settings: &FraudSettings,
+    batch: &BatchSignals,
     job: &Prepared,
     player: Option<&str>,
     ip: Option<&str>,
@@ -158,7 +171,12 @@ async fn bursts<C: ConnectionTrait>(
             others = others.filter(player_signals::Column::PlayerId.ne(player));
         }
         let found = others.limit(limit).into_tuple::<String>().all(conn).await?;
-        bursts.push(Burst { signal, others: found.len() as u64 });
+        let in_batch = batch
+            .others(job.tenant, signal, value, player.unwrap_or_default())
+            .filter(|other| other.at > since)
+            .count();
+        let others = (found.len() + in_batch).min(usize::try_from(limit).unwrap_or(usize::MAX));
+        bursts.push(Burst { signal, others: others as u64 });
     }
     Ok(bursts)
 }
@@ -242,34 +260,89 @@ pub(super) fn click_to_conversion(job: &Prepared) -> Option<chrono::TimeDelta> {
     Some(job.occurred_at - touch.at)
 }
 
-async fn record<C: ConnectionTrait>(
-    conn: &C,
+/// A player's signal seen by a conversion of the batch being written.
+pub(super) struct SeenSignal {
     tenant: TenantId,
-    player: &str,
+    signal: String,
+    value: String,
+    player: String,
     conversion: ConversionId,
-    signals: &[(&str, &str)],
     at: DateTime<Utc>,
-) -> Result<()> {
-    if signals.is_empty() {
-        return Ok(());
+}
+
+/// The players' signals the batch's conversions carried, written with one multi-row insert
+/// when the batch's conversions are judged; until then the lookups of its later conversions
+/// find them here, as they would find them stored.
+#[derive(Default)]
+pub(super) struct BatchSignals(Vec<SeenSignal>);
+
+/// Rows per insert: 6 parameters each, far below both databases' limits.
+const SIGNALS_PER_INSERT: usize = 1_000;
+
+impl BatchSignals {
+    /// The batch's other players seen with `(signal, value)`, oldest first.
+    fn others<'a>(
+        &'a self,
+        tenant: TenantId,
+        signal: &'a str,
+        value: &'a str,
+        player: &'a str,
+    ) -> impl Iterator<Item = &'a SeenSignal> + 'a {
+        self.0.iter().filter(move |seen| {
+            seen.tenant == tenant && seen.signal == signal && seen.value == value && seen.player != player
+        })
     }
-    let rows = signals.iter().map(|&(signal, value)| player_signals::ActiveModel {
-        tenant_id: Set(tenant.uuid()),
-        signal: Set(signal.to_owned()),
-        value: Set(value.to_owned()),
-        player_id: Set(player.to_owned()),
-        conversion_id: Set(conversion.uuid()),
-        created_at: Set(at),
-    });
-    // The first conversion that carried a signal stays its evidence.
-    let keep_first = OnConflict::columns([
-        player_signals::Column::TenantId,
-        player_signals::Column::Signal,
-        player_signals::Column::Value,
-        player_signals::Column::PlayerId,
-    ])
-    .do_nothing()
-    .to_owned();
-    player_signals::Entity::insert_many(rows).on_conflict(keep_first).exec_without_returning(conn).await?;
-    Ok(())
+
+    /// Keeps the player's signals; the first conversion that carried one stays its evidence.
+    fn record(
+        &mut self,
+        tenant: TenantId,
+        player: &str,
+        conversion: ConversionId,
+        signals: &[(&str, &str)],
+        at: DateTime<Utc>,
+    ) {
+        for &(signal, value) in signals {
+            let known = self.0.iter().any(|seen| {
+                seen.tenant == tenant && seen.signal == signal && seen.value == value && seen.player == player
+            });
+            if !known {
+                self.0.push(SeenSignal {
+                    tenant,
+                    signal: signal.to_owned(),
+                    value: value.to_owned(),
+                    player: player.to_owned(),
+                    conversion,
+                    at,
+                });
+            }
+        }
+    }
+
+    /// Stores the batch's signals; one already stored keeps its first conversion.
+    pub(super) async fn write<C: ConnectionTrait>(self, conn: &C) -> Result<()> {
+        for chunk in self.0.chunks(SIGNALS_PER_INSERT) {
+            let rows = chunk.iter().map(|seen| player_signals::ActiveModel {
+                tenant_id: Set(seen.tenant.uuid()),
+                signal: Set(seen.signal.clone()),
+                value: Set(seen.value.clone()),
+                player_id: Set(seen.player.clone()),
+                conversion_id: Set(seen.conversion.uuid()),
+                created_at: Set(seen.at),
+            });
+            let keep_first = OnConflict::columns([
+                player_signals::Column::TenantId,
+                player_signals::Column::Signal,
+                player_signals::Column::Value,
+                player_signals::Column::PlayerId,
+            ])
+            .do_nothing()
+            .to_owned();
+            player_signals::Entity::insert_many(rows)
+                .on_conflict(keep_first)
+                .exec_without_returning(conn)
+                .await?;
+        }
+        Ok(())
+    }
 }

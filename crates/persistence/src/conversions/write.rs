@@ -49,11 +49,12 @@ pub(super) async fn write_new(
     let tenants: Vec<TenantId> = news.iter().map(|new| new.job.tenant).collect();
     let settings = fraud::settings_of(txn, tenants).await?;
     let mut day_counts = DayCounts::default();
+    let mut signals = fraud::BatchSignals::default();
     for New { job, identity, seq, zone } in news {
         let id = ConversionId::new();
         // In batch order: a player's signals recorded here are seen by the next in the batch.
         let verdict = match settings.get(&job.tenant) {
-            Some(settings) => fraud::judge_new(txn, settings, lists, id, job).await?,
+            Some(settings) => fraud::judge_new(txn, settings, lists, &mut signals, id, job).await?,
             None => Verdict::default(),
         };
         day_counts.add(job, &verdict, fraud::click_to_conversion(job));
@@ -62,6 +63,7 @@ pub(super) async fn write_new(
         rows.push(new);
     }
     insert_rows(txn, rows).await?;
+    signals.write(txn).await?;
     day_counts.write(txn).await?;
 
     // Commission reads what earlier conversions of the same player booked, so it is worked
