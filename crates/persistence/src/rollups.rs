@@ -749,6 +749,37 @@ mod tests {
         assert!(split(Decimal::MAX).is_err());
     }
 
+    /// A returning visitor's click on `link` with nothing else known of it.
+    fn plain_click(
+        click_id: String,
+        tenant: TenantId,
+        (link, affiliate, campaign): (TrackingLinkId, AffiliateId, CampaignId),
+        visitor: clickledger_domain::ids::VisitorId,
+        at: DateTime<Utc>,
+    ) -> NewClick {
+        NewClick {
+            click_id,
+            tenant_id: tenant,
+            link_id: link,
+            affiliate_id: affiliate,
+            campaign_id: campaign,
+            visitor_id: visitor,
+            new_visitor: false,
+            clicked_at: at,
+            ip: None,
+            user_agent: None,
+            referrer: None,
+            subs: [None, None, None, None, None],
+            source: None,
+            creative: None,
+            landing_page: None,
+            accept_language: None,
+            is_bot: false,
+            velocity: false,
+            country: None,
+        }
+    }
+
     #[tokio::test]
     async fn clicks_count_once_even_when_a_batch_is_retried_and_a_visitor_once_a_day_per_link() {
         use chrono::Duration;
@@ -762,27 +793,11 @@ mod tests {
         let (returning, once) = (VisitorId::new(), VisitorId::new());
         let now = Utc::now();
         let click = |n: usize, link: TrackingLinkId, visitor: VisitorId, at: DateTime<Utc>| NewClick {
-            click_id: format!("rollup-{n}"),
-            tenant_id: tenant,
-            link_id: link,
-            affiliate_id: affiliate,
-            campaign_id: campaign,
-            visitor_id: visitor,
-            new_visitor: false,
-            clicked_at: at,
-            ip: None,
             user_agent: Some(
                 "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.0.0 Safari/537.36".into(),
             ),
-            referrer: None,
             subs: [Some("s".into()), None, None, None, None],
-            source: None,
-            creative: None,
-            landing_page: None,
-            accept_language: None,
-            is_bot: false,
-            velocity: false,
-            country: None,
+            ..plain_click(format!("rollup-{n}"), tenant, (link, affiliate, campaign), visitor, at)
         };
         // The returning visitor clicks three times on one link and once on another; the other
         // visitor once. Unique: 3 (a visitor per link and day).
@@ -837,25 +852,14 @@ mod tests {
         let noon =
             (Utc::now() - Duration::days(1)).duration_trunc(Duration::days(1)).unwrap() + Duration::hours(12);
         let click = |n: usize, link: TrackingLinkId, new_visitor: bool, seconds: i64| NewClick {
-            click_id: format!("newcomer-{n}"),
-            tenant_id: tenant,
-            link_id: link,
-            affiliate_id: affiliate,
-            campaign_id: campaign,
-            visitor_id: newcomer,
             new_visitor,
-            clicked_at: noon + Duration::seconds(seconds),
-            ip: None,
-            user_agent: None,
-            referrer: None,
-            subs: [None, None, None, None, None],
-            source: None,
-            creative: None,
-            landing_page: None,
-            accept_language: None,
-            is_bot: false,
-            velocity: false,
-            country: None,
+            ..plain_click(
+                format!("newcomer-{n}"),
+                tenant,
+                (link, affiliate, campaign),
+                newcomer,
+                noon + Duration::seconds(seconds),
+            )
         };
         // Without our cookie: unique, and no visitor-day is stored for it.
         crate::tracking::insert_clicks(db, &[click(0, link, true, 0)]).await.unwrap();

@@ -218,8 +218,7 @@ pub async fn events_after(
     after_seq: i64,
     limit: u64,
 ) -> Result<(Vec<ConversionEvent>, i64)> {
-    let rows = event_rows_after(db, tenant, after_seq, limit).await?;
-    let last = rows.last().map(|e| e.seq).unwrap_or(after_seq);
+    let (rows, last) = event_rows_after(db, tenant, after_seq, limit).await?;
     Ok((with_conversions(db, tenant, rows, false).await?, last))
 }
 
@@ -235,25 +234,27 @@ pub async fn flagged_created_after(
     after_seq: i64,
     limit: u64,
 ) -> Result<(Vec<ConversionEvent>, i64)> {
-    let rows = event_rows_after(db, tenant, after_seq, limit).await?;
-    let last = rows.last().map(|e| e.seq).unwrap_or(after_seq);
+    let (rows, last) = event_rows_after(db, tenant, after_seq, limit).await?;
     let created = rows.into_iter().filter(|row| row.kind == super::EVENT_CREATED).collect();
     Ok((with_conversions(db, tenant, created, true).await?, last))
 }
 
+/// The event rows after `after_seq` (at most `limit`), and the last sequence number read.
 async fn event_rows_after(
     db: &Db,
     tenant: TenantId,
     after_seq: i64,
     limit: u64,
-) -> Result<Vec<events::Model>> {
-    Ok(events::Entity::find()
+) -> Result<(Vec<events::Model>, i64)> {
+    let rows = events::Entity::find()
         .filter(events::Column::TenantId.eq(tenant.uuid()))
         .filter(events::Column::Seq.gt(after_seq))
         .order_by_asc(events::Column::Seq)
         .limit(limit)
         .all(db.reader())
-        .await?)
+        .await?;
+    let last = rows.last().map(|e| e.seq).unwrap_or(after_seq);
+    Ok((rows, last))
 }
 
 /// The events of `rows` with their conversions as of each event; only those with fraud flags
