@@ -63,21 +63,7 @@ pub async fn alerts_of(db: &Db, tenant: TenantId, events: &[ConversionEvent]) ->
         .iter()
         .flat_map(|event| event.conversion.credits.iter().map(|credit| credit.affiliate_id.uuid()))
         .collect();
-    let names: HashMap<uuid::Uuid, String> = if ids.is_empty() {
-        HashMap::new()
-    } else {
-        affiliates::Entity::find()
-            .select_only()
-            .column(affiliates::Column::Id)
-            .column(affiliates::Column::Name)
-            .filter(affiliates::Column::TenantId.eq(tenant.uuid()))
-            .filter(affiliates::Column::Id.is_in(ids))
-            .into_tuple::<(uuid::Uuid, String)>()
-            .all(db.reader())
-            .await?
-            .into_iter()
-            .collect()
-    };
+    let names = affiliate_names(db, tenant, ids).await?;
     let mut alerts = Vec::new();
     for event in flagged {
         let conversion = &event.conversion;
@@ -198,7 +184,27 @@ pub async fn held_back(db: &Db, tenant: TenantId, day: NaiveDate) -> Result<Vec<
         .all(db.reader())
         .await?;
     let ids: Vec<uuid::Uuid> = rows.iter().map(|row| row.affiliate_id).collect();
-    let names: HashMap<uuid::Uuid, String> = affiliates::Entity::find()
+    let names = affiliate_names(db, tenant, ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let name = names.get(&row.affiliate_id).cloned().unwrap_or_else(|| "(no affiliate)".to_owned());
+            (row.rule, name, u64::try_from(row.held).unwrap_or(0))
+        })
+        .collect())
+}
+
+/// The names of the tenant's affiliates among `ids` (another tenant's are not found).
+pub(crate) async fn affiliate_names(
+    db: &Db,
+    tenant: TenantId,
+    ids: impl IntoIterator<Item = uuid::Uuid>,
+) -> Result<HashMap<uuid::Uuid, String>> {
+    let ids: Vec<uuid::Uuid> = ids.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(affiliates::Entity::find()
         .select_only()
         .column(affiliates::Column::Id)
         .column(affiliates::Column::Name)
@@ -208,12 +214,5 @@ pub async fn held_back(db: &Db, tenant: TenantId, day: NaiveDate) -> Result<Vec<
         .all(db.reader())
         .await?
         .into_iter()
-        .collect();
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let name = names.get(&row.affiliate_id).cloned().unwrap_or_else(|| "(no affiliate)".to_owned());
-            (row.rule, name, u64::try_from(row.held).unwrap_or(0))
-        })
         .collect())
 }

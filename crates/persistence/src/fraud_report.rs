@@ -13,7 +13,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::Result;
 use crate::conversions::{CONVERSIONS, FLAGGED, RULE_PREFIX};
-use crate::entities::{affiliate_fraud_days, affiliates};
+use crate::entities::affiliate_fraud_days;
 use crate::fraud::{Fraud, stored_settings};
 
 /// The longest period one report covers.
@@ -104,17 +104,7 @@ impl Fraud<'_> {
         }
         let ids: Vec<AffiliateId> = lines.values().map(|line| line.affiliate).collect();
         let spamming = self.click_spamming(&ids, to).await?;
-        let names: HashMap<uuid::Uuid, String> = affiliates::Entity::find()
-            .select_only()
-            .column(affiliates::Column::Id)
-            .column(affiliates::Column::Name)
-            .filter(affiliates::Column::TenantId.eq(tenant.uuid()))
-            .filter(affiliates::Column::Id.is_in(lines.keys().copied()))
-            .into_tuple::<(uuid::Uuid, String)>()
-            .all(self.db.reader())
-            .await?
-            .into_iter()
-            .collect();
+        let names = crate::fraud_alert_mail::affiliate_names(self.db, tenant, lines.keys().copied()).await?;
         Ok(lines
             .into_values()
             .map(|mut line| {
