@@ -12,6 +12,7 @@ use tokio::process::{Child, Command};
 
 pub mod proxy;
 pub mod receiver;
+pub mod signing;
 pub mod smtp;
 pub mod tenant;
 pub mod ws;

@@ -2,6 +2,7 @@
 //! is understood and answered as that tracker's callers expect, while a native key on the same
 //! tenant is unaffected; the dialect is listed, changed, and the change is audited.
 
+use clickledger_e2e::signing::sign;
 use clickledger_e2e::spawn_app;
 use clickledger_e2e::tenant::Tenant;
 use serde_json::{Value, json};
@@ -180,25 +181,6 @@ async fn the_dialect_is_listed_changed_and_audited() {
     let entries = log["auditLog"]["nodes"].as_array().unwrap();
     let change = entries.iter().find(|e| e["action"] == "API_KEY_UPDATED").expect("the change is audited");
     assert_eq!(change["details"]["dialect"], json!({ "from": "clickledger", "to": "binom" }), "{change}");
-}
-
-/// RFC 3986 percent-encoding, as in `signatures.rs`.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn sign(secret: &str, params: &[(&str, &str)]) -> String {
-    let mut pairs: Vec<(String, String)> = params.iter().map(|(k, v)| (encode(k), encode(v))).collect();
-    pairs.sort();
-    let canonical: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
-    let tag = ring::hmac::sign(&key, canonical.join("&").as_bytes());
-    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test]

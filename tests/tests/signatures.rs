@@ -3,6 +3,7 @@
 //! signatures here are made with `ring`, independently of the server's `hmac` code, and the
 //! README's shell example is run as written.
 
+use clickledger_e2e::signing::sign;
 use clickledger_e2e::tenant::Tenant;
 use clickledger_e2e::{TestApp, error_code, spawn_app};
 use serde_json::{Value, json};
@@ -29,26 +30,6 @@ async fn create_key(t: &Tenant<'_>, signature_required: bool) -> (String, String
         secret,
         created["apiKey"]["id"].as_str().unwrap().to_owned(),
     )
-}
-
-/// RFC 3986 percent-encoding (unreserved characters kept), written here from the spec.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// The hex signature of `params` (every parameter the server will read) under `secret`.
-fn sign(secret: &str, params: &[(&str, &str)]) -> String {
-    let mut pairs: Vec<(String, String)> = params.iter().map(|(k, v)| (encode(k), encode(v))).collect();
-    pairs.sort();
-    let canonical: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
-    let tag = ring::hmac::sign(&key, canonical.join("&").as_bytes());
-    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn now() -> String {
