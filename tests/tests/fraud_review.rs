@@ -160,6 +160,11 @@ async fn a_held_conversion_is_queued_with_its_evidence_and_approving_releases_it
     t.run(APPROVE, json!({ "id": id })).await;
     let after = entries(&t, &id).await;
     assert_eq!(standing(&after), 50.0, "{after:?}");
+    // Approving again (a double click) is the same decision: nothing changes, nothing is
+    // audited twice.
+    let again = t.run(APPROVE, json!({ "id": id })).await;
+    assert_eq!(again["approveConversion"]["reviewState"], "APPROVED", "{again}");
+    assert_eq!(entries(&t, &id).await, after);
 
     // Each decision is in the audit log, with its actor and note.
     let log = t
@@ -253,6 +258,31 @@ async fn rejecting_a_paid_conversion_books_a_reversal_in_the_open_period() {
     assert_eq!(standing(&entries(&t, &id).await), 50.0);
     t.run(REJECT, json!({ "id": id, "reason": "final" })).await;
     assert_eq!(standing(&entries(&t, &id).await), 0.0);
+}
+
+#[tokio::test]
+async fn a_chargebacks_reversal_comes_back_when_a_rejected_conversion_is_approved_again() {
+    let app = spawn_app!().await;
+    let (t, _, code) = program(&app, "review-chargeback", "FLAG").await;
+    depositor(&t, &code, "a", "card-1", None).await;
+    let flagged = depositor(&t, &code, "b", "card-1", None).await;
+    assert_eq!(flagged["fraud_action"], "flag", "{flagged}");
+    let id = flagged["conversion_id"].clone();
+    let chargeback = t.postback_ok(&[("player_id", "b"), ("event", "chargeback"), ("txn_id", "ftd-b")]).await;
+    let chargeback = chargeback["conversion_id"].clone();
+    assert_eq!(standing(&entries(&t, &id).await), 50.0);
+    assert_eq!(standing(&entries(&t, &chargeback).await), -50.0, "the chargeback takes it back");
+
+    // Rejected: the void takes the chargeback's unpaid reversal along (no double loss).
+    t.run(REJECT, json!({ "id": id, "reason": "stolen card" })).await;
+    let (own, theirs) = (entries(&t, &id).await, entries(&t, &chargeback).await);
+    assert_eq!((standing(&own), standing(&theirs)), (0.0, 0.0), "{own:?} {theirs:?}");
+
+    // Approved again: the entry counts again, and so does the chargeback that took it back.
+    t.run(APPROVE, json!({ "id": id })).await;
+    let (own, theirs) = (entries(&t, &id).await, entries(&t, &chargeback).await);
+    assert_eq!(standing(&own), 50.0, "{own:?}");
+    assert_eq!(standing(&theirs), -50.0, "the chargeback stands: {theirs:?}");
 }
 
 #[tokio::test]

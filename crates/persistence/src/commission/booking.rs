@@ -107,7 +107,7 @@ pub(crate) async fn book_late_reversal<C: ConnectionTrait>(
     append(conn, tenant, planned, entries).await
 }
 
-fn entry_status(status: ConversionStatus, hold: bool) -> EntryStatus {
+pub(super) fn entry_status(status: ConversionStatus, hold: bool) -> EntryStatus {
     match status {
         ConversionStatus::Rejected => EntryStatus::Rejected,
         _ if hold => EntryStatus::Held,

@@ -8,6 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use clickledger_domain::commission::reversal_of;
+use clickledger_domain::conversion::ConversionStatus;
 use clickledger_domain::ids::{AffiliateId, ConversionId, PlanId, TenantId};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
@@ -16,6 +17,7 @@ use super::booking::open_period;
 use super::ledger::{EntryMeta, entry_model, to_draft};
 use super::{EntryStatus, tenant_zone};
 use crate::Result;
+use crate::entities::conversions;
 use crate::entities::ledger_entries::{self, Column};
 
 const UNPAID: [EntryStatus; 3] = [EntryStatus::Pending, EntryStatus::Approved, EntryStatus::Held];
@@ -128,6 +130,34 @@ pub(super) async fn reject_reversals_of<C: ConnectionTrait>(
         .filter(Column::Status.is_in(UNPAID.iter().map(|s| s.as_str())))
         .exec(conn)
         .await?;
+    Ok(())
+}
+
+/// Another conversion's reversals of the entries `restored` (counting again because a
+/// rejection was undone) come back with them while that conversion stands: the rejection
+/// took them along ([`reject_reversals_of`]), and without them the affiliate would be paid an
+/// amount a chargeback took back. Each comes back in its own conversion's status.
+pub(super) async fn revive_reversals_of<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    restored: Vec<uuid::Uuid>,
+) -> Result<()> {
+    for standing in [ConversionStatus::Pending, ConversionStatus::Approved] {
+        let of_conversions_in = Query::select()
+            .column(conversions::Column::Id)
+            .from(conversions::Entity)
+            .and_where(conversions::Column::TenantId.eq(tenant.uuid()))
+            .and_where(conversions::Column::Status.eq(standing.as_str()))
+            .to_owned();
+        ledger_entries::Entity::update_many()
+            .col_expr(Column::Status, Expr::value(super::booking::entry_status(standing, false).as_str()))
+            .filter(Column::TenantId.eq(tenant.uuid()))
+            .filter(Column::ReversesEntryId.is_in(restored.iter().copied()))
+            .filter(Column::Status.eq(EntryStatus::Rejected.as_str()))
+            .filter(Column::ConversionId.in_subquery(of_conversions_in))
+            .exec(conn)
+            .await?;
+    }
     Ok(())
 }
 

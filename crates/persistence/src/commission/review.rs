@@ -108,6 +108,14 @@ pub(crate) async fn apply_review<C: ConnectionTrait>(
             moves.entry(entry_status(new.status).as_str()).or_default().push(rows[i].id);
         }
     }
+    // Entries counting again after a rejection was undone.
+    let restored: Vec<uuid::Uuid> = before
+        .iter()
+        .zip(&lines)
+        .enumerate()
+        .filter(|(_, (old, new))| old.status == LineStatus::Rejected && new.status != LineStatus::Rejected)
+        .map(|(i, _)| rows[i].id)
+        .collect();
     let mut rejected = Vec::new();
     for (status, ids) in moves {
         if status == EntryStatus::Rejected.as_str() {
@@ -124,6 +132,9 @@ pub(crate) async fn apply_review<C: ConnectionTrait>(
     // affiliate would lose the amount twice (as a rejection does).
     if !rejected.is_empty() {
         super::rejection::reject_reversals_of(conn, tenant, rejected).await?;
+    }
+    if !restored.is_empty() {
+        super::rejection::revive_reversals_of(conn, tenant, restored).await?;
     }
 
     // The reversals the decision adds, each into the open period.
