@@ -68,6 +68,18 @@ impl Decision {
     }
 }
 
+/// Whether `decision` with `note` repeats the decision in force (`state`, `current_note`):
+/// the same decision with no new note. A repeat changes nothing and is not audited again (a
+/// double click on "approve" is one decision).
+pub fn repeats(
+    decision: Decision,
+    note: Option<&str>,
+    state: ReviewState,
+    current_note: Option<&str>,
+) -> bool {
+    decision.state() == state && note.is_none_or(|note| Some(note) == current_note)
+}
+
 /// The longest note or reason kept with a decision.
 pub const MAX_NOTE_LEN: usize = 1000;
 
@@ -248,6 +260,17 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn only_the_same_decision_without_a_new_note_repeats() {
+        let approved = ReviewState::Approved;
+        assert!(repeats(Decision::Approve, None, approved, Some("ok")));
+        assert!(repeats(Decision::Approve, Some("ok"), approved, Some("ok")));
+        assert!(!repeats(Decision::Approve, Some("other"), approved, Some("ok")));
+        assert!(!repeats(Decision::Reject, Some("ok"), approved, Some("ok")));
+        assert!(!repeats(Decision::Approve, None, ReviewState::Open, None));
+        assert!(repeats(Decision::Reject, Some("stolen"), ReviewState::Rejected, Some("stolen")));
+    }
 
     fn status() -> impl Strategy<Value = LineStatus> {
         prop_oneof![

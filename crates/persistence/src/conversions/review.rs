@@ -123,7 +123,8 @@ impl<'a> Review<'a> {
 
     /// Approves (releases held commission; a rejected conversion counts again) or rejects
     /// (voids its commission, reversing what was paid) the conversion, with the note or
-    /// reason, as `actor`. Deciding again is allowed.
+    /// reason, as `actor`. Deciding again is allowed; repeating the decision in force (with no
+    /// new note) changes nothing.
     pub async fn decide(
         &self,
         id: ConversionId,
@@ -145,6 +146,10 @@ impl<'a> Review<'a> {
         let row = find.one(&txn).await?.ok_or(Error::NotFound)?;
         let before_review = review_of(&row)?;
         let before = load_conversion(&txn, tenant, id).await?;
+        if review::repeats(decision, note.as_deref(), before_review.state, before_review.note.as_deref()) {
+            let cluster = cluster_of(&txn, tenant, &before).await?;
+            return Ok(Reviewed { conversion: before, review: before_review, cluster });
+        }
         let booked = commission::has_entries(&txn, tenant, id).await?;
         let plan = review::plan(decision, before.status, booked);
 
