@@ -374,4 +374,24 @@ async fn players_sharing_a_device_within_one_group_commit_are_linked_in_order() 
     let Ok(IngestOutcome::Created(event)) = &outcome else { panic!("{outcome:?}") };
     let evidence = &event.conversion.fraud.flags[0].evidence;
     assert!(["P0", "P1", "P2"].iter().all(|p| evidence.contains(p)), "{evidence}");
+    // A stored player asking is not its own evidence: the three oldest others are named.
+    let deposit = a
+        .prepare(
+            &t.db,
+            &[
+                ("player_id", "P1"),
+                ("event", "deposit"),
+                ("txn_id", "D-1"),
+                ("amount", "10"),
+                ("currency", "EUR"),
+                ("device_id", "D"),
+                ("email_hash", "only-P1"),
+            ],
+        )
+        .await;
+    let outcome = commit_batch(&t.db, vec![deposit]).await.unwrap().remove(0);
+    let Ok(IngestOutcome::Created(event)) = &outcome else { panic!("{outcome:?}") };
+    let evidence = &event.conversion.fraud.flags[0].evidence;
+    assert!(["P0", "P2", "P3"].iter().all(|p| evidence.contains(p)), "{evidence}");
+    assert!(!evidence.contains("P1"), "{evidence}");
 }

@@ -1,26 +1,25 @@
-//! Loads what the fraud rules judge a new conversion on, and records the player's cluster
-//! signals for the conversions after it. The rules themselves are
+//! Gathers what the fraud rules judge a new conversion on (the batch's stored facts, read
+//! once by [`super::fraud_facts`], and its earlier conversions' signals), and records the
+//! player's cluster signals for the conversions after it. The rules themselves are
 //! `clickledger_domain::fraud`; nothing here decides.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use clickledger_domain::fraud::{
-    AffiliateLogin, BotClick, Burst, Facts, FraudSettings, IpList, IpSource, ListedIp, SharedSignal,
-    VELOCITY_WINDOW, Verdict, judge,
+    BotClick, Burst, Facts, FraudSettings, IpList, IpSource, ListedIp, SharedSignal, VELOCITY_WINDOW,
+    Verdict, judge,
 };
-use clickledger_domain::ids::{AffiliateId, ConversionId, TenantId};
+use clickledger_domain::ids::{ConversionId, TenantId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ConnectionTrait, EntityTrait, QuerySelect};
 
+use super::fraud_facts::{IP_SIGNAL, OTHERS_PER_SIGNAL, StoredFacts};
 use super::ingest::Prepared;
 use crate::Result;
-use crate::entities::{affiliate_logins, clicks, player_signals};
+use crate::entities::{clicks, player_signals};
 use crate::ip_lists::IpLists;
-
-/// Other players reported per shared signal: enough to name the cluster, never a scan.
-const OTHERS_PER_SIGNAL: u64 = 3;
 
 /// Each tenant's fraud settings (the defaults where it saved none).
 pub(super) async fn settings_of<C: ConnectionTrait>(
@@ -37,12 +36,14 @@ pub(super) async fn settings_of<C: ConnectionTrait>(
     Ok(settings)
 }
 
-/// Judges the new conversion `id` of `job`, then records its player's cluster signals (after
-/// the lookup, so the player never matches itself).
+/// Judges the new conversion `id` of `job` on the batch's `stored` facts and the signals of
+/// its earlier conversions, then records its player's cluster signals (after the lookup, so
+/// the player never matches itself).
 pub(super) async fn judge_new<C: ConnectionTrait>(
     conn: &C,
     settings: &FraudSettings,
     lists: &IpLists,
+    stored: &StoredFacts,
     batch: &mut BatchSignals,
     id: ConversionId,
     job: &Prepared,
@@ -52,24 +53,17 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
     let mut shared = Vec::new();
     if let Some(player) = player.filter(|_| settings.checks_clusters()) {
         for &(signal, value) in &signals {
-            let others = player_signals::Entity::find()
-                .filter(player_signals::Column::TenantId.eq(job.tenant.uuid()))
-                .filter(player_signals::Column::Signal.eq(signal.as_str()))
-                .filter(player_signals::Column::Value.eq(value))
-                .filter(player_signals::Column::PlayerId.ne(player))
-                .order_by_asc(player_signals::Column::CreatedAt)
-                .limit(OTHERS_PER_SIGNAL)
-                .all(conn)
-                .await?;
-            let stored = others.len();
-            shared.extend(others.into_iter().map(|other| SharedSignal {
-                signal,
-                other_player: other.player_id,
-                other_conversion: ConversionId::from_uuid(other.conversion_id),
+            let before = shared.len();
+            shared.extend(stored.others(job.tenant, signal.as_str(), value, player).map(|other| {
+                SharedSignal {
+                    signal,
+                    other_player: other.player.clone(),
+                    other_conversion: other.conversion,
+                }
             }));
             // Players seen earlier in this batch are not stored yet; they come after the
             // stored ones, as they are newer.
-            let room = OTHERS_PER_SIGNAL as usize - stored.min(OTHERS_PER_SIGNAL as usize);
+            let room = OTHERS_PER_SIGNAL - (shared.len() - before);
             shared.extend(batch.others(job.tenant, signal.as_str(), value, player).take(room).map(|other| {
                 SharedSignal {
                     signal,
@@ -79,7 +73,7 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
             }));
         }
     }
-    let logins = if settings.checks_logins() { affiliate_logins(conn, job).await? } else { Vec::new() };
+    let logins = if settings.checks_logins() { stored.logins(job) } else { Vec::new() };
     let click = named_click(conn, settings, job).await?;
     let bot_click = click.as_ref().and_then(|click| click.bot.clone());
     let listed_ips = listed_ips(settings, lists, job, click.as_ref().and_then(|click| click.ip));
@@ -92,7 +86,7 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
     {
         seen.push((IP_SIGNAL, ip.as_str()));
     }
-    let bursts = bursts(conn, settings, batch, job, player, ip.as_deref()).await?;
+    let bursts = bursts(settings, stored, batch, job, player, ip.as_deref());
     let promo_claims = super::promo::claims(conn, settings, job, player, &shared).await?;
     let ctit = click_to_conversion(job);
     let facts = Facts {
@@ -117,68 +111,30 @@ pub(super) async fn judge_new<C: ConnectionTrait>(
     Ok(verdict)
 }
 
-/// Logins of the credited affiliates from the postback's IP (one primary-key probe each).
-async fn affiliate_logins<C: ConnectionTrait>(conn: &C, job: &Prepared) -> Result<Vec<AffiliateLogin>> {
-    let Some(ip) = job.postback.signals.ip else { return Ok(Vec::new()) };
-    let credited: Vec<_> = job.resolution.credits.iter().map(|credit| credit.affiliate_id.uuid()).collect();
-    if credited.is_empty() {
-        return Ok(Vec::new());
-    }
-    let found = affiliate_logins::Entity::find()
-        .filter(affiliate_logins::Column::TenantId.eq(job.tenant.uuid()))
-        .filter(affiliate_logins::Column::AffiliateId.is_in(credited))
-        .filter(affiliate_logins::Column::Ip.eq(ip.to_string()))
-        .all(conn)
-        .await?;
-    Ok(found
-        .into_iter()
-        .map(|login| AffiliateLogin {
-            affiliate: AffiliateId::from_uuid(login.affiliate_id),
-            last_seen_at: login.last_seen_at,
-            user_agent: login.user_agent,
-        })
-        .collect())
-}
-
-/// The name a registration's IP is kept under among the player's signals (never a cluster
-/// signal: players behind one address are not linked by it).
-const IP_SIGNAL: &str = "ip";
-
 /// For a registration, how many other players were first seen within the last hour with its
-/// IP and with its device: one ranged probe of `(tenant_id, signal, value, created_at)` each,
-/// reading at most the rule's limit.
-async fn bursts<C: ConnectionTrait>(
-    conn: &C,
+/// IP and with its device, stored or earlier in the batch, counting at most the rule's limit.
+fn bursts(
     settings: &FraudSettings,
+    stored: &StoredFacts,
     batch: &BatchSignals,
     job: &Prepared,
     player: Option<&str>,
     ip: Option<&str>,
-) -> Result<Vec<Burst>> {
-    let Some(limit) = settings.velocity_probe(job.postback.event) else { return Ok(Vec::new()) };
+) -> Vec<Burst> {
+    let Some(limit) = settings.velocity_probe(job.postback.event) else { return Vec::new() };
     let since = job.received_at - VELOCITY_WINDOW;
     let mut bursts = Vec::new();
     for (signal, value) in [(IP_SIGNAL, ip), ("device_id", job.postback.signals.device_id.as_deref())] {
         let Some(value) = value else { continue };
-        let mut others = player_signals::Entity::find()
-            .select_only()
-            .column(player_signals::Column::PlayerId)
-            .filter(player_signals::Column::TenantId.eq(job.tenant.uuid()))
-            .filter(player_signals::Column::Signal.eq(signal))
-            .filter(player_signals::Column::Value.eq(value))
-            .filter(player_signals::Column::CreatedAt.gt(since));
-        if let Some(player) = player {
-            others = others.filter(player_signals::Column::PlayerId.ne(player));
-        }
-        let found = others.limit(limit).into_tuple::<String>().all(conn).await?;
+        let found = stored.recent(job.tenant, signal, value, player, since, limit);
         let in_batch = batch
             .others(job.tenant, signal, value, player.unwrap_or_default())
             .filter(|other| other.at > since)
             .count();
-        let others = (found.len() + in_batch).min(usize::try_from(limit).unwrap_or(usize::MAX));
+        let others = (found + in_batch).min(usize::try_from(limit).unwrap_or(usize::MAX));
         bursts.push(Burst { signal, others: others as u64 });
     }
-    Ok(bursts)
+    bursts
 }
 
 /// What the rules need of the click the postback names.

@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::affiliate_days::DayCounts;
 use super::fraud;
+use super::fraud_facts::StoredFacts;
 use super::ingest::Prepared;
 use super::late_chargeback;
 use super::rows::{Identity, NewConversion, created_event, event_row};
@@ -50,11 +51,13 @@ pub(super) async fn write_new(
     let settings = fraud::settings_of(txn, tenants).await?;
     let mut day_counts = DayCounts::default();
     let mut signals = fraud::BatchSignals::default();
+    let jobs: Vec<&Prepared> = news.iter().map(|new| new.job).collect();
+    let facts = StoredFacts::read(txn, &settings, &jobs).await?;
     for New { job, identity, seq, zone } in news {
         let id = ConversionId::new();
         // In batch order: a player's signals recorded here are seen by the next in the batch.
         let verdict = match settings.get(&job.tenant) {
-            Some(settings) => fraud::judge_new(txn, settings, lists, &mut signals, id, job).await?,
+            Some(settings) => fraud::judge_new(txn, settings, lists, &facts, &mut signals, id, job).await?,
             None => Verdict::default(),
         };
         day_counts.add(job, &verdict, fraud::click_to_conversion(job));

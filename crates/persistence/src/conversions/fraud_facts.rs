@@ -1,0 +1,282 @@
+//! The stored facts the fraud rules read for a batch, fetched once per batch before its
+//! conversions are judged, rather than once per conversion on the single writer:
+//!
+//! - for each cluster signal a conversion carries, the oldest players stored with it (the
+//!   multi-accounting evidence);
+//! - for each IP and device a registration carries, the newest players stored with it within
+//!   the velocity window;
+//! - the credited affiliates' logins from the postbacks' addresses (self-referral).
+//!
+//! Each (tenant, signal, value) is one indexed probe with a limit; all of a batch's probes go
+//! in one statement, a `UNION ALL` of limited subqueries, which both databases run as index
+//! range reads (never a scan of a popular value). The batch's own signals are written at its
+//! end ([`super::fraud::BatchSignals`]), so these reads see exactly what a read per
+//! conversion would have seen, and the batch's earlier conversions are found in memory.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use clickledger_domain::fraud::{AffiliateLogin, FraudSettings, VELOCITY_WINDOW};
+use clickledger_domain::ids::{AffiliateId, ConversionId, TenantId};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, Value};
+use uuid::Uuid;
+
+use super::ingest::Prepared;
+use crate::Result;
+use crate::entities::affiliate_logins;
+
+/// Other players reported per shared signal: enough to name the cluster, never a scan.
+pub(super) const OTHERS_PER_SIGNAL: usize = 3;
+
+/// The name a registration's IP is kept under among the player's signals (never a cluster
+/// signal: players behind one address are not linked by it).
+pub(super) const IP_SIGNAL: &str = "ip";
+
+/// Probes per statement: SQLite allows 500 terms in a compound select.
+const PROBES_PER_STATEMENT: usize = 200;
+
+type Key = (TenantId, String, String);
+
+/// A player stored with a signal's value.
+#[derive(Debug, Clone)]
+pub(super) struct StoredSignal {
+    pub player: String,
+    pub conversion: ConversionId,
+    pub at: DateTime<Utc>,
+}
+
+/// What the batch's fraud rules read from storage.
+#[derive(Default)]
+pub(super) struct StoredFacts {
+    /// Per (tenant, signal, value): the oldest players stored with it, one more than
+    /// reported (the asking player may be among them).
+    oldest: HashMap<Key, Vec<StoredSignal>>,
+    /// Per (tenant, signal, value): the newest players stored with it since the earliest
+    /// window start of the batch, one more than the velocity limit.
+    newest: HashMap<Key, Vec<StoredSignal>>,
+    /// Per (tenant, address): the affiliate logins from it.
+    logins: HashMap<(TenantId, String), Vec<affiliate_logins::Model>>,
+}
+
+impl StoredFacts {
+    /// Reads the facts for the batch's `jobs`, each judged under its tenant's `settings`.
+    pub(super) async fn read<C: ConnectionTrait>(
+        conn: &C,
+        settings: &HashMap<TenantId, FraudSettings>,
+        jobs: &[&Prepared],
+    ) -> Result<Self> {
+        let mut oldest: HashSet<Key> = HashSet::new();
+        // Per key: the earliest window start and the largest limit asked.
+        let mut newest: HashMap<Key, (DateTime<Utc>, u64)> = HashMap::new();
+        let mut logins: HashSet<(TenantId, String)> = HashSet::new();
+        let mut affiliates: HashSet<Uuid> = HashSet::new();
+        for job in jobs {
+            let Some(settings) = settings.get(&job.tenant) else { continue };
+            let signals = &job.postback.signals;
+            let player = job.postback.subject.player_id();
+            if player.is_some() && settings.checks_clusters() {
+                for (signal, value) in signals.cluster_values() {
+                    oldest.insert((job.tenant, signal.as_str().to_owned(), value.to_owned()));
+                }
+            }
+            if let Some(limit) = settings.velocity_probe(job.postback.event) {
+                let since = job.received_at - VELOCITY_WINDOW;
+                let ip = signals.ip.map(|ip| ip.to_string());
+                for (signal, value) in [(IP_SIGNAL, ip), ("device_id", signals.device_id.clone())] {
+                    let Some(value) = value else { continue };
+                    let probe =
+                        newest.entry((job.tenant, signal.to_owned(), value)).or_insert((since, limit));
+                    *probe = (probe.0.min(since), probe.1.max(limit));
+                }
+            }
+            let credits = &job.resolution.credits;
+            if let Some(ip) = signals.ip.filter(|_| settings.checks_logins() && !credits.is_empty()) {
+                affiliates.extend(credits.iter().map(|credit| credit.affiliate_id.uuid()));
+                logins.insert((job.tenant, ip.to_string()));
+            }
+        }
+        let oldest_probes: Vec<Probe> = oldest
+            .into_iter()
+            .map(|key| Probe { key, since: None, limit: OTHERS_PER_SIGNAL as u64 + 1 })
+            .collect();
+        let newest_probes: Vec<Probe> = newest
+            .into_iter()
+            .map(|(key, (since, limit))| Probe { key, since: Some(since), limit: limit + 1 })
+            .collect();
+        Ok(StoredFacts {
+            oldest: probe_all(conn, oldest_probes).await?,
+            newest: probe_all(conn, newest_probes).await?,
+            logins: read_logins(conn, logins, affiliates).await?,
+        })
+    }
+
+    /// Up to [`OTHERS_PER_SIGNAL`] other players stored with `(signal, value)`, oldest first.
+    pub(super) fn others<'a>(
+        &'a self,
+        tenant: TenantId,
+        signal: &str,
+        value: &str,
+        player: &'a str,
+    ) -> impl Iterator<Item = &'a StoredSignal> + 'a {
+        self.oldest
+            .get(&(tenant, signal.to_owned(), value.to_owned()))
+            .into_iter()
+            .flatten()
+            .filter(move |stored| stored.player != player)
+            .take(OTHERS_PER_SIGNAL)
+    }
+
+    /// How many other players were stored with `(signal, value)` after `since`, counting at
+    /// most `limit`.
+    pub(super) fn recent(
+        &self,
+        tenant: TenantId,
+        signal: &str,
+        value: &str,
+        player: Option<&str>,
+        since: DateTime<Utc>,
+        limit: u64,
+    ) -> usize {
+        let found = self
+            .newest
+            .get(&(tenant, signal.to_owned(), value.to_owned()))
+            .into_iter()
+            .flatten()
+            .filter(|stored| stored.at > since && Some(stored.player.as_str()) != player)
+            .count();
+        found.min(usize::try_from(limit).unwrap_or(usize::MAX))
+    }
+
+    /// The credited affiliates' logins from the postback's IP.
+    pub(super) fn logins(&self, job: &Prepared) -> Vec<AffiliateLogin> {
+        let Some(ip) = job.postback.signals.ip else { return Vec::new() };
+        let credited: HashSet<Uuid> =
+            job.resolution.credits.iter().map(|credit| credit.affiliate_id.uuid()).collect();
+        self.logins
+            .get(&(job.tenant, ip.to_string()))
+            .into_iter()
+            .flatten()
+            .filter(|login| credited.contains(&login.affiliate_id))
+            .map(|login| AffiliateLogin {
+                affiliate: AffiliateId::from_uuid(login.affiliate_id),
+                last_seen_at: login.last_seen_at,
+                user_agent: login.user_agent.clone(),
+            })
+            .collect()
+    }
+}
+
+/// One limited probe of `player_signals`: the oldest rows of a key, or (with `since`) its
+/// newest rows after `since`.
+struct Probe {
+    key: Key,
+    since: Option<DateTime<Utc>>,
+    limit: u64,
+}
+
+const COLUMNS: &str = "tenant_id, signal, value, player_id, conversion_id, created_at";
+
+/// Runs the probes, [`PROBES_PER_STATEMENT`] to a statement, and groups what they found by
+/// key, in each probe's order.
+async fn probe_all<C: ConnectionTrait>(
+    conn: &C,
+    probes: Vec<Probe>,
+) -> Result<HashMap<Key, Vec<StoredSignal>>> {
+    let backend = conn.get_database_backend();
+    let mut found: HashMap<Key, Vec<StoredSignal>> = HashMap::new();
+    for chunk in probes.chunks(PROBES_PER_STATEMENT) {
+        let (sql, values) = statement(backend, chunk);
+        for row in conn.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await? {
+            let key = (
+                TenantId::from_uuid(row.try_get("", "tenant_id")?),
+                row.try_get("", "signal")?,
+                row.try_get("", "value")?,
+            );
+            found.entry(key).or_default().push(StoredSignal {
+                player: row.try_get("", "player_id")?,
+                conversion: ConversionId::from_uuid(row.try_get("", "conversion_id")?),
+                at: row.try_get("", "created_at")?,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// The probes as one statement, and its values.
+fn statement(backend: DbBackend, probes: &[Probe]) -> (String, Vec<Value>) {
+    let mut values: Vec<Value> = Vec::with_capacity(probes.len() * 4);
+    let param = |value: Value, values: &mut Vec<Value>| {
+        values.push(value);
+        match backend {
+            DbBackend::Postgres => format!("${}", values.len()),
+            _ => "?".to_owned(),
+        }
+    };
+    let mut parts = Vec::with_capacity(probes.len());
+    for (i, probe) in probes.iter().enumerate() {
+        let (tenant, signal, value) = &probe.key;
+        let tenant = param(tenant.uuid().into(), &mut values);
+        let signal = param(signal.clone().into(), &mut values);
+        let value = param(value.clone().into(), &mut values);
+        let (window, order) = match probe.since {
+            Some(since) => (format!(" AND created_at > {}", param(since.into(), &mut values)), "DESC"),
+            None => (String::new(), "ASC"),
+        };
+        parts.push(format!(
+            "SELECT {COLUMNS} FROM (SELECT {COLUMNS} FROM player_signals \
+             WHERE tenant_id = {tenant} AND signal = {signal} AND value = {value}{window} \
+             ORDER BY created_at {order} LIMIT {limit}) AS probe{i}",
+            limit = probe.limit,
+        ));
+    }
+    (parts.join(" UNION ALL "), values)
+}
+
+/// The logins from the batch's addresses of the affiliates its postbacks credit: one
+/// statement, probing the `(tenant, affiliate, ip)` key.
+async fn read_logins<C: ConnectionTrait>(
+    conn: &C,
+    wanted: HashSet<(TenantId, String)>,
+    affiliates: HashSet<Uuid>,
+) -> Result<HashMap<(TenantId, String), Vec<affiliate_logins::Model>>> {
+    let mut found: HashMap<(TenantId, String), Vec<affiliate_logins::Model>> = HashMap::new();
+    if wanted.is_empty() {
+        return Ok(found);
+    }
+    let tenants: HashSet<Uuid> = wanted.iter().map(|(tenant, _)| tenant.uuid()).collect();
+    let ips: HashSet<&str> = wanted.iter().map(|(_, ip)| ip.as_str()).collect();
+    let rows = affiliate_logins::Entity::find()
+        .filter(affiliate_logins::Column::TenantId.is_in(tenants))
+        .filter(affiliate_logins::Column::AffiliateId.is_in(affiliates))
+        .filter(affiliate_logins::Column::Ip.is_in(ips))
+        .all(conn)
+        .await?;
+    for row in rows {
+        let key = (TenantId::from_uuid(row.tenant_id), row.ip.clone());
+        if wanted.contains(&key) {
+            found.entry(key).or_default().push(row);
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(since: Option<DateTime<Utc>>) -> Probe {
+        Probe { key: (TenantId::new(), "device_id".into(), "d-1".into()), since, limit: 4 }
+    }
+
+    #[test]
+    fn each_probe_is_a_limited_subquery_numbered_for_postgres() {
+        let (pg, values) = statement(DbBackend::Postgres, &[probe(None), probe(Some(Utc::now()))]);
+        assert_eq!(values.len(), 7);
+        assert_eq!(pg.matches(" UNION ALL ").count(), 1);
+        assert!(pg.contains("tenant_id = $1 AND signal = $2 AND value = $3 ORDER BY created_at ASC LIMIT 4"));
+        assert!(pg.contains("value = $6 AND created_at > $7 ORDER BY created_at DESC LIMIT 4"));
+        let (lite, _) = statement(DbBackend::Sqlite, &[probe(None), probe(Some(Utc::now()))]);
+        assert_eq!(lite.matches('?').count(), 7);
+        assert!(!lite.contains('$'));
+    }
+}
