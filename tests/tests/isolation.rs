@@ -422,6 +422,13 @@ impl Generator<'_> {
                     "email" => format!("\"probe-{}@probe.test\"", self.unique()),
                     "password" => format!("\"probe password {}\"", self.unique()),
                     "landingUrl" | "fallbackUrl" => format!("\"https://probe.test/land/{}\"", self.unique()),
+                    // `importProgram`: a file's text names rows by the old tracker's IDs, which
+                    // resolve in the caller's own tenant only; the source is free text.
+                    "content" => format!(
+                        "\"external_id,name,email\\nprobe-{n},Probe,probe-{n}@probe.test\\n\"",
+                        n = self.unique()
+                    ),
+                    "source" => format!("\"probe source {}\"", self.unique()),
                     _ => {
                         self.teach(
                             at,
