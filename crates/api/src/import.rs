@@ -336,6 +336,28 @@ mod tests {
     }
 
     #[test]
+    fn files_given_as_text_read_as_a_directory_does() {
+        let file = |name: &str, text: &str| (name.to_owned(), text.to_owned());
+        let (export, errors) = export_of_files(&[
+            file("plans.csv", "plan_external_id,name,currency,rule,amount\np1,Plan,EUR,cpl,5\n"),
+            file(" conversions.csv ", "txn_id,event,occurred_at\n\nt1,registration,2026-01-01T00:00:00Z\n"),
+            file("plans.csv", "plan_external_id,name,currency,rule\n"),
+            file("notes.txt", "hello"),
+        ]);
+        let rendered: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            rendered,
+            [
+                "plans.csv:0: given twice",
+                "files:0: unknown file `notes.txt` (expected one of affiliates.csv, campaigns.csv, links.csv, \
+                 players.csv, balances.csv, plans.csv, assignments.csv, conversions.csv)",
+            ]
+        );
+        assert_eq!(export.plans.len(), 1);
+        assert_eq!(export.history.iter().map(|r| r.line).collect::<Vec<_>>(), [3]);
+    }
+
+    #[test]
     fn unreadable_rows_and_headers_are_errors_with_their_lines() {
         let (export, errors) = export_of(&[
             ("links.csv", "code,affiliate_external_id,campaign_external_id\nA1,a,c\nA2,a\nA3,a,c\n"),

@@ -188,3 +188,110 @@ pub(super) fn validate_history(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::migration::{Export, ImportErrors, Known, validate};
+
+    fn row(line: u64, txn: &str, event: &str, at: &str, cells: [&str; 6]) -> Lined<ConversionRow> {
+        let [player_id, affiliate_external_id, campaign_external_id, amount, currency, status] = cells.map(String::from);
+        Lined {
+            line,
+            row: ConversionRow {
+                txn_id: txn.into(),
+                event: event.into(),
+                occurred_at: at.into(),
+                player_id,
+                affiliate_external_id,
+                campaign_external_id,
+                amount,
+                currency,
+                status,
+            },
+        }
+    }
+
+    fn known() -> Known {
+        Known { affiliates: ["aff".to_owned()].into(), campaigns: ["cmp".to_owned()].into(), ..Known::default() }
+    }
+
+    const AT: &str = "2026-01-05T10:30:00+01:00";
+
+    #[test]
+    fn history_rows_are_read_exactly() {
+        let export = Export {
+            history: vec![
+                row(2, "t1", "first_deposit", AT, ["p1", "aff", "cmp", "50.10", "eur", ""]),
+                row(3, "t2", "registration", AT, ["p1", "", "", "", "", "pending"]),
+                row(4, "t3", "revenue", AT, ["", "aff", "", "-12.5", "USD", "rejected"]),
+            ],
+            ..Export::default()
+        };
+        let history = validate(&export, &known()).unwrap().history;
+        assert_eq!(history.len(), 3);
+        assert_eq!(history[0].event, EventKind::Ftd);
+        assert_eq!(history[0].status, ConversionStatus::Approved);
+        assert_eq!(history[0].occurred_at.to_rfc3339(), "2026-01-05T09:30:00+00:00");
+        assert_eq!(history[0].amount, Some(Money::new(Decimal::new(5010, 2), Currency::parse("EUR", "c").unwrap())));
+        assert_eq!((history[1].affiliate.as_deref(), history[1].amount), (None, None));
+        assert_eq!(history[2].amount.map(|m| m.amount), Some(Decimal::new(-125, 1)));
+    }
+
+    #[test]
+    fn bad_history_rows_are_named() {
+        let export = Export {
+            history: vec![
+                row(2, "t1", "ftd", AT, ["", "aff", "", "10", "EUR", ""]),
+                row(3, "t1", "ftd", AT, ["", "aff", "", "10", "EUR", ""]),
+                row(4, "t2", "deposit", AT, ["", "", "", "10", "XYZ", ""]),
+                row(5, "t3", "chargeback", AT, ["", "", "", "10", "EUR", ""]),
+                row(6, "t4", "deposit", "yesterday", ["", "ghost", "nope", "", "", "maybe"]),
+                row(7, "t5", "deposit", AT, ["", "", "", "10.001", "EUR", ""]),
+                row(8, "t6", "deposit", AT, ["", "", "", "-1", "EUR", ""]),
+                row(9, "", "registration", AT, ["", "", "", "10", "", ""]),
+            ],
+            ..Export::default()
+        };
+        let found = match validate(&export, &known()) {
+            Ok(_) => Vec::new(),
+            Err(ImportErrors(errors)) => errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        };
+        for line in [
+            "conversions.csv:3: duplicate txn_id `t1` (first on line 2)",
+            "conversions.csv:4: unknown currency `XYZ`",
+            "conversions.csv:6: occurred_at `yesterday` is not an RFC 3339 time",
+            "conversions.csv:6: unknown affiliate_external_id `ghost`",
+            "conversions.csv:6: unknown campaign_external_id `nope`",
+            "conversions.csv:6: amount is required for `deposit`",
+            "conversions.csv:7: amount: `10.001` has more than 2 decimal places",
+            "conversions.csv:8: amount of `deposit` must not be negative",
+            "conversions.csv:9: amount needs a currency",
+            "conversions.csv:9: txn_id must be 1–200 bytes without control characters",
+        ] {
+            assert!(found.iter().any(|f| f == line), "`{line}` not in {found:?}");
+        }
+        assert!(found.iter().any(|f| f.starts_with("conversions.csv:5: event `chargeback` is not imported")), "{found:?}");
+        assert!(found.iter().any(|f| f.starts_with("conversions.csv:6: status")), "{found:?}");
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_history_rows_never_panic(txn in ".{0,30}", event in "(ftd|deposit|registration|.{0,8})", at in ".{0,30}", cells in proptest::array::uniform6(".{0,12}")) {
+            let export = Export { history: vec![row(2, &txn, &event, &at, cells.each_ref().map(String::as_str))], ..Export::default() };
+            let _ = validate(&export, &known());
+        }
+
+        /// Any valid amount in a currency's minor units is read back exactly.
+        #[test]
+        fn valid_amounts_are_exact(cents in 0i64..1_000_000_000_000) {
+            let amount = Decimal::new(cents, 2);
+            let export = Export { history: vec![row(2, "t", "deposit", AT, ["", "aff", "", &amount.to_string(), "EUR", ""])], ..Export::default() };
+            let history = validate(&export, &known()).unwrap().history;
+            prop_assert_eq!(history[0].amount.map(|m| m.amount), Some(amount));
+        }
+    }
+}

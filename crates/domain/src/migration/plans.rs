@@ -214,7 +214,8 @@ pub(super) fn validate_plans(
     errors: &mut Vec<ImportError>,
 ) -> HashSet<String> {
     let mut drafts: Vec<(String, Draft)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    // `None`: the plan's first row was in error (and reported); its other rows are skipped.
+    let mut index: HashMap<String, Option<usize>> = HashMap::new();
     for Lined { line, row } in rows {
         let mut fail = |message: String| errors.push(ImportError::new(PLANS, *line, message));
         let id = match external_id(&row.plan_external_id) {
@@ -224,8 +225,9 @@ pub(super) fn validate_plans(
                 continue;
             }
         };
-        let at = match index.get(&id) {
-            Some(&at) => {
+        let at = match index.get(&id).copied() {
+            Some(None) => continue,
+            Some(Some(at)) => {
                 // Later rows of a plan leave its name, currency and date empty or repeat them.
                 let first = &drafts[at].1;
                 let differs =
@@ -257,7 +259,7 @@ pub(super) fn validate_plans(
                             fail(err);
                         }
                         // Known as a plan of the file all the same: its assignments are fine.
-                        index.insert(id.clone(), usize::MAX);
+                        index.insert(id.clone(), None);
                         continue;
                     }
                 };
@@ -276,13 +278,10 @@ pub(super) fn validate_plans(
                         ok: true,
                     },
                 ));
-                index.insert(id.clone(), drafts.len() - 1);
+                index.insert(id.clone(), Some(drafts.len() - 1));
                 drafts.len() - 1
             }
         };
-        if at == usize::MAX {
-            continue;
-        }
         if let Err(reason) = add_rule(&mut drafts[at].1, row) {
             fail(reason);
             drafts[at].1.ok = false;
@@ -362,5 +361,137 @@ pub(super) fn validate_assignments(
             affiliate,
             effective_from: from,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::migration::{Export, ImportErrors, Known, validate};
+
+    fn rule(line: u64, id: &str, head: (&str, &str), rule: &str, cells: [&str; 6]) -> Lined<PlanRow> {
+        let [amount, percent, country, min_first_deposit, tier_from, effective_from] = cells.map(String::from);
+        Lined {
+            line,
+            row: PlanRow {
+                plan_external_id: id.into(),
+                name: head.0.into(),
+                currency: head.1.into(),
+                rule: rule.into(),
+                amount,
+                percent,
+                country,
+                min_first_deposit,
+                tier_from,
+                effective_from,
+            },
+        }
+    }
+
+    fn assign(line: u64, plan: &str, campaign: &str, affiliate: &str, from: &str) -> Lined<AssignmentRow> {
+        Lined {
+            line,
+            row: AssignmentRow {
+                plan_external_id: plan.into(),
+                campaign_external_id: campaign.into(),
+                affiliate_external_id: affiliate.into(),
+                effective_from: from.into(),
+            },
+        }
+    }
+
+    fn known() -> Known {
+        Known {
+            affiliates: ["aff".to_owned()].into(),
+            campaigns: ["cmp".to_owned()].into(),
+            plans: ["old-plan".to_owned()].into(),
+        }
+    }
+
+    fn messages(export: &Export) -> Vec<String> {
+        match validate(export, &known()) {
+            Ok(_) => Vec::new(),
+            Err(ImportErrors(errors)) => errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn rows_of_a_plan_make_one_hybrid_plan() {
+        let export = Export {
+            plans: vec![
+                rule(2, "p", ("Hybrid", "eur"), "CPA", ["100", "", "", "20", "", ""]),
+                rule(3, "p", ("", ""), "cpa", ["150", "", "de", "", "", ""]),
+                rule(4, "p", ("Hybrid", ""), "revshare", ["", "35", "", "", "10000", ""]),
+                rule(5, "p", ("", ""), "revshare", ["", "25", "", "", "", ""]),
+            ],
+            assignments: vec![assign(2, "p", "cmp", "", ""), assign(3, "old-plan", "cmp", "aff", "2026-01-01T00:00:00Z")],
+            ..Export::default()
+        };
+        let program = validate(&export, &known()).unwrap();
+        let [plan] = program.plans.as_slice() else { panic!("one plan: {:?}", program.plans) };
+        assert_eq!((plan.line, plan.name.as_str()), (2, "Hybrid"));
+        assert_eq!(plan.effective_from, DateTime::<Utc>::UNIX_EPOCH);
+        let cpa = plan.plan.cpa.as_ref().unwrap();
+        assert_eq!(cpa.amount, Decimal::new(100, 0));
+        assert_eq!(cpa.by_country["DE"], Decimal::new(150, 0));
+        assert_eq!(cpa.min_first_deposit, Some(Decimal::new(20, 0)));
+        let tiers: Vec<(Decimal, Decimal)> =
+            plan.plan.revshare.as_ref().unwrap().tiers.iter().map(|t| (t.from, t.percent)).collect();
+        assert_eq!(tiers, [(Decimal::ZERO, Decimal::new(25, 0)), (Decimal::new(10000, 0), Decimal::new(35, 0))]);
+        assert_eq!(program.assignments.len(), 2);
+        assert_eq!(program.assignments[1].affiliate.as_deref(), Some("aff"));
+    }
+
+    #[test]
+    fn bad_plan_and_assignment_rows_are_named() {
+        let export = Export {
+            plans: vec![
+                rule(2, "p", ("P", "EUR"), "cpa", ["", "", "", "", "", ""]),
+                rule(3, "p", ("Other", ""), "cpl", ["5", "", "", "", "", ""]),
+                rule(4, "q", ("Q", "EUR"), "cpl", ["5", "3", "", "", "", ""]),
+                rule(5, "r", ("R", "XYZ"), "cpl", ["5", "", "", "", "", ""]),
+                rule(6, "s", ("S", "EUR"), "revshare", ["", "150", "", "", "", ""]),
+            ],
+            assignments: vec![
+                assign(2, "r", "cmp", "", ""),
+                assign(3, "ghost", "nope", "who", "soon"),
+                assign(4, "old-plan", "cmp", "", ""),
+                assign(5, "old-plan", "cmp", "", "1970-01-01T00:00:00Z"),
+            ],
+            ..Export::default()
+        };
+        let found = messages(&export);
+        let expected = [
+            "plans.csv:2: amount is required for rule `cpa`",
+            "plans.csv:3: name, currency and effective_from of plan `p` differ from its first row (line 2)",
+            "plans.csv:4: percent does not apply to rule `cpl`",
+            "plans.csv:5: unknown currency `XYZ`",
+            "assignments.csv:3: unknown plan_external_id `ghost`",
+            "assignments.csv:3: unknown campaign_external_id `nope`",
+            "assignments.csv:3: unknown affiliate_external_id `who`",
+            "assignments.csv:3: effective_from `soon` is not an RFC 3339 time",
+        ];
+        for line in expected {
+            assert!(found.iter().any(|f| f == line), "`{line}` not in {found:?}");
+        }
+        assert!(found.iter().any(|f| f.starts_with("plans.csv:6: plan `s`: ")), "{found:?}");
+        assert!(found.iter().any(|f| f.starts_with("assignments.csv:5: a second plan for campaign `cmp`")), "{found:?}");
+        // A plan in error is still a plan of the file: its assignment is not reported again.
+        assert!(!found.iter().any(|f| f.starts_with("assignments.csv:2")), "{found:?}");
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_plan_rows_never_panic(id in ".{0,20}", rule_name in "(cpa|cpl|revshare|.{0,8})", cells in proptest::array::uniform6(".{0,12}"), currency in "(EUR|JPY|.{0,4})") {
+            let cells = cells.each_ref().map(String::as_str);
+            let export = Export {
+                plans: vec![rule(2, &id, ("Name", &currency), &rule_name, cells), rule(3, &id, ("", ""), &rule_name, cells)],
+                assignments: vec![assign(2, &id, "cmp", cells[2], cells[5])],
+                ..Export::default()
+            };
+            let _ = validate(&export, &known());
+        }
     }
 }
