@@ -428,7 +428,9 @@ impl Generator<'_> {
                         "\"external_id,name,email\\nprobe-{n},Probe,probe-{n}@probe.test\\n\"",
                         n = self.unique()
                     ),
-                    "source" => format!("\"probe source {}\"", self.unique()),
+                    "source" if at.starts_with("Mutation.importProgram(") => {
+                        format!("\"probe source {}\"", self.unique())
+                    }
                     _ => {
                         self.teach(
                             at,

@@ -17,6 +17,8 @@ use crate::{Db, Error, Result, Scope};
 pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 /// A job silent this long is no longer running anywhere.
 const STALE_AFTER_SECONDS: i64 = 15;
+/// The statuses of a job that has not ended.
+const UNFINISHED: [JobStatus; 2] = [JobStatus::Pending, JobStatus::Running];
 /// The error of a job whose process ended before it did.
 pub const INTERRUPTED: &str = "the import was interrupted (the server restarted); nothing was written";
 
@@ -100,7 +102,8 @@ impl<'a> ImportJobs<'a> {
         job(row, now)
     }
 
-    /// The job, if it is this tenant's.
+    /// The job, if it is this tenant's. Read from the writer: a client polls right after
+    /// `importProgram`, and a lagging replica would not know the job yet.
     pub async fn get(&self, id: uuid::Uuid) -> Result<ImportJob> {
         require_staff(&self.scope)?;
         let row = import_jobs::Entity::find()
@@ -112,9 +115,22 @@ impl<'a> ImportJobs<'a> {
         job(row, Utc::now())
     }
 
-    /// Marks the job running, or says it is still alive.
+    /// Marks the job running, or says it is still alive. Never after it ended: a beat that
+    /// lands after `finish` must not make a finished job look running again.
     pub async fn heartbeat(&self, id: uuid::Uuid) -> Result<()> {
-        self.update(id, JobStatus::Running, |row| row).await
+        require_staff(&self.scope)?;
+        import_jobs::Entity::update_many()
+            .set(import_jobs::ActiveModel {
+                status: Set(JobStatus::Running.as_str().to_owned()),
+                heartbeat_at: Set(Utc::now()),
+                ..Default::default()
+            })
+            .filter(import_jobs::Column::TenantId.eq(self.scope.tenant().uuid()))
+            .filter(import_jobs::Column::Id.eq(id))
+            .filter(import_jobs::Column::Status.is_in(UNFINISHED.map(JobStatus::as_str)))
+            .exec(self.db.writer())
+            .await?;
+        Ok(())
     }
 
     /// Records how the job ended.
@@ -133,29 +149,17 @@ impl<'a> ImportJobs<'a> {
             .map_err(|_| Error::Corrupt("import summary".to_owned()))?;
         let errors =
             serde_json::to_string(&errors).map_err(|_| Error::Corrupt("import errors".to_owned()))?;
-        self.update(id, status, move |mut row| {
-            row.summary = Set(summary);
-            row.errors = Set(errors);
-            row.finished_at = Set(Some(Utc::now()));
-            row
-        })
-        .await
-    }
-
-    async fn update(
-        &self,
-        id: uuid::Uuid,
-        status: JobStatus,
-        more: impl FnOnce(import_jobs::ActiveModel) -> import_jobs::ActiveModel,
-    ) -> Result<()> {
         require_staff(&self.scope)?;
-        let row = import_jobs::ActiveModel {
-            status: Set(status.as_str().to_owned()),
-            heartbeat_at: Set(Utc::now()),
-            ..Default::default()
-        };
+        let now = Utc::now();
         import_jobs::Entity::update_many()
-            .set(more(row))
+            .set(import_jobs::ActiveModel {
+                status: Set(status.as_str().to_owned()),
+                summary: Set(summary),
+                errors: Set(errors),
+                heartbeat_at: Set(now),
+                finished_at: Set(Some(now)),
+                ..Default::default()
+            })
             .filter(import_jobs::Column::TenantId.eq(self.scope.tenant().uuid()))
             .filter(import_jobs::Column::Id.eq(id))
             .exec(self.db.writer())
@@ -176,7 +180,7 @@ pub async fn fail_interrupted(db: &Db) -> Result<u64> {
             finished_at: Set(Some(Utc::now())),
             ..Default::default()
         })
-        .filter(import_jobs::Column::Status.is_in([JobStatus::Pending.as_str(), JobStatus::Running.as_str()]))
+        .filter(import_jobs::Column::Status.is_in(UNFINISHED.map(JobStatus::as_str)))
         .filter(import_jobs::Column::HeartbeatAt.lt(stale))
         .exec(db.writer())
         .await?;
@@ -198,8 +202,7 @@ fn job(row: import_jobs::Model, now: DateTime<Utc>) -> Result<ImportJob> {
         .transpose()
         .map_err(|_| Error::Corrupt("import summary".to_owned()))?;
     // Its process ended and no replica has started since: failed all the same.
-    let unfinished = matches!(status, JobStatus::Pending | JobStatus::Running);
-    if unfinished && row.heartbeat_at < now - Duration::seconds(STALE_AFTER_SECONDS) {
+    if UNFINISHED.contains(&status) && row.heartbeat_at < now - Duration::seconds(STALE_AFTER_SECONDS) {
         status = JobStatus::Failed;
         errors.push(interrupted());
     }

@@ -198,7 +198,8 @@ mod tests {
     use crate::migration::{Export, ImportErrors, Known, validate};
 
     fn row(line: u64, txn: &str, event: &str, at: &str, cells: [&str; 6]) -> Lined<ConversionRow> {
-        let [player_id, affiliate_external_id, campaign_external_id, amount, currency, status] = cells.map(String::from);
+        let [player_id, affiliate_external_id, campaign_external_id, amount, currency, status] =
+            cells.map(String::from);
         Lined {
             line,
             row: ConversionRow {
@@ -216,7 +217,11 @@ mod tests {
     }
 
     fn known() -> Known {
-        Known { affiliates: ["aff".to_owned()].into(), campaigns: ["cmp".to_owned()].into(), ..Known::default() }
+        Known {
+            affiliates: ["aff".to_owned()].into(),
+            campaigns: ["cmp".to_owned()].into(),
+            ..Known::default()
+        }
     }
 
     const AT: &str = "2026-01-05T10:30:00+01:00";
@@ -236,7 +241,10 @@ mod tests {
         assert_eq!(history[0].event, EventKind::Ftd);
         assert_eq!(history[0].status, ConversionStatus::Approved);
         assert_eq!(history[0].occurred_at.to_rfc3339(), "2026-01-05T09:30:00+00:00");
-        assert_eq!(history[0].amount, Some(Money::new(Decimal::new(5010, 2), Currency::parse("EUR", "c").unwrap())));
+        assert_eq!(
+            history[0].amount,
+            Some(Money::new(Decimal::new(5010, 2), Currency::parse("EUR", "c").unwrap()))
+        );
         assert_eq!((history[1].affiliate.as_deref(), history[1].amount), (None, None));
         assert_eq!(history[2].amount.map(|m| m.amount), Some(Decimal::new(-125, 1)));
     }
@@ -274,7 +282,10 @@ mod tests {
         ] {
             assert!(found.iter().any(|f| f == line), "`{line}` not in {found:?}");
         }
-        assert!(found.iter().any(|f| f.starts_with("conversions.csv:5: event `chargeback` is not imported")), "{found:?}");
+        assert!(
+            found.iter().any(|f| f.starts_with("conversions.csv:5: event `chargeback` is not imported")),
+            "{found:?}"
+        );
         assert!(found.iter().any(|f| f.starts_with("conversions.csv:6: status")), "{found:?}");
     }
 

@@ -372,7 +372,8 @@ mod tests {
     use crate::migration::{Export, ImportErrors, Known, validate};
 
     fn rule(line: u64, id: &str, head: (&str, &str), rule: &str, cells: [&str; 6]) -> Lined<PlanRow> {
-        let [amount, percent, country, min_first_deposit, tier_from, effective_from] = cells.map(String::from);
+        let [amount, percent, country, min_first_deposit, tier_from, effective_from] =
+            cells.map(String::from);
         Lined {
             line,
             row: PlanRow {
@@ -426,7 +427,10 @@ mod tests {
                 rule(4, "p", ("Hybrid", ""), "revshare", ["", "35", "", "", "10000", ""]),
                 rule(5, "p", ("", ""), "revshare", ["", "25", "", "", "", ""]),
             ],
-            assignments: vec![assign(2, "p", "cmp", "", ""), assign(3, "old-plan", "cmp", "aff", "2026-01-01T00:00:00Z")],
+            assignments: vec![
+                assign(2, "p", "cmp", "", ""),
+                assign(3, "old-plan", "cmp", "aff", "2026-01-01T00:00:00Z"),
+            ],
             ..Export::default()
         };
         let program = validate(&export, &known()).unwrap();
@@ -439,7 +443,10 @@ mod tests {
         assert_eq!(cpa.min_first_deposit, Some(Decimal::new(20, 0)));
         let tiers: Vec<(Decimal, Decimal)> =
             plan.plan.revshare.as_ref().unwrap().tiers.iter().map(|t| (t.from, t.percent)).collect();
-        assert_eq!(tiers, [(Decimal::ZERO, Decimal::new(25, 0)), (Decimal::new(10000, 0), Decimal::new(35, 0))]);
+        assert_eq!(
+            tiers,
+            [(Decimal::ZERO, Decimal::new(25, 0)), (Decimal::new(10000, 0), Decimal::new(35, 0))]
+        );
         assert_eq!(program.assignments.len(), 2);
         assert_eq!(program.assignments[1].affiliate.as_deref(), Some("aff"));
     }
@@ -477,7 +484,10 @@ mod tests {
             assert!(found.iter().any(|f| f == line), "`{line}` not in {found:?}");
         }
         assert!(found.iter().any(|f| f.starts_with("plans.csv:6: plan `s`: ")), "{found:?}");
-        assert!(found.iter().any(|f| f.starts_with("assignments.csv:5: a second plan for campaign `cmp`")), "{found:?}");
+        assert!(
+            found.iter().any(|f| f.starts_with("assignments.csv:5: a second plan for campaign `cmp`")),
+            "{found:?}"
+        );
         // A plan in error is still a plan of the file: its assignment is not reported again.
         assert!(!found.iter().any(|f| f.starts_with("assignments.csv:2")), "{found:?}");
     }

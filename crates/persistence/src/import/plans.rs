@@ -64,6 +64,7 @@ impl Run<'_> {
                 }
                 Some(id) => {
                     let Some(current) = commission_plans::Entity::find_by_id(id).one(self.txn).await? else {
+                        self.fail(migration::PLANS, row.line, format!("plan `{}` is gone", row.external_id));
                         continue;
                     };
                     if current.currency != row.plan.currency.to_string() {
