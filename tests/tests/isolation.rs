@@ -216,6 +216,7 @@ enum Entity {
     Endpoint,
     Delivery,
     AuditEntry,
+    ImportJob,
 }
 
 /// Entities by the (lower-case) word that names them in field, argument and type names.
@@ -232,6 +233,7 @@ const ENTITIES: &[(Entity, &str)] = &[
     (Entity::Endpoint, "postbackendpoint"),
     (Entity::Delivery, "postbackdelivery"),
     (Entity::AuditEntry, "auditentry"),
+    (Entity::ImportJob, "importjob"),
 ];
 
 /// Argument names ending in `Id` whose prefix is not an entity's name.
@@ -420,6 +422,15 @@ impl Generator<'_> {
                     "email" => format!("\"probe-{}@probe.test\"", self.unique()),
                     "password" => format!("\"probe password {}\"", self.unique()),
                     "landingUrl" | "fallbackUrl" => format!("\"https://probe.test/land/{}\"", self.unique()),
+                    // `importProgram`: a file's text names rows by the old tracker's IDs, which
+                    // resolve in the caller's own tenant only; the source is free text.
+                    "content" => format!(
+                        "\"external_id,name,email\\nprobe-{n},Probe,probe-{n}@probe.test\\n\"",
+                        n = self.unique()
+                    ),
+                    "source" if at.starts_with("Mutation.importProgram(") => {
+                        format!("\"probe source {}\"", self.unique())
+                    }
                     _ => {
                         self.teach(
                             at,
@@ -1035,6 +1046,19 @@ async fn endpoint(app: &TestApp, owner: &str, affiliate: &Value, marker: &str) -
 
 /// The first delivery queued for `endpoint`, waiting for the notifier to queue it.
 /// The tenant's oldest audit entry (a cursor after which the rest of its log follows).
+/// An `importProgram` job of the owner's tenant (a dry run of one affiliate); its ID.
+async fn import_job(app: &TestApp, owner: &str) -> String {
+    let file = json!({ "name": "affiliates.csv", "content": "external_id,name,email\nx-1,Imported,x1@import.test\n" });
+    let job = app
+        .ok(
+            Some(owner),
+            "mutation($input: ImportProgramInput!) { importProgram(input: $input) { id } }",
+            json!({ "input": { "files": [file], "dryRun": true } }),
+        )
+        .await;
+    job["importProgram"]["id"].as_str().unwrap_or_else(|| panic!("no import job: {job}")).to_owned()
+}
+
 async fn first_audit_entry(app: &TestApp, owner: &str) -> String {
     let log = app.ok(Some(owner), "{ auditLog(first: 1) { nodes { id } } }", json!({})).await;
     log["auditLog"]["nodes"][0]["id"].as_str().unwrap_or_else(|| panic!("no audit entry: {log}")).to_owned()
@@ -1319,6 +1343,9 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
     // A's log (its owner's e-mail on every entry) must show to A's owner alone.
     let a_audit = first_audit_entry(&app, &alpha.owner).await;
     let b_audit = first_audit_entry(&app, &b_owner).await;
+    let a_job = import_job(&app, &alpha.owner).await;
+    secret(&mut alpha.secrets, "import job id", &json!(a_job));
+    let b_job = import_job(&app, &b_owner).await;
 
     let before = snapshot(&app, &alpha.owner).await;
 
@@ -1342,6 +1369,7 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::Endpoint, vec![kestrel_endpoint.clone(), osprey_endpoint.clone()]),
             (Entity::Delivery, vec![kestrel_delivery.clone(), osprey_delivery.clone()]),
             (Entity::AuditEntry, vec![a_audit.clone()]),
+            (Entity::ImportJob, vec![a_job.clone()]),
         ]),
         own: BTreeMap::from([
             (Entity::Affiliate, id(&b_affiliate)),
@@ -1356,6 +1384,7 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::Endpoint, b_endpoint),
             (Entity::Delivery, b_delivery),
             (Entity::AuditEntry, b_audit),
+            (Entity::ImportJob, b_job),
         ]),
         period: period.clone(),
     };
@@ -1427,6 +1456,7 @@ async fn every_query_and_mutation_is_tenant_and_affiliate_scoped() {
             (Entity::Endpoint, vec![kestrel_endpoint.clone()]),
             (Entity::Delivery, vec![kestrel_delivery.clone()]),
             (Entity::AuditEntry, vec![a_audit.clone()]),
+            (Entity::ImportJob, vec![a_job.clone()]),
         ]),
         own: BTreeMap::from([
             (Entity::Affiliate, id(&osprey)),

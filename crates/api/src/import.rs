@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use clickledger_domain::ids::TenantId;
 use clickledger_domain::migration::{self, Columns, Export, ImportError, ImportErrors, Lined, check_header};
 use clickledger_persistence::Db;
 use clickledger_persistence::directory::Directory;
@@ -30,18 +31,6 @@ pub async fn run(db: &Db, args: ImportArgs<'_>) -> anyhow_like::Result<String> {
     if !args.dir.is_dir() {
         return Err(format!("{} is not a directory", args.dir.display()).into());
     }
-    // Every problem at once: the files' own (unreadable rows, columns) and the program's.
-    let (export, mut errors) = read_export(args.dir);
-    let known = clickledger_persistence::import::known(db, tenant.id).await?;
-    let program = match migration::validate(&export, &known) {
-        Ok(program) if errors.is_empty() => program,
-        Ok(_) => return Err(ImportErrors(errors).into()),
-        Err(ImportErrors(more)) => {
-            errors.extend(more);
-            errors.sort_by_key(|e| (migration::file_order(e.file), e.line));
-            return Err(ImportErrors(errors).into());
-        }
-    };
     let source = match args.source {
         Some(source) => source.trim().to_owned(),
         None => args
@@ -51,9 +40,31 @@ pub async fn run(db: &Db, args: ImportArgs<'_>) -> anyhow_like::Result<String> {
             .and_then(|dir| dir.file_name().map(|name| name.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "another tracker".to_owned()),
     };
-    let summary =
-        clickledger_persistence::import::import(db, tenant.id, &program, &source, args.dry_run).await?;
+    let summary = import_export(db, tenant.id, read_export(args.dir), &source, args.dry_run).await?;
     Ok(render(&slug, &summary))
+}
+
+/// Validates an export as read (with the problems found reading it) and imports it: every
+/// problem at once, the files' own (unreadable rows, columns) and the program's, or what
+/// only the database can tell. Shared by the CLI and the `importProgram` job.
+pub async fn import_export(
+    db: &Db,
+    tenant: TenantId,
+    (export, mut errors): (Export, Vec<ImportError>),
+    source: &str,
+    dry_run: bool,
+) -> Result<ImportSummary, clickledger_persistence::Error> {
+    let known = clickledger_persistence::import::known(db, tenant).await?;
+    let program = match migration::validate(&export, &known) {
+        Ok(program) if errors.is_empty() => program,
+        Ok(_) => return Err(ImportErrors(errors).into()),
+        Err(ImportErrors(more)) => {
+            errors.extend(more);
+            errors.sort_by_key(|e| (migration::file_order(e.file), e.line));
+            return Err(ImportErrors(errors).into());
+        }
+    };
+    clickledger_persistence::import::import(db, tenant, &program, source, dry_run).await
 }
 
 /// Reads every file of the export that is present (an absent file imports nothing of its
@@ -66,6 +77,80 @@ pub fn read_export(dir: &Path) -> (Export, Vec<ImportError>) {
         links: read(dir, migration::LINKS, migration::LINK_COLUMNS, &mut errors),
         players: read(dir, migration::PLAYERS, migration::PLAYER_COLUMNS, &mut errors),
         balances: read(dir, migration::BALANCES, migration::BALANCE_COLUMNS, &mut errors),
+        plans: read(dir, migration::PLANS, migration::PLAN_COLUMNS, &mut errors),
+        assignments: read(dir, migration::ASSIGNMENTS, migration::ASSIGNMENT_COLUMNS, &mut errors),
+        history: read(dir, migration::CONVERSIONS, migration::CONVERSION_COLUMNS, &mut errors),
+    };
+    (export, errors)
+}
+
+/// The files an export may have, in the order they are imported.
+pub const FILES: [&str; 8] = [
+    migration::AFFILIATES,
+    migration::CAMPAIGNS,
+    migration::LINKS,
+    migration::PLAYERS,
+    migration::BALANCES,
+    migration::PLANS,
+    migration::ASSIGNMENTS,
+    migration::CONVERSIONS,
+];
+
+/// Reads an export handed over as (file name, contents) pairs, as `importProgram` takes it:
+/// the same rules as files of a directory; a name that is none of [`FILES`], or one given
+/// twice, is an error.
+pub fn export_of_files(files: &[(String, String)]) -> (Export, Vec<ImportError>) {
+    let mut errors = Vec::new();
+    let mut given: Vec<&'static str> = Vec::new();
+    for (name, _) in files {
+        match FILES.iter().find(|known| **known == name.trim()) {
+            Some(known) if given.contains(known) => {
+                errors.push(ImportError::new(known, 0, "given twice"));
+            }
+            Some(known) => given.push(known),
+            None => errors.push(ImportError::new(
+                "files",
+                0,
+                format!("unknown file `{}` (expected one of {})", name.trim(), FILES.join(", ")),
+            )),
+        }
+    }
+    let bytes =
+        |file: &str| files.iter().find(|(name, _)| name.trim() == file).map(|(_, text)| text.as_bytes());
+    let export = Export {
+        affiliates: parse(
+            migration::AFFILIATES,
+            bytes(migration::AFFILIATES),
+            migration::AFFILIATE_COLUMNS,
+            &mut errors,
+        ),
+        campaigns: parse(
+            migration::CAMPAIGNS,
+            bytes(migration::CAMPAIGNS),
+            migration::CAMPAIGN_COLUMNS,
+            &mut errors,
+        ),
+        links: parse(migration::LINKS, bytes(migration::LINKS), migration::LINK_COLUMNS, &mut errors),
+        players: parse(migration::PLAYERS, bytes(migration::PLAYERS), migration::PLAYER_COLUMNS, &mut errors),
+        balances: parse(
+            migration::BALANCES,
+            bytes(migration::BALANCES),
+            migration::BALANCE_COLUMNS,
+            &mut errors,
+        ),
+        plans: parse(migration::PLANS, bytes(migration::PLANS), migration::PLAN_COLUMNS, &mut errors),
+        assignments: parse(
+            migration::ASSIGNMENTS,
+            bytes(migration::ASSIGNMENTS),
+            migration::ASSIGNMENT_COLUMNS,
+            &mut errors,
+        ),
+        history: parse(
+            migration::CONVERSIONS,
+            bytes(migration::CONVERSIONS),
+            migration::CONVERSION_COLUMNS,
+            &mut errors,
+        ),
     };
     (export, errors)
 }
@@ -80,14 +165,24 @@ fn read<T: DeserializeOwned>(
     if !path.exists() {
         return Vec::new();
     }
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
+    match std::fs::read(&path) {
+        Ok(bytes) => parse(file, Some(&bytes), columns, errors),
         Err(err) => {
             errors.push(ImportError::new(file, 0, format!("cannot read: {err}")));
-            return Vec::new();
+            Vec::new()
         }
-    };
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(bytes.as_slice());
+    }
+}
+
+/// The rows of one file's contents; `None`, an absent file, has none.
+fn parse<T: DeserializeOwned>(
+    file: &'static str,
+    bytes: Option<&[u8]>,
+    columns: Columns,
+    errors: &mut Vec<ImportError>,
+) -> Vec<Lined<T>> {
+    let Some(bytes) = bytes else { return Vec::new() };
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(bytes);
     let header = match reader.headers() {
         Ok(header) => header.clone(),
         Err(err) => {
@@ -101,7 +196,7 @@ fn read<T: DeserializeOwned>(
         errors.extend(header_errors);
         return Vec::new();
     }
-    let mut lines = Lines::new(&bytes);
+    let mut lines = Lines::new(bytes);
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
@@ -176,7 +271,7 @@ fn csv_reason(err: &csv::Error) -> String {
 fn render(slug: &str, summary: &ImportSummary) -> String {
     let line = |what: &str, tally: &Tally| {
         format!(
-            "  {what:<10} {} created, {} updated, {} unchanged\n",
+            "  {what:<11} {} created, {} updated, {} unchanged\n",
             tally.created, tally.updated, tally.unchanged
         )
     };
@@ -190,6 +285,9 @@ fn render(slug: &str, summary: &ImportSummary) -> String {
     out += &line("links", &summary.links);
     out += &line("players", &summary.players);
     out += &line("balances", &summary.openings);
+    out += &line("plans", &summary.plans);
+    out += &line("assignments", &summary.assignments);
+    out += &line("conversions", &summary.history);
     if summary.dry_run && !summary.changes.is_empty() {
         out += "Changes:\n";
         for change in &summary.changes {
@@ -198,6 +296,9 @@ fn render(slug: &str, summary: &ImportSummary) -> String {
     }
     if !summary.kept_players.is_empty() {
         out += &format!("  kept as bound here already: {}\n", summary.kept_players.join(", "));
+    }
+    if !summary.kept_conversions.is_empty() {
+        out += &format!("  kept as received here already: {}\n", summary.kept_conversions.join(", "));
     }
     out
 }
@@ -232,6 +333,28 @@ mod tests {
             .map(|r| (r.line, r.row.external_id.as_str(), r.row.name.as_str()))
             .collect();
         assert_eq!(rows, [(2, "a1", "Media, Ltd"), (4, "a2", "Two\nLines"), (6, "a3", "Padded")]);
+    }
+
+    #[test]
+    fn files_given_as_text_read_as_a_directory_does() {
+        let file = |name: &str, text: &str| (name.to_owned(), text.to_owned());
+        let (export, errors) = export_of_files(&[
+            file("plans.csv", "plan_external_id,name,currency,rule,amount\np1,Plan,EUR,cpl,5\n"),
+            file(" conversions.csv ", "txn_id,event,occurred_at\n\nt1,registration,2026-01-01T00:00:00Z\n"),
+            file("plans.csv", "plan_external_id,name,currency,rule\n"),
+            file("notes.txt", "hello"),
+        ]);
+        let rendered: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            rendered,
+            [
+                "plans.csv:0: given twice",
+                "files:0: unknown file `notes.txt` (expected one of affiliates.csv, campaigns.csv, links.csv, \
+                 players.csv, balances.csv, plans.csv, assignments.csv, conversions.csv)",
+            ]
+        );
+        assert_eq!(export.plans.len(), 1);
+        assert_eq!(export.history.iter().map(|r| r.line).collect::<Vec<_>>(), [3]);
     }
 
     #[test]

@@ -49,6 +49,11 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
         None => None,
     };
     let db = crate::cli::open_migrated(&args.database).await?;
+    // An import job whose process ended mid-run is failed, not left RUNNING for ever.
+    let interrupted = clickledger_persistence::import_jobs::fail_interrupted(&db).await?;
+    if interrupted > 0 {
+        tracing::warn!(jobs = interrupted, "import jobs interrupted by a restart are marked failed");
+    }
     let jwt_secret = jwt_secret(&args, &db).await?;
 
     let (clicks, click_writer) = ClickBatcher::start(db.clone(), geoip);

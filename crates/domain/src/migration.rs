@@ -14,6 +14,14 @@ use crate::money::{Currency, Money};
 use crate::status::{ActiveStatus, CampaignStatus};
 use crate::validate;
 
+mod history;
+mod plans;
+pub use history::{CONVERSION_COLUMNS, CONVERSIONS, ConversionRow, HistoryConversion};
+pub use plans::{
+    ASSIGNMENT_COLUMNS, ASSIGNMENTS, AssignmentRow, ImportedAssignment, ImportedPlan, PLAN_COLUMNS, PLANS,
+    PlanRow,
+};
+
 pub const AFFILIATES: &str = "affiliates.csv";
 pub const CAMPAIGNS: &str = "campaigns.csv";
 pub const LINKS: &str = "links.csv";
@@ -152,6 +160,9 @@ pub struct Export {
     pub links: Vec<Lined<LinkRow>>,
     pub players: Vec<Lined<PlayerRow>>,
     pub balances: Vec<Lined<BalanceRow>>,
+    pub plans: Vec<Lined<PlanRow>>,
+    pub assignments: Vec<Lined<AssignmentRow>>,
+    pub history: Vec<Lined<ConversionRow>>,
 }
 
 /// What the database already holds that rows may refer to: external IDs imported earlier.
@@ -159,6 +170,7 @@ pub struct Export {
 pub struct Known {
     pub affiliates: HashSet<String>,
     pub campaigns: HashSet<String>,
+    pub plans: HashSet<String>,
 }
 
 // ---- the program, validated ---------------------------------------------------------------
@@ -248,6 +260,10 @@ pub struct Program {
     pub links: Vec<Link>,
     pub players: Vec<Player>,
     pub openings: Vec<Opening>,
+    pub plans: Vec<ImportedPlan>,
+    pub assignments: Vec<ImportedAssignment>,
+    /// Conversion history: shown and counted, no commission booked.
+    pub history: Vec<HistoryConversion>,
 }
 
 const MAX_EXTERNAL_ID: usize = 100;
@@ -551,6 +567,19 @@ pub fn validate(export: &Export, known: &Known) -> Result<Program, ImportErrors>
         }
     }
 
+    // Plans, assignments and conversion history: `migration/plans.rs`, `migration/history.rs`.
+    let plan_ids = plans::validate_plans(&export.plans, &mut program, &mut errors);
+    let plan_known = |id: &str| plan_ids.contains(id) || known.plans.contains(id);
+    plans::validate_assignments(
+        &export.assignments,
+        &plan_known,
+        &campaign_known,
+        &affiliate_known,
+        &mut program,
+        &mut errors,
+    );
+    history::validate_history(&export.history, &affiliate_known, &campaign_known, &mut program, &mut errors);
+
     if errors.is_empty() {
         Ok(program)
     } else {
@@ -561,7 +590,10 @@ pub fn validate(export: &Export, known: &Known) -> Result<Program, ImportErrors>
 
 /// The order errors are listed in: by file as the import reads them, then by line.
 pub fn file_order(file: &str) -> usize {
-    [AFFILIATES, CAMPAIGNS, LINKS, PLAYERS, BALANCES].iter().position(|f| *f == file).unwrap_or(usize::MAX)
+    [AFFILIATES, CAMPAIGNS, LINKS, PLAYERS, BALANCES, PLANS, ASSIGNMENTS, CONVERSIONS]
+        .iter()
+        .position(|f| *f == file)
+        .unwrap_or(usize::MAX)
 }
 
 /// Orders affiliates so that each comes after its parent (parents outside the list count as

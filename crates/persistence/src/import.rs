@@ -30,9 +30,13 @@ use sea_orm::{
 
 use crate::commission::EntryStatus;
 use crate::entities::{
-    affiliates, campaigns, conversion_credits, conversions, ledger_entries, players, tracking_links,
+    affiliates, campaigns, commission_plans, conversion_credits, conversions, ledger_entries, players,
+    tracking_links,
 };
-use crate::{Db, Error, Result};
+use crate::{Backend, Db, Error, Result};
+
+mod history;
+mod plans;
 
 /// How an imported player's binding is recognised on a re-run (and told apart from one made
 /// here by a registration, which an import never moves).
@@ -41,7 +45,7 @@ const PLAYER_KEY: &str = "import:player:";
 pub const IMPORTED_MODEL: &str = "IMPORTED";
 
 /// What one kind of row did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tally {
     pub created: u64,
     pub updated: u64,
@@ -65,8 +69,9 @@ enum Change {
     Unchanged,
 }
 
-/// What an import changed (or, for a dry run, would change).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// What an import changed (or, for a dry run, would change). Kept as JSON on an import job.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ImportSummary {
     pub dry_run: bool,
     pub affiliates: Tally,
@@ -74,6 +79,12 @@ pub struct ImportSummary {
     pub links: Tally,
     pub players: Tally,
     pub openings: Tally,
+    pub plans: Tally,
+    pub assignments: Tally,
+    /// Conversion history (`conversions.csv`).
+    pub history: Tally,
+    /// Transactions this server had already received by a postback: kept as they are.
+    pub kept_conversions: Vec<String>,
     /// Players this server had already bound (by a registration here): kept as they are.
     pub kept_players: Vec<String>,
     /// Each row created or updated, e.g. "create affiliate `aff-100` (affiliates.csv:2)".
@@ -98,9 +109,18 @@ pub async fn known(db: &Db, tenant: TenantId) -> Result<Known> {
         .into_tuple::<Option<String>>()
         .all(db.reader())
         .await?;
+    let plans = commission_plans::Entity::find()
+        .select_only()
+        .column(commission_plans::Column::ExternalId)
+        .filter(commission_plans::Column::TenantId.eq(tenant.uuid()))
+        .filter(commission_plans::Column::ExternalId.is_not_null())
+        .into_tuple::<Option<String>>()
+        .all(db.reader())
+        .await?;
     Ok(Known {
         affiliates: affiliates.into_iter().flatten().collect(),
         campaigns: campaigns.into_iter().flatten().collect(),
+        plans: plans.into_iter().flatten().collect(),
     })
 }
 
@@ -118,6 +138,7 @@ pub async fn import(
     let txn = db.writer().begin().await?;
     let mut run = Run {
         txn: &txn,
+        backend: db.backend(),
         tenant,
         summary: ImportSummary { dry_run, ..Default::default() },
         errors: Vec::new(),
@@ -129,6 +150,9 @@ pub async fn import(
         run.links(&program.links, &refs).await?;
         run.players(&program.players, &refs, source).await?;
         run.openings(&program.openings, &refs, source).await?;
+        let plans = run.plans(&program.plans).await?;
+        run.assignments(&program.assignments, &refs, &plans).await?;
+        run.history(&program.history, &refs, source).await?;
     }
     let Run { summary, errors, .. } = run;
     if !errors.is_empty() {
@@ -145,6 +169,7 @@ pub async fn import(
 
 struct Run<'a> {
     txn: &'a DatabaseTransaction,
+    backend: Backend,
     tenant: TenantId,
     summary: ImportSummary,
     errors: Vec<ImportError>,

@@ -17,6 +17,7 @@ pub mod fraud;
 pub mod fraud_alert_mail;
 pub mod fraud_report;
 pub mod import;
+pub mod import_jobs;
 pub mod ip_lists;
 pub mod key_revocations;
 pub mod mail;

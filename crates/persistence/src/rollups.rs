@@ -534,6 +534,16 @@ pub(crate) async fn record_conversion(
     deltas.write(txn, backend).await
 }
 
+/// A conversion written outside ingestion (imported history) counts in the hour it occurred.
+pub(crate) async fn record_added(txn: &DatabaseTransaction, backend: Backend, c: &Conversion) -> Result<()> {
+    let origin = origin_of(txn, backend, c, !c.credits.is_empty(), None, None).await?;
+    let mut deltas = Deltas::default();
+    for (key, counters) in rows_of(c, origin) {
+        deltas.add(c.tenant_id, c.occurred_at, key, &counters);
+    }
+    deltas.write(txn, backend).await
+}
+
 /// A conversion's status moved forward: its rows lose what it counted before and gain what it
 /// counts now (a rejected conversion counts nothing; its commission is what its entries say).
 pub(crate) async fn record_status_change(

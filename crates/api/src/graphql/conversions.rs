@@ -60,8 +60,12 @@ pub struct Conversion {
     pub attributed: bool,
     /// Why nothing was credited, e.g. `forged_click_id`, `click_expired`, `unknown_player`.
     pub unattributed_reason: Option<String>,
-    /// The attribution model applied, e.g. LAST_CLICK; LIFETIME for a bound player.
+    /// The attribution model applied, e.g. LAST_CLICK; LIFETIME for a bound player;
+    /// IMPORTED for one brought over by `clickledger import` / `importProgram`.
     pub model: Option<String>,
+    /// Brought over from another tracker (a bound player's registration, or history): shown
+    /// and counted in `stats`, but it booked no commission here.
+    pub imported: bool,
     pub model_version: Option<String>,
     /// When the operator says it happened.
     pub occurred_at: DateTime<Utc>,
@@ -102,6 +106,7 @@ impl From<store::Conversion> for Conversion {
             instrument: c.instrument,
             attributed: c.attributed,
             unattributed_reason: c.unattributed_reason.map(|reason| reason.as_str().to_owned()),
+            imported: c.model.as_deref() == Some(clickledger_persistence::import::IMPORTED_MODEL),
             model: c.model,
             model_version: c.model_version,
             occurred_at: c.occurred_at,

@@ -14,6 +14,7 @@ mod conversions;
 mod fraud;
 mod fraud_alerts;
 mod guard;
+mod import_jobs;
 mod invitations;
 mod pagination;
 mod postbacks;
@@ -44,6 +45,7 @@ pub struct Query(
     fraud::FraudQuery,
     reporting::ReportingQuery,
     audit::AuditQuery,
+    import_jobs::ImportJobQuery,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -66,6 +68,7 @@ pub struct Mutation(
     postbacks::PostbackMutation,
     invitations::InvitationMutation,
     fraud::FraudMutation,
+    import_jobs::ImportJobMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

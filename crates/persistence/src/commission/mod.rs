@@ -33,8 +33,8 @@ pub use clickledger_domain::period::Period;
 pub use close::Statements;
 pub(crate) use ledger::own_commission;
 pub use ledger::{Adjustment, Commissions, EntryFilter, FxRates};
-pub(crate) use plans::campaigns_with_plans;
 pub use plans::{NewAssignment, Plans};
+pub(crate) use plans::{campaigns_with_plans, insert_version, load_history};
 pub(crate) use review::{apply_review, has_entries};
 
 /// Where an entry is in the payout workflow. Amounts never change; only this does.

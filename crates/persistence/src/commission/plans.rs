@@ -83,6 +83,7 @@ impl<'a> Plans<'a> {
             tenant_id: Set(self.tenant()),
             name: Set(name),
             currency: Set(history.latest().plan.currency.to_string()),
+            external_id: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }
@@ -258,7 +259,7 @@ fn version_details(name: Option<&String>, version: &PlanVersion) -> serde_json::
     details
 }
 
-async fn insert_version<C: ConnectionTrait>(
+pub(crate) async fn insert_version<C: ConnectionTrait>(
     conn: &C,
     tenant: uuid::Uuid,
     plan: PlanId,
@@ -283,7 +284,7 @@ async fn insert_version<C: ConnectionTrait>(
 }
 
 /// Every version of a plan, oldest first.
-pub(super) async fn load_history<C: ConnectionTrait>(
+pub(crate) async fn load_history<C: ConnectionTrait>(
     conn: &C,
     tenant: uuid::Uuid,
     plan: uuid::Uuid,

@@ -29,6 +29,7 @@ pub use attribution::{AttributionSetup, Touch, TrainedModel};
 pub(crate) use bonus_only::flag_in_period as flag_bonus_only;
 pub use ingest::{IngestOutcome, Prepared, commit_batch, ingest, prepare};
 pub(crate) use journey::ClickRow;
+pub(crate) use read::load_conversion;
 pub use read::{Conversions, events_after, flagged_created_after};
 pub use review::{Review, ReviewFilter, ReviewRecord, Reviewed};
 pub use training::{for_each_training_journey, tenants_with_data_driven_campaigns};

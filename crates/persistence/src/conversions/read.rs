@@ -12,7 +12,7 @@ use crate::page::{self, Page, PageRequest};
 use crate::{Db, Error, Result, Scope, Viewer};
 use clickledger_domain::fraud::{Flag, Verdict};
 
-pub(super) async fn load_conversion<C: ConnectionTrait>(
+pub(crate) async fn load_conversion<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
     id: ConversionId,

@@ -8,6 +8,8 @@ pub struct Model {
     pub tenant_id: Uuid,
     pub name: String,
     pub currency: String,
+    /// The plan's ID in the tracker it was imported from.
+    pub external_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

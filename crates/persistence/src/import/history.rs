@@ -1,0 +1,165 @@
+//! Writes the export's conversion history: each row a conversion of model `IMPORTED`,
+//! credited in full to its affiliate, under the dedupe key a postback with that `txn_id`
+//! has, so a replayed postback of an old transaction is a duplicate, not a second
+//! conversion. No ledger entry is booked. Each counts in the rollups of its hour; a re-run
+//! that changes one moves its counts with it.
+
+use chrono::Utc;
+use clickledger_domain::ids::ConversionId;
+use clickledger_domain::migration::{self, HistoryConversion};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
+use super::{Change, IMPORTED_MODEL, Refs, Run, credit};
+use crate::Result;
+use crate::conversions::load_conversion;
+use crate::entities::{ExactDecimal, conversion_credits, conversions};
+
+/// The key a postback with this `txn_id` is stored under (`Postback::dedupe_key`).
+fn dedupe_key(txn_id: &str) -> String {
+    format!("txn:{txn_id}")
+}
+
+impl Run<'_> {
+    pub(super) async fn history(
+        &mut self,
+        rows: &[HistoryConversion],
+        refs: &Refs,
+        source: &str,
+    ) -> Result<()> {
+        for row in rows {
+            let affiliate = match &row.affiliate {
+                None => None,
+                Some(affiliate) => match refs.affiliate(affiliate) {
+                    Some(id) => Some(id),
+                    None => {
+                        self.fail(migration::CONVERSIONS, row.line, "its affiliate is gone");
+                        continue;
+                    }
+                },
+            };
+            let campaign = row.campaign.as_ref().and_then(|c| refs.campaigns.get(c).copied());
+            let key = dedupe_key(&row.txn_id);
+            let existing = conversions::Entity::find()
+                .filter(conversions::Column::TenantId.eq(self.tenant.uuid()))
+                .filter(conversions::Column::DedupeKey.eq(key.as_str()))
+                .one(self.txn)
+                .await?;
+            let amount = row.amount.map(|m| ExactDecimal::from(m.amount));
+            let currency = row.amount.map(|m| m.currency.code().to_owned());
+            let change = match existing {
+                // Received here by a postback: the live conversion wins, as a live binding does.
+                Some(current) if current.model.as_deref() != Some(IMPORTED_MODEL) => {
+                    self.summary.kept_conversions.push(row.txn_id.clone());
+                    continue;
+                }
+                Some(current) => {
+                    let credits = conversion_credits::Entity::find()
+                        .filter(conversion_credits::Column::TenantId.eq(self.tenant.uuid()))
+                        .filter(conversion_credits::Column::ConversionId.eq(current.id))
+                        .all(self.txn)
+                        .await?;
+                    let credited = credits.first().map(|c| c.affiliate_id);
+                    let same = credits.len() <= 1
+                        && credited == affiliate
+                        && current.event == row.event.as_str()
+                        && current.status == row.status.as_str()
+                        && current.amount.map(ExactDecimal::normalized)
+                            == row.amount.map(|m| m.amount.normalize())
+                        && current.currency == currency
+                        && current.player_id == row.player_id
+                        && current.campaign_id == campaign
+                        && current.occurred_at == row.occurred_at;
+                    if same {
+                        Change::Unchanged
+                    } else {
+                        let id = ConversionId::from_uuid(current.id);
+                        let before = load_conversion(self.txn, self.tenant, id).await?;
+                        conversion_credits::Entity::delete_many()
+                            .filter(conversion_credits::Column::TenantId.eq(self.tenant.uuid()))
+                            .filter(conversion_credits::Column::ConversionId.eq(current.id))
+                            .exec(self.txn)
+                            .await?;
+                        if let Some(affiliate) = affiliate {
+                            credit(self.txn, self.tenant, current.id, affiliate).await?;
+                        }
+                        conversions::ActiveModel {
+                            id: Set(current.id),
+                            event: Set(row.event.as_str().to_owned()),
+                            status: Set(row.status.as_str().to_owned()),
+                            amount: Set(amount),
+                            currency: Set(currency),
+                            player_id: Set(row.player_id.clone()),
+                            campaign_id: Set(campaign),
+                            attributed: Set(affiliate.is_some()),
+                            occurred_at: Set(row.occurred_at),
+                            updated_at: Set(Utc::now()),
+                            ..Default::default()
+                        }
+                        .update(self.txn)
+                        .await?;
+                        let after = load_conversion(self.txn, self.tenant, id).await?;
+                        crate::rollups::record_relinked(self.txn, self.backend, &before, &after, None)
+                            .await?;
+                        Change::Updated
+                    }
+                }
+                None => {
+                    let id = ConversionId::new();
+                    let now = Utc::now();
+                    let payload = serde_json::json!({
+                        "imported_from": source,
+                        "affiliate_external_id": row.affiliate,
+                        "campaign_external_id": row.campaign,
+                    })
+                    .to_string();
+                    conversions::ActiveModel {
+                        id: Set(id.uuid()),
+                        tenant_id: Set(self.tenant.uuid()),
+                        dedupe_key: Set(key),
+                        txn_id: Set(Some(row.txn_id.clone())),
+                        event: Set(row.event.as_str().to_owned()),
+                        status: Set(row.status.as_str().to_owned()),
+                        amount: Set(amount),
+                        currency: Set(currency),
+                        lots: Set(None),
+                        instrument: Set(None),
+                        click_id: Set(None),
+                        player_id: Set(row.player_id.clone()),
+                        campaign_id: Set(campaign),
+                        original_conversion_id: Set(None),
+                        attributed: Set(affiliate.is_some()),
+                        unattributed_reason: Set(None),
+                        model: Set(Some(IMPORTED_MODEL.to_owned())),
+                        model_version: Set(Some(format!("imported from {source}"))),
+                        journey: Set("[]".to_owned()),
+                        payload_hash: Set(String::new()),
+                        payload: Set(payload),
+                        occurred_at: Set(row.occurred_at),
+                        received_at: Set(now),
+                        updated_at: Set(now),
+                        // Judged by the old tracker, if at all: no verdict here.
+                        risk: Set(0),
+                        fraud_flags: Set("[]".to_owned()),
+                        fraud_action: Set(None),
+                        rejection_reason: Set(None),
+                        review_state: Set(None),
+                        reviewed_by: Set(None),
+                        reviewed_at: Set(None),
+                        review_note: Set(None),
+                    }
+                    .insert(self.txn)
+                    .await?;
+                    if let Some(affiliate) = affiliate {
+                        credit(self.txn, self.tenant, id.uuid(), affiliate).await?;
+                    }
+                    let written = load_conversion(self.txn, self.tenant, id).await?;
+                    crate::rollups::record_added(self.txn, self.backend, &written).await?;
+                    Change::Created
+                }
+            };
+            self.summary.history.count(change);
+            self.note(change, &format!("conversion `{}`", row.txn_id), migration::CONVERSIONS, row.line);
+        }
+        Ok(())
+    }
+}
