@@ -291,3 +291,94 @@ async fn a_broken_export_names_every_error_and_writes_nothing() {
     assert!(!unknown.status.success());
     assert!(text(&unknown.stderr).contains("no tenant `no-such-shop`"), "{}", text(&unknown.stderr));
 }
+
+/// `GET` of the legacy path with `query`: (status, Location).
+async fn legacy(app: &TestApp, query: &str) -> (u16, Option<String>) {
+    let response =
+        app.client.get(app.url(&format!("/tracking.php?{query}"))).send().await.expect("legacy link");
+    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    (response.status().as_u16(), location)
+}
+
+/// The click ID a landing URL of the fixture (`?cid={click_id}`) was given.
+fn cid(location: &str) -> String {
+    let (_, query) = location.split_once('?').expect("a query in the Location");
+    query.split('&').find_map(|pair| pair.strip_prefix("cid=")).expect("cid").to_owned()
+}
+
+async fn links_of(tenant: &Tenant<'_>, affiliate: &str) -> Vec<Value> {
+    let data = tenant
+        .run(
+            "query($a: ID) { trackingLinks(affiliateId: $a, first: 50) { nodes { code campaignId } } }",
+            json!({ "a": affiliate }),
+        )
+        .await;
+    data["trackingLinks"]["nodes"].as_array().expect("links").clone()
+}
+
+#[tokio::test]
+async fn old_affiliate_and_campaign_links_answer_as_that_pairs_link() {
+    let app = spawn_app!("--no-demo", "--legacy-link-path", "/tracking.php").await;
+    let tenant = Tenant::create(&app, "pairshop").await;
+    let imported = import(&app, "pairshop", PROGRAM, &[]).await;
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+    let listed = affiliates(&tenant).await;
+    let northern = id_of(&listed, "northern@partners.test");
+    let sub = id_of(&listed, "sub@partners.test");
+    let recorded_before = app.metric("clicks_recorded_total").await;
+
+    // A pair with an imported link answers as that link, the old `s1` as `sub1`.
+    let (status, location) = legacy(&app, "a=aff-100&c=cmp-casino&s1=spring").await;
+    assert_eq!(status, 302);
+    let location = location.expect("Location");
+    assert!(location.starts_with("https://casino.example/welcome?cid="), "{location}");
+    assert!(location.ends_with("&s=spring"), "{location}");
+    assert_eq!(links_of(&tenant, &northern).await.len(), 2, "no link is created for an imported pair");
+
+    // A pair the import brought no link for gets one on its first click, and keeps it.
+    assert_eq!(links_of(&tenant, &sub).await.len(), 1);
+    let (status, first) = legacy(&app, "a=aff-101&c=cmp-sports").await;
+    assert_eq!(status, 302);
+    let first = first.expect("Location");
+    assert!(first.starts_with("https://sports.example/?cid="), "{first}");
+    let (status, _) = legacy(&app, "a=aff-101&c=cmp-sports").await;
+    assert_eq!(status, 302);
+    let sub_links = links_of(&tenant, &sub).await;
+    assert_eq!(sub_links.len(), 2, "{sub_links:?}");
+
+    // Unknown pairs answer as unknown codes do.
+    for query in ["a=aff-999&c=cmp-casino", "a=aff-100&c=nope", "a=aff-100", "c=cmp-casino", "btag=nope"] {
+        let (status, location) = legacy(&app, query).await;
+        assert_eq!((status, location), (404, None), "{query}");
+    }
+    app.wait_for_recorded_clicks(recorded_before + 3.0).await;
+
+    // The clicks attribute as the pair's own.
+    let ftd = tenant
+        .postback_ok(&[
+            ("click_id", &cid(&first)),
+            ("event", "ftd"),
+            ("txn_id", "P-1"),
+            ("amount", "10"),
+            ("currency", "EUR"),
+        ])
+        .await;
+    assert_eq!(ftd["attributed"], true, "{ftd}");
+    assert_eq!(ftd["credits"][0]["affiliate_id"], sub.as_str(), "{ftd}");
+    let casino = tenant
+        .postback_ok(&[("click_id", &cid(&location)), ("event", "registration"), ("txn_id", "P-2")])
+        .await;
+    assert_eq!(casino["credits"][0]["affiliate_id"], northern.as_str(), "{casino}");
+
+    // A pair two tenants both have is ambiguous on the shared domain: no answer.
+    let other = Tenant::create(&app, "othershop").await;
+    let twin = tempfile::tempdir().expect("a temporary directory");
+    for file in ["affiliates.csv", "campaigns.csv"] {
+        std::fs::copy(format!("{PROGRAM}/{file}"), twin.path().join(file)).expect("copy the fixture");
+    }
+    let twin_import = import(&app, "othershop", twin.path().to_str().expect("UTF-8 path"), &[]).await;
+    assert!(twin_import.status.success(), "{}", text(&twin_import.stderr));
+    let (status, _) = legacy(&app, "a=aff-200&c=cmp-sports").await;
+    assert_eq!(status, 404);
+    assert!(links_of(&other, &id_of(&affiliates(&other).await, "guide@partners.test")).await.is_empty());
+}

@@ -19,6 +19,7 @@ pub mod fraud_report;
 pub mod import;
 pub mod ip_lists;
 pub mod key_revocations;
+pub mod legacy_links;
 pub mod mail;
 pub mod outbound;
 mod page;
