@@ -24,6 +24,7 @@ mod m20261207_000015_api_key_dialects;
 mod m20261207_000016_click_fraud;
 mod m20261207_000017_fraud_rules_more;
 mod m20261207_000019_click_country;
+mod m20261207_000021_migration_from_trackers;
 mod util;
 
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000016_click_fraud::Migration),
             Box::new(m20261207_000017_fraud_rules_more::Migration),
             Box::new(m20261207_000019_click_country::Migration),
+            Box::new(m20261207_000021_migration_from_trackers::Migration),
         ]
     }
 }

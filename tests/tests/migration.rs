@@ -382,3 +382,101 @@ async fn old_affiliate_and_campaign_links_answer_as_that_pairs_link() {
     assert_eq!(status, 404);
     assert!(links_of(&other, &id_of(&affiliates(&other).await, "guide@partners.test")).await.is_empty());
 }
+
+/// A copy of the program with `clicks.csv` (times relative to now, so the clicks stay within
+/// their campaigns' lookback whenever the test runs).
+fn program_with_clicks(clicks: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for file in ["affiliates.csv", "campaigns.csv", "links.csv", "players.csv", "balances.csv"] {
+        std::fs::copy(format!("{PROGRAM}/{file}"), dir.path().join(file)).expect("copy the fixture");
+    }
+    std::fs::write(dir.path().join("clicks.csv"), clicks).expect("write clicks.csv");
+    dir
+}
+
+fn days_ago(days: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[tokio::test]
+async fn another_trackers_click_ids_attribute_through_their_old_links() {
+    let app = spawn_app!("--no-demo").await;
+    let tenant = Tenant::create(&app, "mapshop").await;
+
+    // A broken click map names each problem and writes nothing: first what the file shows,
+    // then (the file being sound) what only the database can tell.
+    let broken = program_with_clicks(
+        "click_id,tracking_code,clicked_at,sub1\nkt-1,NL-casino_01,2026-01-01T00:00:00Z,\nkt-1,NL-casino_01,2026-01-01T00:00:00Z,\nkt-2,NL-casino_01,yesterday,\n",
+    );
+    let failed = import(&app, "mapshop", broken.path().to_str().expect("UTF-8 path"), &[]).await;
+    assert!(!failed.status.success());
+    let stderr = text(&failed.stderr);
+    for expected in [
+        "clicks.csv:3: duplicate click_id `kt-1` (first on line 2)",
+        "clicks.csv:4: clicked_at `yesterday` is not an RFC 3339 time",
+    ] {
+        assert!(stderr.contains(expected), "`{expected}` not in {stderr}");
+    }
+    let unknown_code = program_with_clicks("click_id,tracking_code,clicked_at\nkt-1,NO-such_code,2026-01-01T00:00:00Z\n");
+    let failed = import(&app, "mapshop", unknown_code.path().to_str().expect("UTF-8 path"), &[]).await;
+    assert!(!failed.status.success());
+    let stderr = text(&failed.stderr);
+    assert!(stderr.contains("clicks.csv:2: unknown tracking_code `NO-such_code`"), "{stderr}");
+    assert!(affiliates(&tenant).await.is_empty());
+    let header = program_with_clicks("click_id,code,clicked_at\n");
+    let failed = import(&app, "mapshop", header.path().to_str().expect("UTF-8 path"), &[]).await;
+    assert!(text(&failed.stderr).contains("clicks.csv:1: missing column `tracking_code`"), "{}", text(&failed.stderr));
+
+    let clicks = format!(
+        "click_id,tracking_code,clicked_at,sub1\nkt-7f3a91,NS-casino_01,{},spring\nkt-old,CG-casino_01,{},\n",
+        days_ago(2),
+        days_ago(40)
+    );
+    let dir = program_with_clicks(&clicks);
+    let path = dir.path().to_str().expect("UTF-8 path");
+    let first = import(&app, "mapshop", path, &[]).await;
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert_eq!(tally(&first, "clicks"), "2 created, 0 updated, 0 unchanged");
+    let again = import(&app, "mapshop", path, &[]).await;
+    assert_eq!(tally(&again, "clicks"), "0 created, 0 updated, 2 unchanged");
+    let listed = affiliates(&tenant).await;
+    let sub = id_of(&listed, "sub@partners.test");
+
+    // The old tracker's click ID credits the old link's affiliate, as a click of ours would.
+    let ftd = tenant
+        .postback_ok(&[("click_id", "kt-7f3a91"), ("event", "ftd"), ("txn_id", "F-1"), ("amount", "20"), ("currency", "EUR")])
+        .await;
+    assert_eq!(ftd["attributed"], true, "{ftd}");
+    assert_eq!(ftd["credits"][0]["affiliate_id"], sub.as_str(), "{ftd}");
+    // In a dialect too: Keitaro's `subid`.
+    let keitaro = tenant
+        .run(
+            "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { key } }",
+            json!({ "input": { "name": "from Keitaro", "dialect": "KEITARO" } }),
+        )
+        .await["createApiKey"]["key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    let (status, lead) =
+        app.postback_get(&[("key", &keitaro), ("subid", "kt-7f3a91"), ("status", "lead")]).await;
+    assert_eq!(status, 200, "{lead}");
+    assert_eq!(lead["credits"][0]["affiliate_id"], sub.as_str(), "{lead}");
+
+    // Its click time counts: a click older than the campaign's 30-day lookback has expired.
+    let expired = tenant.postback_ok(&[("click_id", "kt-old"), ("event", "registration")]).await;
+    assert_eq!(expired["attributed"], false, "{expired}");
+    let unknown = tenant.postback_ok(&[("click_id", "kt-unknown"), ("event", "registration")]).await;
+    assert_eq!(unknown["attributed"], false, "{unknown}");
+    let conversions = tenant.conversions().await;
+    let reason = |id: &Value| {
+        conversions.iter().find(|c| c["id"] == *id).map(|c| c["unattributedReason"].clone()).unwrap_or_default()
+    };
+    assert_eq!(reason(&expired["conversion_id"]), "click_expired");
+    assert_ne!(reason(&unknown["conversion_id"]), "click_expired");
+
+    // Another tenant's postback with the same click ID is not credited through this map.
+    let other = Tenant::create(&app, "othermap").await;
+    let theirs = other.postback_ok(&[("click_id", "kt-7f3a91"), ("event", "registration")]).await;
+    assert_eq!(theirs["attributed"], false, "{theirs}");
+}

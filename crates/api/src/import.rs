@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use clickledger_domain::click_map;
 use clickledger_domain::migration::{self, Columns, Export, ImportError, ImportErrors, Lined, check_header};
 use clickledger_persistence::Db;
 use clickledger_persistence::directory::Directory;
@@ -32,9 +33,12 @@ pub async fn run(db: &Db, args: ImportArgs<'_>) -> anyhow_like::Result<String> {
     }
     // Every problem at once: the files' own (unreadable rows, columns) and the program's.
     let (export, mut errors) = read_export(args.dir);
+    let click_rows = read(args.dir, click_map::CLICKS, click_map::CLICK_COLUMNS, &mut errors);
+    let (clicks, click_errors) = click_map::validate(&click_rows);
+    errors.extend(click_errors);
     let known = clickledger_persistence::import::known(db, tenant.id).await?;
     let program = match migration::validate(&export, &known) {
-        Ok(program) if errors.is_empty() => program,
+        Ok(program) if errors.is_empty() => migration::Program { clicks, ..program },
         Ok(_) => return Err(ImportErrors(errors).into()),
         Err(ImportErrors(more)) => {
             errors.extend(more);
@@ -87,7 +91,18 @@ fn read<T: DeserializeOwned>(
             return Vec::new();
         }
     };
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(bytes.as_slice());
+    parse(&bytes, file, columns, errors)
+}
+
+/// The rows of one CSV file's text (`file` names it in the errors): the header checked
+/// against `columns`, each row with its line; a file whose header is wrong yields no rows.
+pub fn parse<T: DeserializeOwned>(
+    bytes: &[u8],
+    file: &'static str,
+    columns: Columns,
+    errors: &mut Vec<ImportError>,
+) -> Vec<Lined<T>> {
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(bytes);
     let header = match reader.headers() {
         Ok(header) => header.clone(),
         Err(err) => {
@@ -101,7 +116,7 @@ fn read<T: DeserializeOwned>(
         errors.extend(header_errors);
         return Vec::new();
     }
-    let mut lines = Lines::new(&bytes);
+    let mut lines = Lines::new(bytes);
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
@@ -190,6 +205,7 @@ fn render(slug: &str, summary: &ImportSummary) -> String {
     out += &line("links", &summary.links);
     out += &line("players", &summary.players);
     out += &line("balances", &summary.openings);
+    out += &line("clicks", &summary.clicks);
     if summary.dry_run && !summary.changes.is_empty() {
         out += "Changes:\n";
         for change in &summary.changes {

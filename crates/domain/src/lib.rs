@@ -5,6 +5,7 @@
 pub mod attribution;
 pub mod audit;
 pub mod click_id;
+pub mod click_map;
 pub mod commission;
 pub mod conversion;
 pub mod dialect;

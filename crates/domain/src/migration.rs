@@ -248,6 +248,8 @@ pub struct Program {
     pub links: Vec<Link>,
     pub players: Vec<Player>,
     pub openings: Vec<Opening>,
+    /// Another tracker's click IDs (`clicks.csv`), validated by [`crate::click_map`].
+    pub clicks: Vec<crate::click_map::ForeignClick>,
 }
 
 const MAX_EXTERNAL_ID: usize = 100;

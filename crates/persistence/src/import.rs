@@ -34,6 +34,8 @@ use crate::entities::{
 };
 use crate::{Db, Error, Result};
 
+mod clicks;
+
 /// How an imported player's binding is recognised on a re-run (and told apart from one made
 /// here by a registration, which an import never moves).
 const PLAYER_KEY: &str = "import:player:";
@@ -74,6 +76,7 @@ pub struct ImportSummary {
     pub links: Tally,
     pub players: Tally,
     pub openings: Tally,
+    pub clicks: Tally,
     /// Players this server had already bound (by a registration here): kept as they are.
     pub kept_players: Vec<String>,
     /// Each row created or updated, e.g. "create affiliate `aff-100` (affiliates.csv:2)".
@@ -129,6 +132,7 @@ pub async fn import(
         run.links(&program.links, &refs).await?;
         run.players(&program.players, &refs, source).await?;
         run.openings(&program.openings, &refs, source).await?;
+        run.clicks(&program.clicks).await?;
     }
     let Run { summary, errors, .. } = run;
     if !errors.is_empty() {

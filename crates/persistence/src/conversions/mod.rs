@@ -5,6 +5,7 @@ mod affiliate_days;
 mod attribution;
 mod bonus_only;
 mod fraud;
+mod imported_click;
 mod ingest;
 mod journey;
 mod late_chargeback;
