@@ -17,6 +17,7 @@ pub mod money;
 pub mod password;
 pub mod period;
 pub mod postback;
+pub mod reconcile;
 pub mod reporting;
 pub mod role;
 pub mod stats_changes;

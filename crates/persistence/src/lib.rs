@@ -23,6 +23,7 @@ pub mod legacy_links;
 pub mod mail;
 pub mod outbound;
 mod page;
+pub mod reconcile;
 pub mod records;
 pub mod repo;
 pub mod rollups;

@@ -17,6 +17,7 @@ mod guard;
 mod invitations;
 mod pagination;
 mod postbacks;
+mod reconcile;
 pub mod reporting;
 mod tracking_links;
 mod types;
@@ -44,6 +45,7 @@ pub struct Query(
     fraud::FraudQuery,
     reporting::ReportingQuery,
     audit::AuditQuery,
+    reconcile::ReconcileQuery,
 );
 
 #[derive(MergedSubscription, Default)]
