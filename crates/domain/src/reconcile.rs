@@ -176,10 +176,13 @@ pub fn reconcile(
     for ours in ours {
         // Storage keeps one conversion per transaction ID; were there two, the second is
         // still reported rather than lost.
-        if ours_by_id.contains_key(&ours.txn_id) {
-            extra_ours.push(ours);
-        } else {
-            ours_by_id.insert(ours.txn_id, ours.side);
+        match ours_by_id.entry(ours.txn_id) {
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(ours.side);
+            }
+            std::collections::btree_map::Entry::Occupied(slot) => {
+                extra_ours.push(Transaction { txn_id: slot.key().clone(), side: ours.side })
+            }
         }
     }
     for theirs in theirs {
