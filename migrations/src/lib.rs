@@ -25,6 +25,7 @@ mod m20261207_000016_click_fraud;
 mod m20261207_000017_fraud_rules_more;
 mod m20261207_000019_click_country;
 mod m20261207_000020_import_jobs;
+mod m20261207_000021_migration_from_trackers;
 mod m20261207_000023_player_signals_by_player;
 mod util;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000017_fraud_rules_more::Migration),
             Box::new(m20261207_000019_click_country::Migration),
             Box::new(m20261207_000020_import_jobs::Migration),
+            Box::new(m20261207_000021_migration_from_trackers::Migration),
             Box::new(m20261207_000023_player_signals_by_player::Migration),
         ]
     }

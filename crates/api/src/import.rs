@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use clickledger_domain::click_map;
 use clickledger_domain::ids::TenantId;
 use clickledger_domain::migration::{self, Columns, Export, ImportError, ImportErrors, Lined, check_header};
 use clickledger_persistence::Db;
@@ -80,12 +81,13 @@ pub fn read_export(dir: &Path) -> (Export, Vec<ImportError>) {
         plans: read(dir, migration::PLANS, migration::PLAN_COLUMNS, &mut errors),
         assignments: read(dir, migration::ASSIGNMENTS, migration::ASSIGNMENT_COLUMNS, &mut errors),
         history: read(dir, migration::CONVERSIONS, migration::CONVERSION_COLUMNS, &mut errors),
+        clicks: read(dir, click_map::CLICKS, click_map::CLICK_COLUMNS, &mut errors),
     };
     (export, errors)
 }
 
 /// The files an export may have, in the order they are imported.
-pub const FILES: [&str; 8] = [
+pub const FILES: [&str; 9] = [
     migration::AFFILIATES,
     migration::CAMPAIGNS,
     migration::LINKS,
@@ -94,6 +96,7 @@ pub const FILES: [&str; 8] = [
     migration::PLANS,
     migration::ASSIGNMENTS,
     migration::CONVERSIONS,
+    click_map::CLICKS,
 ];
 
 /// Reads an export handed over as (file name, contents) pairs, as `importProgram` takes it:
@@ -151,6 +154,7 @@ pub fn export_of_files(files: &[(String, String)]) -> (Export, Vec<ImportError>)
             migration::CONVERSION_COLUMNS,
             &mut errors,
         ),
+        clicks: parse(click_map::CLICKS, bytes(click_map::CLICKS), click_map::CLICK_COLUMNS, &mut errors),
     };
     (export, errors)
 }
@@ -174,8 +178,10 @@ fn read<T: DeserializeOwned>(
     }
 }
 
-/// The rows of one file's contents; `None`, an absent file, has none.
-fn parse<T: DeserializeOwned>(
+/// The rows of one CSV file's contents (`file` names it in the errors): the header checked
+/// against `columns`, each row with its line; `None`, an absent file, has none, and so does
+/// a file whose header is wrong.
+pub fn parse<T: DeserializeOwned>(
     file: &'static str,
     bytes: Option<&[u8]>,
     columns: Columns,
@@ -280,14 +286,9 @@ fn render(slug: &str, summary: &ImportSummary) -> String {
     } else {
         format!("Imported into tenant `{slug}`:\n")
     };
-    out += &line("affiliates", &summary.affiliates);
-    out += &line("campaigns", &summary.campaigns);
-    out += &line("links", &summary.links);
-    out += &line("players", &summary.players);
-    out += &line("balances", &summary.openings);
-    out += &line("plans", &summary.plans);
-    out += &line("assignments", &summary.assignments);
-    out += &line("conversions", &summary.history);
+    for (what, tally) in summary.tallies() {
+        out += &line(what, tally);
+    }
     if summary.dry_run && !summary.changes.is_empty() {
         out += "Changes:\n";
         for change in &summary.changes {

@@ -17,6 +17,7 @@ mod live;
 mod metrics;
 mod models;
 mod outbound;
+mod reconcile;
 mod secret_key;
 pub mod server;
 mod sessions;

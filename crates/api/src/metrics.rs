@@ -31,6 +31,7 @@ fn route_label(path: &str) -> &'static str {
         "/reports/stats.csv" => "/reports/stats.csv",
         "/reports/conversions.csv" => "/reports/conversions.csv",
         "/reports/commissions.csv" => "/reports/commissions.csv",
+        "/reports/reconcile.csv" => "/reports/reconcile.csv",
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",

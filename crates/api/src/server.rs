@@ -9,7 +9,7 @@ use clickledger_notifier::mail::Mailer;
 use clickledger_persistence::{Db, settings};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::middleware::CatchPanic;
-use poem::{EndpointExt, Route, Server, get};
+use poem::{EndpointExt, Route, Server, get, post};
 use rand::Rng;
 use secrecy::ExposeSecret;
 
@@ -95,6 +95,7 @@ pub async fn run(args: ServeArgs) -> anyhow_like::Result {
         .at("/reports/stats.csv", get(http::reports::stats_csv))
         .at("/reports/conversions.csv", get(http::exports::conversions_csv))
         .at("/reports/commissions.csv", get(http::exports::commissions_csv))
+        .at("/reports/reconcile.csv", post(http::reconcile::reconcile_csv))
         .at("/set-password", get(http::set_password::show).post(http::set_password::submit))
         .at("/healthz", get(http::ops::healthz))
         .at("/readyz", get(http::ops::readyz))

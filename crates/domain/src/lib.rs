@@ -5,6 +5,7 @@
 pub mod attribution;
 pub mod audit;
 pub mod click_id;
+pub mod click_map;
 pub mod commission;
 pub mod conversion;
 pub mod dialect;
@@ -16,6 +17,7 @@ pub mod money;
 pub mod password;
 pub mod period;
 pub mod postback;
+pub mod reconcile;
 pub mod reporting;
 pub mod role;
 pub mod stats_changes;

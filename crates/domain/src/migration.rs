@@ -163,6 +163,7 @@ pub struct Export {
     pub plans: Vec<Lined<PlanRow>>,
     pub assignments: Vec<Lined<AssignmentRow>>,
     pub history: Vec<Lined<ConversionRow>>,
+    pub clicks: Vec<Lined<crate::click_map::ClickRow>>,
 }
 
 /// What the database already holds that rows may refer to: external IDs imported earlier.
@@ -264,6 +265,8 @@ pub struct Program {
     pub assignments: Vec<ImportedAssignment>,
     /// Conversion history: shown and counted, no commission booked.
     pub history: Vec<HistoryConversion>,
+    /// Another tracker's click IDs (`clicks.csv`), validated by [`crate::click_map`].
+    pub clicks: Vec<crate::click_map::ForeignClick>,
 }
 
 const MAX_EXTERNAL_ID: usize = 100;
@@ -579,6 +582,9 @@ pub fn validate(export: &Export, known: &Known) -> Result<Program, ImportErrors>
         &mut errors,
     );
     history::validate_history(&export.history, &affiliate_known, &campaign_known, &mut program, &mut errors);
+    let (clicks, click_errors) = crate::click_map::validate(&export.clicks);
+    program.clicks = clicks;
+    errors.extend(click_errors);
 
     if errors.is_empty() {
         Ok(program)
@@ -590,7 +596,7 @@ pub fn validate(export: &Export, known: &Known) -> Result<Program, ImportErrors>
 
 /// The order errors are listed in: by file as the import reads them, then by line.
 pub fn file_order(file: &str) -> usize {
-    [AFFILIATES, CAMPAIGNS, LINKS, PLAYERS, BALANCES, PLANS, ASSIGNMENTS, CONVERSIONS]
+    [AFFILIATES, CAMPAIGNS, LINKS, PLAYERS, BALANCES, PLANS, ASSIGNMENTS, CONVERSIONS, crate::click_map::CLICKS]
         .iter()
         .position(|f| *f == file)
         .unwrap_or(usize::MAX)

@@ -38,6 +38,8 @@ use crate::{Backend, Db, Error, Result};
 mod history;
 mod plans;
 
+mod clicks;
+
 /// How an imported player's binding is recognised on a re-run (and told apart from one made
 /// here by a registration, which an import never moves).
 const PLAYER_KEY: &str = "import:player:";
@@ -83,12 +85,32 @@ pub struct ImportSummary {
     pub assignments: Tally,
     /// Conversion history (`conversions.csv`).
     pub history: Tally,
+    /// The old tracker's click IDs (`clicks.csv`).
+    pub clicks: Tally,
     /// Transactions this server had already received by a postback: kept as they are.
     pub kept_conversions: Vec<String>,
     /// Players this server had already bound (by a registration here): kept as they are.
     pub kept_players: Vec<String>,
     /// Each row created or updated, e.g. "create affiliate `aff-100` (affiliates.csv:2)".
     pub changes: Vec<String>,
+}
+
+impl ImportSummary {
+    /// Each kind of row with its tally, named as the output and `importJob` name it, in the
+    /// order they are imported.
+    pub fn tallies(&self) -> [(&'static str, &Tally); 9] {
+        [
+            ("affiliates", &self.affiliates),
+            ("campaigns", &self.campaigns),
+            ("links", &self.links),
+            ("players", &self.players),
+            ("balances", &self.openings),
+            ("plans", &self.plans),
+            ("assignments", &self.assignments),
+            ("conversions", &self.history),
+            ("clicks", &self.clicks),
+        ]
+    }
 }
 
 /// The external IDs earlier imports left in this tenant, which an export may refer to.
@@ -153,6 +175,7 @@ pub async fn import(
         let plans = run.plans(&program.plans).await?;
         run.assignments(&program.assignments, &refs, &plans).await?;
         run.history(&program.history, &refs, source).await?;
+        run.clicks(&program.clicks).await?;
     }
     let Run { summary, errors, .. } = run;
     if !errors.is_empty() {

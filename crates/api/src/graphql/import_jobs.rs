@@ -81,17 +81,8 @@ pub struct ImportJob {
 }
 
 fn tallies(summary: &ImportSummary) -> Vec<ImportTally> {
-    let kinds: [(&str, &Tally); 8] = [
-        ("affiliates", &summary.affiliates),
-        ("campaigns", &summary.campaigns),
-        ("links", &summary.links),
-        ("players", &summary.players),
-        ("balances", &summary.openings),
-        ("plans", &summary.plans),
-        ("assignments", &summary.assignments),
-        ("conversions", &summary.history),
-    ];
-    kinds
+    summary
+        .tallies()
         .into_iter()
         .map(|(kind, tally)| ImportTally {
             kind: kind.to_owned(),

@@ -18,6 +18,7 @@ mod import_jobs;
 mod invitations;
 mod pagination;
 mod postbacks;
+mod reconcile;
 pub mod reporting;
 mod tracking_links;
 mod types;
@@ -46,6 +47,7 @@ pub struct Query(
     reporting::ReportingQuery,
     audit::AuditQuery,
     import_jobs::ImportJobQuery,
+    reconcile::ReconcileQuery,
 );
 
 #[derive(MergedSubscription, Default)]

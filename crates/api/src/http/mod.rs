@@ -9,6 +9,7 @@ pub mod graphql;
 mod live_ws;
 pub mod ops;
 pub mod postback;
+pub mod reconcile;
 pub mod reports;
 pub mod set_password;
 

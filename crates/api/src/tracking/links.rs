@@ -20,6 +20,8 @@ pub struct CachedLink {
 /// unknown codes are cached too, so random codes cannot hammer the database.
 pub struct LinkCache {
     entries: Cache<String, Option<Arc<CachedLink>>>,
+    /// Another tracker's `?a=AFFILIATE&c=CAMPAIGN` → the code of that pair's link.
+    pairs: Cache<(String, String), Option<String>>,
 }
 
 const TTL: Duration = Duration::from_secs(5);
@@ -27,7 +29,27 @@ const CAPACITY: u64 = 200_000;
 
 impl LinkCache {
     pub fn new() -> Self {
-        LinkCache { entries: Cache::builder().max_capacity(CAPACITY).time_to_live(TTL).build() }
+        LinkCache {
+            entries: Cache::builder().max_capacity(CAPACITY).time_to_live(TTL).build(),
+            pairs: Cache::builder().max_capacity(CAPACITY).time_to_live(TTL).build(),
+        }
+    }
+
+    /// The code answering for an imported affiliate and campaign (external IDs), made on the
+    /// pair's first click when the import brought no link for it; `None` for an unknown pair.
+    pub async fn code_for_pair(
+        &self,
+        db: &Db,
+        affiliate: &str,
+        campaign: &str,
+    ) -> Result<Option<String>, crate::Error> {
+        let key = (affiliate.to_owned(), campaign.to_owned());
+        if let Some(hit) = self.pairs.get(&key) {
+            return Ok(hit);
+        }
+        let code = clickledger_persistence::legacy_links::code_for_pair(db, affiliate, campaign).await?;
+        self.pairs.insert(key, code.clone());
+        Ok(code)
     }
 
     pub async fn get(&self, db: &Db, code: &str) -> Result<Option<Arc<CachedLink>>, crate::Error> {
@@ -51,6 +73,7 @@ impl LinkCache {
     /// Forgets everything, after an edit made through this process.
     pub fn clear(&self) {
         self.entries.invalidate_all();
+        self.pairs.invalidate_all();
     }
 }
 

@@ -17,6 +17,8 @@ pub const VISITOR_COOKIE: &str = "clv";
 const ONE_YEAR_SECONDS: u32 = 365 * 24 * 3600;
 const MAX_CODE_LEN: usize = 32;
 const MAX_PARAM_LEN: usize = 256;
+/// As long as an imported affiliate's or campaign's external ID may be.
+const MAX_EXTERNAL_ID_LEN: usize = 100;
 /// Looked up once: the registry lookup behind `counter!` is measurable at this request rate.
 static CLICKS_TOTAL: std::sync::LazyLock<metrics::Counter> =
     std::sync::LazyLock::new(|| metrics::counter!("clicks_total"));
@@ -29,21 +31,40 @@ fn not_found() -> Response {
 pub async fn click(req: &Request, state: Data<&SharedState>) -> Response {
     // Read from the path as it is (route `/c/:code`): no owned copy per redirect.
     let code = req.uri().path().strip_prefix("/c/").unwrap_or_default();
-    serve(code, req, state.0).await
+    serve(code, req, state.0, false).await
 }
 
-/// Another tracker's link shape kept alive after a migration (`--legacy-link-path`):
-/// `PATH?btag=CODE` answers exactly as `/c/CODE` does.
+/// Another tracker's link shapes kept alive after a migration (`--legacy-link-path`):
+/// `PATH?btag=CODE` answers exactly as `/c/CODE` does, and `PATH?a=AFFILIATE&c=CAMPAIGN`
+/// (imported external IDs) as the link of that affiliate and campaign does, with the old
+/// `s1`…`s5` as `sub1`…`sub5`.
 #[handler]
 pub async fn legacy_click(req: &Request, state: Data<&SharedState>) -> Response {
     let query = req.uri().query().unwrap_or_default();
-    match url::form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == "btag") {
-        Some((_, code)) => serve(&code, req, state.0).await,
-        None => not_found(),
+    let param = |wanted: &str| {
+        url::form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == wanted).map(|(_, v)| v)
+    };
+    if let Some(code) = param("btag") {
+        return serve(&code, req, state.0, false).await;
+    }
+    let (Some(affiliate), Some(campaign)) = (param("a"), param("c")) else { return not_found() };
+    let valid =
+        |id: &str| !id.is_empty() && id.len() <= MAX_EXTERNAL_ID_LEN && !id.chars().any(char::is_control);
+    if !valid(&affiliate) || !valid(&campaign) {
+        return not_found();
+    }
+    match state.links.code_for_pair(&state.db, &affiliate, &campaign).await {
+        Ok(Some(code)) => serve(&code, req, state.0, true).await,
+        Ok(None) => not_found(),
+        Err(err) => {
+            tracing::error!(error = %err, "legacy link lookup failed");
+            Response::builder().status(StatusCode::SERVICE_UNAVAILABLE).body("try again")
+        }
     }
 }
 
-async fn serve(code: &str, req: &Request, state: &SharedState) -> Response {
+/// `old_subs`: the request is another tracker's shape, whose `s1`…`s5` are our `sub1`…`sub5`.
+async fn serve(code: &str, req: &Request, state: &SharedState, old_subs: bool) -> Response {
     // Native codes are alphanumeric; imported ones keep their old `-` and `_`.
     if code.is_empty() || code.len() > MAX_CODE_LEN || !validate::is_link_code(code) {
         return not_found();
@@ -72,7 +93,7 @@ async fn serve(code: &str, req: &Request, state: &SharedState) -> Response {
         CampaignStatus::Archived => return not_found(),
     }
 
-    let params = Params::from_query(req.uri().query().unwrap_or_default());
+    let params = Params::from_query(req.uri().query().unwrap_or_default(), old_subs);
     let now = Utc::now();
     let click_id = ClickId::mint(target.click_tag, target.link_tag, now).encode(&link.secret);
     let known_visitor = visitor_cookie(req);
@@ -198,11 +219,17 @@ struct Params {
 }
 
 impl Params {
-    fn from_query(query: &str) -> Params {
+    /// With `old_subs`, `s1`…`s5` fill the sub-IDs that `sub1`…`sub5` leave empty.
+    fn from_query(query: &str, old_subs: bool) -> Params {
         let mut params = Params { subs: Default::default(), source: None, creative: None, lp: None };
+        let mut old: [Option<String>; 5] = Default::default();
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
             let value = Some(truncate(&printable(&value), MAX_PARAM_LEN)).filter(|v| !v.is_empty());
             match name.as_ref() {
+                "s1" | "s2" | "s3" | "s4" | "s5" if old_subs => {
+                    let n = usize::from(name.as_bytes()[1] - b'1');
+                    old[n] = value;
+                }
                 "sub1" => params.subs[0] = value,
                 "sub2" => params.subs[1] = value,
                 "sub3" => params.subs[2] = value,
@@ -212,6 +239,11 @@ impl Params {
                 "creative" => params.creative = value,
                 "lp" => params.lp = value,
                 _ => {}
+            }
+        }
+        for (sub, old) in params.subs.iter_mut().zip(old) {
+            if sub.is_none() {
+                *sub = old;
             }
         }
         params
@@ -224,11 +256,18 @@ mod tests {
 
     #[test]
     fn recorded_parameters_carry_no_control_characters() {
-        let params = Params::from_query("sub1=%00&sub2=a%01b&source=x%0Ay&lp=%7F");
+        let params = Params::from_query("sub1=%00&sub2=a%01b&source=x%0Ay&lp=%7F", false);
         assert_eq!(params.subs[0], None);
         assert_eq!(params.subs[1].as_deref(), Some("ab"));
         assert_eq!(params.source.as_deref(), Some("xy"));
         assert_eq!(params.lp, None);
+    }
+
+    #[test]
+    fn another_trackers_sub_ids_fill_only_what_ours_leave_empty() {
+        let params = Params::from_query("s1=old1&sub2=new2&s2=old2&s5=old5", true);
+        assert_eq!(params.subs, [Some("old1".into()), Some("new2".into()), None, None, Some("old5".into())]);
+        assert_eq!(Params::from_query("s1=old1", false).subs[0], None);
     }
 
     #[test]

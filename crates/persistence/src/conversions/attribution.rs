@@ -100,21 +100,22 @@ async fn from_click<C: ConnectionTrait>(
     raw: &str,
     occurred_at: DateTime<Utc>,
 ) -> Result<Resolution> {
+    // A click ID that is not ours may be another tracker's, imported with the program.
     let unverified = match ClickId::peek(raw) {
         Ok(unverified) => unverified,
-        Err(err) => return Ok(Resolution::unattributed((&err).into())),
+        Err(err) => return not_ours(conn, tenant, setup, raw, occurred_at, (&err).into()).await,
     };
     let keys = &setup.keys;
     if unverified.tenant_tag() != keys.click_tag {
         // Minted for another tenant (or forged): either way not ours to credit.
-        return Ok(Resolution::unattributed(UnattributedReason::ForgedClickId));
+        return not_ours(conn, tenant, setup, raw, occurred_at, UnattributedReason::ForgedClickId).await;
     }
     let Ok(secret) = ClickSecret::from_bytes(&keys.click_secret) else {
         return Err(Error::Corrupt("the tenant's click secret".into()));
     };
     let click = match unverified.verify(&secret) {
         Ok(click) => click,
-        Err(err) => return Ok(Resolution::unattributed((&err).into())),
+        Err(err) => return not_ours(conn, tenant, setup, raw, occurred_at, (&err).into()).await,
     };
     let Some(found) = super::journey::link_and_journey(
         conn,
@@ -127,11 +128,7 @@ async fn from_click<C: ConnectionTrait>(
     else {
         return Ok(Resolution::unattributed(UnattributedReason::UnknownLink));
     };
-    let campaign_id = Some(CampaignId::from_uuid(found.campaign));
-    let stored_click = found.click;
-    let model = AttributionModel::parse(&found.model).map_err(|_| {
-        Error::Corrupt(format!("campaign {} has unknown model `{}`", found.campaign, found.model))
-    })?;
+    let model = campaign_model(found.campaign, &found.model)?;
     let facts = ClickFacts {
         click: JourneyTouch {
             click_id: raw.to_owned(),
@@ -150,7 +147,51 @@ async fn from_click<C: ConnectionTrait>(
             })
             .collect(),
     };
-    Ok(match credit_from_click(facts, occurred_at, setup.data_driven.as_deref()) {
+    Ok(credited(facts, found.campaign, found.click, occurred_at, setup))
+}
+
+/// A click ID that is not this tenant's own: attributed through the click map of an import
+/// when it is there (its link, its time, as a native click with no stored journey), else
+/// unattributed for `reason`.
+async fn not_ours<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    setup: &AttributionSetup,
+    raw: &str,
+    occurred_at: DateTime<Utc>,
+    reason: UnattributedReason,
+) -> Result<Resolution> {
+    let Some(found) = super::imported_click::find(conn, tenant, raw).await? else {
+        return Ok(Resolution::unattributed(reason));
+    };
+    let facts = ClickFacts {
+        click: JourneyTouch {
+            click_id: raw.to_owned(),
+            affiliate: AffiliateId::from_uuid(found.link_affiliate),
+            at: found.clicked_at,
+        },
+        lookback_days: found.lookback_days,
+        model: campaign_model(found.campaign, &found.model)?,
+        stored_journey: Vec::new(),
+    };
+    Ok(credited(facts, found.campaign, None, occurred_at, setup))
+}
+
+fn campaign_model(campaign: uuid::Uuid, model: &str) -> Result<AttributionModel> {
+    AttributionModel::parse(model)
+        .map_err(|_| Error::Corrupt(format!("campaign {campaign} has unknown model `{model}`")))
+}
+
+/// The resolution of a postback naming a known click of `campaign`, as its facts decide.
+fn credited(
+    facts: ClickFacts,
+    campaign: uuid::Uuid,
+    stored_click: Option<super::journey::ClickRow>,
+    occurred_at: DateTime<Utc>,
+    setup: &AttributionSetup,
+) -> Resolution {
+    let campaign_id = Some(CampaignId::from_uuid(campaign));
+    match credit_from_click(facts, occurred_at, setup.data_driven.as_deref()) {
         Ok(credit) => Resolution {
             campaign_id,
             credits: credit
@@ -165,7 +206,7 @@ async fn from_click<C: ConnectionTrait>(
             ..Default::default()
         },
         Err(reason) => Resolution { campaign_id, click: stored_click, ..Resolution::unattributed(reason) },
-    })
+    }
 }
 /// The model a chargeback's credits name: copied from the transaction it reverses.
 pub(super) const REVERSAL_MODEL: &str = "REVERSAL";

@@ -6,6 +6,7 @@ mod attribution;
 mod bonus_only;
 mod fraud;
 mod fraud_facts;
+mod imported_click;
 mod ingest;
 mod journey;
 mod late_chargeback;

@@ -22,6 +22,7 @@ pub mod fraud_alert_mails;
 pub mod fraud_settings;
 pub mod fx_rates;
 pub mod import_jobs;
+pub mod imported_clicks;
 pub mod instance_settings;
 pub mod ip_ranges;
 pub mod ledger_entries;

@@ -4,7 +4,7 @@
 mod affiliates;
 mod api_keys;
 mod campaigns;
-mod tracking_links;
+pub(crate) mod tracking_links;
 mod users;
 
 pub use affiliates::{AffiliatePatch, Affiliates, NewAffiliate};

@@ -130,6 +130,7 @@ impl<'a> TrackingLinks<'a> {
     }
 }
 
-fn random_code() -> String {
+/// A new link's public code (also for links made for another tracker's `?a=&c=` shape).
+pub(crate) fn random_code() -> String {
     rand::rng().sample_iter(&Alphanumeric).take(CODE_LEN).map(char::from).collect()
 }
