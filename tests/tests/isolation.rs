@@ -1713,7 +1713,12 @@ async fn stats_live_is_tenant_and_affiliate_scoped() {
             "groupBy": ["AFFILIATE"],
         });
         if let Some(affiliate) = filter {
-            input["filters"] = json!([{ "dimension": "AFFILIATE", "values": [affiliate] }]);
+            // The probes ask for a rolling period (LAST_24_HOURS): scoped all the same.
+            input = json!({
+                "period": "LAST_24_HOURS",
+                "groupBy": ["AFFILIATE"],
+                "filters": [{ "dimension": "AFFILIATE", "values": [affiliate] }],
+            });
         }
         json!({ "input": input })
     };

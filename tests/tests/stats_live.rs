@@ -1,6 +1,8 @@
 //! `statsLive` over a real WebSocket: a first snapshot, then only the rows that changed within
-//! a second of a postback, coalesced under a burst, scoped to an affiliate's own rows, and
-//! bad input refused with `BAD_USER_INPUT` naming the field.
+//! a second of a postback, coalesced under a burst, scoped to an affiliate's own rows, a
+//! rolling period (`TODAY`) resolved in the request's time zone, and bad input refused with
+//! `BAD_USER_INPUT` naming the field. (The rollover of a rolling period is decided by the
+//! domain, `stats_window` and `stats_changes::live_step`, and tested there.)
 
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 const STATS_LIVE: &str = "subscription($input: StatsInput!) { statsLive(input: $input) {
-    snapshot totalRows timeZone
+    snapshot totalRows timeZone from to
     totals { clicks registrations deposits depositAmount }
     rows { affiliateId metrics { clicks registrations deposits depositAmount } }
     removedRows { affiliateId }
@@ -213,6 +215,10 @@ async fn bad_input_is_refused_naming_the_field() {
         ("groupBy", json!({ "from": now.to_rfc3339(), "to": now.to_rfc3339(), "groupBy": ["NOPE"] })),
         ("from", json!({ "from": now.to_rfc3339(), "to": (now - chrono::Duration::hours(1)).to_rfc3339() })),
         ("timeZone", json!({ "from": now.to_rfc3339(), "to": now.to_rfc3339(), "timeZone": "Mars/Base" })),
+        // Exactly one of the two forms of the period.
+        ("period", json!({ "from": now.to_rfc3339(), "to": now.to_rfc3339(), "period": "TODAY" })),
+        ("from", json!({ "groupBy": ["AFFILIATE"] })),
+        ("to", json!({ "from": now.to_rfc3339() })),
     ];
     for (field, input) in cases {
         let sub = ws.subscribe(STATS_LIVE, json!({ "input": input })).await;
@@ -227,6 +233,39 @@ async fn bad_input_is_refused_naming_the_field() {
     let sub = anonymous.subscribe(STATS_LIVE, by_affiliate()).await;
     let refused = anonymous.next_for(&sub, PATIENCE).await.expect("an answer").expect_err("anonymous");
     assert!(refused.to_string().contains("UNAUTHENTICATED"), "{refused}");
+}
+
+/// A `TODAY` report covers the local day of its time zone (UTC+14 here, so it is not the UTC
+/// day) and a postback's change reaches it like any live report's.
+#[tokio::test]
+async fn a_today_subscription_covers_the_local_day_and_receives_a_postbacks_change() {
+    let app = spawn_app!().await;
+    let world = world(&app, "statslive-today").await;
+    let click_id = world.click(&world.alpha_link, 0.0).await;
+
+    let mut ws = GqlWs::connect(&app, Some(&world.tenant.token), WsProtocol::TransportWs).await;
+    let today = json!({ "input": { "period": "TODAY", "timeZone": "Etc/GMT-14", "groupBy": ["AFFILIATE"] } });
+    let sub = ws.subscribe(STATS_LIVE, today).await;
+    let snapshot = next_update(&mut ws, &sub, PATIENCE).await;
+    let plus_14 = chrono::FixedOffset::east_opt(14 * 3600).unwrap();
+    let local_day = Utc::now().with_timezone(&plus_14).date_naive();
+    let midnight = local_day.and_hms_opt(0, 0, 0).unwrap().and_local_timezone(plus_14).single().unwrap();
+    let at = |field: &str| chrono::DateTime::parse_from_rfc3339(snapshot[field].as_str().unwrap()).unwrap();
+    assert_eq!(at("from"), midnight, "{snapshot}");
+    assert_eq!(at("to"), midnight + chrono::Duration::days(1), "{snapshot}");
+    assert_eq!(snapshot["snapshot"], true, "{snapshot}");
+    assert_eq!(snapshot["timeZone"], "Etc/GMT-14", "{snapshot}");
+    assert_eq!(row_of(&snapshot, &world.alpha).expect("alpha's row")["metrics"]["clicks"], 1, "{snapshot}");
+
+    let posted = Instant::now();
+    world.register(&click_id, "p-today").await;
+    let update = next_update(&mut ws, &sub, LIVE).await;
+    assert!(posted.elapsed() <= LIVE, "pushed after {:?}", posted.elapsed());
+    assert_eq!(update["snapshot"], false, "{update}");
+    assert_eq!(affiliates_in(&update), vec![world.alpha.clone()], "{update}");
+    assert_eq!(row_of(&update, &world.alpha).unwrap()["metrics"]["registrations"], 1, "{update}");
+    assert_eq!(update["totals"]["registrations"], 1, "{update}");
+    assert_eq!(update["from"], snapshot["from"], "the same day: {update}");
 }
 
 /// A live report ends with its session like any subscription: 4401 when the token expires,

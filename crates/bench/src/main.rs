@@ -11,6 +11,9 @@
 //! 3. postback → subscriber latency at a steady, open-loop rate, and the server CPU per
 //!    delivered frame.
 //!
+//! and, only when asked for (`--scenario stats`, it seeds a big tenant first), the `stats`
+//! report's latency over 10 million clicks and 200,000 conversions (see [`stats`]).
+//!
 //! Every scenario is bounded in time (and so in count) and stops by itself.
 
 mod baseline;
@@ -22,6 +25,7 @@ mod report;
 mod run;
 mod server;
 mod setup;
+mod stats;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -59,12 +63,15 @@ pub enum Scenario {
     Clicks,
     Postbacks,
     Latency,
+    /// The `stats` report over a seeded tenant (not part of `all`).
+    Stats,
+    /// Scenarios 1 to 3.
     All,
 }
 
 impl Scenario {
     pub fn includes(self, other: Scenario) -> bool {
-        self == Scenario::All || self == other
+        self == other || (self == Scenario::All && other != Scenario::Stats)
     }
 }
 
@@ -108,6 +115,10 @@ pub struct BenchArgs {
     /// Scenario 3: postbacks per second, paced open-loop.
     #[arg(long, default_value_t = 1000.0)]
     pub rate: f64,
+
+    /// Scenario stats: clicks to seed (one conversion per 50 clicks).
+    #[arg(long, default_value_t = 10_000_000)]
+    pub stats_clicks: i64,
 
     /// Tracking links to create; the click load rotates over them.
     #[arg(long, default_value_t = 16)]
@@ -158,6 +169,9 @@ impl BenchArgs {
         }
         if !(self.rate > 0.0 && self.rate <= 100_000.0) {
             return Err("--rate must be in (0, 100000] per second".into());
+        }
+        if !(1_000..=100_000_000).contains(&self.stats_clicks) {
+            return Err("--stats-clicks must be between 1000 and 100000000".into());
         }
         if !(1..=100).contains(&self.click_rounds) {
             return Err("--click-rounds must be between 1 and 100".into());

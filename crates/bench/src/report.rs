@@ -99,6 +99,7 @@ pub struct Run {
     pub clicks: Option<Clicks>,
     pub postbacks: Option<Postbacks>,
     pub latency: Option<LatencyOutcome>,
+    pub stats: Option<crate::stats::StatsOutcome>,
 }
 
 pub struct Machine {
@@ -166,7 +167,7 @@ fn ms(micros: u64) -> String {
 }
 
 /// "p50 / p99 / max" in ms.
-fn percentiles(h: &Histogram<u64>) -> String {
+pub fn percentiles(h: &Histogram<u64>) -> String {
     if h.is_empty() {
         return "– (no samples)".to_owned();
     }
@@ -177,7 +178,7 @@ fn cores(value: Option<f64>) -> String {
     value.map(|v| format!("{v:.2}")).unwrap_or_else(|| "?".to_owned())
 }
 
-fn verdict(met: bool) -> &'static str {
+pub fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "**not met**" }
 }
 
@@ -433,6 +434,9 @@ impl Run {
             );
         }
 
+        if let Some(s) = &self.stats {
+            s.markdown(&mut md);
+        }
         let mut notes = Vec::new();
         if let Some(c) = &self.clicks {
             note_errors(&mut notes, "Scenario 1, Clickledger", &c.server.errors);

@@ -13,7 +13,7 @@ use hyper::{Request, StatusCode};
 use crate::load::{MakeRequest, Outcome, closed_loop};
 use crate::report::{self, Clicks, Drain, PostbackKind, PostbackLoad, Postbacks, RulesOff};
 use crate::server::{Database, Process, SERVER_READY_PREFIX, server_args};
-use crate::{BenchArgs, Result, Scenario, baseline, cpu, latency, pgbench, setup};
+use crate::{BenchArgs, Result, Scenario, baseline, cpu, latency, pgbench, setup, stats};
 
 /// How long to wait for the write-behind to persist the clicks after the click load.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -62,6 +62,7 @@ pub async fn run(args: BenchArgs) -> Result {
         clicks: results.clicks,
         postbacks: results.postbacks,
         latency: results.latency,
+        stats: results.stats,
     };
     let markdown = run.markdown(&machine);
     println!("\n{markdown}");
@@ -77,6 +78,7 @@ struct Results {
     clicks: Option<Clicks>,
     postbacks: Option<Postbacks>,
     latency: Option<latency::LatencyOutcome>,
+    stats: Option<stats::StatsOutcome>,
     log_lines: usize,
     log_tail: String,
     clean_exit: bool,
@@ -108,6 +110,7 @@ async fn scenarios(
         clicks: None,
         postbacks: None,
         latency: None,
+        stats: None,
         log_lines: 0,
         log_tail: String::new(),
         clean_exit: true,
@@ -153,6 +156,11 @@ async fn scenarios(
             .await?;
             results.latency = Some(outcome);
         }
+        if args.scenario.includes(Scenario::Stats) {
+            let outcome =
+                stats::run(&client, &server.base, database, args.stats_clicks, args.duration()).await?;
+            results.stats = Some(outcome);
+        }
         Ok::<_, crate::Error>(())
     }
     .await;
@@ -174,7 +182,7 @@ fn get(addr: std::net::SocketAddr, path: String, bearer: Option<&str>) -> Reques
 
 /// The user agents clicks come with, in turn: common browsers, so the server's bot check and
 /// device parsing run as they do for real traffic (real traffic repeats a few thousand).
-const BROWSERS: [&str; 8] = [
+pub const BROWSERS: [&str; 8] = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",

@@ -25,7 +25,7 @@ pub fn client() -> Result<reqwest::Client> {
         .build()?)
 }
 
-async fn graphql(
+pub async fn graphql(
     client: &reqwest::Client,
     base: &str,
     token: Option<&str>,
@@ -46,6 +46,75 @@ async fn graphql(
 
 fn text(value: &Value, what: &str) -> Result<String> {
     value.as_str().map(str::to_owned).ok_or_else(|| format!("GraphQL answer lacks {what}: {value}").into())
+}
+
+/// The tenant of the `stats` scenario: its slug (to find it in the database) and owner token.
+pub struct StatsTenant {
+    pub slug: String,
+    pub token: String,
+}
+
+/// signUp, then `affiliates` affiliates with `links_per_affiliate` tracking links each,
+/// spread over `campaigns` campaigns (link `n` of the tenant on campaign `n % campaigns`).
+pub async fn stats_tenant(
+    client: &reqwest::Client,
+    base: &str,
+    affiliates: usize,
+    campaigns: usize,
+    links_per_affiliate: usize,
+) -> Result<StatsTenant> {
+    let slug = format!("stats-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let data = graphql(
+        client,
+        base,
+        None,
+        "mutation($input: SignUpInput!) { signUp(input: $input) { token } }",
+        json!({ "input": {
+            "tenantName": "Stats operator",
+            "tenantSlug": slug,
+            "email": format!("owner@{slug}.test"),
+            "password": "correct horse battery staple",
+        }}),
+    )
+    .await?;
+    let token = text(&data["signUp"]["token"], "signUp.token")?;
+    let auth = Some(token.as_str());
+    let mut campaign_ids = Vec::with_capacity(campaigns);
+    for n in 0..campaigns {
+        let data = graphql(
+            client,
+            base,
+            auth,
+            "mutation($input: CreateCampaignInput!) { createCampaign(input: $input) { id } }",
+            json!({ "input": { "name": format!("Campaign {n}"), "landingUrl": LANDING_URL } }),
+        )
+        .await?;
+        campaign_ids.push(text(&data["createCampaign"]["id"], "createCampaign.id")?);
+    }
+    let mut link = 0;
+    for n in 0..affiliates {
+        let data = graphql(
+            client,
+            base,
+            auth,
+            "mutation($input: CreateAffiliateInput!) { createAffiliate(input: $input) { id } }",
+            json!({ "input": { "name": format!("Affiliate {n}"), "email": format!("affiliate{n}@{slug}.test") } }),
+        )
+        .await?;
+        let affiliate_id = text(&data["createAffiliate"]["id"], "createAffiliate.id")?;
+        for _ in 0..links_per_affiliate {
+            graphql(
+                client,
+                base,
+                auth,
+                "mutation($input: CreateTrackingLinkInput!) { createTrackingLink(input: $input) { code } }",
+                json!({ "input": { "affiliateId": affiliate_id, "campaignId": campaign_ids[link % campaigns] } }),
+            )
+            .await?;
+            link += 1;
+        }
+    }
+    Ok(StatsTenant { slug, token })
 }
 
 /// signUp, createAffiliate, createCampaign, createTrackingLink × `links`, createApiKey.

@@ -36,15 +36,10 @@ impl Period {
     /// The first instant of the month: local midnight of its first day in `zone`. Where a
     /// daylight-saving change skips that midnight, the first local minute that exists.
     pub fn start(self, zone: Tz) -> DateTime<Utc> {
-        let Some(midnight) =
-            NaiveDate::from_ymd_opt(self.year, self.month, 1).and_then(|d| d.and_hms_opt(0, 0, 0))
-        else {
-            return DateTime::<Utc>::MIN_UTC;
-        };
-        (0..=180)
-            .find_map(|minutes| zone.from_local_datetime(&(midnight + Duration::minutes(minutes))).earliest())
-            .map(|local| local.with_timezone(&Utc))
-            .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
+        match NaiveDate::from_ymd_opt(self.year, self.month, 1) {
+            Some(first) => local_midnight(first, zone),
+            None => DateTime::<Utc>::MIN_UTC,
+        }
     }
 
     /// The first instant after the month.
@@ -67,6 +62,16 @@ impl Period {
             Period { year: self.year, month: self.month - 1 }
         }
     }
+}
+
+/// The first instant of `day` in `zone`: its local midnight, or where a daylight-saving change
+/// skips that midnight, the first local minute that exists (Samoa skipped a whole day in 2011).
+pub fn local_midnight(day: NaiveDate, zone: Tz) -> DateTime<Utc> {
+    let midnight = day.and_time(chrono::NaiveTime::MIN);
+    (0..=2 * 24 * 60)
+        .find_map(|minutes| zone.from_local_datetime(&(midnight + Duration::minutes(minutes))).earliest())
+        .map(|local| local.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
 }
 
 impl fmt::Display for Period {

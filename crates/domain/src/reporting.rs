@@ -23,6 +23,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use crate::Error;
 use crate::conversion::{ConversionStatus, EventKind};
 use crate::ids::{AffiliateId, CampaignId, TrackingLinkId};
+use crate::stats_window::StatsWindow;
 
 /// Places of the derived metrics (rates and per-click/per-player amounts), half to even.
 pub const DERIVED_PLACES: u32 = 6;
@@ -390,8 +391,7 @@ pub struct StatsRequest {
 /// The raw input of a `stats` request, as GraphQL or a query string carries it.
 #[derive(Debug, Clone, Default)]
 pub struct StatsInput {
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
+    pub window: StatsWindow,
     pub zone: Option<Tz>,
     pub group_by: Vec<String>,
     pub filters: Vec<(String, Vec<String>)>,
@@ -399,6 +399,13 @@ pub struct StatsInput {
     pub descending: Option<bool>,
     pub offset: Option<i64>,
     pub limit: Option<i64>,
+}
+
+impl StatsInput {
+    /// The same request read at `now` (a rolling period moves on; a fixed window does not).
+    pub fn at(self, now: DateTime<Utc>) -> StatsInput {
+        StatsInput { window: self.window.at(now), ..self }
+    }
 }
 
 /// A report's time range: `from` not after `to`, at most [`MAX_RANGE_DAYS`] long.
@@ -416,7 +423,9 @@ impl StatsRequest {
     /// Validates the input; each error names its field (`from`, `to`, `groupBy`, `filters`,
     /// `sortBy`, `offset`, `limit`).
     pub fn parse(input: StatsInput, tenant_zone: Tz) -> Result<StatsRequest, Error> {
-        check_range(input.from, input.to)?;
+        let zone = input.zone.unwrap_or(tenant_zone);
+        let (from, to) = input.window.bounds(zone);
+        check_range(from, to)?;
         if input.group_by.len() > MAX_GROUP_BY {
             return Err(Error::invalid("groupBy", format!("at most {MAX_GROUP_BY} dimensions")));
         }
@@ -453,9 +462,9 @@ impl StatsRequest {
             Some(_) => return Err(Error::invalid("limit", format!("must be between 1 and {MAX_PAGE}"))),
         };
         Ok(StatsRequest {
-            from: input.from,
-            to: input.to,
-            zone: input.zone.unwrap_or(tenant_zone),
+            from,
+            to,
+            zone,
             group_by,
             filters,
             sort,
@@ -603,6 +612,10 @@ pub struct StatsRow {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsReport {
+    /// The window read (a rolling period resolved at the read), as asked: the rollups are read
+    /// by whole hours (see [`StatsRequest::hours`]).
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
     /// The zone HOUR, DAY and MONTH were computed in.
     pub zone: Tz,
     /// The grouped dimensions, in order.
@@ -662,6 +675,8 @@ pub fn aggregate(rows: impl IntoIterator<Item = HourlyRow>, request: &StatsReque
     let total_rows = rows.len();
     let rows = rows.into_iter().skip(request.offset).take(request.limit).collect();
     StatsReport {
+        from: request.from,
+        to: request.to,
         zone,
         group_by: request.group_by.clone(),
         rows,
@@ -689,8 +704,7 @@ mod tests {
 
     fn input(from: &str, to: &str, group_by: &[&str]) -> StatsInput {
         StatsInput {
-            from: at(from),
-            to: at(to),
+            window: StatsWindow::Fixed { from: at(from), to: at(to) },
             group_by: group_by.iter().map(|s| s.to_string()).collect(),
             ..StatsInput::default()
         }
@@ -812,8 +826,7 @@ mod tests {
         ) {
             let request = StatsRequest::parse(
                 StatsInput {
-                    from: at("2026-01-01T00:00:00Z"),
-                    to: at("2026-02-01T00:00:00Z"),
+                    window: StatsWindow::Fixed { from: at("2026-01-01T00:00:00Z"), to: at("2026-02-01T00:00:00Z") },
                     group_by: groups.iter().map(|s| s.to_string()).collect(),
                     limit: Some(1_000),
                     ..StatsInput::default()
@@ -846,7 +859,7 @@ mod tests {
         fn parsing_never_panics(raw in ".{0,30}", from in 0i64..4_000_000_000, span in -100_000_000i64..100_000_000) {
             let from = Utc.timestamp_opt(from, 0).unwrap();
             let to = from + chrono::Duration::seconds(span);
-            let _ = StatsRequest::parse(StatsInput { from, to, group_by: vec![raw.clone()], sort_by: Some(raw), ..StatsInput::default() }, Tz::UTC);
+            let _ = StatsRequest::parse(StatsInput { window: StatsWindow::Fixed { from, to }, group_by: vec![raw.clone()], sort_by: Some(raw), ..StatsInput::default() }, Tz::UTC);
         }
     }
 }

@@ -1,7 +1,8 @@
 //! What a live report (`statsLive`) sends after the first snapshot: the rows of the new answer
 //! that are new or whose numbers moved, and the rows that left it (a row can leave the page
 //! when another overtakes it in the sort order). Applying both to the previous answer gives
-//! the new one, so a client never has to re-read the whole report.
+//! the new one, so a client never has to re-read the whole report. When a rolling period
+//! (`TODAY`, …) moves on, the new period's answer is sent whole instead, as a new snapshot.
 
 use std::collections::HashMap;
 
@@ -46,6 +47,28 @@ pub fn report_changed(before: &StatsReport, after: &StatsReport) -> bool {
         || !stats_changes(&before.rows, &after.rows).is_empty()
 }
 
+/// What a live subscriber is sent after a new read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveStep {
+    /// Nothing it can see changed: nothing.
+    Nothing,
+    /// The rows that changed and left ([`stats_changes`]), with the new totals.
+    Changes,
+    /// The period moved on (a rolling period rolled over): the whole new answer.
+    Snapshot,
+}
+
+/// What to send a subscriber who last got `before`, now that `after` was read.
+pub fn live_step(before: &StatsReport, after: &StatsReport) -> LiveStep {
+    if (before.from, before.to) != (after.from, after.to) {
+        LiveStep::Snapshot
+    } else if report_changed(before, after) {
+        LiveStep::Changes
+    } else {
+        LiveStep::Nothing
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -70,6 +93,28 @@ mod tests {
         assert_eq!(changes.changed, vec![&after[1], &after[2]]);
         assert_eq!(changes.removed, vec![&before[2]]);
         assert!(stats_changes(&after, &after).is_empty());
+    }
+
+    #[test]
+    fn a_new_period_is_a_new_snapshot_even_when_nothing_else_moved() {
+        use chrono::{Duration, TimeZone, Utc};
+        let from = Utc.with_ymd_and_hms(2026, 12, 7, 0, 0, 0).unwrap();
+        let report = |from: chrono::DateTime<Utc>, rows: Vec<StatsRow>| StatsReport {
+            from,
+            to: from + Duration::days(1),
+            zone: chrono_tz::Tz::UTC,
+            group_by: vec![Dimension::Affiliate],
+            total_rows: rows.len(),
+            rows,
+            totals: Counters::default(),
+            totals_derived: Derived::default(),
+        };
+        let today = report(from, vec![row(1, 5)]);
+        assert_eq!(live_step(&today, &today.clone()), LiveStep::Nothing);
+        assert_eq!(live_step(&today, &report(from, vec![row(1, 6)])), LiveStep::Changes);
+        let tomorrow = from + Duration::days(1);
+        assert_eq!(live_step(&today, &report(tomorrow, vec![row(1, 5)])), LiveStep::Snapshot);
+        assert_eq!(live_step(&report(from, vec![]), &report(tomorrow, vec![])), LiveStep::Snapshot);
     }
 
     proptest! {

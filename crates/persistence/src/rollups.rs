@@ -734,6 +734,8 @@ fn hourly_row(row: &sea_orm::QueryResult) -> Result<HourlyRow> {
 
 #[cfg(test)]
 mod tests {
+    use clickledger_domain::stats_window::StatsWindow;
+
     use super::*;
 
     #[test]
@@ -823,8 +825,7 @@ mod tests {
 
         let report = Stats::scoped(db, Scope::staff(tenant))
             .report(StatsInput {
-                from: now - Duration::hours(1),
-                to: now + Duration::hours(1),
+                window: StatsWindow::Fixed { from: now - Duration::hours(1), to: now + Duration::hours(1) },
                 group_by: vec!["LINK".into(), "BROWSER".into()],
                 ..StatsInput::default()
             })
@@ -839,8 +840,7 @@ mod tests {
         let outsider = Scope::new(tenant, Viewer::Affiliate(AffiliateId::new()));
         let report = Stats::scoped(db, outsider)
             .report(StatsInput {
-                from: now - Duration::hours(1),
-                to: now + Duration::hours(1),
+                window: StatsWindow::Fixed { from: now - Duration::hours(1), to: now + Duration::hours(1) },
                 ..StatsInput::default()
             })
             .await
@@ -884,8 +884,7 @@ mod tests {
 
         let report = Stats::scoped(db, Scope::staff(tenant))
             .report(StatsInput {
-                from: noon - Duration::hours(1),
-                to: noon + Duration::hours(1),
+                window: StatsWindow::Fixed { from: noon - Duration::hours(1), to: noon + Duration::hours(1) },
                 group_by: vec!["LINK".into()],
                 ..StatsInput::default()
             })

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject, Subscription};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use clickledger_domain::reporting::{self, Counters, Derived, Dimension, StatsReport};
-use clickledger_domain::stats_changes::{report_changed, stats_changes};
+use clickledger_domain::stats_changes::{LiveStep, live_step, stats_changes};
+use clickledger_domain::stats_window::{RollingPeriod, StatsWindow};
 use clickledger_domain::validate;
 use clickledger_persistence::rollups::Stats;
 use futures_util::StreamExt;
@@ -25,13 +26,30 @@ const LIVE_WINDOW: Duration = Duration::from_millis(500);
 /// replica wake nobody here (conversions do, through PostgreSQL).
 const LIVE_REFRESH: Duration = Duration::from_secs(5);
 
+/// A period that moves with the clock, in the request's time zone.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "RollingPeriod")]
+pub enum StatsPeriod {
+    /// From local midnight today to local midnight tomorrow.
+    Today,
+    /// The 24 whole UTC hours ending with the current one.
+    #[graphql(name = "LAST_24_HOURS")]
+    Last24Hours,
+    /// The calendar month containing now.
+    ThisMonth,
+}
+
+/// The period is either `from` and `to`, or `period`: exactly one of the two forms.
 #[derive(InputObject, Clone, Default)]
 pub struct StatsInput {
     /// Start of the period; the rollups are read by whole UTC hours, from the hour containing it.
-    pub from: DateTime<Utc>,
+    pub from: Option<DateTime<Utc>>,
     /// End of the period (exclusive, rounded up to a whole hour); at most 400 days after `from`.
-    pub to: DateTime<Utc>,
-    /// IANA name for HOUR, DAY and MONTH; the tenant's time zone by default.
+    pub to: Option<DateTime<Utc>>,
+    /// Instead of `from` and `to`: a period resolved at each read, in `timeZone` (for
+    /// `statsLive`, one that moves on when it ends).
+    pub period: Option<StatsPeriod>,
+    /// IANA name for HOUR, DAY, MONTH and `period`; the tenant's time zone by default.
     pub time_zone: Option<String>,
     /// Up to 4 of AFFILIATE, CAMPAIGN, LINK, SUB1…SUB5, SOURCE, CREATIVE, LANDING_PAGE,
     /// COUNTRY, DEVICE_TYPE, OS, BROWSER, HOUR, DAY, MONTH. None: one row of totals.
@@ -143,6 +161,11 @@ pub struct StatsRow {
 
 #[derive(SimpleObject)]
 pub struct StatsResult {
+    /// The period read (for `period`, as resolved now); the rollups are read by whole UTC
+    /// hours covering it.
+    pub from: DateTime<Utc>,
+    /// End of the period read (exclusive).
+    pub to: DateTime<Utc>,
     /// The requested page of groups.
     pub rows: Vec<StatsRow>,
     /// Groups before paging.
@@ -201,12 +224,13 @@ pub fn row_of(row: &reporting::StatsRow) -> StatsRow {
     out
 }
 
-/// The domain's input from the GraphQL (or CSV) input; the time zone is checked here.
-pub fn domain_input(input: StatsInput) -> Result<reporting::StatsInput, crate::Error> {
+/// The domain's input from the GraphQL (or CSV) input, a rolling period as of `now`; the
+/// time zone is checked here.
+pub fn domain_input(input: StatsInput, now: DateTime<Utc>) -> Result<reporting::StatsInput, crate::Error> {
+    let window = StatsWindow::of_input(input.from, input.to, input.period.map(RollingPeriod::from), now)?;
     let zone = input.time_zone.map(|z| validate::time_zone(&z, "timeZone")).transpose()?;
     Ok(reporting::StatsInput {
-        from: input.from,
-        to: input.to,
+        window,
         zone,
         group_by: input.group_by,
         filters: input.filters.into_iter().map(|f| (f.dimension, f.values)).collect(),
@@ -223,7 +247,7 @@ pub async fn run(
     scope: clickledger_persistence::Scope,
     input: StatsInput,
 ) -> Result<StatsReport, crate::Error> {
-    Ok(Stats::scoped(db, scope).report(domain_input(input)?).await?)
+    Ok(Stats::scoped(db, scope).report(domain_input(input, Utc::now())?).await?)
 }
 
 #[derive(Default)]
@@ -239,6 +263,8 @@ impl ReportingQuery {
         let scope = principal(ctx)?.scope();
         let report = run(&state(ctx).db, scope, input).await.gql()?;
         Ok(StatsResult {
+            from: report.from,
+            to: report.to,
             rows: report.rows.iter().map(row_of).collect(),
             total_rows: i64::try_from(report.total_rows).unwrap_or(i64::MAX),
             totals: StatsMetrics::new(&report.totals, &report.totals_derived),
@@ -257,6 +283,11 @@ pub struct StatsUpdate {
     pub rows: Vec<StatsRow>,
     /// Rows that left the page since the last message (as they were last sent).
     pub removed_rows: Vec<StatsRow>,
+    /// The period of this message (for `period`, as resolved at this read): when a rolling
+    /// period moves on, the message is a new snapshot of the new period.
+    pub from: DateTime<Utc>,
+    /// End of the period of this message (exclusive).
+    pub to: DateTime<Utc>,
     /// Groups before paging.
     pub total_rows: i64,
     /// Over every matching row, whatever the page.
@@ -286,11 +317,24 @@ impl StatsUpdate {
             snapshot: false,
             rows,
             removed_rows,
+            from: report.from,
+            to: report.to,
             total_rows: i64::try_from(report.total_rows).unwrap_or(i64::MAX),
             totals: StatsMetrics::new(&report.totals, &report.totals_derived),
             time_zone: report.zone.name().to_owned(),
         }
     }
+}
+
+/// Resolves when the rolling period of `last` is over (never for a fixed window), so that a
+/// live report moves on at, say, midnight even when nothing is written.
+async fn period_end(request: &reporting::StatsInput, last: &StatsReport) {
+    if !request.window.is_rolling() {
+        return std::future::pending().await;
+    }
+    // A little after the end, so the read's clock is surely in the next period.
+    let left = (last.to - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(10);
+    tokio::time::sleep(left).await;
 }
 
 #[derive(Default)]
@@ -301,7 +345,9 @@ impl ReportingSubscription {
     /// The `stats` report, live: first the whole answer (`snapshot: true`), then, after
     /// clicks or conversions of the tenant, only the rows that changed (and those that left
     /// the page), with the new totals. Updates are coalesced: at most one every 500 ms, and
-    /// only when something changed. Scoped and checked exactly as `stats`.
+    /// only when something changed. With `period`, when the period ends (e.g. local midnight
+    /// for TODAY) the next message is a new snapshot (`snapshot: true`) of the next period.
+    /// Scoped and checked exactly as `stats`.
     #[graphql(guard = "Allow::ANYONE_SIGNED_IN")]
     async fn stats_live(
         &self,
@@ -310,7 +356,7 @@ impl ReportingSubscription {
     ) -> async_graphql::Result<BoxStream<'static, StatsUpdate>> {
         let scope = principal(ctx)?.scope();
         let state = state(ctx).clone();
-        let request = domain_input(input).gql()?;
+        let request = domain_input(input, Utc::now()).gql()?;
         // Listening before the first read: a write right after it still wakes us.
         let mut woken = state.stats_signals.subscribe(scope.tenant());
         // The first read checks the input, so a bad one is refused before any message.
@@ -324,21 +370,25 @@ impl ReportingSubscription {
                 tokio::select! {
                     changed = woken.changed() => if changed.is_err() { return },
                     () = tokio::time::sleep(LIVE_REFRESH) => {}
+                    () = period_end(&request, &last) => {}
                 }
                 // Whatever else is written before the window is over is read with this.
                 tokio::time::sleep_until(last_read + LIVE_WINDOW).await;
                 woken.borrow_and_update();
                 let stats = Stats::scoped(&state.db, scope);
-                let read = stats.report(request.clone()).await;
+                let read = stats.report(request.clone().at(Utc::now())).await;
                 // The window counts from the end of a read, so two messages are a window
                 // apart however long the reads take.
                 last_read = tokio::time::Instant::now();
                 match read {
-                    Ok(report) if report_changed(&last, &report) => {
-                        yield StatsUpdate::between(&last, &report);
+                    Ok(report) => {
+                        match live_step(&last, &report) {
+                            LiveStep::Nothing => continue,
+                            LiveStep::Changes => yield StatsUpdate::between(&last, &report),
+                            LiveStep::Snapshot => yield StatsUpdate::first(&report),
+                        }
                         last = report;
                     }
-                    Ok(_) => {}
                     // Tried again at the next wake-up or refresh.
                     Err(err) => tracing::warn!(error = %err, "a live report could not be read"),
                 }

@@ -1,6 +1,6 @@
 //! `GET /reports/stats.csv`: the `stats` query as CSV, for a bearer token, with the same
 //! parameters in the query string:
-//! `from`, `to` (RFC 3339), `timeZone`, `groupBy` (comma-separated or repeated),
+//! `from`, `to` (RFC 3339) or `period` (TODAY, LAST_24_HOURS, THIS_MONTH), `timeZone`, `groupBy` (comma-separated or repeated),
 //! `filter.<DIMENSION>=value` (repeatable), `sortBy`, `descending`, `offset`, `limit`
 //! (1 to 1000; 1000 by default here). The header row names the grouped dimensions, then the
 //! metrics; decimals are written exactly as `stats` answers them.
@@ -8,6 +8,7 @@
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use clickledger_domain::reporting::{Counters, Derived, MAX_PAGE, StatsReport};
+use clickledger_domain::stats_window::RollingPeriod;
 use futures_util::stream;
 use poem::error::ResponseError;
 use poem::http::{StatusCode, header};
@@ -16,7 +17,7 @@ use poem::{Body, IntoResponse, Request, Response, handler};
 use rust_decimal::Decimal;
 
 use crate::Error;
-use crate::graphql::reporting::{StatsFilter, StatsInput, run};
+use crate::graphql::reporting::{StatsFilter, StatsInput, StatsPeriod, run};
 use crate::state::SharedState;
 
 /// Rows encoded per chunk of the streamed body.
@@ -73,8 +74,8 @@ fn number(raw: Option<String>, field: &'static str) -> Result<Option<i64>, Error
 }
 
 fn parse_query(query: &str) -> Result<StatsInput, Error> {
-    let (mut from, mut to, mut zone, mut sort_by, mut descending, mut offset, mut limit) =
-        (None, None, None, None, None, None, None);
+    let (mut from, mut to, mut period, mut zone, mut sort_by, mut descending, mut offset, mut limit) =
+        (None, None, None, None, None, None, None, None);
     let mut group_by = Vec::new();
     let mut filters: Vec<StatsFilter> = Vec::new();
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
@@ -82,6 +83,7 @@ fn parse_query(query: &str) -> Result<StatsInput, Error> {
         match key.as_ref() {
             "from" => from = Some(value),
             "to" => to = Some(value),
+            "period" => period = Some(value),
             "timeZone" => zone = Some(value),
             "groupBy" => {
                 group_by.extend(value.split(',').filter(|s| !s.trim().is_empty()).map(str::to_owned))
@@ -113,8 +115,9 @@ fn parse_query(query: &str) -> Result<StatsInput, Error> {
         Some(_) => return Err(Error::bad_input("descending", "must be true or false")),
     };
     Ok(StatsInput {
-        from: timestamp(from, "from")?,
-        to: timestamp(to, "to")?,
+        from: from.map(|raw| timestamp(Some(raw), "from")).transpose()?,
+        to: to.map(|raw| timestamp(Some(raw), "to")).transpose()?,
+        period: period.map(|raw| RollingPeriod::parse(&raw, "period").map(StatsPeriod::from)).transpose()?,
         time_zone: zone,
         group_by,
         filters,
