@@ -7,7 +7,7 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use clickledger_domain::migration::ImportErrors;
-use clickledger_persistence::import::{ImportSummary, Tally};
+use clickledger_persistence::import::ImportSummary;
 use clickledger_persistence::import_jobs::{self as store, HEARTBEAT, ImportJobs, JobError, JobStatus};
 use clickledger_persistence::{Db, Scope};
 
