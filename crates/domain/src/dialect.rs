@@ -179,7 +179,7 @@ impl Dialect {
 
     /// A built-in dialect's table; CUSTOM has none of its own (`custom`, stored with the key,
     /// is used instead, and nothing is translated without one).
-    pub fn mapping<'a>(self, custom: Option<&'a Mapping>) -> &'a Mapping {
+    pub fn mapping(self, custom: Option<&Mapping>) -> &Mapping {
         let built_in: &'static [Mapping; 6] = &BUILT_IN;
         match self {
             Dialect::Clickledger => &built_in[0],
