@@ -1,6 +1,7 @@
 //! Migrating from another tracker: the click map (`clicks.csv` of an import), another
 //! tracker's click IDs each with the old link it was made on and when, so that a postback
-//! carrying one is attributed through that link.
+//! carrying one is attributed through that link. And a CUSTOM postback dialect: the API
+//! key's own parameter and status mapping, as JSON (`domain::dialect::Mapping`).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -23,6 +24,12 @@ enum ImportedClicks {
     CreatedAt,
 }
 
+#[derive(DeriveIden, Clone, Copy)]
+enum ApiKeys {
+    Table,
+    CustomDialect,
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -43,10 +50,18 @@ impl MigrationTrait for Migration {
                     .primary_key(Index::create().col(ImportedClicks::TenantId).col(ImportedClicks::ClickId))
                     .to_owned(),
             )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter().table(ApiKeys::Table).add_column(text_null(ApiKeys::CustomDialect)).to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(Table::alter().table(ApiKeys::Table).drop_column(ApiKeys::CustomDialect).to_owned())
+            .await?;
         manager.drop_table(Table::drop().table(ImportedClicks::Table).to_owned()).await
     }
 }

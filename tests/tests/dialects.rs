@@ -219,3 +219,137 @@ async fn a_dialects_postback_is_signed_as_received() {
     let (status, answer) = json_postback(&t, key, &sent[1..]).await;
     assert_eq!((status, answer["error"]["code"].as_str()), (401, Some("BAD_SIGNATURE")), "{answer}");
 }
+
+const CUSTOM: &str = "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { key apiKey { id dialect \
+    customDialect { parameters { from to } statusParameter statuses { word event status } defaultEvent } } } }";
+
+#[tokio::test]
+async fn a_custom_key_is_understood_in_its_own_words() {
+    let app = spawn_app!().await;
+    let t = Tenant::create(&app, "custom").await;
+    let affiliate = t.create_affiliate("caff", false).await;
+    let campaign = t.create_campaign("casino", json!({})).await;
+    let link = t.create_link(&affiliate, &campaign).await;
+    let click_id = app.click(&link.code, "", None).await.click_id();
+    let mapping = json!({
+        "parameters": [
+            { "from": "visit", "to": "click_id" },
+            { "from": "order", "to": "txn_id" },
+            { "from": "sum", "to": "amount" },
+            { "from": "cur", "to": "currency" }
+        ],
+        "statusParameter": "state",
+        "statuses": [
+            { "word": "Approved", "event": "ftd", "status": "approved" },
+            { "word": "declined", "event": "ftd", "status": "rejected" }
+        ]
+    });
+    let data = t
+        .run(CUSTOM, json!({ "input": { "name": "own", "dialect": "CUSTOM", "customDialect": mapping } }))
+        .await;
+    let created = &data["createApiKey"];
+    assert_eq!(created["apiKey"]["dialect"], "CUSTOM");
+    assert_eq!(
+        created["apiKey"]["customDialect"]["parameters"][0],
+        json!({ "from": "visit", "to": "click_id" })
+    );
+    assert_eq!(created["apiKey"]["customDialect"]["statuses"][0]["word"], "approved", "{created}");
+    let key = created["key"].as_str().unwrap();
+
+    let sale = [
+        ("visit", click_id.as_str()),
+        ("state", "approved"),
+        ("order", "o-1"),
+        ("sum", "30"),
+        ("cur", "EUR"),
+    ];
+    let (status, ftd) = json_postback(&t, key, &sale).await;
+    assert_eq!(status, 200, "{ftd}");
+    assert_eq!((ftd["event"].as_str(), ftd["status"].as_str()), (Some("ftd"), Some("approved")), "{ftd}");
+    assert_eq!(ftd["credits"][0]["affiliate_id"], affiliate.as_str(), "credited: {ftd}");
+    let stored = t.conversions().await;
+    assert_eq!(
+        (stored[0]["txnId"].as_str(), stored[0]["amount"].as_str()),
+        (Some("o-1"), Some("30")),
+        "{stored:?}"
+    );
+
+    // A 400 names the field as the sender does.
+    let (status, bad) =
+        json_postback(&t, key, &[("visit", &click_id), ("state", "approved"), ("sum", "x")]).await;
+    assert_eq!(status, 400, "{bad}");
+    let fields: Vec<&str> =
+        bad["error"]["fields"].as_array().unwrap().iter().filter_map(|f| f["field"].as_str()).collect();
+    assert_eq!(fields, vec!["sum", "order"], "{bad}");
+}
+
+#[tokio::test]
+async fn a_bad_custom_mapping_is_refused_naming_its_field() {
+    let app = spawn_app!().await;
+    let t = Tenant::create(&app, "custom-bad").await;
+    let refused = |input: Value, field: &'static str| {
+        let (app, token) = (&app, t.token.clone());
+        async move {
+            let answer = app.graphql(Some(&token), CUSTOM, json!({ "input": input })).await;
+            assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+            assert_eq!(answer["errors"][0]["extensions"]["field"], field, "{answer}");
+        }
+    };
+    let bad_to =
+        json!({ "parameters": [{ "from": "cid", "to": "click_id" }, { "from": "x", "to": "clickid" }] });
+    refused(
+        json!({ "name": "k", "dialect": "CUSTOM", "customDialect": bad_to }),
+        "customDialect.parameters[1].to",
+    )
+    .await;
+    let bad_event = json!({ "parameters": [], "statusParameter": "s",
+        "statuses": [{ "word": "ok", "event": "bought", "status": "approved" }] });
+    refused(
+        json!({ "name": "k", "dialect": "CUSTOM", "customDialect": bad_event }),
+        "customDialect.statuses[0].event",
+    )
+    .await;
+    refused(json!({ "name": "k", "dialect": "CUSTOM" }), "customDialect").await;
+    let fine = json!({ "parameters": [{ "from": "cid", "to": "click_id" }] });
+    refused(json!({ "name": "k", "dialect": "VOLUUM", "customDialect": fine }), "customDialect").await;
+    let listed = t.run("{ apiKeys { nodes { id } } }", json!({})).await;
+    assert_eq!(listed["apiKeys"]["nodes"].as_array().unwrap().len(), 1, "nothing was made: {listed}");
+}
+
+#[tokio::test]
+async fn a_custom_mapping_change_is_in_force_and_audited() {
+    let app = spawn_app!().await;
+    let t = Tenant::create(&app, "custom-audit").await;
+    let listed = t.run("{ apiKeys { nodes { id } } }", json!({})).await;
+    let id = listed["apiKeys"]["nodes"][0]["id"].clone();
+    let update = "mutation($id: ID!, $input: UpdateApiKeyInput!) { updateApiKey(id: $id, input: $input) { dialect \
+        customDialect { parameters { from to } defaultEvent } } }";
+    let first = json!({ "parameters": [{ "from": "a", "to": "click_id" }], "defaultEvent": "registration" });
+    let updated =
+        t.run(update, json!({ "id": id, "input": { "dialect": "CUSTOM", "customDialect": first } })).await;
+    assert_eq!(updated["updateApiKey"]["dialect"], "CUSTOM", "{updated}");
+    let second = json!({ "parameters": [{ "from": "b", "to": "click_id" }], "defaultEvent": "registration" });
+    let updated = t.run(update, json!({ "id": id, "input": { "customDialect": second } })).await;
+    assert_eq!(updated["updateApiKey"]["customDialect"]["parameters"][0]["from"], "b", "{updated}");
+    // In force at once: `b` is the click now, `a` means nothing.
+    let (status, answer) = t.postback(&[("b", "not-a-click")]).await;
+    assert_eq!((status, answer["event"].as_str()), (200, Some("registration")), "{answer}");
+    let (status, answer) = t.postback(&[("a", "not-a-click")]).await;
+    assert_eq!(status, 400, "{answer}");
+
+    let log = t.run("{ auditLog(first: 10) { nodes { action details } } }", json!({})).await;
+    let entries = log["auditLog"]["nodes"].as_array().unwrap();
+    let change = entries
+        .iter()
+        .find(|e| {
+            e["action"] == "API_KEY_UPDATED"
+                && e["details"]["customDialect"]["to"]["parameters"][0]["from"] == "b"
+        })
+        .unwrap_or_else(|| panic!("the mapping change is audited: {log}"));
+    assert_eq!(change["details"]["customDialect"]["from"]["parameters"][0]["from"], "a", "{change}");
+    assert!(change["details"].get("dialect").is_none(), "the dialect stayed: {change}");
+
+    // Switching away drops the mapping.
+    let updated = t.run(update, json!({ "id": id, "input": { "dialect": "CLICKLEDGER" } })).await;
+    assert_eq!(updated["updateApiKey"]["customDialect"], Value::Null, "{updated}");
+}

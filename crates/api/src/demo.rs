@@ -126,6 +126,7 @@ pub async fn seed_once(db: &Db) -> Result<Option<DemoCredentials>, crate::Error>
                 postbacks_per_minute: None,
                 signature_required: false,
                 dialect: Default::default(),
+                custom_dialect: None,
             },
             Actor::Host,
         )

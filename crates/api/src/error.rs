@@ -132,6 +132,9 @@ impl From<clickledger_domain::Error> for Error {
             clickledger_domain::Error::Invalid { field, reason } => {
                 Error::BadInput { field: field.to_owned(), message: reason }
             }
+            clickledger_domain::Error::InvalidAt { field, reason } => {
+                Error::BadInput { field, message: reason }
+            }
         }
     }
 }

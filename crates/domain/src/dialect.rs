@@ -15,9 +15,14 @@
 //! Errors name the field as the sender named it: [`Translation::sender_errors`] maps the
 //! native names in [`FieldError`]s back (`click_id` → `subid`).
 
+use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::LazyLock;
+
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::conversion::{ConversionStatus, EventKind};
 use crate::postback::FieldError;
 
 /// Whose postback vocabulary an API key speaks.
@@ -31,24 +36,132 @@ pub enum Dialect {
     Everflow,
     HasOffers,
     Binom,
+    /// The operator's own [`Mapping`], stored with the key.
+    Custom,
 }
 
-/// The words of Keitaro's (and Binom's) conversion status, and what each one means here.
-const STATUS_WORDS: [(&str, &str, &str); 4] = [
-    ("lead", "registration", "approved"),
-    ("sale", "ftd", "approved"),
-    ("rejected", "ftd", "rejected"),
-    ("rebill", "deposit", "approved"),
+/// The parameter names [`crate::postback::parse`] reads: what a mapping may translate to.
+pub const NATIVE_PARAMETERS: [&str; 12] = [
+    "click_id",
+    "player_id",
+    "event",
+    "txn_id",
+    "amount",
+    "currency",
+    "lots",
+    "instrument",
+    "status",
+    "occurred_at",
+    "country",
+    "turnover",
 ];
 
+/// At most this many parameters, and as many status words, in a custom mapping.
+pub const MAX_MAPPING_ENTRIES: usize = 50;
+/// The longest name (or status word) a custom mapping may hold.
+pub const MAX_MAPPING_NAME: usize = 64;
+
+/// One sent name read as a native one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rename {
+    pub from: String,
+    pub to: String,
+}
+
+/// A status word, and the event and status it means here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusWord {
+    pub word: String,
+    pub event: String,
+    pub status: String,
+}
+
+/// How a dialect's postbacks read in native names: the built-in dialects' tables and a
+/// CUSTOM key's stored one alike, translated by one [`translate`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mapping {
+    /// `(sent, native)` renames. Where several names translate to one native name, the first
+    /// one sent wins (Keitaro's `payout`, then `revenue`); the first listed is the name an
+    /// error about a missing field uses. An event parameter (Voluum's `et`) is a rename to
+    /// `event`.
+    pub parameters: Vec<Rename>,
+    /// The parameter holding a status word of `statuses`, which sets both the event and the
+    /// status (Keitaro's `status`, Binom's `cnv_status`).
+    #[serde(default)]
+    pub status_parameter: Option<String>,
+    #[serde(default)]
+    pub statuses: Vec<StatusWord>,
+    /// The event of a postback that names none.
+    #[serde(default)]
+    pub default_event: Option<String>,
+}
+
+fn table(renames: &[(&str, &str)], status_parameter: Option<&str>) -> Mapping {
+    // Keitaro's and Binom's conversion status words, and what each one means here.
+    const STATUS_WORDS: [(&str, &str, &str); 4] = [
+        ("lead", "registration", "approved"),
+        ("sale", "ftd", "approved"),
+        ("rejected", "ftd", "rejected"),
+        ("rebill", "deposit", "approved"),
+    ];
+    Mapping {
+        parameters: renames
+            .iter()
+            .map(|(from, to)| Rename { from: (*from).into(), to: (*to).into() })
+            .collect(),
+        status_parameter: status_parameter.map(str::to_owned),
+        statuses: match status_parameter {
+            Some(_) => STATUS_WORDS
+                .iter()
+                .map(|(word, event, status)| StatusWord {
+                    word: (*word).into(),
+                    event: (*event).into(),
+                    status: (*status).into(),
+                })
+                .collect(),
+            None => Vec::new(),
+        },
+        // The other trackers count "a conversion", which for a casino or broker is the first
+        // deposit (Keitaro's and Binom's default status is `sale`, which means the same).
+        default_event: Some("ftd".into()),
+    }
+}
+
+static BUILT_IN: LazyLock<[Mapping; 6]> = LazyLock::new(|| {
+    [
+        Mapping::default(),
+        table(
+            &[("subid", "click_id"), ("tid", "txn_id"), ("payout", "amount"), ("revenue", "amount")],
+            Some("status"),
+        ),
+        table(&[("cid", "click_id"), ("txid", "txn_id"), ("payout", "amount"), ("et", "event")], None),
+        table(
+            &[
+                ("transaction_id", "click_id"),
+                ("adv1", "player_id"),
+                ("adv2", "txn_id"),
+                ("event_id", "event"),
+            ],
+            None,
+        ),
+        table(&[("transaction_id", "click_id"), ("adv_sub", "txn_id")], None),
+        table(
+            &[("cnv_id", "click_id"), ("txid", "txn_id"), ("payout", "amount"), ("cnv_currency", "currency")],
+            Some("cnv_status"),
+        ),
+    ]
+});
+
 impl Dialect {
-    pub const ALL: [Dialect; 6] = [
+    pub const ALL: [Dialect; 7] = [
         Dialect::Clickledger,
         Dialect::Keitaro,
         Dialect::Voluum,
         Dialect::Everflow,
         Dialect::HasOffers,
         Dialect::Binom,
+        Dialect::Custom,
     ];
 
     /// The stored name.
@@ -60,56 +173,22 @@ impl Dialect {
             Dialect::Everflow => "everflow",
             Dialect::HasOffers => "hasoffers",
             Dialect::Binom => "binom",
+            Dialect::Custom => "custom",
         }
     }
 
-    /// `(sent, native)` renames. Where several names translate to one native name, the first
-    /// one sent wins (Keitaro's `payout`, then `revenue`); the first listed is the name an
-    /// error about a missing field uses.
-    pub fn renames(self) -> &'static [(&'static str, &'static str)] {
+    /// A built-in dialect's table; CUSTOM has none of its own (`custom`, stored with the key,
+    /// is used instead, and nothing is translated without one).
+    pub fn mapping(self, custom: Option<&Mapping>) -> &Mapping {
+        let built_in: &'static [Mapping; 6] = &BUILT_IN;
         match self {
-            Dialect::Clickledger => &[],
-            Dialect::Keitaro => {
-                &[("subid", "click_id"), ("tid", "txn_id"), ("payout", "amount"), ("revenue", "amount")]
-            }
-            Dialect::Voluum => &[("cid", "click_id"), ("txid", "txn_id"), ("payout", "amount")],
-            Dialect::Everflow => &[("transaction_id", "click_id"), ("adv1", "player_id"), ("adv2", "txn_id")],
-            Dialect::HasOffers => &[("transaction_id", "click_id"), ("adv_sub", "txn_id")],
-            Dialect::Binom => &[
-                ("cnv_id", "click_id"),
-                ("txid", "txn_id"),
-                ("payout", "amount"),
-                ("cnv_currency", "currency"),
-            ],
-        }
-    }
-
-    /// The parameter holding a status word of [`STATUS_WORDS`] (`lead`, `sale`, `rejected`,
-    /// `rebill`), which sets both the event and the status.
-    pub fn status_word_field(self) -> Option<&'static str> {
-        match self {
-            Dialect::Keitaro => Some("status"),
-            Dialect::Binom => Some("cnv_status"),
-            _ => None,
-        }
-    }
-
-    /// The parameter that names the event in native words (`registration`, `ftd`, …).
-    pub fn event_field(self) -> Option<&'static str> {
-        match self {
-            Dialect::Voluum => Some("et"),
-            Dialect::Everflow => Some("event_id"),
-            _ => None,
-        }
-    }
-
-    /// The event of a postback that names none: the other trackers count "a conversion",
-    /// which for a casino or broker is the first deposit (Keitaro's and Binom's default status
-    /// is `sale`, which means the same).
-    pub fn default_event(self) -> Option<&'static str> {
-        match self {
-            Dialect::Clickledger => None,
-            _ => Some("ftd"),
+            Dialect::Clickledger => &built_in[0],
+            Dialect::Keitaro => &built_in[1],
+            Dialect::Voluum => &built_in[2],
+            Dialect::Everflow => &built_in[3],
+            Dialect::HasOffers => &built_in[4],
+            Dialect::Binom => &built_in[5],
+            Dialect::Custom => custom.unwrap_or(&built_in[0]),
         }
     }
 
@@ -117,10 +196,95 @@ impl Dialect {
     pub fn answers_plain_text(self) -> bool {
         self == Dialect::HasOffers
     }
+}
 
-    /// Every name this dialect reads in place of a native one; these never reach the parser.
-    fn consumed(self) -> impl Iterator<Item = &'static str> {
-        self.renames().iter().map(|(sent, _)| *sent).chain(self.status_word_field()).chain(self.event_field())
+impl Mapping {
+    /// Checks an operator's mapping: names non-empty, at most [`MAX_MAPPING_NAME`] characters
+    /// and not repeated, at most [`MAX_MAPPING_ENTRIES`] of each list, `to` one of
+    /// [`NATIVE_PARAMETERS`], status words meaning a known event and status. Errors name the
+    /// field under `prefix` (`customDialect.parameters[1].to`). Events and statuses are
+    /// stored in their canonical spelling, status words in lower case.
+    pub fn validated(self, prefix: &str) -> Result<Mapping, Error> {
+        let bad = |field: String, reason: &str| Error::InvalidAt {
+            field: format!("{prefix}.{field}"),
+            reason: reason.into(),
+        };
+        let name = |value: &str, field: String| -> Result<String, Error> {
+            let value = value.trim();
+            if value.is_empty() {
+                return Err(bad(field, "must not be empty"));
+            }
+            if value.chars().count() > MAX_MAPPING_NAME {
+                return Err(bad(field, &format!("must be at most {MAX_MAPPING_NAME} characters")));
+            }
+            Ok(value.to_owned())
+        };
+        if self.parameters.len() > MAX_MAPPING_ENTRIES {
+            return Err(bad(
+                "parameters".into(),
+                &format!("must have at most {MAX_MAPPING_ENTRIES} entries"),
+            ));
+        }
+        if self.statuses.len() > MAX_MAPPING_ENTRIES {
+            return Err(bad("statuses".into(), &format!("must have at most {MAX_MAPPING_ENTRIES} entries")));
+        }
+        let mut parameters: Vec<Rename> = Vec::with_capacity(self.parameters.len());
+        for (i, rename) in self.parameters.iter().enumerate() {
+            let from = name(&rename.from, format!("parameters[{i}].from"))?;
+            if parameters.iter().any(|r| r.from == from) {
+                return Err(bad(format!("parameters[{i}].from"), "is mapped twice"));
+            }
+            let to = rename.to.trim();
+            if !NATIVE_PARAMETERS.contains(&to) {
+                return Err(bad(
+                    format!("parameters[{i}].to"),
+                    &format!("must be one of {}", NATIVE_PARAMETERS.join(", ")),
+                ));
+            }
+            parameters.push(Rename { from, to: to.to_owned() });
+        }
+        let status_parameter =
+            self.status_parameter.as_deref().map(|p| name(p, "statusParameter".into())).transpose()?;
+        if let Some(field) = &status_parameter
+            && parameters.iter().any(|r| &r.from == field)
+        {
+            return Err(bad("statusParameter".into(), "is mapped as a parameter too"));
+        }
+        let mut statuses: Vec<StatusWord> = Vec::with_capacity(self.statuses.len());
+        for (i, entry) in self.statuses.iter().enumerate() {
+            let word = name(&entry.word, format!("statuses[{i}].word"))?.to_lowercase();
+            if statuses.iter().any(|s| s.word == word) {
+                return Err(bad(format!("statuses[{i}].word"), "is mapped twice"));
+            }
+            let event = EventKind::from_str(entry.event.trim())
+                .map_err(|err| bad(format!("statuses[{i}].event"), &reason_of(err)))?;
+            let status = ConversionStatus::from_str(entry.status.trim())
+                .map_err(|err| bad(format!("statuses[{i}].status"), &reason_of(err)))?;
+            statuses.push(StatusWord { word, event: event.as_str().into(), status: status.as_str().into() });
+        }
+        match (&status_parameter, statuses.is_empty()) {
+            (Some(_), true) => return Err(bad("statuses".into(), "are required with statusParameter")),
+            (None, false) => return Err(bad("statusParameter".into(), "is required with statuses")),
+            _ => {}
+        }
+        let default_event = self
+            .default_event
+            .as_deref()
+            .map(|e| EventKind::from_str(e.trim()).map_err(|err| bad("defaultEvent".into(), &reason_of(err))))
+            .transpose()?
+            .map(|e| e.as_str().to_owned());
+        Ok(Mapping { parameters, status_parameter, statuses, default_event })
+    }
+
+    /// Every name this mapping reads in place of a native one; these never reach the parser.
+    fn consumed(&self) -> impl Iterator<Item = &str> {
+        self.parameters.iter().map(|r| r.from.as_str()).chain(self.status_parameter.as_deref())
+    }
+}
+
+fn reason_of(err: Error) -> String {
+    match err {
+        Error::Invalid { reason, .. } | Error::InvalidAt { reason, .. } => reason,
     }
 }
 
@@ -137,7 +301,7 @@ impl FromStr for Dialect {
         Dialect::ALL.into_iter().find(|d| d.as_str() == lower).ok_or_else(|| {
             Error::invalid(
                 "dialect",
-                "must be one of clickledger, keitaro, voluum, everflow, hasoffers, binom",
+                "must be one of clickledger, keitaro, voluum, everflow, hasoffers, binom, custom",
             )
         })
     }
@@ -145,33 +309,35 @@ impl FromStr for Dialect {
 
 /// A postback in native names, and where each translated name came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Translation {
-    dialect: Dialect,
-    /// The pairs for [`crate::postback::parse`]: everything received but the dialect's own
+pub struct Translation<'m> {
+    mapping: &'m Mapping,
+    /// The pairs for [`crate::postback::parse`]: everything received but the mapping's own
     /// names, in order, then what those translated to.
     pub params: Vec<(String, String)>,
     /// `(native, sent)`: the native names this translation produced, and from which name.
-    origins: Vec<(&'static str, &'static str)>,
+    origins: Vec<(&'m str, &'m str)>,
     /// Native names the sender gave itself (with a value).
-    given: Vec<&'static str>,
+    given: Vec<&'m str>,
 }
 
-impl Translation {
+impl<'m> Translation<'m> {
     /// The name the sender used (or would have used) for native field `native`: the name it
     /// was translated from; else, when the sender did not give it natively either, the
-    /// dialect's name for it; else `native` itself.
-    pub fn sender_name(&self, native: &'static str) -> &'static str {
+    /// mapping's name for it; else `native` itself.
+    pub fn sender_name<'a>(&self, native: &'a str) -> &'a str
+    where
+        'm: 'a,
+    {
         if let Some((_, sent)) = self.origins.iter().find(|(n, _)| *n == native) {
             return sent;
         }
         if self.given.contains(&native) {
             return native;
         }
-        let dialect = self.dialect;
-        let from_rename = dialect.renames().iter().find(|(_, n)| *n == native).map(|(sent, _)| *sent);
+        let mapping = self.mapping;
+        let from_rename = mapping.parameters.iter().find(|r| r.to == native).map(|r| r.from.as_str());
         let from_field = match native {
-            "event" => dialect.status_word_field().or(dialect.event_field()),
-            "status" => dialect.status_word_field(),
+            "event" | "status" => mapping.status_parameter.as_deref(),
             _ => None,
         };
         from_rename.or(from_field).unwrap_or(native)
@@ -182,13 +348,13 @@ impl Translation {
         errors
             .into_iter()
             .map(|error| {
-                let field = self.sender_name(error.field);
+                let field = self.sender_name(&error.field);
                 if field == error.field {
                     return error;
                 }
                 // "click_id or player_id is required" names the field in its message too.
-                let message = error.message.replace(error.field, field);
-                FieldError { field, message }
+                let message = error.message.replace(error.field.as_ref(), field);
+                FieldError { field: Cow::Owned(field.to_owned()), message }
             })
             .collect()
     }
@@ -200,53 +366,51 @@ fn value_of<'a>(received: &'a [(String, String)], name: &str) -> Option<&'a str>
     received.iter().rev().find(|(n, v)| n == name && !v.trim().is_empty()).map(|(_, v)| v.as_str())
 }
 
-/// Translates `received` (name/value pairs as they arrived) from `dialect` into native names.
-/// The only error is a status word the dialect does not know, named as sent.
-pub fn translate(dialect: Dialect, received: &[(String, String)]) -> Result<Translation, Vec<FieldError>> {
-    let consumed: Vec<&'static str> = dialect.consumed().collect();
+/// Translates `received` (name/value pairs as they arrived) by `mapping` into native names.
+/// The only error is a status word the mapping does not know, named as sent.
+pub fn translate<'m>(
+    mapping: &'m Mapping,
+    received: &[(String, String)],
+) -> Result<Translation<'m>, Vec<FieldError>> {
+    let consumed: Vec<&str> = mapping.consumed().collect();
     let mut params: Vec<(String, String)> =
         received.iter().filter(|(name, _)| !consumed.contains(&name.as_str())).cloned().collect();
-    // Native names this dialect produces, sent natively (the native one wins).
-    let candidates = dialect.renames().iter().map(|(_, native)| *native).chain(["event", "status"]);
-    let given: Vec<&'static str> = candidates.filter(|native| value_of(&params, native).is_some()).collect();
-    let mut origins: Vec<(&'static str, &'static str)> = Vec::new();
-    let mut produce =
-        |params: &mut Vec<(String, String)>, native: &'static str, sent: &'static str, value: &str| {
-            if !given.contains(&native) && !origins.iter().any(|(n, _)| *n == native) {
-                params.push((native.to_owned(), value.to_owned()));
-                origins.push((native, sent));
-            }
-        };
-    for &(sent, native) in dialect.renames() {
-        if let Some(value) = value_of(received, sent) {
-            produce(&mut params, native, sent, value);
+    // Native names this mapping produces, sent natively (the native one wins).
+    let candidates = mapping.parameters.iter().map(|r| r.to.as_str()).chain(["event", "status"]);
+    let given: Vec<&'m str> = candidates.filter(|native| value_of(&params, native).is_some()).collect();
+    let mut origins: Vec<(&'m str, &'m str)> = Vec::new();
+    let mut produce = |params: &mut Vec<(String, String)>, native: &'m str, sent: &'m str, value: &str| {
+        if !given.contains(&native) && !origins.iter().any(|(n, _)| *n == native) {
+            params.push((native.to_owned(), value.to_owned()));
+            origins.push((native, sent));
+        }
+    };
+    for rename in &mapping.parameters {
+        if let Some(value) = value_of(received, &rename.from) {
+            produce(&mut params, &rename.to, &rename.from, value);
         }
     }
-    if let Some(field) = dialect.status_word_field()
+    if let Some(field) = mapping.status_parameter.as_deref()
         && let Some(word) = value_of(received, field)
     {
-        let lower = word.trim().to_ascii_lowercase();
-        let Some(&(_, event, status)) = STATUS_WORDS.iter().find(|(w, _, _)| *w == lower) else {
+        let lower = word.trim().to_lowercase();
+        let Some(entry) = mapping.statuses.iter().find(|s| s.word == lower) else {
+            let words: Vec<&str> = mapping.statuses.iter().map(|s| s.word.as_str()).collect();
             return Err(vec![FieldError {
-                field,
-                message: "must be one of lead, sale, rejected, rebill".into(),
+                field: Cow::Owned(field.to_owned()),
+                message: format!("must be one of {}", words.join(", ")),
             }]);
         };
-        produce(&mut params, "event", field, event);
-        produce(&mut params, "status", field, status);
+        produce(&mut params, "event", field, &entry.event);
+        produce(&mut params, "status", field, &entry.status);
     }
-    if let Some(field) = dialect.event_field()
-        && let Some(event) = value_of(received, field)
-    {
-        produce(&mut params, "event", field, event);
-    }
-    if let Some(event) = dialect.default_event()
+    if let Some(event) = mapping.default_event.as_deref()
         && !given.contains(&"event")
         && !origins.iter().any(|(n, _)| *n == "event")
     {
         params.push(("event".to_owned(), event.to_owned()));
     }
-    Ok(Translation { dialect, params, origins, given })
+    Ok(Translation { mapping, params, origins, given })
 }
 
 #[cfg(test)]
@@ -264,7 +428,11 @@ mod tests {
     }
 
     fn read(dialect: Dialect, list: &[(&str, &str)]) -> Result<Postback, Vec<FieldError>> {
-        let translation = translate(dialect, &pairs(list))?;
+        read_by(dialect.mapping(None), list)
+    }
+
+    fn read_by(mapping: &Mapping, list: &[(&str, &str)]) -> Result<Postback, Vec<FieldError>> {
+        let translation = translate(mapping, &pairs(list))?;
         let now = Utc.with_ymd_and_hms(2026, 12, 7, 0, 0, 0).unwrap();
         parse(translation.params.iter().map(|(k, v)| (k.as_str(), v.as_str())), now)
             .map_err(|errors| translation.sender_errors(errors))
@@ -278,8 +446,8 @@ mod tests {
         postback.amount.map(|m| format!("{} {}", m.amount, m.currency.code()))
     }
 
-    fn fields(errors: &[FieldError]) -> Vec<&'static str> {
-        errors.iter().map(|e| e.field).collect()
+    fn fields(errors: &[FieldError]) -> Vec<&str> {
+        errors.iter().map(|e| e.field.as_ref()).collect()
     }
 
     #[test]
@@ -466,6 +634,124 @@ mod tests {
         assert_eq!(click(&postback), Some("c1"));
     }
 
+    fn custom(parameters: &[(&str, &str)], status: Option<&str>, statuses: &[(&str, &str, &str)]) -> Mapping {
+        Mapping {
+            parameters: parameters
+                .iter()
+                .map(|(f, t)| Rename { from: (*f).into(), to: (*t).into() })
+                .collect(),
+            status_parameter: status.map(str::to_owned),
+            statuses: statuses
+                .iter()
+                .map(|(w, e, s)| StatusWord { word: (*w).into(), event: (*e).into(), status: (*s).into() })
+                .collect(),
+            default_event: None,
+        }
+    }
+
+    fn invalid_field(mapping: Mapping) -> String {
+        match mapping.validated("customDialect") {
+            Err(Error::InvalidAt { field, .. }) => field,
+            other => panic!("expected an invalid mapping, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_custom_mapping_translates_like_a_built_in() {
+        let mapping = custom(
+            &[("cid", "click_id"), ("tx", "txn_id"), ("sum", "amount"), ("cur", "currency")],
+            Some("state"),
+            &[
+                ("approved", "ftd", "approved"),
+                ("Declined", "FTD", "rejected"),
+                ("reg", "registration", "approved"),
+            ],
+        )
+        .validated("customDialect")
+        .unwrap();
+        assert_eq!(mapping.statuses[1].word, "declined", "words are kept in lower case");
+        let sale = read_by(
+            &mapping,
+            &[("cid", "c1"), ("state", "APPROVED"), ("tx", "t1"), ("sum", "5"), ("cur", "EUR")],
+        )
+        .unwrap();
+        assert_eq!(
+            (sale.event, sale.status, click(&sale)),
+            (EventKind::Ftd, ConversionStatus::Approved, Some("c1"))
+        );
+        assert_eq!(amount(&sale), Some("5 EUR".into()));
+        let declined = read_by(
+            &mapping,
+            &[("cid", "c1"), ("state", "declined"), ("tx", "t1"), ("sum", "5"), ("cur", "EUR")],
+        )
+        .unwrap();
+        assert_eq!(declined.status, ConversionStatus::Rejected);
+        // Without a default event and a status word, the sender must name the event.
+        let none = read_by(&mapping, &[("cid", "c1")]).unwrap_err();
+        assert_eq!(fields(&none), vec!["state"]);
+        let word = read_by(&mapping, &[("cid", "c1"), ("state", "hold")]).unwrap_err();
+        assert_eq!(fields(&word), vec!["state"]);
+        assert_eq!(word[0].message, "must be one of approved, declined, reg");
+        let missing = read_by(&mapping, &[("state", "approved"), ("sum", "x"), ("cur", "EUR")]).unwrap_err();
+        assert_eq!(fields(&missing), vec!["sum", "cid", "tx"]);
+        // Native names win.
+        let native = read_by(&mapping, &[("cid", "c1"), ("click_id", "c2"), ("state", "reg")]).unwrap();
+        assert_eq!((click(&native), native.event), (Some("c2"), EventKind::Registration));
+        // CUSTOM without its mapping translates nothing.
+        assert_eq!(Dialect::Custom.mapping(None), Dialect::Clickledger.mapping(None));
+        assert_eq!(Dialect::Custom.mapping(Some(&mapping)), &mapping);
+    }
+
+    #[test]
+    fn custom_mappings_are_validated() {
+        let long = "x".repeat(MAX_MAPPING_NAME + 1);
+        assert_eq!(
+            invalid_field(custom(&[("cid", "click_id"), ("x", "clickid")], None, &[])),
+            "customDialect.parameters[1].to"
+        );
+        assert_eq!(
+            invalid_field(custom(&[(" ", "click_id")], None, &[])),
+            "customDialect.parameters[0].from"
+        );
+        assert_eq!(
+            invalid_field(custom(&[(&long, "click_id")], None, &[])),
+            "customDialect.parameters[0].from"
+        );
+        assert_eq!(
+            invalid_field(custom(&[("a", "click_id"), ("b", "txn_id"), ("a", "amount")], None, &[])),
+            "customDialect.parameters[2].from"
+        );
+        let many: Vec<(String, &str)> =
+            (0..=MAX_MAPPING_ENTRIES).map(|i| (format!("p{i}"), "amount")).collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(f, t)| (f.as_str(), *t)).collect();
+        assert_eq!(invalid_field(custom(&many, None, &[])), "customDialect.parameters");
+        assert!(custom(&many[..MAX_MAPPING_ENTRIES], None, &[]).validated("customDialect").is_ok());
+        assert_eq!(
+            invalid_field(custom(&[], Some("s"), &[("ok", "ftd", "approved"), ("x", "bought", "approved")])),
+            "customDialect.statuses[1].event"
+        );
+        assert_eq!(
+            invalid_field(custom(&[], Some("s"), &[("x", "ftd", "won")])),
+            "customDialect.statuses[0].status"
+        );
+        assert_eq!(
+            invalid_field(custom(&[], Some("s"), &[("x", "ftd", "approved"), ("X", "deposit", "approved")])),
+            "customDialect.statuses[1].word"
+        );
+        assert_eq!(invalid_field(custom(&[], Some("s"), &[])), "customDialect.statuses");
+        assert_eq!(
+            invalid_field(custom(&[], None, &[("x", "ftd", "approved")])),
+            "customDialect.statusParameter"
+        );
+        assert_eq!(
+            invalid_field(custom(&[("s", "status")], Some("s"), &[("x", "ftd", "approved")])),
+            "customDialect.statusParameter"
+        );
+        let mut bad_default = custom(&[("cid", "click_id")], None, &[]);
+        bad_default.default_event = Some("bought".into());
+        assert_eq!(invalid_field(bad_default), "customDialect.defaultEvent");
+    }
+
     fn name() -> impl Strategy<Value = String> {
         prop_oneof![
             "[a-z_]{1,12}",
@@ -505,13 +791,15 @@ mod tests {
     }
 
     fn dialect() -> impl Strategy<Value = Dialect> {
-        proptest::sample::select(Dialect::ALL.to_vec())
+        proptest::sample::select(
+            Dialect::ALL.iter().copied().filter(|d| *d != Dialect::Custom).collect::<Vec<_>>(),
+        )
     }
 
     proptest! {
         #[test]
         fn clickledger_is_the_identity(received in received()) {
-            let translation = translate(Dialect::Clickledger, &received).unwrap();
+            let translation = translate(Dialect::Clickledger.mapping(None), &received).unwrap();
             prop_assert_eq!(&translation.params, &received);
             for field in ["click_id", "event", "status", "amount"] {
                 prop_assert_eq!(translation.sender_name(field), field);
@@ -522,8 +810,9 @@ mod tests {
         /// and is the last word on its name.
         #[test]
         fn native_values_survive(dialect in dialect(), received in received()) {
-            let Ok(translation) = translate(dialect, &received) else { return Ok(()) };
-            let consumed: Vec<&str> = dialect.consumed().collect();
+            let mapping = dialect.mapping(None);
+            let Ok(translation) = translate(mapping, &received) else { return Ok(()) };
+            let consumed: Vec<&str> = mapping.consumed().collect();
             for (name, _) in &received {
                 // Keitaro's `status` is read as a status word, then produced as a native status.
                 let produced = translation.origins.iter().any(|(native, _)| native == name);
@@ -544,16 +833,17 @@ mod tests {
         /// as sent.
         #[test]
         fn renames_translate(dialect in dialect(), value in "[a-zA-Z0-9]{1,10}", received in received()) {
-            for &(sent, native) in dialect.renames() {
+            let mapping = dialect.mapping(None);
+            for Rename { from: sent, to: native } in &mapping.parameters {
                 let mut list: Vec<(String, String)> = received
                     .iter()
-                    .filter(|(n, _)| n != native && !dialect.renames().iter().any(|(s, nat)| nat == &native && s == n))
+                    .filter(|(n, _)| n != native && !mapping.parameters.iter().any(|r| &r.to == native && &r.from == n))
                     .cloned()
                     .collect();
-                list.push((sent.to_owned(), value.clone()));
-                let Ok(translation) = translate(dialect, &list) else { continue };
+                list.push((sent.clone(), value.clone()));
+                let Ok(translation) = translate(mapping, &list) else { continue };
                 prop_assert_eq!(value_of(&translation.params, native), Some(value.as_str()));
-                prop_assert_eq!(translation.sender_name(native), sent);
+                prop_assert_eq!(translation.sender_name(native), sent.as_str());
             }
         }
 
@@ -562,8 +852,26 @@ mod tests {
         #[test]
         fn a_dialect_always_names_an_event(dialect in dialect(), received in received()) {
             prop_assume!(dialect != Dialect::Clickledger);
-            if let Ok(translation) = translate(dialect, &received) {
+            if let Ok(translation) = translate(dialect.mapping(None), &received) {
                 prop_assert!(value_of(&translation.params, "event").is_some());
+            }
+        }
+
+        /// A CUSTOM mapping holding a built-in dialect's table (as an operator would type it,
+        /// stored as JSON and read back) translates exactly like the built-in.
+        #[test]
+        fn a_custom_copy_of_a_built_in_translates_alike(dialect in dialect(), received in received()) {
+            let built_in = dialect.mapping(None);
+            let typed = built_in.clone().validated("customDialect").unwrap();
+            let stored: Mapping = serde_json::from_str(&serde_json::to_string(&typed).unwrap()).unwrap();
+            prop_assert_eq!(&stored, built_in);
+            let custom = Dialect::Custom.mapping(Some(&stored));
+            let (ours, theirs) = (translate(custom, &received), translate(built_in, &received));
+            prop_assert_eq!(&ours, &theirs);
+            if let (Ok(ours), Ok(theirs)) = (ours, theirs) {
+                for field in NATIVE_PARAMETERS {
+                    prop_assert_eq!(ours.sender_name(field), theirs.sender_name(field));
+                }
             }
         }
     }

@@ -4,6 +4,9 @@
 pub enum Error {
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
+    /// As `Invalid`, for a field whose name is made at run time (`customDialect.parameters[1].to`).
+    #[error("{field}: {reason}")]
+    InvalidAt { field: String, reason: String },
 }
 
 impl Error {
@@ -11,9 +14,10 @@ impl Error {
         Error::Invalid { field, reason: reason.into() }
     }
 
-    pub fn field(&self) -> &'static str {
+    pub fn field(&self) -> &str {
         match self {
             Error::Invalid { field, .. } => field,
+            Error::InvalidAt { field, .. } => field,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! or JSON, all flattened to name/value pairs). Every bad field is reported, not just the first,
 //! so an integrator fixes them in one round trip.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
@@ -126,14 +127,16 @@ fn chargeback_key(txn: &str) -> String {
 /// A field the integrator must fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
-    pub field: &'static str,
+    /// The field as the sender named it.
+    pub field: Cow<'static, str>,
     pub message: String,
 }
 
 impl From<Error> for FieldError {
     fn from(err: Error) -> Self {
         match err {
-            Error::Invalid { field, reason } => FieldError { field, message: reason },
+            Error::Invalid { field, reason } => FieldError { field: field.into(), message: reason },
+            Error::InvalidAt { field, reason } => FieldError { field: field.into(), message: reason },
         }
     }
 }
@@ -179,24 +182,27 @@ pub fn parse<'a>(
     let turnover = keep(&mut errors, decimal(params.get("turnover").copied(), "turnover"));
     let signals = crate::fraud::parse_signals(|name| params.get(name).copied(), &mut errors);
     if turnover.is_some_and(|t| t.is_sign_negative() && !t.is_zero()) {
-        errors.push(FieldError { field: "turnover", message: "must not be negative".into() });
+        errors.push(FieldError { field: "turnover".into(), message: "must not be negative".into() });
     }
 
     if click_id.is_none()
         && player_id.is_none()
         && !errors.iter().any(|e| e.field == "click_id" || e.field == "player_id")
     {
-        errors.push(FieldError { field: "click_id", message: "click_id or player_id is required".into() });
+        errors.push(FieldError {
+            field: "click_id".into(),
+            message: "click_id or player_id is required".into(),
+        });
     }
     if let Some(event) = event {
         if event.needs_txn_id() && txn_id.is_none() && !errors.iter().any(|e| e.field == "txn_id") {
-            errors.push(FieldError { field: "txn_id", message: format!("is required for {event}") });
+            errors.push(FieldError { field: "txn_id".into(), message: format!("is required for {event}") });
         }
         if event.needs_amount() && amount.is_none() && !errors.iter().any(|e| e.field == "amount") {
-            errors.push(FieldError { field: "amount", message: format!("is required for {event}") });
+            errors.push(FieldError { field: "amount".into(), message: format!("is required for {event}") });
         }
         if event == EventKind::Trade && lots.is_none() && !errors.iter().any(|e| e.field == "lots") {
-            errors.push(FieldError { field: "lots", message: "is required for trade".into() });
+            errors.push(FieldError { field: "lots".into(), message: "is required for trade".into() });
         }
         if let Some(amount) = amount
             && amount.is_sign_negative()
@@ -204,7 +210,7 @@ pub fn parse<'a>(
             && event != EventKind::Revenue
         {
             errors.push(FieldError {
-                field: "amount",
+                field: "amount".into(),
                 message: "must not be negative (only revenue may be)".into(),
             });
         }
@@ -212,13 +218,13 @@ pub fn parse<'a>(
     if let Some(lots) = lots
         && lots <= Decimal::ZERO
     {
-        errors.push(FieldError { field: "lots", message: "must be positive".into() });
+        errors.push(FieldError { field: "lots".into(), message: "must be positive".into() });
     }
     if (amount.is_some() || turnover.is_some())
         && currency.is_none()
         && !errors.iter().any(|e| e.field == "currency")
     {
-        errors.push(FieldError { field: "currency", message: "is required with amount".into() });
+        errors.push(FieldError { field: "currency".into(), message: "is required with amount".into() });
     }
 
     let subject = match (click_id, player_id) {
@@ -365,8 +371,8 @@ mod tests {
         super::parse(pairs, received())
     }
 
-    fn fields(errors: Vec<FieldError>) -> Vec<&'static str> {
-        let mut names: Vec<_> = errors.into_iter().map(|e| e.field).collect();
+    fn fields(errors: Vec<FieldError>) -> Vec<String> {
+        let mut names: Vec<_> = errors.into_iter().map(|e| e.field.into_owned()).collect();
         names.sort_unstable();
         names
     }

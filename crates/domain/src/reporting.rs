@@ -712,7 +712,7 @@ mod tests {
 
     #[test]
     fn bad_requests_name_their_field() {
-        let parse = |i| StatsRequest::parse(i, Tz::UTC).unwrap_err().field();
+        let parse = |i| StatsRequest::parse(i, Tz::UTC).unwrap_err().field().to_owned();
         assert_eq!(parse(input("2026-12-02T00:00:00Z", "2026-12-01T00:00:00Z", &[])), "from");
         assert_eq!(parse(input("2025-01-01T00:00:00Z", "2026-12-01T00:00:00Z", &[])), "to");
         assert_eq!(parse(input("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", &["NOPE"])), "groupBy");

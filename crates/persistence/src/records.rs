@@ -1,7 +1,7 @@
 //! What leaves the storage layer: typed, already-scoped records, never sea-orm models.
 
 use chrono::{DateTime, Utc};
-use clickledger_domain::dialect::Dialect;
+use clickledger_domain::dialect::{Dialect, Mapping};
 use clickledger_domain::ids::{AffiliateId, ApiKeyId, CampaignId, TenantId, TrackingLinkId, UserId};
 use clickledger_domain::role::Role;
 use clickledger_domain::status::{ActiveStatus, CampaignStatus};
@@ -83,6 +83,8 @@ pub struct ApiKey {
     pub signature_required: bool,
     /// Whose parameter names the key's postbacks use.
     pub dialect: Dialect,
+    /// The mapping of a CUSTOM dialect.
+    pub custom_dialect: Option<Mapping>,
 }
 
 /// What the postback endpoint needs of a presented, unrevoked key: whose it is and its
@@ -96,6 +98,15 @@ pub struct PresentedKey {
     pub signature_required: bool,
     /// How the key's postbacks are translated into native names, and answered.
     pub dialect: Dialect,
+    /// The mapping of a CUSTOM dialect, read with the key (never per postback).
+    pub custom_dialect: Option<Mapping>,
+}
+
+impl PresentedKey {
+    /// The mapping the key's postbacks are translated by.
+    pub fn mapping(&self) -> &Mapping {
+        self.dialect.mapping(self.custom_dialect.as_ref())
+    }
 }
 
 // Stored enums were written by this crate; an unknown value means a corrupted row, which we
@@ -193,8 +204,19 @@ impl TryFrom<api_keys::Model> for ApiKey {
             signing_secret_created_at: m.signing_secret_created_at,
             signature_required: m.signature_required,
             dialect: parse(&m.dialect)?,
+            custom_dialect: custom_dialect(m.custom_dialect.as_deref())?,
         })
     }
+}
+
+/// A stored CUSTOM mapping (written by this crate from a validated one).
+fn custom_dialect(stored: Option<&str>) -> Result<Option<Mapping>, crate::Error> {
+    stored
+        .map(|json| {
+            serde_json::from_str(json)
+                .map_err(|err| crate::Error::Corrupt(format!("api_keys.custom_dialect: {err}")))
+        })
+        .transpose()
 }
 
 impl PresentedKey {
@@ -209,6 +231,7 @@ impl PresentedKey {
             signing_secret,
             signature_required: m.signature_required,
             dialect: parse(&m.dialect)?,
+            custom_dialect: custom_dialect(m.custom_dialect.as_deref())?,
         })
     }
 }

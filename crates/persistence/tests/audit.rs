@@ -40,6 +40,7 @@ async fn changes_are_logged_with_their_actor_and_refused_or_empty_ones_are_not()
         postbacks_per_minute: None,
         signature_required: false,
         dialect: Default::default(),
+        custom_dialect: None,
     };
     let key = ApiKeys::scoped(&t.db, staff).create(new_key, me).await.unwrap();
     ApiKeys::scoped(&t.db, staff).revoke(key.id, me).await.unwrap();

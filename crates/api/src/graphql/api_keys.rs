@@ -8,10 +8,11 @@ use clickledger_persistence::repo::{ApiKeyChange, ApiKeys, NewApiKey};
 use super::context::{principal, state};
 use super::guard::Allow;
 use super::pagination;
-use super::types::{ApiKey, PostbackDialect};
+use super::types::{ApiKey, CustomDialect, PostbackDialect};
 use crate::Error;
 use crate::error::GqlResultExt;
 use crate::http::api_key;
+use clickledger_domain::dialect::{Dialect, Mapping};
 
 #[derive(InputObject)]
 pub struct CreateApiKeyInput {
@@ -25,6 +26,8 @@ pub struct CreateApiKeyInput {
     /// Whose parameter names the key's postbacks use. Default `CLICKLEDGER`.
     #[graphql(default)]
     pub dialect: PostbackDialect,
+    /// The mapping of a `CUSTOM` dialect (required with it, refused with any other).
+    pub custom_dialect: Option<CustomDialect>,
 }
 
 #[derive(SimpleObject)]
@@ -48,6 +51,9 @@ pub struct UpdateApiKeyInput {
     pub signature_required: Option<bool>,
     /// Whose parameter names the key's postbacks use; in force at once on every replica.
     pub dialect: Option<PostbackDialect>,
+    /// A new mapping for a `CUSTOM` dialect (required when switching to it, refused with any
+    /// other; switching away drops the mapping).
+    pub custom_dialect: Option<CustomDialect>,
 }
 
 #[derive(SimpleObject)]
@@ -99,6 +105,8 @@ impl ApiKeyMutation {
             .map(|limit| validate::per_minute_limit(limit, "postbacksPerMinute"))
             .transpose()
             .gql()?;
+        let dialect: Dialect = input.dialect.into();
+        let custom_dialect = custom_mapping(dialect, input.custom_dialect, None)?;
         let generated = api_key::generate();
         let stored = ApiKeys::scoped(&state.db, principal.scope())
             .create(
@@ -109,7 +117,8 @@ impl ApiKeyMutation {
                     signing_secret: generated.signing_secret.clone(),
                     postbacks_per_minute,
                     signature_required: input.signature_required,
-                    dialect: input.dialect.into(),
+                    dialect,
+                    custom_dialect,
                 },
                 principal.actor(),
             )
@@ -149,11 +158,14 @@ impl ApiKeyMutation {
             )
             .into_gql());
         }
+        let dialect: Dialect = input.dialect.map(Into::into).unwrap_or(current.dialect);
+        let custom_dialect = custom_mapping(dialect, input.custom_dialect, current.custom_dialect.clone())?;
         let change = ApiKeyChange {
             name,
             postbacks_per_minute,
             signature_required: input.signature_required,
-            dialect: input.dialect.map(Into::into),
+            dialect: Some(dialect),
+            custom_dialect: Some(custom_dialect),
         };
         let updated = keys.update(current.id, change, principal.actor()).await.gql()?;
         // Other replicas hear of it from the database (PostgreSQL); this one forgets now.
@@ -190,6 +202,24 @@ impl ApiKeyMutation {
         // Other replicas hear of it from the database (PostgreSQL); this one forgets now.
         state.api_keys.forget_all();
         Ok(ApiKey::from(revoked))
+    }
+}
+
+/// The mapping a key speaking `dialect` keeps: the one given (validated), else the one it had
+/// when it stays CUSTOM; none for any other dialect.
+fn custom_mapping(
+    dialect: Dialect,
+    given: Option<CustomDialect>,
+    current: Option<Mapping>,
+) -> async_graphql::Result<Option<Mapping>> {
+    match (dialect, given) {
+        (Dialect::Custom, Some(given)) => Ok(Some(Mapping::from(given).validated("customDialect").gql()?)),
+        (Dialect::Custom, None) => match current {
+            Some(current) => Ok(Some(current)),
+            None => Err(Error::bad_input("customDialect", "is required with the CUSTOM dialect").into_gql()),
+        },
+        (_, Some(_)) => Err(Error::bad_input("customDialect", "is only for the CUSTOM dialect").into_gql()),
+        (_, None) => Ok(None),
     }
 }
 

@@ -40,10 +40,11 @@ pub enum AuditAction {
     CampaignStatusChanged,
     TrackingLinkSuspended,
     TrackingLinkActivated,
-    /// `createApiKey`; details: name, prefix (never the key), dialect.
+    /// `createApiKey`; details: name, prefix (never the key), dialect, a CUSTOM key's
+    /// customDialect.
     ApiKeyCreated,
     /// `updateApiKey`; details: each changed setting's from and to (name, postbacksPerMinute,
-    /// signatureRequired, dialect).
+    /// signatureRequired, dialect, customDialect).
     ApiKeyUpdated,
     /// `rotateApiKeySigningSecret`; details: name, prefix (never the secret).
     ApiKeySigningSecretRotated,

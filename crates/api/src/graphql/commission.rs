@@ -280,6 +280,7 @@ fn bad(field: &str, message: &str) -> async_graphql::Error {
 fn in_rules(err: clickledger_domain::Error) -> async_graphql::Error {
     match err {
         clickledger_domain::Error::Invalid { field, reason } => bad(&format!("rules.{field}"), &reason),
+        clickledger_domain::Error::InvalidAt { field, reason } => bad(&format!("rules.{field}"), &reason),
     }
 }
 
@@ -800,7 +801,8 @@ impl CommissionMutation {
             return Err(bad("to", "must differ from `from`"));
         }
         let rate = DomainFxRate::new(from, to, input.rate).map_err(|err| match err {
-            clickledger_domain::Error::Invalid { reason, .. } => bad("rate", &reason),
+            clickledger_domain::Error::Invalid { reason, .. }
+            | clickledger_domain::Error::InvalidAt { reason, .. } => bad("rate", &reason),
         })?;
         FxRates::scoped(&state.db, principal.scope())
             .set(input.day, rate, principal.user)

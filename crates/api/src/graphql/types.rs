@@ -1,9 +1,10 @@
 //! GraphQL object types. They are built from persistence records and never expose a column
 //! that was not chosen for the API.
 
-use async_graphql::{Enum, ID, SimpleObject};
+use async_graphql::{Enum, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 use clickledger_domain::attribution::AttributionModel as DomainModel;
+use clickledger_domain::dialect::{Mapping, Rename, StatusWord};
 use clickledger_domain::role::Role as DomainRole;
 use clickledger_domain::status::{ActiveStatus, CampaignStatus as DomainCampaignStatus};
 use clickledger_persistence::records;
@@ -276,6 +277,80 @@ pub struct ApiKey {
     pub signing_secret_created_at: Option<DateTime<Utc>>,
     /// Whose parameter names the key's postbacks use (README, *Postbacks*, dialects).
     pub dialect: PostbackDialect,
+    /// The mapping of a `CUSTOM` dialect; null for the others.
+    pub custom_dialect: Option<CustomDialect>,
+}
+
+/// An operator's own postback vocabulary (`CUSTOM`): the same table the built-in dialects
+/// have.
+#[derive(SimpleObject, InputObject, Clone, Debug)]
+#[graphql(input_name = "CustomDialectInput")]
+pub struct CustomDialect {
+    /// Sent names read as native ones (`cid` → `click_id`; an event parameter maps to
+    /// `event`). At most 50; `to` is one of click_id, player_id, event, txn_id, amount,
+    /// currency, lots, instrument, status, occurred_at, country, turnover.
+    pub parameters: Vec<ParameterRename>,
+    /// The parameter holding a status word of `statuses` (Keitaro's `status`).
+    pub status_parameter: Option<String>,
+    /// Status words and the event and status each means (`sale` → ftd, approved). At most 50.
+    #[graphql(default)]
+    pub statuses: Vec<StatusWordMapping>,
+    /// The event of a postback that names none (the built-in dialects say `ftd`).
+    pub default_event: Option<String>,
+}
+
+#[derive(SimpleObject, InputObject, Clone, Debug)]
+#[graphql(input_name = "ParameterRenameInput")]
+pub struct ParameterRename {
+    /// The name the sender uses (1–64 characters).
+    pub from: String,
+    /// Our postback parameter it stands for.
+    pub to: String,
+}
+
+#[derive(SimpleObject, InputObject, Clone, Debug)]
+#[graphql(input_name = "StatusWordInput")]
+pub struct StatusWordMapping {
+    /// The word as sent (any case; 1–64 characters).
+    pub word: String,
+    /// Our event (`registration`, `ftd`, `deposit`, …).
+    pub event: String,
+    /// Our status (`pending`, `approved`, `rejected`).
+    pub status: String,
+}
+
+impl From<CustomDialect> for Mapping {
+    fn from(c: CustomDialect) -> Self {
+        Mapping {
+            parameters: c.parameters.into_iter().map(|r| Rename { from: r.from, to: r.to }).collect(),
+            status_parameter: c.status_parameter,
+            statuses: c
+                .statuses
+                .into_iter()
+                .map(|s| StatusWord { word: s.word, event: s.event, status: s.status })
+                .collect(),
+            default_event: c.default_event,
+        }
+    }
+}
+
+impl From<Mapping> for CustomDialect {
+    fn from(m: Mapping) -> Self {
+        CustomDialect {
+            parameters: m
+                .parameters
+                .into_iter()
+                .map(|r| ParameterRename { from: r.from, to: r.to })
+                .collect(),
+            status_parameter: m.status_parameter,
+            statuses: m
+                .statuses
+                .into_iter()
+                .map(|s| StatusWordMapping { word: s.word, event: s.event, status: s.status })
+                .collect(),
+            default_event: m.default_event,
+        }
+    }
 }
 
 /// Another tracker's postback vocabulary, so an operator's backend can keep sending what it
@@ -302,6 +377,8 @@ pub enum PostbackDialect {
     /// Binom: `cnv_id`, `txid`, `payout`, `cnv_currency`, `cnv_status` (lead, sale, rejected,
     /// rebill).
     Binom,
+    /// The key's own mapping (`customDialect`).
+    Custom,
 }
 
 impl From<records::ApiKey> for ApiKey {
@@ -317,6 +394,7 @@ impl From<records::ApiKey> for ApiKey {
             signature_required: k.signature_required,
             signing_secret_created_at: k.signing_secret_created_at,
             dialect: k.dialect.into(),
+            custom_dialect: k.custom_dialect.map(Into::into),
         }
     }
 }

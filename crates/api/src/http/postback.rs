@@ -136,7 +136,7 @@ async fn store(
 
     let received_at = Utc::now();
     let invalid = |fields| Error::BadRequest { message: "invalid postback".into(), fields };
-    let translation = dialect::translate(key.dialect, &params).map_err(invalid)?;
+    let translation = dialect::translate(key.mapping(), &params).map_err(invalid)?;
     let parsed =
         parse_postback(translation.params.iter().map(|(k, v)| (k.as_str(), v.as_str())), received_at)
             .map_err(|fields| invalid(translation.sender_errors(fields)))?;
@@ -313,9 +313,9 @@ fn collect_params(req: &Request, body: &[u8]) -> Result<Vec<(String, String)>, F
         req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if content_type.starts_with("application/json") {
         let value: Value = serde_json::from_slice(body)
-            .map_err(|err| FieldError { field: "body", message: format!("invalid JSON: {err}") })?;
+            .map_err(|err| FieldError { field: "body".into(), message: format!("invalid JSON: {err}") })?;
         let Value::Object(object) = value else {
-            return Err(FieldError { field: "body", message: "must be a JSON object".into() });
+            return Err(FieldError { field: "body".into(), message: "must be a JSON object".into() });
         };
         for (name, value) in object {
             let text = match value {
@@ -325,7 +325,7 @@ fn collect_params(req: &Request, body: &[u8]) -> Result<Vec<(String, String)>, F
                 Value::Null => continue,
                 _ => {
                     return Err(FieldError {
-                        field: "body",
+                        field: "body".into(),
                         message: format!("`{name}` must be a string or number"),
                     });
                 }
@@ -398,8 +398,8 @@ mod tests {
         let err = Error::BadRequest {
             message: "invalid postback".into(),
             fields: vec![
-                FieldError { field: "adv_sub", message: "is required for ftd".into() },
-                FieldError { field: "amount", message: "bad;\nvalue".into() },
+                FieldError { field: "adv_sub".into(), message: "is required for ftd".into() },
+                FieldError { field: "amount".into(), message: "bad;\nvalue".into() },
             ],
         };
         assert_eq!(plain_message(&err), "invalid postback: adv_sub is required for ftd, amount bad  value");

@@ -113,7 +113,7 @@ pub(crate) fn parse<'a>(param: impl Fn(&str) -> Option<&'a str>, errors: &mut Ve
         bonus_amount: keep(errors, decimal(param("bonus_amount"), "bonus_amount")),
     };
     if signals.bonus_amount.is_some_and(|b| b.is_sign_negative() && !b.is_zero()) {
-        errors.push(FieldError { field: "bonus_amount", message: "must not be negative".into() });
+        errors.push(FieldError { field: "bonus_amount".into(), message: "must not be negative".into() });
     }
     signals
 }

@@ -275,7 +275,7 @@ fn signals_are_parsed_and_bad_ones_named() {
         received,
     )
     .unwrap_err();
-    let mut fields: Vec<_> = errors.iter().map(|e| e.field).collect();
+    let mut fields: Vec<_> = errors.iter().map(|e| e.field.as_ref()).collect();
     fields.sort_unstable();
     assert_eq!(fields, vec!["bonus_amount", "fingerprint", "ip", "payment_hash"]);
 }

@@ -22,6 +22,8 @@ pub struct Model {
     pub signature_required: bool,
     /// Whose parameter names the key's postbacks use (`domain::dialect::Dialect`).
     pub dialect: String,
+    /// A CUSTOM dialect's mapping, as JSON (`domain::dialect::Mapping`); `None` otherwise.
+    pub custom_dialect: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use clickledger_domain::audit::AuditAction;
-use clickledger_domain::dialect::Dialect;
+use clickledger_domain::dialect::{Dialect, Mapping};
 use clickledger_domain::ids::ApiKeyId;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, Select, TransactionTrait,
@@ -67,12 +67,16 @@ impl<'a> ApiKeys<'a> {
             signing_secret_created_at: Set(Some(now)),
             signature_required: Set(new.signature_required),
             dialect: Set(new.dialect.as_str().to_owned()),
+            custom_dialect: Set(new.custom_dialect.as_ref().map(stored_mapping).transpose()?),
         }
         .insert(&txn)
         .await?;
         let key = ApiKey::try_from(model)?;
         let mut details = described(&key);
         details["dialect"] = key.dialect.as_str().into();
+        if let Some(mapping) = &key.custom_dialect {
+            details["customDialect"] = serde_json::to_value(mapping).map_err(corrupt)?;
+        }
         let change = Change::new(AuditAction::ApiKeyCreated, key.id, details);
         audit::record(&txn, self.scope.tenant(), actor, vec![change]).await?;
         txn.commit().await?;
@@ -113,6 +117,16 @@ impl<'a> ApiKeys<'a> {
                 serde_json::json!({ "from": current.dialect.as_str(), "to": dialect.as_str() }),
             );
             model.dialect = Set(dialect.as_str().to_owned());
+        }
+        if let Some(mapping) = change.custom_dialect.filter(|mapping| *mapping != current.custom_dialect) {
+            changed.insert(
+                "customDialect".into(),
+                serde_json::json!({
+                    "from": serde_json::to_value(&current.custom_dialect).map_err(corrupt)?,
+                    "to": serde_json::to_value(&mapping).map_err(corrupt)?,
+                }),
+            );
+            model.custom_dialect = Set(mapping.as_ref().map(stored_mapping).transpose()?);
         }
         if model.is_changed() {
             let txn = self.db.writer().begin().await?;
@@ -176,6 +190,8 @@ pub struct NewApiKey {
     pub postbacks_per_minute: Option<u32>,
     pub signature_required: bool,
     pub dialect: Dialect,
+    /// A CUSTOM dialect's mapping (validated by `domain::dialect::Mapping::validated`).
+    pub custom_dialect: Option<Mapping>,
 }
 
 /// Changes to a key; `None` leaves a setting as it is. `postbacks_per_minute: Some(None)`
@@ -186,6 +202,16 @@ pub struct ApiKeyChange {
     pub postbacks_per_minute: Option<Option<u32>>,
     pub signature_required: Option<bool>,
     pub dialect: Option<Dialect>,
+    /// `Some(None)` drops the CUSTOM mapping.
+    pub custom_dialect: Option<Option<Mapping>>,
+}
+
+fn stored_mapping(mapping: &Mapping) -> Result<String> {
+    serde_json::to_string(mapping).map_err(corrupt)
+}
+
+fn corrupt(err: serde_json::Error) -> crate::Error {
+    crate::Error::Corrupt(format!("custom dialect: {err}"))
 }
 
 fn stored_limit(per_minute: u32) -> i32 {
