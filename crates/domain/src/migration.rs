@@ -596,10 +596,20 @@ pub fn validate(export: &Export, known: &Known) -> Result<Program, ImportErrors>
 
 /// The order errors are listed in: by file as the import reads them, then by line.
 pub fn file_order(file: &str) -> usize {
-    [AFFILIATES, CAMPAIGNS, LINKS, PLAYERS, BALANCES, PLANS, ASSIGNMENTS, CONVERSIONS, crate::click_map::CLICKS]
-        .iter()
-        .position(|f| *f == file)
-        .unwrap_or(usize::MAX)
+    [
+        AFFILIATES,
+        CAMPAIGNS,
+        LINKS,
+        PLAYERS,
+        BALANCES,
+        PLANS,
+        ASSIGNMENTS,
+        CONVERSIONS,
+        crate::click_map::CLICKS,
+    ]
+    .iter()
+    .position(|f| *f == file)
+    .unwrap_or(usize::MAX)
 }
 
 /// Orders affiliates so that each comes after its parent (parents outside the list count as
