@@ -160,7 +160,8 @@ mod tests {
     #[test]
     fn exactly_one_form_is_accepted_and_the_error_names_the_field() {
         let now = utc(2026, 12, 7, 5, 0);
-        let field = |from, to, period| StatsWindow::of_input(from, to, period, now).unwrap_err().field();
+        let field =
+            |from, to, period| StatsWindow::of_input(from, to, period, now).unwrap_err().field().to_owned();
         assert_eq!(field(None, None, None), "from");
         assert_eq!(field(Some(now), None, None), "to");
         assert_eq!(field(None, Some(now), None), "from");
