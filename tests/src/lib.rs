@@ -150,6 +150,29 @@ impl TestApp {
         self.child = Some(child);
     }
 
+    /// Runs a host command of the binary under test (`import`, `fraud import-ip-ranges`, …)
+    /// against this app's database, as an operator would on the host: the harness's secret
+    /// key, no other `CLICKLEDGER_*` setting from the test's environment; within 60 s.
+    pub async fn host_command(&self, args: &[&std::ffi::OsStr]) -> std::process::Output {
+        let mut command = Command::new(&self.binary);
+        command
+            .args(args)
+            .args(["--database-url", &self.database_url])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("CLICKLEDGER_") || key == "DATABASE_URL" {
+                command.env_remove(key);
+            }
+        }
+        command.env("CLICKLEDGER_SECRET_KEY", SECRET_KEY);
+        tokio::time::timeout(Duration::from_secs(60), command.output())
+            .await
+            .expect("the command finishes within 60 s")
+            .expect("the binary runs")
+    }
+
     /// Replaces the extra environment variables used by the next [`TestApp::start`].
     pub fn set_env(&mut self, env: &[(&str, &str)]) {
         self.extra_env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

@@ -61,24 +61,9 @@ fn rules(answer: &Value) -> Vec<String> {
 
 /// Runs `clickledger fraud import-ip-ranges FILE --list LIST` against the app's database.
 async fn import_ranges(app: &TestApp, file: &std::path::Path, list: &str) -> Output {
-    let mut command = Command::new(BINARY);
-    command
-        .args(["fraud", "import-ip-ranges"])
-        .arg(file)
-        .args(["--list", list, "--database-url", &app.database_url])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CLICKLEDGER_") || key == "DATABASE_URL" {
-            command.env_remove(key);
-        }
-    }
-    command.env("CLICKLEDGER_SECRET_KEY", clickledger_e2e::SECRET_KEY);
-    tokio::time::timeout(Duration::from_secs(60), command.output())
-        .await
-        .expect("the import finishes within 60 s")
-        .expect("the binary runs")
+    let args =
+        ["fraud".as_ref(), "import-ip-ranges".as_ref(), file.as_os_str(), "--list".as_ref(), list.as_ref()];
+    app.host_command(&args).await
 }
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {

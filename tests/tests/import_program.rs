@@ -24,24 +24,10 @@ fn dir(name: &str) -> String {
 
 /// Runs `clickledger import` against the app's database.
 async fn import(app: &TestApp, slug: &str, dir: &str, extra: &[&str]) -> Output {
-    let mut command = Command::new(BINARY);
-    command
-        .args(["import", "--tenant", slug, "--dir", dir, "--source", "OldTracker"])
-        .args(["--database-url", &app.database_url])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CLICKLEDGER_") || key == "DATABASE_URL" {
-            command.env_remove(key);
-        }
-    }
-    command.env("CLICKLEDGER_SECRET_KEY", clickledger_e2e::SECRET_KEY);
-    tokio::time::timeout(Duration::from_secs(60), command.output())
-        .await
-        .expect("the import finishes within 60 s")
-        .expect("the binary runs")
+    let mut args = vec!["import", "--tenant", slug, "--dir", dir, "--source", "OldTracker"];
+    args.extend_from_slice(extra);
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    app.host_command(&args).await
 }
 
 async fn import_ok(app: &TestApp, slug: &str, dir: &str, extra: &[&str]) -> String {
