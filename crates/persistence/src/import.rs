@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clickledger_domain::commission::EntryKind;
 use clickledger_domain::conversion::{ConversionStatus, EventKind};
 use clickledger_domain::ids::{
@@ -560,38 +560,18 @@ impl Run<'_> {
                     .to_string();
                     conversions::ActiveModel {
                         id: Set(conversion),
-                        tenant_id: Set(self.tenant.uuid()),
                         dedupe_key: Set(key),
                         txn_id: Set(None),
                         event: Set(EventKind::Registration.as_str().to_owned()),
                         status: Set(ConversionStatus::Approved.as_str().to_owned()),
                         amount: Set(None),
                         currency: Set(None),
-                        lots: Set(None),
-                        instrument: Set(None),
-                        click_id: Set(None),
                         player_id: Set(Some(row.player_id.clone())),
                         campaign_id: Set(campaign),
-                        original_conversion_id: Set(None),
                         attributed: Set(true),
-                        unattributed_reason: Set(None),
-                        model: Set(Some(IMPORTED_MODEL.to_owned())),
-                        model_version: Set(Some(format!("imported from {source}"))),
-                        journey: Set("[]".to_owned()),
-                        payload_hash: Set(String::new()),
                         payload: Set(payload),
                         occurred_at: Set(row.bound_at),
-                        received_at: Set(now),
-                        updated_at: Set(now),
-                        // Judged by the old tracker, if at all: no verdict here.
-                        risk: Set(0),
-                        fraud_flags: Set("[]".to_owned()),
-                        fraud_action: Set(None),
-                        rejection_reason: Set(None),
-                        review_state: Set(None),
-                        reviewed_by: Set(None),
-                        reviewed_at: Set(None),
-                        review_note: Set(None),
+                        ..imported_conversion(self.tenant, source, now)
                     }
                     .insert(self.txn)
                     .await?;
@@ -741,6 +721,39 @@ impl Run<'_> {
 
 /// Lookback of a campaign created by an import, as of one created without one here.
 const DEFAULT_LOOKBACK_DAYS: i32 = 30;
+
+/// What every conversion the import writes has in common (a player's binding, a history
+/// row): credited under model `IMPORTED` from `source`, with no click, journey or verdict
+/// of ours (the old tracker judged it, if at all). The caller sets the rest.
+pub(super) fn imported_conversion(
+    tenant: TenantId,
+    source: &str,
+    now: DateTime<Utc>,
+) -> conversions::ActiveModel {
+    conversions::ActiveModel {
+        tenant_id: Set(tenant.uuid()),
+        lots: Set(None),
+        instrument: Set(None),
+        click_id: Set(None),
+        original_conversion_id: Set(None),
+        unattributed_reason: Set(None),
+        model: Set(Some(IMPORTED_MODEL.to_owned())),
+        model_version: Set(Some(format!("imported from {source}"))),
+        journey: Set("[]".to_owned()),
+        payload_hash: Set(String::new()),
+        received_at: Set(now),
+        updated_at: Set(now),
+        risk: Set(0),
+        fraud_flags: Set("[]".to_owned()),
+        fraud_action: Set(None),
+        rejection_reason: Set(None),
+        review_state: Set(None),
+        reviewed_by: Set(None),
+        reviewed_at: Set(None),
+        review_note: Set(None),
+        ..Default::default()
+    }
+}
 
 async fn credit<C: ConnectionTrait>(
     conn: &C,

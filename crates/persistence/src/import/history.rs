@@ -9,7 +9,7 @@ use clickledger_domain::ids::ConversionId;
 use clickledger_domain::migration::{self, HistoryConversion};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
-use super::{Change, IMPORTED_MODEL, Refs, Run, credit};
+use super::{Change, IMPORTED_MODEL, Refs, Run, credit, imported_conversion};
 use crate::Result;
 use crate::conversions::load_conversion;
 use crate::entities::{ExactDecimal, conversion_credits, conversions};
@@ -114,38 +114,18 @@ impl Run<'_> {
                     .to_string();
                     conversions::ActiveModel {
                         id: Set(id.uuid()),
-                        tenant_id: Set(self.tenant.uuid()),
                         dedupe_key: Set(key),
                         txn_id: Set(Some(row.txn_id.clone())),
                         event: Set(row.event.as_str().to_owned()),
                         status: Set(row.status.as_str().to_owned()),
                         amount: Set(amount),
                         currency: Set(currency),
-                        lots: Set(None),
-                        instrument: Set(None),
-                        click_id: Set(None),
                         player_id: Set(row.player_id.clone()),
                         campaign_id: Set(campaign),
-                        original_conversion_id: Set(None),
                         attributed: Set(affiliate.is_some()),
-                        unattributed_reason: Set(None),
-                        model: Set(Some(IMPORTED_MODEL.to_owned())),
-                        model_version: Set(Some(format!("imported from {source}"))),
-                        journey: Set("[]".to_owned()),
-                        payload_hash: Set(String::new()),
                         payload: Set(payload),
                         occurred_at: Set(row.occurred_at),
-                        received_at: Set(now),
-                        updated_at: Set(now),
-                        // Judged by the old tracker, if at all: no verdict here.
-                        risk: Set(0),
-                        fraud_flags: Set("[]".to_owned()),
-                        fraud_action: Set(None),
-                        rejection_reason: Set(None),
-                        review_state: Set(None),
-                        reviewed_by: Set(None),
-                        reviewed_at: Set(None),
-                        review_note: Set(None),
+                        ..imported_conversion(self.tenant, source, now)
                     }
                     .insert(self.txn)
                     .await?;
