@@ -4,16 +4,13 @@
 //! `clickledger fraud import-ip-ranges` (DATACENTER_IP, VPN_IP, BLOCKLISTED_IP), and
 //! VELOCITY on registrations.
 
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use clickledger_e2e::tenant::{ClickAnswer, Tenant};
 use clickledger_e2e::{TestApp, error_code, error_field, spawn_app};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
-use tokio::process::Command;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_clickledger-under-test");
 
 /// A tenant with one affiliate, a campaign and a link to it; the link's code.
 async fn program<'a>(app: &'a TestApp, slug: &str) -> (Tenant<'a>, String) {

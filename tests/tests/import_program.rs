@@ -4,16 +4,14 @@
 //! history shows and counts but books nothing, re-runs duplicate nothing, broken lines are
 //! named, and jobs are the owner's of their own tenant only.
 
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use clickledger_e2e::tenant::Tenant;
 use clickledger_e2e::{TestApp, error_code, spawn_app};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use tokio::process::Command;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_clickledger-under-test");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/migration");
 const KINDS: [&str; 8] =
     ["affiliates", "campaigns", "links", "players", "balances", "plans", "assignments", "conversions"];

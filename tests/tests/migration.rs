@@ -4,15 +4,12 @@
 //! running server; then old links redirect and record, a bound player's deposit credits its old
 //! affiliate, and the opening balances are in the ledger.
 
-use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::process::Output;
 
 use clickledger_e2e::tenant::{Tenant, run_as};
 use clickledger_e2e::{TestApp, spawn_app};
 use serde_json::{Value, json};
-use tokio::process::Command;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_clickledger-under-test");
 const PROGRAM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/migration/program");
 const BROKEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/migration/broken");
 /// The old system's conversions of the worked example, for the reconciliation.
