@@ -351,7 +351,7 @@ mod tests {
             [
                 "plans.csv:0: given twice",
                 "files:0: unknown file `notes.txt` (expected one of affiliates.csv, campaigns.csv, links.csv, \
-                 players.csv, balances.csv, plans.csv, assignments.csv, conversions.csv)",
+                 players.csv, balances.csv, plans.csv, assignments.csv, conversions.csv, clicks.csv)",
             ]
         );
         assert_eq!(export.plans.len(), 1);
