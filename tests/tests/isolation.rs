@@ -245,8 +245,16 @@ const ID_ALIASES: &[(&str, Entity)] = &[
 ];
 
 /// Optional input fields without which no valid value exists (a plan must pay for something).
-const REQUIRED_IN_PRACTICE: &[(&str, &str)] =
-    &[("CommissionRulesInput", "cpl"), ("CreatePostbackEndpointInput", "affiliateId")];
+const REQUIRED_IN_PRACTICE: &[(&str, &str)] = &[
+    ("CommissionRulesInput", "cpl"),
+    ("CreatePostbackEndpointInput", "affiliateId"),
+    ("StatsInput", "from"),
+    ("StatsInput", "to"),
+];
+
+/// Input fields never generated: the other form of an either-or (`stats` takes `from` and
+/// `to`, or `period`; both forms read the same scope, only the window differs).
+const LEFT_OUT: &[(&str, &str)] = &[("StatsInput", "period")];
 
 /// ID arguments whose field names no entity, by (field, argument).
 const FIELD_ID_ALIASES: &[(&str, &str, Entity)] = &[
@@ -395,6 +403,9 @@ impl Generator<'_> {
                             "\"?\"".into()
                         }
                     },
+                    // A custom dialect's renames: a sent name read as one of ours.
+                    "from" if at.contains(".customDialect.parameters") => "\"probe_cid\"".into(),
+                    "to" if at.contains(".customDialect.parameters") => "\"click_id\"".into(),
                     // A live feed's resume cursor: "c0" replays the caller's feed from the start.
                     "since" => "\"c0\"".into(),
                     "period" => format!("{:?}", self.book.period),
@@ -428,6 +439,16 @@ impl Generator<'_> {
                         "\"external_id,name,email\\nprobe-{n},Probe,probe-{n}@probe.test\\n\"",
                         n = self.unique()
                     ),
+                    // A custom dialect's words are free text, mapped to our own events and
+                    // statuses; they name no row.
+                    "statusParameter" | "word" if at.contains(".customDialect.") => {
+                        format!("\"probe{}\"", self.unique())
+                    }
+                    "event" | "defaultEvent" if at.contains(".customDialect.") => "\"ftd\"".into(),
+                    "status" if at.contains(".customDialect.") => "\"approved\"".into(),
+                    // `reconcile`: the operator's own export, matched by transaction ID against
+                    // the caller's tenant only.
+                    "theirs" => "\"txn_id,event,amount,currency,commission,occurred_at\\n\"".into(),
                     "source" if at.starts_with("Mutation.importProgram(") => {
                         format!("\"probe source {}\"", self.unique())
                     }
@@ -491,6 +512,8 @@ impl Generator<'_> {
                     self.teach(at, format!("scalar `{other}` of `{name}`: no generic value known"));
                     "null".into()
                 }
+                // A custom dialect (given when optional fields are) goes with the CUSTOM dialect.
+                ("ENUM", _) if name == "dialect" && self.include_optional => "CUSTOM".into(),
                 ("ENUM", _) => match self.schema.types[type_name].enum_values.first() {
                     Some(value) => value.clone(),
                     None => {
@@ -504,7 +527,8 @@ impl Generator<'_> {
                     for field in fields {
                         let needed =
                             REQUIRED_IN_PRACTICE.contains(&(type_name.as_str(), field.name.as_str()));
-                        if field.ty.required() || self.include_optional || needed {
+                        let left_out = LEFT_OUT.contains(&(type_name.as_str(), field.name.as_str()));
+                        if (field.ty.required() || self.include_optional || needed) && !left_out {
                             let value = self.literal(
                                 &field.ty,
                                 &field.name,
