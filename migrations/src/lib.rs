@@ -27,6 +27,7 @@ mod m20261207_000019_click_country;
 mod m20261207_000020_import_jobs;
 mod m20261207_000021_migration_from_trackers;
 mod m20261207_000023_player_signals_by_player;
+pub mod m20261207_000024_coarse_rollups;
 mod util;
 
 pub struct Migrator;
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000020_import_jobs::Migration),
             Box::new(m20261207_000021_migration_from_trackers::Migration),
             Box::new(m20261207_000023_player_signals_by_player::Migration),
+            Box::new(m20261207_000024_coarse_rollups::Migration),
         ]
     }
 }

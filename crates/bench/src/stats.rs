@@ -15,7 +15,9 @@
 //!   [`FTD_AMOUNT`] EUR, the others as `registration`s; approved, no commission plan;
 //! - `stats_hourly`: the rollup rows the product's writers would have upserted for those
 //!   clicks and conversions (`persistence::rollups`: one row per UTC hour and dimension key,
-//!   the device parsed from the user agent by the product's own parser).
+//!   the device parsed from the user agent by the product's own parser), and the coarse
+//!   rollups summed from them as the writers sum them (`stats_hourly_coarse` per hour,
+//!   affiliate and campaign; `stats_daily` per day of the tenant's zone, UTC here).
 //!
 //! Then the report is checked (its totals over the whole history must equal what was seeded,
 //! or the scenario fails) and timed: `stats` grouped by AFFILIATE × DAY over the last 30 days,
@@ -28,6 +30,8 @@ use clickledger_domain::reporting::Device;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use sqlx::Connection as _;
+
+use clickledger_migration::m20261207_000024_coarse_rollups::{COUNTERS, counter_sums, local_day_sql};
 
 use crate::server::Database;
 use crate::{Result, setup};
@@ -53,6 +57,8 @@ pub struct StatsOutcome {
     pub conversions: i64,
     pub rollup_rows: i64,
     pub rollup_rows_in_window: i64,
+    /// Coarse rows (hourly and daily) the timed report reads.
+    pub coarse_rows_in_window: i64,
     pub seed_time: Duration,
     pub latency: Histogram<u64>,
     pub queries: usize,
@@ -94,10 +100,12 @@ pub async fn run(
     let seeding = Instant::now();
     let seed = Seed { slug: tenant.slug.clone(), clicks, start, span: now - start };
     let mut conn = Conn::open(database).await?;
-    let (rollup_rows, rollup_rows_in_window, plan) = seed.write(&mut conn, now).await?;
+    let (rollup_rows, rollup_rows_in_window, coarse_rows_in_window, plan) =
+        seed.write(&mut conn, now).await?;
     let seed_time = seeding.elapsed();
     eprintln!(
-        "seeded in {seed_time:?}: {rollup_rows} rollup rows, {rollup_rows_in_window} in the last {REPORT_DAYS} days"
+        "seeded in {seed_time:?}: {rollup_rows} rollup rows, {rollup_rows_in_window} in the last {REPORT_DAYS} days \
+         ({coarse_rows_in_window} coarse rows read)"
     );
 
     // Consistency: the report over the whole history totals what was seeded.
@@ -140,6 +148,7 @@ pub async fn run(
         conversions: expected.registrations + expected.ftds,
         rollup_rows,
         rollup_rows_in_window,
+        coarse_rows_in_window,
         seed_time,
         latency,
         queries,
@@ -223,7 +232,7 @@ impl Seed {
     }
 
     /// Seeds everything in one transaction, then reads what the timed query will scan.
-    async fn write(&self, conn: &mut Conn, now: i64) -> Result<(i64, i64, String)> {
+    async fn write(&self, conn: &mut Conn, now: i64) -> Result<(i64, i64, i64, String)> {
         let dialect = conn.dialect();
         let tenant = conn.tenant(&self.slug).await?;
         conn.execute("BEGIN").await?;
@@ -272,16 +281,44 @@ impl Seed {
         eprintln!("  conversions and credits in {:?}", started.elapsed());
         let started = Instant::now();
         conn.execute(&self.rollup_insert(&every_click, &tenant)).await?;
+        let counters = COUNTERS.join(", ");
+        conn.execute(&format!(
+            "INSERT INTO stats_hourly_coarse (tenant_id, hour, affiliate_id, campaign_id, {counters}) \
+             SELECT tenant_id, hour, affiliate_id, campaign_id, {sums} FROM stats_hourly WHERE tenant_id = {tenant} \
+             GROUP BY tenant_id, hour, affiliate_id, campaign_id",
+            sums = counter_sums(),
+        ))
+        .await?;
+        // The tenant's zone is UTC: a day is `hour / 86400`.
+        let day = local_day_sql("hour", &[]);
+        conn.execute(&format!(
+            "INSERT INTO stats_daily (tenant_id, day, affiliate_id, campaign_id, {counters}) \
+             SELECT tenant_id, {day}, affiliate_id, campaign_id, {sums} FROM stats_hourly_coarse \
+             WHERE tenant_id = {tenant} GROUP BY tenant_id, {day}, affiliate_id, campaign_id",
+            sums = counter_sums(),
+        ))
+        .await?;
         eprintln!("  rollup rows in {:?}", started.elapsed());
         conn.execute("COMMIT").await?;
         conn.execute("ANALYZE").await?;
-        let window =
-            format!("tenant_id = {tenant} AND hour >= {} AND hour < {now}", now - REPORT_DAYS * 86_400);
+        let from = now - REPORT_DAYS * 86_400;
+        let window = format!("tenant_id = {tenant} AND hour >= {from} AND hour < {now}");
         let total =
             conn.count(&format!("SELECT COUNT(*) FROM stats_hourly WHERE tenant_id = {tenant}")).await?;
         let in_window = conn.count(&format!("SELECT COUNT(*) FROM stats_hourly WHERE {window}")).await?;
-        let plan = conn.plan(&format!("SELECT * FROM stats_hourly WHERE {window}")).await?;
-        Ok((total, in_window, plan))
+        // What the timed report reads: whole days from the daily rows, the partial first and
+        // last days from the coarse hourly ones.
+        let (first_day, end_day) = (from.div_euclid(86_400) + 1, now.div_euclid(86_400));
+        let days = format!("tenant_id = {tenant} AND day >= {first_day} AND day < {end_day}");
+        let edges = format!(
+            "tenant_id = {tenant} AND ((hour >= {from} AND hour < {}) OR (hour >= {} AND hour < {now}))",
+            first_day * 86_400,
+            end_day * 86_400
+        );
+        let coarse = conn.count(&format!("SELECT COUNT(*) FROM stats_daily WHERE {days}")).await?
+            + conn.count(&format!("SELECT COUNT(*) FROM stats_hourly_coarse WHERE {edges}")).await?;
+        let plan = conn.plan(&format!("SELECT * FROM stats_daily WHERE {days}")).await?;
+        Ok((total, in_window, coarse, plan))
     }
 
     /// Temporary tables the bulk statements join on: the tenant's links (with their
@@ -461,7 +498,8 @@ impl StatsOutcome {
             md,
             "| stats | seeded tenant: {} clicks, {} conversions over {HISTORY_DAYS} days; {AFFILIATES} affiliates, \
              {CAMPAIGNS} campaigns, {} links, {SUB_IDS} sub1 values, {} countries, {} user agents | bulk SQL seeding \
-             (clicks, conversions, credits, rollups) | {:.1} s; {} rollup rows, {} in the last {REPORT_DAYS} days | |",
+             (clicks, conversions, credits, rollups) | {:.1} s; {} detailed rollup rows, {} in the last {REPORT_DAYS} days; \
+             the report reads {} coarse rows | |",
             thousands(self.clicks as u64),
             thousands(self.conversions as u64),
             AFFILIATES * LINKS_PER_AFFILIATE,
@@ -470,6 +508,7 @@ impl StatsOutcome {
             self.seed_time.as_secs_f64(),
             thousands(self.rollup_rows as u64),
             thousands(self.rollup_rows_in_window as u64),
+            thousands(self.coarse_rows_in_window as u64),
         );
         let _ = writeln!(
             md,
@@ -483,7 +522,7 @@ impl StatsOutcome {
         );
         let _ = writeln!(
             md,
-            "| stats | | the read's plan (`stats_hourly` rows of the {REPORT_DAYS} days) | `{}` | |",
+            "| stats | | the read's plan (`stats_daily` rows of the whole days) | `{}` | |",
             self.plan.replace('|', "\\|").replace('`', "'")
         );
     }

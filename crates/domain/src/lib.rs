@@ -21,6 +21,7 @@ pub mod reconcile;
 pub mod reporting;
 pub mod role;
 pub mod stats_changes;
+pub mod stats_sources;
 pub mod stats_window;
 pub mod status;
 pub mod url_template;

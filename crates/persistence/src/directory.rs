@@ -215,11 +215,19 @@ impl Directory<'_> {
         if let Some(name) = name {
             row.name = Set(name);
         }
-        if let Some(zone) = time_zone {
+        let current = self.tenant(scope.tenant()).await?;
+        let moved = time_zone.filter(|zone| zone.name() != current.time_zone);
+        if let Some(zone) = moved {
             row.time_zone = Set(zone.name().to_owned());
         }
         if row.is_changed() {
-            row.update(self.db.writer()).await?;
+            let txn = self.db.writer().begin().await?;
+            // The daily report rows are kept by local day: they move with the zone.
+            if let Some(zone) = moved {
+                crate::rollups::rebuild_daily(&txn, self.db.backend(), scope.tenant(), zone).await?;
+            }
+            row.update(&txn).await?;
+            txn.commit().await?;
         }
         self.tenant(scope.tenant()).await
     }

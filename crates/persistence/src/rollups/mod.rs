@@ -1,30 +1,35 @@
-//! Reporting rollups: hourly counters per dimension key (`stats_hourly`) and the visitors seen
-//! per link and UTC day (`stats_visitor_days`, for unique clicks), written in the very
+//! Reporting rollups: hourly counters per dimension key (`stats_hourly`), the same summed per
+//! hour and per local day by affiliate and campaign ([`coarse`]), and the visitors seen per
+//! link and UTC day (`stats_visitor_days`, for unique clicks), written in the very
 //! transactions that write clicks ([`crate::click_rows`]) and conversions
-//! ([`crate::conversions`]), and the tenant-scoped read behind `stats`.
+//! ([`crate::conversions`]); and the tenant-scoped read behind `stats` ([`read`]).
 //!
 //! What counts is decided in `clickledger_domain::reporting`; this module only turns its
 //! counters into rows. Each amount is stored as two exact integers, whole units and millionths,
 //! so the upsert can add them in SQL on both databases over the whole range a postback may
 //! carry (see the migration `m20261206_000009_stats_rollups`).
 
+mod coarse;
+mod read;
+
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use clickledger_domain::ids::{AffiliateId, CampaignId, TenantId, TrackingLinkId};
-use clickledger_domain::reporting::{
-    self, Counters, Device, Dimension, HourlyRow, RowKey, StatsInput, StatsReport, StatsRequest,
-};
+use clickledger_domain::reporting::{self, Counters, Device, RowKey};
+use clickledger_migration::m20261207_000024_coarse_rollups::COUNTERS;
 use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
 use sqlx::{PgConnection, Postgres, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
+pub(crate) use self::coarse::rebuild_daily;
+use self::coarse::{Coarse, Zones};
+pub use self::read::Stats;
 use crate::conversions::{ClickRow, Conversion, ConversionEvent};
 use crate::db::sqlx_error;
-use crate::entities::tenants;
 use crate::tracking::NewClick;
-use crate::{Backend, Db, Error, Result, Scope, Viewer};
+use crate::{Backend, Result};
 
 /// Millionths per unit: amounts are kept at six places.
 const MICROS: i64 = 1_000_000;
@@ -51,24 +56,6 @@ const KEY_COLUMNS: [&str; 17] = [
     "source",
     "creative",
     "landing_page",
-];
-const COUNTER_COLUMNS: [&str; 16] = [
-    "clicks",
-    "unique_clicks",
-    "registrations",
-    "ftds",
-    "deposits",
-    "chargebacks",
-    "ftd_amount_units",
-    "ftd_amount_micros",
-    "deposit_amount_units",
-    "deposit_amount_micros",
-    "net_revenue_units",
-    "net_revenue_micros",
-    "lots_units",
-    "lots_micros",
-    "commission_units",
-    "commission_micros",
 ];
 
 /// A value bound to a rollup statement, on whichever connection runs it.
@@ -156,54 +143,98 @@ impl Deltas {
         self.0.entry((tenant, hour, key)).or_default().add(counters);
     }
 
+    /// The tenants whose rows change, each once.
+    fn tenants(&self) -> Vec<TenantId> {
+        let mut tenants: Vec<TenantId> = self.0.keys().map(|(tenant, _, _)| *tenant).collect();
+        tenants.sort_by_key(|t| t.uuid());
+        tenants.dedup();
+        tenants
+    }
+
     async fn write(self, txn: &DatabaseTransaction, backend: Backend) -> Result<()> {
-        for sql in self.statements(backend)? {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let zones = coarse::zones_in(txn, backend, &self.tenants()).await?;
+        for sql in self.statements(backend, &zones)? {
             let values: Vec<Value> = sql.params.into_iter().map(Value::from).collect();
             txn.execute_raw(Statement::from_sql_and_values(db_backend(backend), sql.text, values)).await?;
         }
         Ok(())
     }
 
-    fn statements(self, backend: Backend) -> Result<Vec<Sql>> {
+    /// The upserts of the detailed rows, then of the coarse ones.
+    fn statements(self, backend: Backend, zones: &Zones) -> Result<Vec<Sql>> {
+        let mut coarse = Coarse::default();
+        for ((tenant, hour, key), counters) in &self.0 {
+            coarse.add(*tenant, *hour, key, counters, zones)?;
+        }
         let mut rows: Vec<_> = self.0.into_iter().collect();
         // Every writer (click batches, postback batches, other replicas) touches rows in one
         // order, so concurrent upserts on PostgreSQL wait for each other instead of deadlocking.
         rows.sort_by(|((t1, h1, k1), _), ((t2, h2, k2), _)| {
             (t1.uuid(), h1, sort_key(k1)).cmp(&(t2.uuid(), h2, sort_key(k2)))
         });
-        let columns: Vec<&str> = KEY_COLUMNS.iter().chain(COUNTER_COLUMNS.iter()).copied().collect();
-        let updates: Vec<String> =
-            COUNTER_COLUMNS.iter().map(|c| format!("{c} = stats_hourly.{c} + excluded.{c}")).collect();
-        let mut statements = Vec::new();
-        for chunk in rows.chunks(HOURLY_ROWS_PER_STATEMENT) {
-            let mut params = Vec::with_capacity(chunk.len() * columns.len());
-            for ((tenant, hour, key), counters) in chunk {
-                params.push(Param::Uuid(tenant.uuid()));
-                params.push(Param::Int(*hour));
-                params.push(id_or_nil(key.affiliate.map(|id| id.uuid())));
-                params.push(id_or_nil(key.campaign.map(|id| id.uuid())));
-                params.push(id_or_nil(key.link.map(|id| id.uuid())));
-                params.extend(key.subs.iter().map(|s| Param::Text(s.clone())));
-                params.push(Param::Text(key.country.clone()));
-                params.push(Param::Text(key.device.device_type.clone()));
-                params.push(Param::Text(key.device.os.clone()));
-                params.push(Param::Text(key.device.browser.clone()));
-                params.push(Param::Text(key.source.clone()));
-                params.push(Param::Text(key.creative.clone()));
-                params.push(Param::Text(key.landing_page.clone()));
-                params.extend(counter_params(counters)?.into_iter().map(Param::Int));
-            }
-            let text = format!(
-                "INSERT INTO stats_hourly ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}",
-                columns.join(", "),
-                placeholders(backend, chunk.len(), columns.len()),
-                KEY_COLUMNS.join(", "),
-                updates.join(", ")
-            );
-            statements.push(Sql { text, params });
-        }
+        let rows = rows
+            .into_iter()
+            .map(|((tenant, hour, key), counters)| {
+                let mut params = vec![
+                    Param::Uuid(tenant.uuid()),
+                    Param::Int(hour),
+                    id_or_nil(key.affiliate.map(|id| id.uuid())),
+                    id_or_nil(key.campaign.map(|id| id.uuid())),
+                    id_or_nil(key.link.map(|id| id.uuid())),
+                ];
+                params.extend(key.subs.into_iter().map(Param::Text));
+                params.extend(
+                    [
+                        key.country,
+                        key.device.device_type,
+                        key.device.os,
+                        key.device.browser,
+                        key.source,
+                        key.creative,
+                        key.landing_page,
+                    ]
+                    .into_iter()
+                    .map(Param::Text),
+                );
+                (params, counters)
+            })
+            .collect();
+        let mut statements = upserts(backend, "stats_hourly", &KEY_COLUMNS, rows)?;
+        statements.extend(coarse.statements(backend)?);
         Ok(statements)
     }
+}
+
+/// Multi-row upserts into a rollup table: each row's key parameters (in `key_columns` order)
+/// and the counters it adds.
+fn upserts(
+    backend: Backend,
+    table: &str,
+    key_columns: &[&str],
+    rows: Vec<(Vec<Param>, Counters)>,
+) -> Result<Vec<Sql>> {
+    let columns: Vec<&str> = key_columns.iter().chain(COUNTERS.iter()).copied().collect();
+    let updates: Vec<String> = COUNTERS.iter().map(|c| format!("{c} = {table}.{c} + excluded.{c}")).collect();
+    let mut statements = Vec::new();
+    for chunk in rows.chunks(HOURLY_ROWS_PER_STATEMENT) {
+        let mut params = Vec::with_capacity(chunk.len() * columns.len());
+        for (key, counters) in chunk {
+            params.extend(key.iter().cloned());
+            params.extend(counter_params(counters)?.into_iter().map(Param::Int));
+        }
+        let text = format!(
+            "INSERT INTO {table} ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}",
+            columns.join(", "),
+            placeholders(backend, chunk.len(), columns.len()),
+            key_columns.join(", "),
+            updates.join(", ")
+        );
+        statements.push(Sql { text, params });
+    }
+    Ok(statements)
 }
 
 /// A row key as a tuple that orders.
@@ -361,7 +392,9 @@ pub(crate) async fn record_clicks_sqlite(conn: &mut SqliteConnection, clicks: &[
             new_days.insert(returned_day(row).map_err(sqlx_error)?);
         }
     }
-    for sql in click_deltas(clicks, new_days).statements(Backend::Sqlite)? {
+    let deltas = click_deltas(clicks, new_days);
+    let zones = coarse::zones_sqlite(conn, &deltas.tenants()).await?;
+    for sql in deltas.statements(Backend::Sqlite, &zones)? {
         bind_sqlite(sqlx::query(audited(&sql.text)), &sql.params)
             .execute(&mut *conn)
             .await
@@ -385,13 +418,22 @@ pub(crate) async fn record_clicks_postgres(conn: &mut PgConnection, clicks: &[&N
             new_days.insert(returned_day(row).map_err(sqlx_error)?);
         }
     }
-    for sql in click_deltas(clicks, new_days).statements(Backend::Postgres)? {
+    let deltas = click_deltas(clicks, new_days);
+    let zones = coarse::zones_postgres(conn, &deltas.tenants()).await?;
+    for sql in deltas.statements(Backend::Postgres, &zones)? {
         bind_postgres(sqlx::query(audited(&sql.text)), &sql.params)
             .execute(&mut *conn)
             .await
             .map_err(sqlx_error)?;
     }
     Ok(())
+}
+
+fn param(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_owned(),
+        Backend::Postgres => format!("${n}"),
+    }
 }
 
 fn db_backend(backend: Backend) -> DbBackend {
@@ -587,156 +629,13 @@ pub(crate) async fn record_relinked(
     deltas.write(txn, backend).await
 }
 
-/// The `stats` read: rollup rows of the scope's tenant (an affiliate's own only), grouped and
-/// paged by the domain's rules.
-pub struct Stats<'a> {
-    db: &'a Db,
-    scope: Scope,
-}
-
-impl<'a> Stats<'a> {
-    pub fn scoped(db: &'a Db, scope: Scope) -> Self {
-        Stats { db, scope }
-    }
-
-    /// Validates the input (the tenant's time zone by default) and answers it.
-    pub async fn report(&self, input: StatsInput) -> Result<StatsReport> {
-        let request = StatsRequest::parse(input, self.zone().await?)?;
-        let rows = self.rows(&request).await?;
-        Ok(reporting::aggregate(rows, &request))
-    }
-
-    async fn zone(&self) -> Result<chrono_tz::Tz> {
-        use sea_orm::EntityTrait;
-        let tenant = tenants::Entity::find_by_id(self.scope.tenant().uuid())
-            .one(self.db.reader())
-            .await?
-            .ok_or(Error::NotFound)?;
-        tenant.time_zone.parse().map_err(|_| Error::Corrupt(format!("time zone `{}`", tenant.time_zone)))
-    }
-
-    /// The hourly rows of the request's whole hours, the viewer's own only; filters on stored
-    /// columns are applied here too (the domain applies every filter again, time ones included).
-    async fn rows(&self, request: &StatsRequest) -> Result<Vec<HourlyRow>> {
-        let backend = self.db.backend();
-        let (from, to) = request.hours();
-        let mut values: Vec<Value> =
-            vec![self.scope.tenant().uuid().into(), from.timestamp().into(), to.timestamp().into()];
-        let mut sql = format!(
-            "SELECT hour, affiliate_id, campaign_id, link_id, sub1, sub2, sub3, sub4, sub5, country, device_type, \
-             os, browser, {}, source, creative, landing_page FROM stats_hourly WHERE tenant_id = {} AND hour >= {} AND hour < {}",
-            COUNTER_COLUMNS.join(", "),
-            param(backend, 1),
-            param(backend, 2),
-            param(backend, 3)
-        );
-        if let Viewer::Affiliate(affiliate) = self.scope.viewer() {
-            values.push(affiliate.uuid().into());
-            sql.push_str(&format!(" AND affiliate_id = {}", param(backend, values.len())));
-        }
-        for (dimension, wanted) in &request.filters {
-            let Some((column, stored)) = stored_values(*dimension, wanted) else { continue };
-            if stored.is_empty() {
-                // Nothing stored can match (IDs of another kind, or malformed).
-                return Ok(Vec::new());
-            }
-            let mut slots = Vec::with_capacity(stored.len());
-            for value in stored {
-                values.push(value);
-                slots.push(param(backend, values.len()));
-            }
-            sql.push_str(&format!(" AND {column} IN ({})", slots.join(", ")));
-        }
-        let statement = Statement::from_sql_and_values(db_backend(backend), sql, values);
-        let rows = self.db.reader().query_all_raw(statement).await?;
-        rows.iter().map(hourly_row).collect()
-    }
-}
-
-/// A filter on a stored column: the column and its values as stored (`""` and the nil UUID
-/// for "no value"). `None` for the time dimensions, which are computed, not stored.
-fn stored_values(dimension: Dimension, wanted: &[String]) -> Option<(&'static str, Vec<Value>)> {
-    fn ids<T: std::str::FromStr>(wanted: &[String], uuid: fn(T) -> Uuid) -> Vec<Value> {
-        wanted
-            .iter()
-            .filter_map(
-                |raw| if raw.is_empty() { Some(Uuid::nil()) } else { raw.parse::<T>().ok().map(uuid) },
-            )
-            .map(Value::from)
-            .collect()
-    }
-    let text = || wanted.iter().map(|v| Value::from(v.clone())).collect::<Vec<_>>();
-    Some(match dimension {
-        Dimension::Affiliate => ("affiliate_id", ids::<AffiliateId>(wanted, |id| id.uuid())),
-        Dimension::Campaign => ("campaign_id", ids::<CampaignId>(wanted, |id| id.uuid())),
-        Dimension::Link => ("link_id", ids::<TrackingLinkId>(wanted, |id| id.uuid())),
-        Dimension::Sub1 => ("sub1", text()),
-        Dimension::Sub2 => ("sub2", text()),
-        Dimension::Sub3 => ("sub3", text()),
-        Dimension::Sub4 => ("sub4", text()),
-        Dimension::Sub5 => ("sub5", text()),
-        Dimension::Country => ("country", text()),
-        Dimension::DeviceType => ("device_type", text()),
-        Dimension::Os => ("os", text()),
-        Dimension::Browser => ("browser", text()),
-        Dimension::Source => ("source", text()),
-        Dimension::Creative => ("creative", text()),
-        Dimension::LandingPage => ("landing_page", text()),
-        Dimension::Hour | Dimension::Day | Dimension::Month => return None,
-    })
-}
-
-fn param(backend: Backend, n: usize) -> String {
-    match backend {
-        Backend::Sqlite => "?".to_owned(),
-        Backend::Postgres => format!("${n}"),
-    }
-}
-
-fn hourly_row(row: &sea_orm::QueryResult) -> Result<HourlyRow> {
-    let id = |i: usize| -> Result<Option<Uuid>> {
-        let id: Uuid = row.try_get_by_index(i)?;
-        Ok((!id.is_nil()).then_some(id))
-    };
-    let text = |i: usize| -> Result<String> { Ok(row.try_get_by_index(i)?) };
-    let int = |i: usize| -> Result<i64> { Ok(row.try_get_by_index(i)?) };
-    let hour: i64 = row.try_get_by_index(0)?;
-    let hour =
-        Utc.timestamp_opt(hour, 0).single().ok_or_else(|| Error::Corrupt(format!("stats hour {hour}")))?;
-    Ok(HourlyRow {
-        hour,
-        key: RowKey {
-            affiliate: id(1)?.map(AffiliateId::from_uuid),
-            campaign: id(2)?.map(CampaignId::from_uuid),
-            link: id(3)?.map(TrackingLinkId::from_uuid),
-            subs: [text(4)?, text(5)?, text(6)?, text(7)?, text(8)?],
-            country: text(9)?,
-            device: Device { device_type: text(10)?, os: text(11)?, browser: text(12)? },
-            source: text(29)?,
-            creative: text(30)?,
-            landing_page: text(31)?,
-        },
-        counters: Counters {
-            clicks: int(13)?,
-            unique_clicks: int(14)?,
-            registrations: int(15)?,
-            ftds: int(16)?,
-            deposits: int(17)?,
-            chargebacks: int(18)?,
-            ftd_amount: join(int(19)?, int(20)?),
-            deposit_amount: join(int(21)?, int(22)?),
-            net_revenue: join(int(23)?, int(24)?),
-            lots: join(int(25)?, int(26)?),
-            commission: join(int(27)?, int(28)?),
-        },
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use clickledger_domain::reporting::StatsInput;
     use clickledger_domain::stats_window::StatsWindow;
 
     use super::*;
+    use crate::{Scope, Viewer};
 
     #[test]
     fn amounts_split_and_join_exactly_across_the_whole_postback_range() {
