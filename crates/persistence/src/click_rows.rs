@@ -119,6 +119,7 @@ async fn insert_sqlite(db: &Db, batch: &[NewClick]) -> Result<()> {
         }
     }
     let new: Vec<&NewClick> = batch.iter().filter(|c| inserted.contains(&c.click_id)).collect();
+    #[cfg(not(feature = "bench-without-click-rollups"))]
     crate::rollups::record_clicks_sqlite(&mut tx, &new).await?;
     tx.commit().await.map_err(sqlx_error)
 }
@@ -155,6 +156,7 @@ async fn insert_postgres(db: &Db, batch: &[NewClick]) -> Result<()> {
         inserted.insert(row.try_get::<String, _>(0).map_err(sqlx_error)?);
     }
     let new: Vec<&NewClick> = batch.iter().filter(|c| inserted.contains(&c.click_id)).collect();
+    #[cfg(not(feature = "bench-without-click-rollups"))]
     crate::rollups::record_clicks_postgres(&mut tx, &new).await?;
     tx.commit().await.map_err(sqlx_error)
 }
