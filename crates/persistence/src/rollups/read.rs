@@ -69,16 +69,20 @@ impl<'a> Stats<'a> {
         let tenant_zone = self.zone().await?;
         let request = StatsRequest::parse(input, tenant_zone)?;
         let plan = request.plan(tenant_zone);
-        let mut rows = Vec::new();
-        for (from, to) in &plan.hours {
-            rows.extend(
-                self.rows(&request, &Source::hourly(plan.grain), from.timestamp(), to.timestamp()).await?,
-            );
-        }
+        let mut reads: Vec<(Source, i64, i64)> = plan
+            .hours
+            .iter()
+            .map(|(from, to)| (Source::hourly(plan.grain), from.timestamp(), to.timestamp()))
+            .collect();
         if let Some((first, end)) = plan.days {
-            rows.extend(self.rows(&request, &Source::daily(tenant_zone), first, end).await?);
+            reads.push((Source::daily(tenant_zone), first, end));
         }
-        Ok(reporting::aggregate(rows, &request))
+        // The partial days and the whole ones are read side by side, on separate readers.
+        let parts = futures_util::future::try_join_all(
+            reads.iter().map(|(source, from, to)| self.rows(&request, source, *from, *to)),
+        )
+        .await?;
+        Ok(reporting::aggregate(parts.into_iter().flatten(), &request))
     }
 
     async fn zone(&self) -> Result<chrono_tz::Tz> {
