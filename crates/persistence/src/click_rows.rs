@@ -120,7 +120,7 @@ async fn insert_sqlite(db: &Db, batch: &[NewClick]) -> Result<()> {
     }
     let new: Vec<&NewClick> = batch.iter().filter(|c| inserted.contains(&c.click_id)).collect();
     #[cfg(not(feature = "bench-without-click-rollups"))]
-    crate::rollups::record_clicks_sqlite(&mut tx, &new).await?;
+    crate::rollups::record_clicks(&mut *tx, &new).await?;
     tx.commit().await.map_err(sqlx_error)
 }
 
@@ -157,7 +157,7 @@ async fn insert_postgres(db: &Db, batch: &[NewClick]) -> Result<()> {
     }
     let new: Vec<&NewClick> = batch.iter().filter(|c| inserted.contains(&c.click_id)).collect();
     #[cfg(not(feature = "bench-without-click-rollups"))]
-    crate::rollups::record_clicks_postgres(&mut tx, &new).await?;
+    crate::rollups::record_clicks(&mut *tx, &new).await?;
     tx.commit().await.map_err(sqlx_error)
 }
 

@@ -17,11 +17,9 @@ use clickledger_domain::reporting::{Counters, RowKey};
 use clickledger_domain::stats_sources::{local_day, offsets_by_hour};
 use clickledger_migration::m20261207_000024_coarse_rollups::{COUNTERS, counter_sums, local_day_sql};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, Value};
-use sqlx::{PgConnection, Row, SqliteConnection};
 use uuid::Uuid;
 
-use super::{Param, Sql, bind_postgres, bind_sqlite, db_backend, param, upserts};
-use crate::db::sqlx_error;
+use super::{ClickWriterConn, Param, Sql, db_backend, param, upserts};
 use crate::{Backend, Error, Result};
 
 /// The time zones of the tenants a write touches.
@@ -143,43 +141,16 @@ pub(super) async fn zones_in(
     zones_of(found)
 }
 
-pub(super) async fn zones_sqlite(conn: &mut SqliteConnection, tenants: &[TenantId]) -> Result<Zones> {
-    if tenants.is_empty() {
+/// The zones on the click writer's connection.
+pub(super) async fn zones_on<C: ClickWriterConn>(conn: &mut C, tenants: &[TenantId]) -> Result<Zones> {
+    let statements = zone_reads(C::BACKEND, tenants);
+    let Some((select, locks)) = statements.split_last().filter(|_| !tenants.is_empty()) else {
         return Ok(Zones::new());
-    }
-    let mut found = Vec::new();
-    for sql in zone_reads(Backend::Sqlite, tenants) {
-        let text = super::audited(&sql.text);
-        for row in
-            bind_sqlite(sqlx::query(text), &sql.params).fetch_all(&mut *conn).await.map_err(sqlx_error)?
-        {
-            found.push((row.try_get(0).map_err(sqlx_error)?, row.try_get(1).map_err(sqlx_error)?));
-        }
-    }
-    zones_of(found)
-}
-
-pub(super) async fn zones_postgres(conn: &mut PgConnection, tenants: &[TenantId]) -> Result<Zones> {
-    if tenants.is_empty() {
-        return Ok(Zones::new());
-    }
-    let statements = zone_reads(Backend::Postgres, tenants);
-    let Some((select, locks)) = statements.split_last() else { return Ok(Zones::new()) };
+    };
     for lock in locks {
-        bind_postgres(sqlx::query(super::audited(&lock.text)), &lock.params)
-            .execute(&mut *conn)
-            .await
-            .map_err(sqlx_error)?;
+        conn.execute(lock).await?;
     }
-    let rows = bind_postgres(sqlx::query(super::audited(&select.text)), &select.params)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(sqlx_error)?;
-    let found = rows
-        .iter()
-        .map(|row| Ok((row.try_get(0).map_err(sqlx_error)?, row.try_get(1).map_err(sqlx_error)?)))
-        .collect::<Result<Vec<_>>>()?;
-    zones_of(found)
+    zones_of(conn.fetch_zones(select).await?)
 }
 
 /// Rebuilds a tenant's daily rows in `zone` from its coarse hourly rows, in the transaction
@@ -252,25 +223,15 @@ mod tests {
         at: DateTime<Utc>,
     ) -> NewClick {
         NewClick {
-            click_id: format!("coarse-{n}"),
-            tenant_id: tenant,
-            link_id: TrackingLinkId::new(),
-            affiliate_id: affiliate,
-            campaign_id: campaign,
-            visitor_id: VisitorId::new(),
             new_visitor: true,
-            clicked_at: at,
-            ip: None,
-            user_agent: None,
-            referrer: None,
-            subs: [None, None, None, None, None],
-            source: None,
-            creative: None,
-            landing_page: None,
-            accept_language: None,
-            is_bot: false,
-            velocity: false,
             country: Some(["DE", "MT", "GB"][n % 3].to_owned()),
+            ..crate::rollups::tests::plain_click(
+                format!("coarse-{n}"),
+                tenant,
+                (TrackingLinkId::new(), affiliate, campaign),
+                VisitorId::new(),
+                at,
+            )
         }
     }
 

@@ -10,6 +10,7 @@
 //! carry (see the migration `m20261206_000009_stats_rollups`).
 
 mod coarse;
+mod raw;
 mod read;
 
 use std::collections::{HashMap, HashSet};
@@ -20,14 +21,13 @@ use clickledger_domain::reporting::{self, Counters, Device, RowKey};
 use clickledger_migration::m20261207_000024_coarse_rollups::COUNTERS;
 use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
-use sqlx::{PgConnection, Postgres, Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 pub(crate) use self::coarse::rebuild_daily;
 use self::coarse::{Coarse, Zones};
+pub(crate) use self::raw::ClickWriterConn;
 pub use self::read::Stats;
 use crate::conversions::{ClickRow, Conversion, ConversionEvent};
-use crate::db::sqlx_error;
 use crate::tracking::NewClick;
 use crate::{Backend, Result};
 
@@ -60,7 +60,7 @@ const KEY_COLUMNS: [&str; 17] = [
 
 /// A value bound to a rollup statement, on whichever connection runs it.
 #[derive(Debug, Clone)]
-enum Param {
+pub(crate) enum Param {
     Uuid(Uuid),
     Int(i64),
     Text(String),
@@ -79,7 +79,7 @@ impl From<Param> for Value {
 }
 
 /// One statement with its parameters, `?` or `$n` as the backend wants.
-struct Sql {
+pub(crate) struct Sql {
     text: String,
     params: Vec<Param>,
 }
@@ -250,7 +250,7 @@ fn sort_key(key: &RowKey) -> impl Ord + '_ {
 }
 
 /// A visitor's day on a link: the click that adds it is a unique click.
-type VisitorDay = (Uuid, i64, Uuid, Uuid);
+pub(crate) type VisitorDay = (Uuid, i64, Uuid, Uuid);
 
 fn visitor_day(click: &NewClick) -> VisitorDay {
     (
@@ -333,98 +333,19 @@ fn returning_days(clicks: &[&NewClick]) -> Vec<(VisitorDay, DateTime<Utc>)> {
     days.into_iter().collect()
 }
 
-/// Our own statement texts: fixed column names and placeholders, never input.
-fn audited(text: &str) -> sqlx::AssertSqlSafe<String> {
-    sqlx::AssertSqlSafe(text.to_owned())
-}
-
-fn bind_sqlite<'q>(
-    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
-    params: &'q [Param],
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
-    for param in params {
-        query = match param {
-            Param::Uuid(id) => query.bind(id),
-            Param::Int(n) => query.bind(n),
-            Param::Text(text) => query.bind(text.as_str()),
-            Param::Time(at) => query.bind(at),
-        };
-    }
-    query
-}
-
-fn bind_postgres<'q>(
-    mut query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
-    params: &'q [Param],
-) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-    for param in params {
-        query = match param {
-            Param::Uuid(id) => query.bind(id),
-            Param::Int(n) => query.bind(n),
-            Param::Text(text) => query.bind(text.as_str()),
-            Param::Time(at) => query.bind(at),
-        };
-    }
-    query
-}
-
-fn returned_day<R: Row>(row: &R) -> std::result::Result<VisitorDay, sqlx::Error>
-where
-    for<'r> Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    usize: sqlx::ColumnIndex<R>,
-{
-    Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?))
-}
-
-/// Rollups of clicks just inserted on SQLite, in the click writer's transaction.
-pub(crate) async fn record_clicks_sqlite(conn: &mut SqliteConnection, clicks: &[&NewClick]) -> Result<()> {
+/// Rollups of clicks just inserted, in the click writer's transaction.
+pub(crate) async fn record_clicks<C: ClickWriterConn>(conn: &mut C, clicks: &[&NewClick]) -> Result<()> {
     if clicks.is_empty() {
         return Ok(());
     }
     let mut new_days = HashSet::new();
-    for sql in visitor_day_inserts(Backend::Sqlite, &returning_days(clicks)) {
-        let rows = bind_sqlite(sqlx::query(audited(&sql.text)), &sql.params)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(sqlx_error)?;
-        for row in &rows {
-            new_days.insert(returned_day(row).map_err(sqlx_error)?);
-        }
+    for sql in visitor_day_inserts(C::BACKEND, &returning_days(clicks)) {
+        new_days.extend(conn.fetch_days(&sql).await?);
     }
     let deltas = click_deltas(clicks, new_days);
-    let zones = coarse::zones_sqlite(conn, &deltas.tenants()).await?;
-    for sql in deltas.statements(Backend::Sqlite, &zones)? {
-        bind_sqlite(sqlx::query(audited(&sql.text)), &sql.params)
-            .execute(&mut *conn)
-            .await
-            .map_err(sqlx_error)?;
-    }
-    Ok(())
-}
-
-/// Rollups of clicks just inserted on PostgreSQL, in the click writer's transaction.
-pub(crate) async fn record_clicks_postgres(conn: &mut PgConnection, clicks: &[&NewClick]) -> Result<()> {
-    if clicks.is_empty() {
-        return Ok(());
-    }
-    let mut new_days = HashSet::new();
-    for sql in visitor_day_inserts(Backend::Postgres, &returning_days(clicks)) {
-        let rows = bind_postgres(sqlx::query(audited(&sql.text)), &sql.params)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(sqlx_error)?;
-        for row in &rows {
-            new_days.insert(returned_day(row).map_err(sqlx_error)?);
-        }
-    }
-    let deltas = click_deltas(clicks, new_days);
-    let zones = coarse::zones_postgres(conn, &deltas.tenants()).await?;
-    for sql in deltas.statements(Backend::Postgres, &zones)? {
-        bind_postgres(sqlx::query(audited(&sql.text)), &sql.params)
-            .execute(&mut *conn)
-            .await
-            .map_err(sqlx_error)?;
+    let zones = coarse::zones_on(conn, &deltas.tenants()).await?;
+    for sql in deltas.statements(C::BACKEND, &zones)? {
+        conn.execute(&sql).await?;
     }
     Ok(())
 }
@@ -630,7 +551,7 @@ pub(crate) async fn record_relinked(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use clickledger_domain::reporting::StatsInput;
     use clickledger_domain::stats_window::StatsWindow;
 
@@ -661,7 +582,7 @@ mod tests {
     }
 
     /// A returning visitor's click on `link` with nothing else known of it.
-    fn plain_click(
+    pub(crate) fn plain_click(
         click_id: String,
         tenant: TenantId,
         (link, affiliate, campaign): (TrackingLinkId, AffiliateId, CampaignId),
