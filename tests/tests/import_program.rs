@@ -159,8 +159,8 @@ async fn imported_plans_pay_live_deposits_and_history_shows_but_books_nothing() 
     assert_eq!(commission_of(&tenant, &p005).await, Decimal::new(60, 0));
     assert_eq!(booked(&tenant).await.len(), 2);
 
-    // A replayed postback of an old transaction is refused as a conflict with its history
-    // row: never a second conversion.
+    // A replayed postback of an old transaction is a duplicate of its history row: answered
+    // as one (200, `duplicate`), never a second conversion, no commission.
     let (status, replay) = tenant
         .postback(&[
             ("player_id", "p-001"),
@@ -170,8 +170,8 @@ async fn imported_plans_pay_live_deposits_and_history_shows_but_books_nothing() 
             ("currency", "EUR"),
         ])
         .await;
-    assert_eq!(status, 409, "{replay}");
-    assert_eq!(replay["error"]["code"], "CONFLICT", "{replay}");
+    assert_eq!(status, 200, "{replay}");
+    assert_eq!(replay["duplicate"], true, "{replay}");
     let listed = conversions(&tenant).await;
     assert_eq!(listed.iter().filter(|c| c["txnId"] == "old-ftd-1").count(), 1, "{listed:?}");
     assert_eq!(booked(&tenant).await.len(), 2);
