@@ -222,11 +222,13 @@ impl Directory<'_> {
         }
         if row.is_changed() {
             let txn = self.db.writer().begin().await?;
+            // The row first: a postback's transaction locks it before it takes the rollups'
+            // shared lock, so taking the rollups' lock first here could deadlock with one.
+            row.update(&txn).await?;
             // The daily report rows are kept by local day: they move with the zone.
             if let Some(zone) = moved {
                 crate::rollups::rebuild_daily(&txn, self.db.backend(), scope.tenant(), zone).await?;
             }
-            row.update(&txn).await?;
             txn.commit().await?;
         }
         self.tenant(scope.tenant()).await

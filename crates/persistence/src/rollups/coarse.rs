@@ -5,8 +5,11 @@
 //! The daily key depends on the tenant's time zone, so a writer reads the zone in its own
 //! transaction and a zone change rebuilds the tenant's daily rows in its. On PostgreSQL the two
 //! meet on an advisory lock per tenant (writers share it, the rebuild holds it alone): a writer
-//! that read the old zone commits before the rebuild reads the hourly rows, and one that starts
-//! during the rebuild waits, then reads the new zone. SQLite has one writer at a time.
+//! that read the old zone commits before the rebuild reads the hourly rows (whose daily rows
+//! the rebuild then replaces), and one that asks for the lock during the rebuild waits, then
+//! reads the new zone. The zone change updates the tenant row before it takes the lock, as a
+//! postback's transaction does (it reserves event numbers on that row first), so the two never
+//! wait for each other in a cycle. SQLite has one writer at a time.
 
 use std::collections::{BTreeMap, HashMap};
 
