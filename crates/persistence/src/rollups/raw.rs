@@ -23,20 +23,25 @@ fn audited(text: &str) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(text.to_owned())
 }
 
-/// Binds `params` in order, on whichever database `query` is for.
-macro_rules! bind_all {
-    ($query:expr, $params:expr) => {{
-        let mut query = $query;
-        for param in $params {
-            query = match param {
-                Param::Uuid(id) => query.bind(id),
-                Param::Int(n) => query.bind(n),
-                Param::Text(text) => query.bind(text.as_str()),
-                Param::Time(at) => query.bind(at),
-            };
-        }
-        query
-    }};
+/// `sql` with its parameters bound, in order.
+fn query<'q, DB>(sql: &'q Sql) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
+where
+    DB: sqlx::Database,
+    Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    chrono::DateTime<chrono::Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut query = sqlx::query::<DB>(audited(&sql.text));
+    for param in &sql.params {
+        query = match param {
+            Param::Uuid(id) => query.bind(*id),
+            Param::Int(n) => query.bind(*n),
+            Param::Text(text) => query.bind(text.as_str()),
+            Param::Time(at) => query.bind(*at),
+        };
+    }
+    query
 }
 
 fn day_of<R: Row>(row: &R) -> std::result::Result<VisitorDay, sqlx::Error>
@@ -57,58 +62,29 @@ where
     Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
-impl ClickWriterConn for SqliteConnection {
-    const BACKEND: Backend = Backend::Sqlite;
+/// The connection's one implementation, for each database: only the types differ.
+macro_rules! click_writer_conn {
+    ($conn:ty, $database:ty, $backend:expr) => {
+        impl ClickWriterConn for $conn {
+            const BACKEND: Backend = $backend;
 
-    async fn execute(&mut self, sql: &Sql) -> Result<()> {
-        bind_all!(sqlx::query::<Sqlite>(audited(&sql.text)), &sql.params)
-            .execute(&mut *self)
-            .await
-            .map_err(sqlx_error)?;
-        Ok(())
-    }
+            async fn execute(&mut self, sql: &Sql) -> Result<()> {
+                query::<$database>(sql).execute(&mut *self).await.map_err(sqlx_error)?;
+                Ok(())
+            }
 
-    async fn fetch_days(&mut self, sql: &Sql) -> Result<Vec<VisitorDay>> {
-        let rows = bind_all!(sqlx::query::<Sqlite>(audited(&sql.text)), &sql.params)
-            .fetch_all(&mut *self)
-            .await
-            .map_err(sqlx_error)?;
-        rows.iter().map(|row| day_of(row).map_err(sqlx_error)).collect()
-    }
+            async fn fetch_days(&mut self, sql: &Sql) -> Result<Vec<VisitorDay>> {
+                let rows = query::<$database>(sql).fetch_all(&mut *self).await.map_err(sqlx_error)?;
+                rows.iter().map(|row| day_of(row).map_err(sqlx_error)).collect()
+            }
 
-    async fn fetch_zones(&mut self, sql: &Sql) -> Result<Vec<(Uuid, String)>> {
-        let rows = bind_all!(sqlx::query::<Sqlite>(audited(&sql.text)), &sql.params)
-            .fetch_all(&mut *self)
-            .await
-            .map_err(sqlx_error)?;
-        rows.iter().map(|row| zone_of(row).map_err(sqlx_error)).collect()
-    }
+            async fn fetch_zones(&mut self, sql: &Sql) -> Result<Vec<(Uuid, String)>> {
+                let rows = query::<$database>(sql).fetch_all(&mut *self).await.map_err(sqlx_error)?;
+                rows.iter().map(|row| zone_of(row).map_err(sqlx_error)).collect()
+            }
+        }
+    };
 }
 
-impl ClickWriterConn for PgConnection {
-    const BACKEND: Backend = Backend::Postgres;
-
-    async fn execute(&mut self, sql: &Sql) -> Result<()> {
-        bind_all!(sqlx::query::<Postgres>(audited(&sql.text)), &sql.params)
-            .execute(&mut *self)
-            .await
-            .map_err(sqlx_error)?;
-        Ok(())
-    }
-
-    async fn fetch_days(&mut self, sql: &Sql) -> Result<Vec<VisitorDay>> {
-        let rows = bind_all!(sqlx::query::<Postgres>(audited(&sql.text)), &sql.params)
-            .fetch_all(&mut *self)
-            .await
-            .map_err(sqlx_error)?;
-        rows.iter().map(|row| day_of(row).map_err(sqlx_error)).collect()
-    }
-
-    async fn fetch_zones(&mut self, sql: &Sql) -> Result<Vec<(Uuid, String)>> {
-        let rows = bind_all!(sqlx::query::<Postgres>(audited(&sql.text)), &sql.params)
-            .fetch_all(&mut *self)
-            .await
-            .map_err(sqlx_error)?;
-        rows.iter().map(|row| zone_of(row).map_err(sqlx_error)).collect()
-    }
-}
+click_writer_conn!(SqliteConnection, Sqlite, Backend::Sqlite);
+click_writer_conn!(PgConnection, Postgres, Backend::Postgres);
