@@ -25,6 +25,10 @@ use uuid::Uuid;
 use super::{ClickWriterConn, Param, Sql, db_backend, param, upserts};
 use crate::{Backend, Error, Result};
 
+/// The arguments of the per-tenant advisory lock (see the module's note); `$1` is the
+/// tenant's UUID as text.
+const DAILY_LOCK: &str = "hashtext('stats_daily'), hashtext($1)";
+
 /// The time zones of the tenants a write touches.
 pub(super) type Zones = HashMap<TenantId, Tz>;
 
@@ -97,7 +101,7 @@ fn zone_reads(backend: Backend, tenants: &[TenantId]) -> Vec<Sql> {
     if backend == Backend::Postgres {
         for tenant in tenants {
             statements.push(Sql {
-                text: "SELECT pg_advisory_xact_lock_shared(hashtext('stats_daily'), hashtext($1))".to_owned(),
+                text: format!("SELECT pg_advisory_xact_lock_shared({DAILY_LOCK})"),
                 params: vec![Param::Text(tenant.uuid().to_string())],
             });
         }
@@ -168,7 +172,7 @@ pub(crate) async fn rebuild_daily(
         |text: String, values: Vec<Value>| Statement::from_sql_and_values(db_backend(backend), text, values);
     if backend == Backend::Postgres {
         txn.execute_raw(run(
-            "SELECT pg_advisory_xact_lock(hashtext('stats_daily'), hashtext($1))".to_owned(),
+            format!("SELECT pg_advisory_xact_lock({DAILY_LOCK})"),
             vec![tenant.uuid().to_string().into()],
         ))
         .await?;
