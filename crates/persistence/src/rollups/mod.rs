@@ -507,6 +507,19 @@ pub(crate) async fn record_added(txn: &DatabaseTransaction, backend: Backend, c:
     deltas.write(txn, backend).await
 }
 
+/// The changes that take back what `before` counted at `from` and add what `after` counts
+/// at `to`.
+fn replaced(before: &Conversion, from: RowKey, after: &Conversion, to: RowKey) -> Deltas {
+    let mut deltas = Deltas::default();
+    for (key, counters) in rows_of(before, from) {
+        deltas.add(before.tenant_id, before.occurred_at, key, &counters.negated());
+    }
+    for (key, counters) in rows_of(after, to) {
+        deltas.add(after.tenant_id, after.occurred_at, key, &counters);
+    }
+    deltas
+}
+
 /// A conversion's status moved forward: its rows lose what it counted before and gain what it
 /// counts now (a rejected conversion counts nothing; its commission is what its entries say).
 pub(crate) async fn record_status_change(
@@ -518,14 +531,7 @@ pub(crate) async fn record_status_change(
 ) -> Result<()> {
     let has_credits = !before.credits.is_empty();
     let origin = origin_of(txn, backend, before, has_credits, country, None).await?;
-    let mut deltas = Deltas::default();
-    for (key, counters) in rows_of(before, origin.clone()) {
-        deltas.add(before.tenant_id, before.occurred_at, key, &counters.negated());
-    }
-    for (key, counters) in rows_of(after, origin) {
-        deltas.add(after.tenant_id, after.occurred_at, key, &counters);
-    }
-    deltas.write(txn, backend).await
+    replaced(before, origin.clone(), after, origin).write(txn, backend).await
 }
 
 /// A conversion gained an origin after it was stored (a chargeback applied when its original
@@ -538,16 +544,9 @@ pub(crate) async fn record_relinked(
     after: &Conversion,
     country: Option<&str>,
 ) -> Result<()> {
-    let mut deltas = Deltas::default();
-    let origin = origin_of(txn, backend, before, !before.credits.is_empty(), country, None).await?;
-    for (key, counters) in rows_of(before, origin) {
-        deltas.add(before.tenant_id, before.occurred_at, key, &counters.negated());
-    }
-    let origin = origin_of(txn, backend, after, !after.credits.is_empty(), country, None).await?;
-    for (key, counters) in rows_of(after, origin) {
-        deltas.add(after.tenant_id, after.occurred_at, key, &counters);
-    }
-    deltas.write(txn, backend).await
+    let from = origin_of(txn, backend, before, !before.credits.is_empty(), country, None).await?;
+    let to = origin_of(txn, backend, after, !after.credits.is_empty(), country, None).await?;
+    replaced(before, from, after, to).write(txn, backend).await
 }
 
 #[cfg(test)]
