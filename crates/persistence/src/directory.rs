@@ -215,8 +215,10 @@ impl Directory<'_> {
         if let Some(name) = name {
             row.name = Set(name);
         }
-        let current = self.tenant(scope.tenant()).await?;
-        let moved = time_zone.filter(|zone| zone.name() != current.time_zone);
+        let moved = match time_zone {
+            Some(zone) if zone.name() != self.tenant(scope.tenant()).await?.time_zone => Some(zone),
+            _ => None,
+        };
         if let Some(zone) = moved {
             row.time_zone = Set(zone.name().to_owned());
         }
