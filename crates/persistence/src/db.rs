@@ -40,6 +40,8 @@ pub struct Db {
     secrets: std::sync::Arc<KeyRing>,
     /// The address lists the fraud rules look up, shared by this database's writers.
     ip_lists: std::sync::Arc<crate::ip_lists::IpListCache>,
+    /// The import jobs this process is running (see [`crate::import_jobs`]).
+    jobs_running_here: crate::import_jobs::RunningHere,
 }
 
 impl Db {
@@ -70,6 +72,7 @@ impl Db {
                 backend: Backend::Postgres,
                 secrets,
                 ip_lists: Default::default(),
+                jobs_running_here: Default::default(),
             });
         }
         if !url.starts_with("sqlite:") {
@@ -105,6 +108,7 @@ impl Db {
             backend: Backend::Sqlite,
             secrets,
             ip_lists: Default::default(),
+            jobs_running_here: Default::default(),
         })
     }
 
@@ -147,6 +151,10 @@ impl Db {
 
     pub(crate) fn ip_lists(&self) -> &crate::ip_lists::IpListCache {
         &self.ip_lists
+    }
+
+    pub(crate) fn jobs_running_here(&self) -> &crate::import_jobs::RunningHere {
+        &self.jobs_running_here
     }
 
     pub(crate) fn secrets(&self) -> &KeyRing {

@@ -1,7 +1,12 @@
 //! Import jobs (`importProgram`): a row per job, so its status survives a restart and every
 //! replica answers `importJob` alike. A running job touches its heartbeat every few seconds;
 //! one whose heartbeat stopped (its process ended mid-import, and with it the transaction)
-//! is reported `failed`, and marked so by the next start of any replica.
+//! is reported `failed`, and marked so by the next start of any replica. A job this process
+//! runs is alive whatever its heartbeat says: on SQLite the import holds the only writer, so
+//! no heartbeat can be written until it ends.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 use clickledger_domain::ids::UserId;
@@ -99,20 +104,27 @@ impl<'a> ImportJobs<'a> {
         }
         .insert(self.db.writer())
         .await?;
-        job(row, now)
+        job(row, now, false)
     }
 
-    /// The job, if it is this tenant's. Read from the writer: a client polls right after
-    /// `importProgram`, and a lagging replica would not know the job yet.
+    /// The job, if it is this tenant's. From the readers, which see every commit (SQLite's
+    /// share the writer's file; PostgreSQL's are the writer's pool), and never wait for the
+    /// writer the import itself may be holding.
     pub async fn get(&self, id: uuid::Uuid) -> Result<ImportJob> {
         require_staff(&self.scope)?;
         let row = import_jobs::Entity::find()
             .filter(import_jobs::Column::TenantId.eq(self.scope.tenant().uuid()))
             .filter(import_jobs::Column::Id.eq(id))
-            .one(self.db.writer())
+            .one(self.db.reader())
             .await?
             .ok_or(Error::NotFound)?;
-        job(row, Utc::now())
+        let here = self.db.jobs_running_here().contains(row.id);
+        job(row, Utc::now(), here)
+    }
+
+    /// Says, until the guard is dropped, that this process is running the job.
+    pub fn run_here(&self, id: uuid::Uuid) -> RunningGuard {
+        self.db.jobs_running_here().insert(id)
     }
 
     /// Marks the job running, or says it is still alive. Never after it ended: a beat that
@@ -191,7 +203,37 @@ fn interrupted() -> JobError {
     JobError { file: String::new(), line: 0, message: INTERRUPTED.to_owned() }
 }
 
-fn job(row: import_jobs::Model, now: DateTime<Utc>) -> Result<ImportJob> {
+/// The import jobs running in this process.
+#[derive(Debug, Clone, Default)]
+pub struct RunningHere(Arc<Mutex<HashSet<uuid::Uuid>>>);
+
+impl RunningHere {
+    fn insert(&self, id: uuid::Uuid) -> RunningGuard {
+        // A panic elsewhere cannot leave the set half-changed: take it as it is.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(id);
+        RunningGuard { jobs: self.clone(), id }
+    }
+
+    fn contains(&self, id: uuid::Uuid) -> bool {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).contains(&id)
+    }
+}
+
+/// Removes its job from [`RunningHere`] when dropped, however the job ends.
+#[must_use = "the job counts as running here only while the guard lives"]
+pub struct RunningGuard {
+    jobs: RunningHere,
+    id: uuid::Uuid,
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.jobs.0.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.id);
+    }
+}
+
+/// `running_here`: this process runs the job, so it is running whatever its row says.
+fn job(row: import_jobs::Model, now: DateTime<Utc>, running_here: bool) -> Result<ImportJob> {
     let mut status = JobStatus::parse(&row.status)?;
     let mut errors: Vec<JobError> =
         serde_json::from_str(&row.errors).map_err(|_| Error::Corrupt("import errors".to_owned()))?;
@@ -201,10 +243,14 @@ fn job(row: import_jobs::Model, now: DateTime<Utc>) -> Result<ImportJob> {
         .map(serde_json::from_str::<ImportSummary>)
         .transpose()
         .map_err(|_| Error::Corrupt("import summary".to_owned()))?;
-    // Its process ended and no replica has started since: failed all the same.
-    if UNFINISHED.contains(&status) && row.heartbeat_at < now - Duration::seconds(STALE_AFTER_SECONDS) {
-        status = JobStatus::Failed;
-        errors.push(interrupted());
+    if UNFINISHED.contains(&status) {
+        if running_here {
+            status = JobStatus::Running;
+        } else if row.heartbeat_at < now - Duration::seconds(STALE_AFTER_SECONDS) {
+            // Its process ended and no replica has started since: failed all the same.
+            status = JobStatus::Failed;
+            errors.push(interrupted());
+        }
     }
     Ok(ImportJob {
         id: row.id,
@@ -215,4 +261,67 @@ fn job(row: import_jobs::Model, now: DateTime<Utc>) -> Result<ImportJob> {
         created_at: row.created_at,
         finished_at: row.finished_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::TransactionTrait;
+
+    use super::*;
+    use crate::test_support::{fresh_db, tenant};
+
+    /// On SQLite a long import holds the only writer: neither its heartbeat nor a poll that
+    /// read from the writer could get through until it ended.
+    #[tokio::test]
+    async fn a_job_this_process_runs_is_running_and_is_read_while_the_writer_is_busy() {
+        let test = fresh_db("import_jobs").await;
+        let db = &test.db;
+        let tenant = tenant(db, "jobs").await;
+        let jobs = ImportJobs::scoped(db, Scope::staff(tenant.id));
+        let long_ago = Utc::now() - Duration::seconds(STALE_AFTER_SECONDS * 4);
+        let row = import_jobs::ActiveModel {
+            id: Set(uuid::Uuid::new_v4()),
+            tenant_id: Set(tenant.id.uuid()),
+            status: Set(JobStatus::Pending.as_str().to_owned()),
+            dry_run: Set(false),
+            summary: Set(None),
+            errors: Set("[]".to_owned()),
+            created_by: Set(None),
+            created_at: Set(long_ago),
+            heartbeat_at: Set(long_ago),
+            finished_at: Set(None),
+        }
+        .insert(db.writer())
+        .await
+        .expect("a job row");
+        // Silent for a minute and run by no one: its process ended.
+        assert_eq!(jobs.get(row.id).await.expect("the job").status, JobStatus::Failed);
+
+        let running = jobs.run_here(row.id);
+        let busy = db.writer().begin().await.expect("the writer");
+        tenants_touch(&busy, tenant.id).await;
+        let polled = tokio::time::timeout(std::time::Duration::from_secs(5), jobs.get(row.id))
+            .await
+            .expect("a poll does not wait for the writer")
+            .expect("the job");
+        assert_eq!((polled.status, polled.errors.len()), (JobStatus::Running, 0));
+        busy.rollback().await.expect("rollback");
+
+        drop(running);
+        assert_eq!(jobs.get(row.id).await.expect("the job").status, JobStatus::Failed);
+    }
+
+    /// A write in `txn`, so that it holds the writer's lock on either database.
+    async fn tenants_touch(txn: &sea_orm::DatabaseTransaction, tenant: clickledger_domain::ids::TenantId) {
+        use sea_orm::sea_query::{Expr, ExprTrait};
+        crate::entities::tenants::Entity::update_many()
+            .col_expr(
+                crate::entities::tenants::Column::EventSeq,
+                Expr::col(crate::entities::tenants::Column::EventSeq).add(0),
+            )
+            .filter(crate::entities::tenants::Column::Id.eq(tenant.uuid()))
+            .exec(txn)
+            .await
+            .expect("a write");
+    }
 }

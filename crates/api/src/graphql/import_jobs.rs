@@ -172,6 +172,8 @@ async fn run(
     source: String,
     dry_run: bool,
 ) {
+    // Polls here see the job running whatever its heartbeat says (on SQLite, see below).
+    let _running = ImportJobs::scoped(&db, scope).run_here(id);
     // A separate task: on SQLite its write waits while the import holds the writer.
     let beat = {
         let db = db.clone();
