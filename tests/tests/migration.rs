@@ -121,14 +121,14 @@ async fn an_imported_program_keeps_its_links_players_and_balances() {
     let sub_row = listed.iter().find(|a| a["id"] == sub.as_str()).expect("sub-affiliate");
     assert_eq!(sub_row["parentId"], northern.as_str());
 
-    // The opening balances, exact, with the negative carryovers and the source named.
+    // The open balances are ledger entries, exact, with the source named. The carryovers are
+    // not (nothing is payable on them): they open the first month's revshare netting, which
+    // `the_worked_migration_checks_out_end_to_end` checks on the statements.
     let entries = migration_entries(&tenant).await;
     let mut expected = vec![
         (northern.clone(), "EUR", "1250.40", "open balance imported from OldTracker"),
         (sub.clone(), "EUR", "99.99", "open balance imported from OldTracker"),
-        (guide.clone(), "EUR", "-310.75", "revshare carryover imported from OldTracker"),
         (guide.clone(), "USD", "42.00", "open balance imported from OldTracker"),
-        (guide.clone(), "USD", "-12.50", "revshare carryover imported from OldTracker"),
     ]
     .into_iter()
     .map(|(a, c, m, r)| (a, c.to_owned(), m.to_owned(), r.to_owned()))
@@ -205,7 +205,7 @@ async fn an_imported_program_keeps_its_links_players_and_balances() {
     let third = import(&app, "oldshop", PROGRAM, &[]).await;
     assert!(third.status.success(), "{}", text(&third.stderr));
     assert_eq!(tally(&third, "players"), "0 created, 0 updated, 10 unchanged");
-    assert_eq!(migration_entries(&tenant).await.len(), 5);
+    assert_eq!(migration_entries(&tenant).await.len(), 3);
 
     // A balance that changed in a later export is corrected by a new entry for the
     // difference: booked entries never change amount.
@@ -574,23 +574,93 @@ async fn the_worked_migration_checks_out_end_to_end() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.expect("body"), "success=true;");
 
-    // The opening balances are entries of the current month: the first statement's.
+    // The opening balances are on the first statements here, those of the month the export
+    // names (`period`): open balances as `MIGRATION` lines, payable; revshare carryovers as the
+    // opening carryover, carried on until revshare earns them back.
+    let close = "mutation { closePeriod(period: \"2026-11\") { id affiliateId currency openingCarryover lines { kind amount } balance closingCarryover } }";
+    let closed = tenant.run(close, json!({})).await["closePeriod"].clone();
+    let decimal = |v: &Value| v.as_str().map(|s| s.parse::<rust_decimal::Decimal>().expect("decimal"));
+    let mut statements: Vec<_> = closed
+        .as_array()
+        .expect("statements")
+        .iter()
+        .map(|s| {
+            let lines: Vec<_> = s["lines"]
+                .as_array()
+                .expect("lines")
+                .iter()
+                .map(|l| (l["kind"].as_str().unwrap_or_default().to_owned(), decimal(&l["amount"])))
+                .collect();
+            (
+                s["affiliateId"].as_str().unwrap_or_default().to_owned(),
+                s["currency"].as_str().unwrap_or_default().to_owned(),
+                decimal(&s["openingCarryover"]),
+                lines,
+                decimal(&s["balance"]),
+                decimal(&s["closingCarryover"]),
+            )
+        })
+        .collect();
+    statements.sort();
+    let money = |cents: i64| Some(rust_decimal::Decimal::new(cents, 2));
+    let migration = |cents: i64| vec![("MIGRATION".to_owned(), money(cents))];
+    let mut expected = vec![
+        (northern.clone(), "EUR".to_owned(), money(0), migration(125040), money(125040), money(0)),
+        (sub.clone(), "EUR".to_owned(), money(0), migration(9999), money(9999), money(0)),
+        (guide.clone(), "EUR".to_owned(), money(-31075), vec![], money(0), money(-31075)),
+        (guide.clone(), "USD".to_owned(), money(-1250), migration(4200), money(4200), money(-1250)),
+    ];
+    expected.sort();
+    assert_eq!(statements, expected, "{closed}");
+
+    // Once the first statement is paid, an open balance that changes is corrected on the
+    // current month's statement; the carryover it opened can no longer change.
+    let guide_usd = closed
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["affiliateId"] == guide.as_str() && s["currency"] == "USD"))
+        .and_then(|s| s["id"].as_str())
+        .expect("guide's USD statement")
+        .to_owned();
+    tenant
+        .run("mutation($id: ID!) { markStatementPaid(id: $id) { status } }", json!({ "id": guide_usd }))
+        .await;
+    let rewrite = |row: &str| {
+        let balances = std::fs::read_to_string(format!("{PROGRAM}/balances.csv")).expect("balances fixture");
+        std::fs::write(
+            dir.path().join("balances.csv"),
+            balances.replace("aff-200,USD,42.00,-12.50,2026-11", row),
+        )
+        .expect("write balances");
+    };
+    rewrite("aff-200,USD,42.00,-20,2026-11");
+    let refused = import(&app, "worked", dir.path().to_str().expect("UTF-8 path"), &[]).await;
+    assert!(!refused.status.success());
+    let stderr = text(&refused.stderr);
+    assert!(
+        stderr.contains(
+            "balances.csv:5: the statement of 2026-11 is paid: the revshare carryover it opened can no longer change"
+        ),
+        "{stderr}"
+    );
+    rewrite("aff-200,USD,50.00,-12.50,2026-11");
+    let corrected = import(&app, "worked", dir.path().to_str().expect("UTF-8 path"), &[]).await;
+    assert!(corrected.status.success(), "{}", text(&corrected.stderr));
     let month = chrono::Utc::now().format("%Y-%m").to_string();
-    let opening = tenant
+    let this_month = tenant
         .run(
             "query($p: String) { commissions(kind: MIGRATION, period: $p, first: 50) { edges { node { affiliateId amount currency } } } }",
             json!({ "p": month }),
         )
         .await;
-    let guide_eur: rust_decimal::Decimal = opening["commissions"]["edges"]
+    let corrections: Vec<_> = this_month["commissions"]["edges"]
         .as_array()
         .expect("edges")
         .iter()
-        .map(|e| &e["node"])
-        .filter(|n| n["affiliateId"] == guide.as_str() && n["currency"] == "EUR")
-        .map(|n| n["amount"].as_str().expect("amount").parse::<rust_decimal::Decimal>().expect("decimal"))
-        .sum();
-    assert_eq!(guide_eur, rust_decimal::Decimal::new(-31075, 2), "{opening}");
+        .map(|e| {
+            (e["node"]["affiliateId"].clone(), e["node"]["currency"].clone(), decimal(&e["node"]["amount"]))
+        })
+        .collect();
+    assert_eq!(corrections, [(json!(guide), json!("USD"), money(800))], "{this_month}");
 
     // The reconciliation shows exactly the seeded differences.
     let now = chrono::Utc::now();
@@ -616,7 +686,6 @@ async fn the_worked_migration_checks_out_end_to_end() {
             .cloned()
             .unwrap_or_default()
     };
-    let decimal = |v: &Value| v.as_str().map(|s| s.parse::<rust_decimal::Decimal>().expect("decimal"));
     let summary: Vec<(String, Option<rust_decimal::Decimal>, Option<rust_decimal::Decimal>)> =
         ["W-1", "W-2", "W-3", "W-4", "W-5", "W-9"]
             .iter()

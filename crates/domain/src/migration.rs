@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::money::{Currency, Money};
+use crate::period::Period;
 use crate::status::{ActiveStatus, CampaignStatus};
 use crate::validate;
 
@@ -71,7 +72,7 @@ pub const PLAYER_COLUMNS: Columns =
     Columns { required: &["player_id", "affiliate_external_id", "bound_at"], optional: &["tracking_code"] };
 pub const BALANCE_COLUMNS: Columns = Columns {
     required: &["affiliate_external_id", "currency"],
-    optional: &["open_balance", "revshare_carryover"],
+    optional: &["open_balance", "revshare_carryover", "period"],
 };
 
 /// Checks a file's header row against its [`Columns`]: each missing required column and
@@ -143,6 +144,9 @@ pub struct BalanceRow {
     pub open_balance: String,
     #[serde(default)]
     pub revshare_carryover: String,
+    /// `YYYY-MM`: the first month settled here (see [`Opening::period`]).
+    #[serde(default)]
+    pub period: String,
 }
 
 /// A row with the line it was read from.
@@ -172,6 +176,8 @@ pub struct Known {
     pub affiliates: HashSet<String>,
     pub campaigns: HashSet<String>,
     pub plans: HashSet<String>,
+    /// The tenant's current month: a balance cannot open a later one.
+    pub this_month: Option<Period>,
 }
 
 // ---- the program, validated ---------------------------------------------------------------
@@ -244,9 +250,23 @@ pub struct Opening {
     pub affiliate: String,
     pub kind: OpeningKind,
     pub amount: Money,
+    /// The first month settled here, whose statement carries the opening: an open balance is
+    /// booked in it, a revshare carryover opens its netting. `None`: the current month.
+    pub period: Option<Period>,
 }
 
 impl Opening {
+    /// A carryover opens the netting of its first month here. Once that month's statement
+    /// is paid, with the carryover settled in it, the figure can no longer change.
+    pub fn may_change_carryover(first_month: Period, first_month_paid: bool) -> Result<(), String> {
+        if first_month_paid {
+            return Err(format!(
+                "the statement of {first_month} is paid: the revshare carryover it opened can no longer change"
+            ));
+        }
+        Ok(())
+    }
+
     /// Stable across runs, so that a re-run finds (and updates) the entry it wrote before.
     pub fn external_id(&self) -> String {
         format!("{}:{}:{}", self.kind.key(), self.affiliate, self.amount.currency.code())
@@ -309,6 +329,23 @@ fn amount(raw: &str, column: &'static str, currency: Currency) -> Result<Money, 
         return Err(format!("{column}: `{raw}` has more than {} decimal places", currency.exponent()));
     }
     Ok(money)
+}
+
+/// A balance's first month here: empty for the current one; never a later one, whose
+/// statement could not be closed before the months in between.
+fn opening_period(raw: &str, this_month: Option<Period>) -> Result<Option<Period>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let period =
+        Period::parse(raw, "period").map_err(|_| format!("period: `{raw}` is not a month (YYYY-MM)"))?;
+    match this_month {
+        Some(current) if period > current => {
+            Err(format!("period: `{raw}` is after the current month {current}"))
+        }
+        _ => Ok(Some(period)),
+    }
 }
 
 fn optional(raw: &str) -> Option<String> {
@@ -547,9 +584,20 @@ pub fn validate(export: &Export, known: &Known) -> Result<Program, ImportErrors>
             continue;
         }
         let open = amount(&row.open_balance, "open_balance", currency);
-        let carryover = amount(&row.revshare_carryover, "revshare_carryover", currency);
-        match (open, carryover) {
-            (Ok(open), Ok(carryover)) => {
+        let carryover =
+            amount(&row.revshare_carryover, "revshare_carryover", currency).and_then(|carryover| {
+                // A carryover is a deficit still to be netted against revshare, never a credit.
+                if carryover.amount > Decimal::ZERO {
+                    return Err(format!(
+                        "revshare_carryover: `{}` must be 0 or negative (a loss carried forward)",
+                        row.revshare_carryover.trim()
+                    ));
+                }
+                Ok(carryover)
+            });
+        let period = opening_period(&row.period, known.this_month);
+        match (open, carryover, period) {
+            (Ok(open), Ok(carryover), Ok(period)) => {
                 // Zero amounts too: a balance settled since an earlier run needs its correction.
                 for (kind, amount) in
                     [(OpeningKind::OpenBalance, open), (OpeningKind::RevshareCarryover, carryover)]
@@ -559,11 +607,12 @@ pub fn validate(export: &Export, known: &Known) -> Result<Program, ImportErrors>
                         affiliate: affiliate.clone(),
                         kind,
                         amount,
+                        period,
                     });
                 }
             }
-            (open, carryover) => {
-                for err in [open.err(), carryover.err()].into_iter().flatten() {
+            (open, carryover, period) => {
+                for err in [open.err(), carryover.err(), period.err()].into_iter().flatten() {
                     fail(err);
                 }
             }
@@ -730,6 +779,7 @@ mod tests {
                     currency: "eur".into(),
                     open_balance: "10.50".into(),
                     revshare_carryover: "-3.25".into(),
+                    period: String::new(),
                 },
             }],
             ..Export::default()
@@ -740,6 +790,60 @@ mod tests {
         assert_eq!(program.openings.len(), 2);
         assert_eq!(program.openings[1].amount.amount, Decimal::new(-325, 2));
         assert_eq!(program.openings[1].external_id(), "carryover:sub:EUR");
+    }
+
+    #[test]
+    fn a_balance_opens_the_current_month_or_an_earlier_one_and_carries_only_deficits() {
+        let balance = |carryover: &str, period: &str| Export {
+            balances: vec![Lined {
+                line: 2,
+                row: BalanceRow {
+                    affiliate_external_id: "old".into(),
+                    currency: "EUR".into(),
+                    open_balance: "5".into(),
+                    revshare_carryover: carryover.into(),
+                    period: period.into(),
+                },
+            }],
+            ..Export::default()
+        };
+        let this_month = Period::parse("2026-12", "period").ok();
+        let known = Known { affiliates: ["old".to_owned()].into(), this_month, ..Known::default() };
+        let periods = |export: &Export| -> Vec<Option<String>> {
+            let openings = validate(export, &known).unwrap().openings;
+            openings.iter().map(|o| o.period.map(|p| p.to_string())).collect()
+        };
+        assert_eq!(periods(&balance("-1", "")), [None, None]);
+        assert_eq!(
+            periods(&balance("-1", "2026-11")),
+            [Some("2026-11".to_owned()), Some("2026-11".to_owned())]
+        );
+        assert_eq!(
+            periods(&balance("0", "2026-12")),
+            [Some("2026-12".to_owned()), Some("2026-12".to_owned())]
+        );
+        assert_eq!(
+            messages(validate(&balance("10", "2027-01"), &known)),
+            [
+                "balances.csv:2: revshare_carryover: `10` must be 0 or negative (a loss carried forward)",
+                "balances.csv:2: period: `2027-01` is after the current month 2026-12",
+            ]
+        );
+        assert_eq!(
+            messages(validate(&balance("-1", "November"), &known)),
+            ["balances.csv:2: period: `November` is not a month (YYYY-MM)"]
+        );
+    }
+
+    #[test]
+    fn a_carryover_is_frozen_once_its_first_month_is_paid() {
+        let november = Period::parse("2026-11", "period").unwrap();
+        assert_eq!(Opening::may_change_carryover(november, false), Ok(()));
+        assert_eq!(
+            Opening::may_change_carryover(november, true),
+            Err("the statement of 2026-11 is paid: the revshare carryover it opened can no longer change"
+                .to_owned())
+        );
     }
 
     #[test]
@@ -767,6 +871,7 @@ mod tests {
                     currency: "XYZ".into(),
                     open_balance: "1".into(),
                     revshare_carryover: String::new(),
+                    period: String::new(),
                 },
             }],
             ..Export::default()
@@ -794,6 +899,7 @@ mod tests {
                     currency: "JPY".into(),
                     open_balance: open.into(),
                     revshare_carryover: String::new(),
+                    period: String::new(),
                 },
             }],
             ..Export::default()
@@ -866,7 +972,7 @@ mod tests {
                 affiliates: vec![aff(2, &id, &email, &id)],
                 links: vec![Lined { line: 2, row: LinkRow { code: code.clone(), affiliate_external_id: id.clone(), campaign_external_id: id.clone() } }],
                 players: vec![Lined { line: 2, row: PlayerRow { player_id: id.clone(), affiliate_external_id: id.clone(), bound_at: at, tracking_code: code } }],
-                balances: vec![Lined { line: 2, row: BalanceRow { affiliate_external_id: id.clone(), currency: "EUR".into(), open_balance: amount.clone(), revshare_carryover: amount } }],
+                balances: vec![Lined { line: 2, row: BalanceRow { affiliate_external_id: id.clone(), currency: "EUR".into(), open_balance: amount.clone(), revshare_carryover: amount.clone(), period: amount } }],
                 ..Export::default()
             };
             let _ = validate(&export, &Known::default());

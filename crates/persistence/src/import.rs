@@ -11,13 +11,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use clickledger_domain::commission::EntryKind;
 use clickledger_domain::conversion::{ConversionStatus, EventKind};
-use clickledger_domain::ids::{
-    AffiliateId, CampaignId, ConversionId, LedgerEntryId, TenantId, TrackingLinkId,
-};
+use clickledger_domain::ids::{AffiliateId, CampaignId, ConversionId, TenantId, TrackingLinkId};
 use clickledger_domain::migration::{
-    self, Affiliate, Campaign, ImportError, ImportErrors, Known, Link, Opening, Player, Program,
+    self, Affiliate, Campaign, ImportError, ImportErrors, Known, Link, Player, Program,
 };
 use clickledger_domain::period::Period;
 use clickledger_domain::status::ActiveStatus;
@@ -28,14 +25,13 @@ use sea_orm::{
     QuerySelect, Set, TransactionTrait,
 };
 
-use crate::commission::EntryStatus;
 use crate::entities::{
-    affiliates, campaigns, commission_plans, conversion_credits, conversions, ledger_entries, players,
-    tracking_links,
+    affiliates, campaigns, commission_plans, conversion_credits, conversions, players, tracking_links,
 };
 use crate::{Backend, Db, Error, Result};
 
 mod history;
+mod openings;
 mod plans;
 
 mod clicks;
@@ -113,7 +109,8 @@ impl ImportSummary {
     }
 }
 
-/// The external IDs earlier imports left in this tenant, which an export may refer to.
+/// The external IDs earlier imports left in this tenant, which an export may refer to, and
+/// the tenant's current month.
 pub async fn known(db: &Db, tenant: TenantId) -> Result<Known> {
     let affiliates = affiliates::Entity::find()
         .select_only()
@@ -139,10 +136,12 @@ pub async fn known(db: &Db, tenant: TenantId) -> Result<Known> {
         .into_tuple::<Option<String>>()
         .all(db.reader())
         .await?;
+    let zone = crate::commission::tenant_zone(db.reader(), tenant).await?;
     Ok(Known {
         affiliates: affiliates.into_iter().flatten().collect(),
         campaigns: campaigns.into_iter().flatten().collect(),
         plans: plans.into_iter().flatten().collect(),
+        this_month: Some(Period::of(Utc::now(), zone)),
     })
 }
 
@@ -629,93 +628,6 @@ impl Run<'_> {
         .update(self.txn)
         .await?;
         Ok(Change::Updated)
-    }
-
-    /// Ledger entries never change amount: a balance that differs from what earlier runs
-    /// booked gets a correction entry for the difference (`<key>#2`, `#3`, …), so the entries
-    /// of a balance always add up to the latest export's figure.
-    async fn openings(&mut self, rows: &[Opening], refs: &Refs, source: &str) -> Result<()> {
-        let now = Utc::now();
-        let period = Period::of(now, crate::commission::tenant_zone(self.txn, self.tenant).await?);
-        for row in rows {
-            let Some(affiliate) = refs.affiliate(&row.affiliate) else {
-                self.fail(migration::BALANCES, row.line, "its affiliate is gone");
-                continue;
-            };
-            let key = row.external_id();
-            let corrections = format!("{key}#");
-            let booked: Vec<ledger_entries::Model> = ledger_entries::Entity::find()
-                .filter(ledger_entries::Column::TenantId.eq(self.tenant.uuid()))
-                .filter(
-                    sea_orm::Condition::any()
-                        .add(ledger_entries::Column::ExternalId.eq(key.as_str()))
-                        .add(ledger_entries::Column::ExternalId.starts_with(corrections.as_str())),
-                )
-                .all(self.txn)
-                .await?
-                .into_iter()
-                // `starts_with` is a LIKE, where `_` matches any character: keep exact keys only.
-                .filter(|entry| {
-                    entry.external_id.as_deref().is_some_and(|ext| {
-                        ext == key || ext.strip_prefix(&corrections).is_some_and(|n| n.parse::<u32>().is_ok())
-                    })
-                })
-                .collect();
-            let total: Decimal = booked.iter().map(|entry| entry.amount.get()).sum();
-            let difference = row.amount.amount - total;
-            if difference.is_zero() {
-                if !booked.is_empty() {
-                    self.summary.openings.count(Change::Unchanged);
-                }
-                continue;
-            }
-            let (external_id, reason, change) = if booked.is_empty() {
-                (key, format!("{} imported from {source}", row.kind.as_str()), Change::Created)
-            } else {
-                (
-                    format!("{corrections}{}", booked.len() + 1),
-                    format!("correction of the {} imported from {source}", row.kind.as_str()),
-                    Change::Updated,
-                )
-            };
-            ledger_entries::ActiveModel {
-                id: Set(LedgerEntryId::new().uuid()),
-                tenant_id: Set(self.tenant.uuid()),
-                affiliate_id: Set(affiliate),
-                conversion_id: Set(None),
-                plan_id: Set(None),
-                plan_version: Set(None),
-                kind: Set(EntryKind::Migration.as_str().to_owned()),
-                tier: Set(0),
-                reverses: Set(None),
-                reverses_entry_id: Set(None),
-                amount: Set(difference.into()),
-                currency: Set(row.amount.currency.code().to_owned()),
-                basis_amount: Set(None),
-                source_amount: Set(None),
-                source_currency: Set(None),
-                fx_rate: Set(None),
-                status: Set(EntryStatus::Approved.as_str().to_owned()),
-                period: Set(period.to_string()),
-                reason: Set(Some(reason)),
-                created_by: Set(None),
-                external_id: Set(Some(external_id)),
-                occurred_at: Set(now),
-                created_at: Set(now),
-            }
-            .insert(self.txn)
-            .await?;
-            self.summary.openings.count(change);
-            let what = format!(
-                "{} of `{}`: {} {}",
-                row.kind.as_str(),
-                row.affiliate,
-                difference,
-                row.amount.currency.code()
-            );
-            self.note(change, &what, migration::BALANCES, row.line);
-        }
-        Ok(())
     }
 }
 

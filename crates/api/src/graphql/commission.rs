@@ -44,8 +44,9 @@ pub enum CommissionKind {
     Reversal,
     /// A manual correction, with its reason.
     Adjustment,
-    /// An opening balance or revshare carryover imported from another tracker; the reason
-    /// names the source.
+    /// An open balance imported from another tracker (or its correction); the reason names
+    /// the source. An imported revshare carryover is the first statement's opening
+    /// carryover instead.
     Migration,
 }
 

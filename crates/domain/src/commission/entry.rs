@@ -18,8 +18,9 @@ pub enum EntryKind {
     Override,
     Reversal,
     Adjustment,
-    /// An opening balance or revshare carryover brought over from another tracker by an
-    /// import; the entry's reason names the source.
+    /// An open balance brought over from another tracker by an import; the entry's reason
+    /// names the source. (An imported revshare carryover is not an entry: it opens the
+    /// first month's netting.)
     Migration,
 }
 

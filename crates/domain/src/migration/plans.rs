@@ -408,6 +408,7 @@ mod tests {
             affiliates: ["aff".to_owned()].into(),
             campaigns: ["cmp".to_owned()].into(),
             plans: ["old-plan".to_owned()].into(),
+            ..Known::default()
         }
     }
 

@@ -356,7 +356,7 @@ async fn earnings<C: ConnectionTrait>(conn: &C, tenant: TenantId, booking: &Book
 
 /// The month an entry goes to: its event's, unless the affiliate's statement for that month
 /// is already closed; then the month of booking, so closed statements never change.
-pub(super) async fn open_period<C: ConnectionTrait>(
+pub(crate) async fn open_period<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
     affiliate: AffiliateId,

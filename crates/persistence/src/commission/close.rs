@@ -28,7 +28,9 @@ use super::ledger::{EntryMeta, entry_model, to_draft};
 use super::plans::load_history;
 use super::{EntryStatus, Period, StatementRecord, StatementStatus, corrupted, currency, exact};
 use crate::audit::{self, Actor, Change};
-use crate::entities::{affiliates, conversion_credits, conversions, ledger_entries, statements, tenants};
+use crate::entities::{
+    affiliates, conversion_credits, conversions, ledger_entries, opening_carryovers, statements, tenants,
+};
 use crate::repo::require_staff;
 use crate::{Db, Error, Result, Scope, Viewer};
 
@@ -148,7 +150,7 @@ impl<'a> Statements<'a> {
     }
 
     /// Closes `period` (which must have ended) for every affiliate with entries in it or a
-    /// deficit carried into it. Sub-affiliates close before their parents, so the overrides
+    /// deficit carried into it (from the month before, or imported). Sub-affiliates close before their parents, so the overrides
     /// of their closing entries are in the parents' months before those close.
     pub async fn close(&self, period: Period, now: DateTime<Utc>) -> Result<Vec<StatementRecord>> {
         require_staff(&self.scope)?;
@@ -190,6 +192,17 @@ impl<'a> Statements<'a> {
                 pending.insert((Reverse(depth_of(row.affiliate_id)), row.affiliate_id, row.currency.clone()));
                 opening.insert((row.affiliate_id, row.currency), row.closing_carryover.get());
             }
+        }
+        // A carryover imported from another tracker opens its first month's netting here, on
+        // top of whatever the month before carries (nothing, unless it was closed here too).
+        let imported = opening_carryovers::Entity::find()
+            .filter(opening_carryovers::Column::TenantId.eq(tenant.uuid()))
+            .filter(opening_carryovers::Column::Period.eq(period.to_string()))
+            .all(&txn)
+            .await?;
+        for row in imported {
+            pending.insert((Reverse(depth_of(row.affiliate_id)), row.affiliate_id, row.currency.clone()));
+            *opening.entry((row.affiliate_id, row.currency)).or_default() += row.amount.get();
         }
         for (affiliate, currency) in active {
             pending.insert((Reverse(depth_of(affiliate)), affiliate, currency));

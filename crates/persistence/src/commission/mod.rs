@@ -28,7 +28,9 @@ use clickledger_domain::ids::{
 use clickledger_domain::money::{Currency, Money};
 use rust_decimal::Decimal;
 
-pub(crate) use booking::{Booking, LateReversal, book_conversion, book_late_reversal, on_status_change};
+pub(crate) use booking::{
+    Booking, LateReversal, book_conversion, book_late_reversal, on_status_change, open_period,
+};
 pub use clickledger_domain::period::Period;
 pub use close::Statements;
 pub(crate) use ledger::own_commission;

@@ -27,6 +27,7 @@ pub mod instance_settings;
 pub mod ip_ranges;
 pub mod ledger_entries;
 pub mod notifier_cursors;
+pub mod opening_carryovers;
 pub mod outbound_emails;
 pub mod plan_assignments;
 pub mod player_facts;
