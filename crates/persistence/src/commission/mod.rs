@@ -28,7 +28,10 @@ use clickledger_domain::ids::{
 use clickledger_domain::money::{Currency, Money};
 use rust_decimal::Decimal;
 
-pub(crate) use booking::{Booking, LateReversal, book_conversion, book_late_reversal, on_status_change};
+pub(crate) use booking::{
+    Booking, LateReversal, book_conversion, book_late_reversal, load_stored_facts, on_status_change,
+    store_facts,
+};
 pub use clickledger_domain::period::Period;
 pub use close::Statements;
 pub(crate) use ledger::own_commission;
