@@ -29,6 +29,7 @@ mod m20261207_000021_migration_from_trackers;
 mod m20261207_000023_player_signals_by_player;
 pub mod m20261207_000024_coarse_rollups;
 mod m20261207_000025_opening_carryovers;
+mod m20261207_000026_imported_cpa_paid;
 mod util;
 
 pub struct Migrator;
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000023_player_signals_by_player::Migration),
             Box::new(m20261207_000024_coarse_rollups::Migration),
             Box::new(m20261207_000025_opening_carryovers::Migration),
+            Box::new(m20261207_000026_imported_cpa_paid::Migration),
         ]
     }
 }

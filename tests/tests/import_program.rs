@@ -367,3 +367,101 @@ async fn import_program_runs_as_an_owners_job_with_the_clis_tally() {
     assert_eq!(error_code(&foreign), Some("NOT_FOUND"), "{foreign}");
     assert_eq!(foreign["data"], Value::Null, "{foreign}");
 }
+
+/// The commission a live postback's conversion earned its (only) affiliate; `None` when it
+/// booked nothing.
+async fn commission_if_any(tenant: &Tenant<'_>, answer: &Value) -> Option<Decimal> {
+    let listed = conversions(tenant).await;
+    let conversion = listed
+        .iter()
+        .find(|c| c["id"] == answer["conversion_id"])
+        .unwrap_or_else(|| panic!("{answer} not listed in {listed:?}"));
+    let commission = &conversion["credits"][0]["commission"];
+    (!commission.is_null()).then(|| decimal(commission))
+}
+
+#[tokio::test]
+async fn players_the_old_system_paid_cpa_for_earn_none_and_history_deposits_count_towards_it() {
+    let app = spawn_app!("--no-demo").await;
+    let tenant = Tenant::create(&app, "cpashop").await;
+    // `players.csv` marks p-003 and p-008 `cpa_paid`; the history has p-001's deposits.
+    import_ok(&app, "cpashop", &dir("program"), &[]).await;
+    let dry = import_ok(&app, "cpashop", &dir("history"), &["--dry-run"]).await;
+    assert!(dry.contains("create deposits of player `p-001` in EUR (conversions.csv:2)"), "{dry}");
+    import_ok(&app, "cpashop", &dir("history"), &[]).await;
+    let again = import_ok(&app, "cpashop", &dir("history"), &[]).await;
+    assert!(!again.contains("deposits of player"), "a re-run changes no facts: {again}");
+
+    let ftd = |player: &'static str, txn: &'static str| {
+        let tenant = &tenant;
+        async move {
+            tenant
+                .postback_ok(&[
+                    ("player_id", player),
+                    ("event", "ftd"),
+                    ("txn_id", txn),
+                    ("amount", "40"),
+                    ("currency", "EUR"),
+                ])
+                .await
+        }
+    };
+    // Under the imported CPA plan (100 EUR from a first deposit of 20): a player the old
+    // system paid CPA for earns none on its first deposit here; one it did not, does.
+    let paid_before = ftd("p-003", "C-1").await;
+    assert_eq!(commission_if_any(&tenant, &paid_before).await, None);
+    let not_paid = ftd("p-002", "C-2").await;
+    assert_eq!(commission_if_any(&tenant, &not_paid).await, Some(Decimal::new(100, 0)));
+    // Revshare still pays for a player whose CPA was paid: 25 % of its net revenue.
+    let revenue = tenant
+        .postback_ok(&[
+            ("player_id", "p-008"),
+            ("event", "revenue"),
+            ("txn_id", "C-3"),
+            ("amount", "200"),
+            ("currency", "EUR"),
+        ])
+        .await;
+    assert_eq!(commission_if_any(&tenant, &revenue).await, Some(Decimal::new(50, 0)));
+    let p008 = ftd("p-008", "C-4").await;
+    assert_eq!(commission_if_any(&tenant, &p008).await, None);
+
+    // A later export marks p-005 too: the player is updated, and its CPA (aff-101's plan,
+    // 60 EUR) is not paid; leaving p-003 empty again does not reopen CPA.
+    let later = tempfile::tempdir().expect("a temporary directory");
+    for file in ["affiliates.csv", "campaigns.csv", "links.csv"] {
+        std::fs::copy(format!("{}/{file}", dir("program")), later.path().join(file)).expect("copy");
+    }
+    let players = std::fs::read_to_string(format!("{}/players.csv", dir("program"))).expect("players");
+    let players = players
+        .replace("NS-casino_01,\np-006", "NS-casino_01,true\np-006")
+        .replace("NL-sports_01,true", "NL-sports_01,");
+    std::fs::write(later.path().join("players.csv"), players).expect("write players");
+    let changed = import_ok(&app, "cpashop", later.path().to_str().expect("UTF-8"), &[]).await;
+    assert_eq!(tally(&changed, "players"), "0 created, 1 updated, 9 unchanged");
+    let p005 = ftd("p-005", "C-5").await;
+    assert_eq!(commission_if_any(&tenant, &p005).await, None);
+    let p003 = tenant
+        .postback_ok(&[
+            ("player_id", "p-003"),
+            ("event", "deposit"),
+            ("txn_id", "C-6"),
+            ("amount", "500"),
+            ("currency", "EUR"),
+        ])
+        .await;
+    assert_eq!(commission_if_any(&tenant, &p003).await, None);
+
+    // p-001's first deposit (50 EUR) is in the history: a live deposit of 10 is not taken for
+    // its first, so the plan's "first deposit of 20" sees the 50 and the player qualifies.
+    let p001 = tenant
+        .postback_ok(&[
+            ("player_id", "p-001"),
+            ("event", "deposit"),
+            ("txn_id", "C-7"),
+            ("amount", "10"),
+            ("currency", "EUR"),
+        ])
+        .await;
+    assert_eq!(commission_if_any(&tenant, &p001).await, Some(Decimal::new(100, 0)));
+}

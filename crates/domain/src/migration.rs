@@ -15,8 +15,10 @@ use crate::period::Period;
 use crate::status::{ActiveStatus, CampaignStatus};
 use crate::validate;
 
+mod facts;
 mod history;
 mod plans;
+pub use facts::{HistoryDeposits, cpa_paid_after_import, history_deposits, with_history_deposits};
 pub use history::{CONVERSION_COLUMNS, CONVERSIONS, ConversionRow, HistoryConversion};
 pub use plans::{
     ASSIGNMENT_COLUMNS, ASSIGNMENTS, AssignmentRow, ImportedAssignment, ImportedPlan, PLAN_COLUMNS, PLANS,
@@ -68,8 +70,10 @@ pub const CAMPAIGN_COLUMNS: Columns =
     Columns { required: &["external_id", "name", "landing_url"], optional: &["fallback_url", "status"] };
 pub const LINK_COLUMNS: Columns =
     Columns { required: &["code", "affiliate_external_id", "campaign_external_id"], optional: &[] };
-pub const PLAYER_COLUMNS: Columns =
-    Columns { required: &["player_id", "affiliate_external_id", "bound_at"], optional: &["tracking_code"] };
+pub const PLAYER_COLUMNS: Columns = Columns {
+    required: &["player_id", "affiliate_external_id", "bound_at"],
+    optional: &["tracking_code", "cpa_paid"],
+};
 pub const BALANCE_COLUMNS: Columns = Columns {
     required: &["affiliate_external_id", "currency"],
     optional: &["open_balance", "revshare_carryover", "period"],
@@ -134,6 +138,9 @@ pub struct PlayerRow {
     pub bound_at: String,
     #[serde(default)]
     pub tracking_code: String,
+    /// `true` when the old system already paid CPA for the player; empty is `false`.
+    #[serde(default)]
+    pub cpa_paid: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -219,6 +226,8 @@ pub struct Player {
     /// The campaign of the old tracking code, when the row names one.
     pub campaign: Option<String>,
     pub tracking_code: Option<String>,
+    /// The old system already paid CPA for the player: none is ever booked for it here.
+    pub cpa_paid: bool,
 }
 
 /// What an opening ledger entry carries over from the old system.
@@ -285,6 +294,8 @@ pub struct Program {
     pub assignments: Vec<ImportedAssignment>,
     /// Conversion history: shown and counted, no commission booked.
     pub history: Vec<HistoryConversion>,
+    /// The history's deposits, per player and currency, for the players' commission facts.
+    pub history_deposits: Vec<HistoryDeposits>,
     /// Another tracker's click IDs (`clicks.csv`), validated by [`crate::click_map`].
     pub clicks: Vec<crate::click_map::ForeignClick>,
 }
@@ -345,6 +356,16 @@ fn opening_period(raw: &str, this_month: Option<Period>) -> Result<Option<Period
             Err(format!("period: `{raw}` is after the current month {current}"))
         }
         _ => Ok(Some(period)),
+    }
+}
+
+/// A yes/no column: `true`, `false` or empty (`false`). Anything else is an error rather than
+/// a guess, since a misread `cpa_paid` either pays CPA twice or withholds it.
+fn flag(raw: &str, column: &'static str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "" | "false" => Ok(false),
+        "true" => Ok(true),
+        other => Err(format!("{column} `{other}` must be `true`, `false` or empty")),
     }
 }
 
@@ -536,6 +557,11 @@ pub fn validate(export: &Export, known: &Known) -> Result<Program, ImportErrors>
                 None
             }
         };
+        let cpa_paid = flag(&row.cpa_paid, "cpa_paid").unwrap_or_else(|reason| {
+            fail(reason);
+            ok = false;
+            false
+        });
         let tracking_code = optional(&row.tracking_code);
         let campaign = match &tracking_code {
             None => None,
@@ -556,6 +582,7 @@ pub fn validate(export: &Export, known: &Known) -> Result<Program, ImportErrors>
                 bound_at,
                 campaign,
                 tracking_code,
+                cpa_paid,
             });
         }
     }
@@ -631,6 +658,10 @@ pub fn validate(export: &Export, known: &Known) -> Result<Program, ImportErrors>
         &mut errors,
     );
     history::validate_history(&export.history, &affiliate_known, &campaign_known, &mut program, &mut errors);
+    match facts::history_deposits(&program.history) {
+        Ok(deposits) => program.history_deposits = deposits,
+        Err(too_large) => errors.extend(too_large),
+    }
     let (clicks, click_errors) = crate::click_map::validate(&export.clicks);
     program.clicks = clicks;
     errors.extend(click_errors);
@@ -923,6 +954,45 @@ mod tests {
     }
 
     #[test]
+    fn cpa_paid_is_true_false_or_empty_and_anything_else_is_named() {
+        let player = |line: u64, id: &str, cpa_paid: &str| Lined {
+            line,
+            row: PlayerRow {
+                player_id: id.into(),
+                affiliate_external_id: "old".into(),
+                bound_at: "2026-01-05T10:00:00Z".into(),
+                tracking_code: String::new(),
+                cpa_paid: cpa_paid.into(),
+            },
+        };
+        let known = Known { affiliates: ["old".to_owned()].into(), ..Known::default() };
+        let export = Export {
+            players: vec![player(2, "p1", "true"), player(3, "p2", " FALSE "), player(4, "p3", "")],
+            ..Export::default()
+        };
+        let flags: Vec<bool> =
+            validate(&export, &known).unwrap().players.iter().map(|p| p.cpa_paid).collect();
+        assert_eq!(flags, [true, false, false]);
+        let export =
+            Export { players: vec![player(2, "p1", "yes"), player(3, "p2", "1")], ..Export::default() };
+        assert_eq!(
+            messages(validate(&export, &known)),
+            [
+                "players.csv:2: cpa_paid `yes` must be `true`, `false` or empty",
+                "players.csv:3: cpa_paid `1` must be `true`, `false` or empty",
+            ]
+        );
+        assert!(
+            check_header(
+                PLAYERS,
+                &["player_id", "affiliate_external_id", "bound_at", "cpa_paid"],
+                PLAYER_COLUMNS
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
     fn chains_end_within_the_limit_and_never_loop() {
         let parents: HashMap<u32, u32> = (1..=20).map(|i| (i, i - 1)).collect();
         let parent_of = |k: u32| parents.get(&k).copied();
@@ -971,7 +1041,7 @@ mod tests {
             let export = Export {
                 affiliates: vec![aff(2, &id, &email, &id)],
                 links: vec![Lined { line: 2, row: LinkRow { code: code.clone(), affiliate_external_id: id.clone(), campaign_external_id: id.clone() } }],
-                players: vec![Lined { line: 2, row: PlayerRow { player_id: id.clone(), affiliate_external_id: id.clone(), bound_at: at, tracking_code: code } }],
+                players: vec![Lined { line: 2, row: PlayerRow { player_id: id.clone(), affiliate_external_id: id.clone(), bound_at: at.clone(), tracking_code: code, cpa_paid: at } }],
                 balances: vec![Lined { line: 2, row: BalanceRow { affiliate_external_id: id.clone(), currency: "EUR".into(), open_balance: amount.clone(), revshare_carryover: amount.clone(), period: amount } }],
                 ..Export::default()
             };

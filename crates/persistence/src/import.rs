@@ -174,6 +174,7 @@ pub async fn import(
         let plans = run.plans(&program.plans).await?;
         run.assignments(&program.assignments, &refs, &plans).await?;
         run.history(&program.history, &refs, source).await?;
+        run.history_facts(&program.history_deposits).await?;
         run.clicks(&program.clicks).await?;
     }
     let Run { summary, errors, .. } = run;
@@ -542,12 +543,33 @@ impl Run<'_> {
                         .one(self.txn)
                         .await?
                         .ok_or(Error::NotFound)?;
+                    // The old system's CPA holds whoever bound the player: raised, never lowered.
+                    let cpa_paid =
+                        migration::cpa_paid_after_import(bound.cpa_paid_before_import, row.cpa_paid);
+                    let cpa_raised = cpa_paid != bound.cpa_paid_before_import;
+                    if cpa_raised {
+                        players::ActiveModel {
+                            tenant_id: Set(bound.tenant_id),
+                            player_id: Set(bound.player_id.clone()),
+                            cpa_paid_before_import: Set(cpa_paid),
+                            ..Default::default()
+                        }
+                        .update(self.txn)
+                        .await?;
+                    }
                     if origin.dedupe_key != key {
                         // Bound for life by a registration here: the live binding wins.
                         self.summary.kept_players.push(row.player_id.clone());
+                        if cpa_raised {
+                            let what = format!("player `{}`: CPA paid by the old system", row.player_id);
+                            self.note(Change::Updated, &what, migration::PLAYERS, row.line);
+                        }
                         continue;
                     }
-                    self.rebind(&origin, row, affiliate, campaign).await?
+                    match self.rebind(&origin, row, affiliate, campaign).await? {
+                        Change::Unchanged if cpa_raised => Change::Updated,
+                        change => change,
+                    }
                 }
                 None => {
                     let conversion = ConversionId::new().uuid();
@@ -580,6 +602,7 @@ impl Run<'_> {
                         player_id: Set(row.player_id.clone()),
                         conversion_id: Set(conversion),
                         created_at: Set(now),
+                        cpa_paid_before_import: Set(row.cpa_paid),
                     }
                     .insert(self.txn)
                     .await?;

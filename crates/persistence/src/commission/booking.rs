@@ -30,7 +30,8 @@ use super::plans::plan_in_force;
 use super::{EntryStatus, Period};
 use crate::conversions::Credit;
 use crate::entities::{
-    ExactDecimal, affiliates, conversion_credits, conversions, ledger_entries, player_facts, statements,
+    ExactDecimal, affiliates, conversion_credits, conversions, ledger_entries, player_facts, players,
+    statements,
 };
 use crate::{Error, Result};
 
@@ -284,6 +285,21 @@ async fn earnings<C: ConnectionTrait>(conn: &C, tenant: TenantId, booking: &Book
     let subject = &booking.postback.subject;
     let player_key = subject.player_id().or(subject.click_id()).map(str::to_owned);
     let player_key = player_key.unwrap_or_else(|| booking.conversion.to_string());
+    // CPA the old tracker paid (an imported player's binding says so) is paid, in any
+    // currency: the facts it stores from here on carry it. Only a plan with CPA asks.
+    let asks_cpa = groups.iter().any(|(_, _, plan, _)| plan.cpa.is_some());
+    let cpa_paid_before_import = match subject.player_id().filter(|_| asks_cpa) {
+        Some(player) => players::Entity::find()
+            .select_only()
+            .column(players::Column::CpaPaidBeforeImport)
+            .filter(players::Column::TenantId.eq(tenant.uuid()))
+            .filter(players::Column::PlayerId.eq(player))
+            .into_tuple::<bool>()
+            .one(conn)
+            .await?
+            .unwrap_or(false),
+        None => false,
+    };
     // Facts before the event, per plan currency; every group computes from the same "before",
     // and the stored "after" remembers a CPA paid under any of them.
     let mut before: HashMap<Currency, PlayerFacts> = HashMap::new();
@@ -295,6 +311,7 @@ async fn earnings<C: ConnectionTrait>(conn: &C, tenant: TenantId, booking: &Book
             Some(facts) => facts.clone(),
             None => {
                 let mut facts = load_facts(conn, tenant, &player_key, currency).await?;
+                facts.cpa_paid = facts.cpa_paid || cpa_paid_before_import;
                 // The latest reported country is the player's (it picks a country's CPA).
                 if let Some(country) = &booking.postback.country {
                     facts.country = Some(country.clone());
@@ -455,35 +472,43 @@ pub(super) async fn uplines_of<C: ConnectionTrait>(
     Ok(chain)
 }
 
+/// The player's facts in `currency` as stored, or a player nothing is known about yet.
 async fn load_facts<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
     key: &str,
     currency: Currency,
 ) -> Result<PlayerFacts> {
+    Ok(load_stored_facts(conn, tenant, key, currency).await?.unwrap_or_else(|| PlayerFacts::new(currency)))
+}
+
+/// The player's facts in `currency`, if any are stored.
+pub(crate) async fn load_stored_facts<C: ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    key: &str,
+    currency: Currency,
+) -> Result<Option<PlayerFacts>> {
     let row = player_facts::Entity::find()
         .filter(player_facts::Column::TenantId.eq(tenant.uuid()))
         .filter(player_facts::Column::PlayerKey.eq(key))
         .filter(player_facts::Column::Currency.eq(currency.code()))
         .one(conn)
         .await?;
-    Ok(match row {
-        None => PlayerFacts::new(currency),
-        Some(row) => PlayerFacts {
-            currency,
-            registered_at: row.registered_at,
-            country: row.country,
-            first_deposit: row.first_deposit.map(ExactDecimal::get),
-            total_deposits: row.total_deposits.get(),
-            turnover: row.turnover.get(),
-            lots: row.lots.get(),
-            trades: u32::try_from(row.trades).unwrap_or(0),
-            cpa_paid: row.cpa_paid,
-        },
-    })
+    Ok(row.map(|row| PlayerFacts {
+        currency,
+        registered_at: row.registered_at,
+        country: row.country,
+        first_deposit: row.first_deposit.map(ExactDecimal::get),
+        total_deposits: row.total_deposits.get(),
+        turnover: row.turnover.get(),
+        lots: row.lots.get(),
+        trades: u32::try_from(row.trades).unwrap_or(0),
+        cpa_paid: row.cpa_paid,
+    }))
 }
 
-async fn store_facts<C: ConnectionTrait>(
+pub(crate) async fn store_facts<C: ConnectionTrait>(
     conn: &C,
     tenant: TenantId,
     key: &str,

@@ -29,7 +29,8 @@ use clickledger_domain::money::{Currency, Money};
 use rust_decimal::Decimal;
 
 pub(crate) use booking::{
-    Booking, LateReversal, book_conversion, book_late_reversal, on_status_change, open_period,
+    Booking, LateReversal, book_conversion, book_late_reversal, load_stored_facts, on_status_change,
+    open_period, store_facts,
 };
 pub use clickledger_domain::period::Period;
 pub use close::Statements;

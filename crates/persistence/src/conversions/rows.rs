@@ -115,6 +115,7 @@ impl NewConversion {
                 player_id: Set(player.to_owned()),
                 conversion_id: Set(id.uuid()),
                 created_at: Set(received_at),
+                cpa_paid_before_import: Set(false),
             }),
             _ => None,
         };

@@ -9,6 +9,8 @@ pub struct Model {
     pub player_id: String,
     pub conversion_id: Uuid,
     pub created_at: DateTimeUtc,
+    /// The old tracker already paid CPA for this imported player: none is booked here.
+    pub cpa_paid_before_import: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,7 +6,7 @@
 
 use chrono::Utc;
 use clickledger_domain::ids::ConversionId;
-use clickledger_domain::migration::{self, HistoryConversion};
+use clickledger_domain::migration::{self, HistoryConversion, HistoryDeposits};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use super::{Change, IMPORTED_MODEL, Refs, Run, credit, imported_conversion};
@@ -139,6 +139,31 @@ impl Run<'_> {
             };
             self.summary.history.count(change);
             self.note(change, &format!("conversion `{}`", row.txn_id), migration::CONVERSIONS, row.line);
+        }
+        Ok(())
+    }
+}
+
+impl Run<'_> {
+    /// Feeds the history's deposits into the players' commission facts (in the deposit's
+    /// currency), so CPA thresholds see what a player deposited before the cut-over. What to
+    /// write is the domain's decision ([`migration::with_history_deposits`]): stored facts are
+    /// only raised, so live traffic's facts are kept and a re-run changes nothing.
+    pub(super) async fn history_facts(&mut self, deposits: &[HistoryDeposits]) -> Result<()> {
+        let now = Utc::now();
+        for deposits in deposits {
+            let stored = crate::commission::load_stored_facts(
+                self.txn,
+                self.tenant,
+                &deposits.player_id,
+                deposits.currency,
+            )
+            .await?;
+            let Some(facts) = migration::with_history_deposits(stored.as_ref(), deposits) else { continue };
+            crate::commission::store_facts(self.txn, self.tenant, &deposits.player_id, &facts, now).await?;
+            let change = if stored.is_some() { Change::Updated } else { Change::Created };
+            let what = format!("deposits of player `{}` in {}", deposits.player_id, deposits.currency);
+            self.note(change, &what, migration::CONVERSIONS, deposits.line);
         }
         Ok(())
     }
