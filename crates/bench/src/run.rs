@@ -121,15 +121,24 @@ async fn scenarios(
         }
         if args.scenario.includes(Scenario::Postbacks) {
             let key = &tenant.api_key;
-            let deposits = postbacks(args, &server, key, &click_ids, PostbackKind::Deposits).await;
-            let registrations = postbacks(args, &server, key, &click_ids, PostbackKind::Registrations).await;
-            // The same loads with every fraud rule off: what the rules cost.
-            setup::fraud_rules(&client, &server.base, &tenant.token, false).await?;
-            let rules_off = RulesOff {
-                deposits: postbacks(args, &server, key, &click_ids, PostbackKind::Deposits).await,
-                registrations: postbacks(args, &server, key, &click_ids, PostbackKind::Registrations).await,
-            };
-            setup::fraud_rules(&client, &server.base, &tenant.token, true).await?;
+            // The same loads with every fraud rule on and off, to show what the rules cost. The
+            // two take turns (on, off, off, on; each half the window), so that what drifts over
+            // the run (the database growing, background load) weighs on both alike: measured
+            // one after the other, "off" ran on a bigger database and looked dearer than "on".
+            let half = args.duration() / 2;
+            let (mut on, mut off): (Vec<[PostbackLoad; 2]>, Vec<[PostbackLoad; 2]>) =
+                (Vec::new(), Vec::new());
+            for rules_on in [true, false, false, true] {
+                setup::fraud_rules(&client, &server.base, &tenant.token, rules_on).await?;
+                let turn = [
+                    postbacks(args, half, &server, key, &click_ids, PostbackKind::Deposits).await,
+                    postbacks(args, half, &server, key, &click_ids, PostbackKind::Registrations).await,
+                ];
+                if rules_on { on.push(turn) } else { off.push(turn) }
+            }
+            let [deposits, registrations] = combined(on);
+            let [off_deposits, off_registrations] = combined(off);
+            let rules_off = RulesOff { deposits: off_deposits, registrations: off_registrations };
             let pgbench = match database {
                 Database::Postgres { url, .. } => Some(pgbench::inserts_per_second(url, args, dir).await),
                 Database::Sqlite { .. } => None,
@@ -276,8 +285,28 @@ async fn click_turn(
     (outcome, cpu.await.unwrap_or_default())
 }
 
+/// Each kind's turns as one load: their windows added up, their CPU use averaged (the
+/// windows are equally long).
+fn combined(turns: Vec<[PostbackLoad; 2]>) -> [PostbackLoad; 2] {
+    let mut kinds = [Vec::new(), Vec::new()];
+    for [deposits, registrations] in turns {
+        kinds[0].push(deposits);
+        kinds[1].push(registrations);
+    }
+    kinds.map(|loads| {
+        let cpu = cpu::mean(&loads.iter().map(|load| load.cpu).collect::<Vec<_>>());
+        let mut loads = loads.into_iter();
+        let mut first = loads.next().expect("every kind has at least one turn");
+        for load in loads {
+            first.outcome.absorb(load.outcome);
+        }
+        PostbackLoad { cpu, ..first }
+    })
+}
+
 async fn postbacks(
     args: &BenchArgs,
+    duration: Duration,
     server: &Process,
     api_key: &str,
     click_ids: &[String],
@@ -287,7 +316,7 @@ async fn postbacks(
         "scenario 2 ({}): {} postbacks in flight for {:?} + {:?} warm-up",
         kind.describe(),
         args.postback_concurrency,
-        args.duration(),
+        duration,
         args.warmup()
     );
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
@@ -302,16 +331,12 @@ async fn postbacks(
         } + &setup::fraud_signals(&unique, seq);
         get(addr, path, Some(&key))
     });
-    let (start, end) = window(args);
+    let start = Instant::now() + args.warmup();
+    let end = start + duration;
     let cpu = cpu::sample_window(server.pid, start, end);
     let outcome = closed_loop(addr, args.postback_concurrency, start, end, StatusCode::OK, make).await;
     let cpu = cpu.await.unwrap_or_default();
     PostbackLoad { kind, concurrency: args.postback_concurrency, outcome, cpu }
-}
-
-fn window(args: &BenchArgs) -> (Instant, Instant) {
-    let start = Instant::now() + args.warmup();
-    (start, start + args.duration())
 }
 
 /// Polls /metrics until every answered click is persisted (`clicks_recorded_total` has
