@@ -9,7 +9,9 @@
 //!
 //! Each (tenant, signal, value) is one indexed probe with a limit; all of a batch's probes go
 //! in one statement, a `UNION ALL` of limited subqueries, which both databases run as index
-//! range reads (never a scan of a popular value). The batch's own signals are written at its
+//! range reads (never a scan of a popular value). Its text depends only on its number of
+//! probes, padded to a power of two, so each connection prepares (and PostgreSQL plans) a
+//! handful of texts once, not a new one per batch. The batch's own signals are written at its
 //! end ([`super::fraud::BatchSignals`]), so these reads see exactly what a read per
 //! conversion would have seen, and the batch's earlier conversions are found in memory.
 
@@ -34,6 +36,12 @@ pub(super) const IP_SIGNAL: &str = "ip";
 
 /// Probes per statement: SQLite allows 500 terms in a compound select.
 const PROBES_PER_STATEMENT: usize = 200;
+
+/// The probes a statement of `probes` is padded to: the next power of two, at most
+/// [`PROBES_PER_STATEMENT`], which keeps the texts a connection caches to a few.
+fn padded_len(probes: usize) -> usize {
+    probes.next_power_of_two().min(PROBES_PER_STATEMENT)
+}
 
 type Key = (TenantId, String, String);
 
@@ -202,9 +210,18 @@ async fn probe_all<C: ConnectionTrait>(
     Ok(found)
 }
 
-/// The probes as one statement, and its values.
+/// The probes as one statement, padded to [`padded_len`] with probes of the nil tenant
+/// (which find nothing), and its values. Its text depends only on the padded number of probes
+/// and whether they have a window (all of one statement's have one, or none).
 fn statement(backend: DbBackend, probes: &[Probe]) -> (String, Vec<Value>) {
-    let mut values: Vec<Value> = Vec::with_capacity(probes.len() * 4);
+    let Some(first) = probes.first() else { return (String::new(), Vec::new()) };
+    let filler = Probe {
+        key: (TenantId::from_uuid(Uuid::nil()), String::new(), String::new()),
+        since: first.since,
+        limit: 1,
+    };
+    let count = padded_len(probes.len());
+    let mut values: Vec<Value> = Vec::with_capacity(count * 5);
     let param = |value: Value, values: &mut Vec<Value>| {
         values.push(value);
         match backend {
@@ -212,8 +229,9 @@ fn statement(backend: DbBackend, probes: &[Probe]) -> (String, Vec<Value>) {
             _ => "?".to_owned(),
         }
     };
-    let mut parts = Vec::with_capacity(probes.len());
-    for (i, probe) in probes.iter().enumerate() {
+    let mut parts = Vec::with_capacity(count);
+    for i in 0..count {
+        let probe = probes.get(i).unwrap_or(&filler);
         let (tenant, signal, value) = &probe.key;
         let tenant = param(tenant.uuid().into(), &mut values);
         let signal = param(signal.clone().into(), &mut values);
@@ -222,11 +240,11 @@ fn statement(backend: DbBackend, probes: &[Probe]) -> (String, Vec<Value>) {
             Some(since) => (format!(" AND created_at > {}", param(since.into(), &mut values)), "DESC"),
             None => (String::new(), "ASC"),
         };
+        let limit = param(i64::try_from(probe.limit).unwrap_or(i64::MAX).into(), &mut values);
         parts.push(format!(
             "SELECT {COLUMNS} FROM (SELECT {COLUMNS} FROM player_signals \
              WHERE tenant_id = {tenant} AND signal = {signal} AND value = {value}{window} \
              ORDER BY created_at {order} LIMIT {limit}) AS probe{i}",
-            limit = probe.limit,
         ));
     }
     (parts.join(" UNION ALL "), values)
@@ -270,13 +288,26 @@ mod tests {
 
     #[test]
     fn each_probe_is_a_limited_subquery_numbered_for_postgres() {
-        let (pg, values) = statement(DbBackend::Postgres, &[probe(None), probe(Some(Utc::now()))]);
-        assert_eq!(values.len(), 7);
+        let (pg, values) = statement(DbBackend::Postgres, &[probe(None), probe(None)]);
+        assert_eq!(values.len(), 8);
         assert_eq!(pg.matches(" UNION ALL ").count(), 1);
-        assert!(pg.contains("tenant_id = $1 AND signal = $2 AND value = $3 ORDER BY created_at ASC LIMIT 4"));
-        assert!(pg.contains("value = $6 AND created_at > $7 ORDER BY created_at DESC LIMIT 4"));
-        let (lite, _) = statement(DbBackend::Sqlite, &[probe(None), probe(Some(Utc::now()))]);
-        assert_eq!(lite.matches('?').count(), 7);
+        assert!(pg.contains("tenant_id = $1 AND signal = $2 AND value = $3 ORDER BY created_at ASC LIMIT $4"));
+        let (pg, values) = statement(DbBackend::Postgres, &[probe(Some(Utc::now())), probe(Some(Utc::now()))]);
+        assert_eq!(values.len(), 10);
+        assert!(pg.contains("value = $8 AND created_at > $9 ORDER BY created_at DESC LIMIT $10"));
+        let (lite, _) = statement(DbBackend::Sqlite, &[probe(None), probe(None)]);
+        assert_eq!(lite.matches('?').count(), 8);
         assert!(!lite.contains('$'));
+    }
+
+    #[test]
+    fn a_statement_is_padded_so_that_its_text_depends_only_on_the_padded_count() {
+        let three = [probe(None), probe(None), probe(None)];
+        let (padded, values) = statement(DbBackend::Postgres, &three);
+        assert_eq!(padded.matches(" UNION ALL ").count(), 3, "three probes pad to four");
+        assert_eq!(values[12], Value::from(Uuid::nil()), "the filler probes the nil tenant");
+        let four = [probe(None), probe(None), probe(None), probe(None)];
+        assert_eq!(statement(DbBackend::Postgres, &four).0, padded);
+        assert_eq!([1, 2, 3, 5, 129, 200].map(padded_len), [1, 2, 4, 8, 200, 200]);
     }
 }
