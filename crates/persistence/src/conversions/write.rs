@@ -109,7 +109,8 @@ pub(super) async fn write_new(
         ));
     }
 
-    crate::rollups::record_conversion(txn, backend, &with_countries(&created, &stored)).await?;
+    let zones: crate::rollups::Zones = stored.iter().map(|(job, _, zone, ..)| (job.tenant, *zone)).collect();
+    crate::rollups::record_conversion(txn, backend, &zones, &with_countries(&created, &stored)).await?;
 
     // A chargeback that arrived before its transaction applies now, after the transaction's
     // own commission is booked (it reverses that).

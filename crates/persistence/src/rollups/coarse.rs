@@ -30,7 +30,7 @@ use crate::{Backend, Error, Result};
 const DAILY_LOCK: &str = "hashtext('stats_daily'), hashtext($1)";
 
 /// The time zones of the tenants a write touches.
-pub(super) type Zones = HashMap<TenantId, Tz>;
+pub(crate) type Zones = HashMap<TenantId, Tz>;
 
 /// A coarse row's key: tenant, hour or local day, affiliate, campaign (the nil UUID for none).
 type CoarseKey = (Uuid, i64, Uuid, Uuid);

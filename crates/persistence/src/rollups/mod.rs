@@ -24,7 +24,8 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value}
 use uuid::Uuid;
 
 pub(crate) use self::coarse::rebuild_daily;
-use self::coarse::{Coarse, Zones};
+pub(crate) use self::coarse::Zones;
+use self::coarse::Coarse;
 pub(crate) use self::raw::ClickWriterConn;
 pub use self::read::Stats;
 use crate::conversions::{ClickRow, Conversion, ConversionEvent};
@@ -156,7 +157,13 @@ impl Deltas {
             return Ok(());
         }
         let zones = coarse::zones_in(txn, backend, &self.tenants()).await?;
-        for sql in self.statements(backend, &zones)? {
+        self.write_in(txn, backend, &zones).await
+    }
+
+    /// As [`Self::write`], in `zones` the caller read while it held the tenants' rows, which
+    /// a zone change updates first (see [`coarse`]'s note), so they are current.
+    async fn write_in(self, txn: &DatabaseTransaction, backend: Backend, zones: &Zones) -> Result<()> {
+        for sql in self.statements(backend, zones)? {
             let values: Vec<Value> = sql.params.into_iter().map(Value::from).collect();
             txn.execute_raw(Statement::from_sql_and_values(db_backend(backend), sql.text, values)).await?;
         }
@@ -480,10 +487,12 @@ fn rows_of(c: &Conversion, origin: RowKey) -> Vec<(RowKey, Counters)> {
 
 /// Adds newly written conversions to the rollups, in their own transaction. Each comes with
 /// the country its postback named, if any, and the row of the click it named, if attribution
-/// read it.
+/// read it. `zones` are their tenants' time zones as the transaction read them when it
+/// reserved their event numbers, which holds the tenant rows (a zone change waits for it).
 pub(crate) async fn record_conversion(
     txn: &DatabaseTransaction,
     backend: Backend,
+    zones: &Zones,
     conversions: &[(&ConversionEvent, Option<&str>, Option<&ClickRow>)],
 ) -> Result<()> {
     let mut deltas = Deltas::default();
@@ -494,7 +503,7 @@ pub(crate) async fn record_conversion(
             deltas.add(c.tenant_id, c.occurred_at, key, &counters);
         }
     }
-    deltas.write(txn, backend).await
+    deltas.write_in(txn, backend, zones).await
 }
 
 /// A conversion written outside ingestion (imported history) counts in the hour it occurred.
