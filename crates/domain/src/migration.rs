@@ -264,18 +264,18 @@ pub struct Opening {
     pub period: Option<Period>,
 }
 
-impl Opening {
-    /// A carryover opens the netting of its first month here. Once that month's statement
-    /// is paid, with the carryover settled in it, the figure can no longer change.
-    pub fn may_change_carryover(first_month: Period, first_month_paid: bool) -> Result<(), String> {
-        if first_month_paid {
-            return Err(format!(
-                "the statement of {first_month} is paid: the revshare carryover it opened can no longer change"
-            ));
-        }
-        Ok(())
+/// A revshare carryover opens the netting of its first month here. Once that month's
+/// statement is paid, with the carryover settled in it, the figure can no longer change.
+pub fn carryover_may_change(first_month: Period, first_month_paid: bool) -> Result<(), String> {
+    if first_month_paid {
+        return Err(format!(
+            "the statement of {first_month} is paid: the revshare carryover it opened can no longer change"
+        ));
     }
+    Ok(())
+}
 
+impl Opening {
     /// Stable across runs, so that a re-run finds (and updates) the entry it wrote before.
     pub fn external_id(&self) -> String {
         format!("{}:{}:{}", self.kind.key(), self.affiliate, self.amount.currency.code())
@@ -869,9 +869,9 @@ mod tests {
     #[test]
     fn a_carryover_is_frozen_once_its_first_month_is_paid() {
         let november = Period::parse("2026-11", "period").unwrap();
-        assert_eq!(Opening::may_change_carryover(november, false), Ok(()));
+        assert_eq!(carryover_may_change(november, false), Ok(()));
         assert_eq!(
-            Opening::may_change_carryover(november, true),
+            carryover_may_change(november, true),
             Err("the statement of 2026-11 is paid: the revshare carryover it opened can no longer change"
                 .to_owned())
         );

@@ -31,7 +31,6 @@ use super::{EntryStatus, Period};
 use crate::conversions::Credit;
 use crate::entities::{
     ExactDecimal, affiliates, conversion_credits, conversions, ledger_entries, player_facts, players,
-    statements,
 };
 use crate::{Error, Result};
 
@@ -383,14 +382,7 @@ pub(crate) async fn open_period<C: ConnectionTrait>(
     zone: Tz,
 ) -> Result<Period> {
     let period = Period::of(occurred_at, zone);
-    let closed = statements::Entity::find()
-        .filter(statements::Column::TenantId.eq(tenant.uuid()))
-        .filter(statements::Column::AffiliateId.eq(affiliate.uuid()))
-        .filter(statements::Column::Period.eq(period.to_string()))
-        .filter(statements::Column::Currency.eq(currency.code()))
-        .count(conn)
-        .await?
-        > 0;
+    let closed = super::statement_status(conn, tenant, affiliate, currency, period).await?.is_some();
     Ok(if closed { Period::of(now, zone).max(period) } else { period })
 }
 

@@ -150,8 +150,9 @@ impl<'a> Statements<'a> {
     }
 
     /// Closes `period` (which must have ended) for every affiliate with entries in it or a
-    /// deficit carried into it (from the month before, or imported). Sub-affiliates close before their parents, so the overrides
-    /// of their closing entries are in the parents' months before those close.
+    /// deficit carried into it (from the month before, or imported). Sub-affiliates close
+    /// before their parents, so the overrides of their closing entries are in the parents'
+    /// months before those close.
     pub async fn close(&self, period: Period, now: DateTime<Utc>) -> Result<Vec<StatementRecord>> {
         require_staff(&self.scope)?;
         let zone = super::tenant_zone(self.db.reader(), self.scope.tenant()).await?;
@@ -527,11 +528,7 @@ fn to_record(row: statements::Model) -> Result<StatementRecord> {
         lines,
         balance: exact(row.balance.get(), cur)?,
         closing_carryover: exact(row.closing_carryover.get(), cur)?,
-        status: if row.status == StatementStatus::Paid.as_str() {
-            StatementStatus::Paid
-        } else {
-            StatementStatus::Closed
-        },
+        status: StatementStatus::of_stored(&row.status),
         closed_at: row.closed_at,
         paid_at: row.paid_at,
     })

@@ -23,7 +23,7 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use clickledger_domain::commission::{EntryKind, PlanVersion};
 use clickledger_domain::ids::{
-    AffiliateId, CampaignId, ConversionId, LedgerEntryId, PlanAssignmentId, PlanId, StatementId, UserId,
+    AffiliateId, CampaignId, ConversionId, LedgerEntryId, PlanAssignmentId, PlanId, StatementId, TenantId, UserId,
 };
 use clickledger_domain::money::{Currency, Money};
 use rust_decimal::Decimal;
@@ -164,6 +164,35 @@ impl StatementStatus {
             StatementStatus::Paid => "paid",
         }
     }
+
+    /// A stored statement is paid, or else closed.
+    fn of_stored(status: &str) -> StatementStatus {
+        if status == StatementStatus::Paid.as_str() { StatementStatus::Paid } else { StatementStatus::Closed }
+    }
+}
+
+/// The status of the affiliate's statement of `period` in `currency`, or `None` while that
+/// month has no statement (it is open).
+pub(crate) async fn statement_status<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    tenant: TenantId,
+    affiliate: AffiliateId,
+    currency: Currency,
+    period: Period,
+) -> crate::Result<Option<StatementStatus>> {
+    use crate::entities::statements::{Column, Entity};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    let status: Option<String> = Entity::find()
+        .select_only()
+        .column(Column::Status)
+        .filter(Column::TenantId.eq(tenant.uuid()))
+        .filter(Column::AffiliateId.eq(affiliate.uuid()))
+        .filter(Column::Period.eq(period.to_string()))
+        .filter(Column::Currency.eq(currency.code()))
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(status.as_deref().map(StatementStatus::of_stored))
 }
 
 /// An affiliate's statement for one period and currency.

@@ -142,9 +142,7 @@ impl Run<'_> {
         }
         Ok(())
     }
-}
 
-impl Run<'_> {
     /// Feeds the history's deposits into the players' commission facts (in the deposit's
     /// currency), so CPA thresholds see what a player deposited before the cut-over. What to
     /// write is the domain's decision ([`migration::with_history_deposits`]): stored facts are

@@ -14,8 +14,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryF
 
 use super::{Change, Refs, Run};
 use crate::Result;
-use crate::commission::{EntryStatus, StatementStatus, open_period};
-use crate::entities::{ledger_entries, opening_carryovers, statements};
+use crate::commission::{EntryStatus, StatementStatus, open_period, statement_status};
+use crate::entities::{ledger_entries, opening_carryovers};
 
 impl Run<'_> {
     pub(super) async fn openings(&mut self, rows: &[Opening], refs: &Refs, source: &str) -> Result<()> {
@@ -61,15 +61,9 @@ impl Run<'_> {
 
     /// Whether the affiliate's statement of `month` in the row's currency is paid.
     async fn paid(&self, affiliate: uuid::Uuid, month: Period, row: &Opening) -> Result<bool> {
-        let paid = statements::Entity::find()
-            .filter(statements::Column::TenantId.eq(self.tenant.uuid()))
-            .filter(statements::Column::AffiliateId.eq(affiliate))
-            .filter(statements::Column::Period.eq(month.to_string()))
-            .filter(statements::Column::Currency.eq(row.amount.currency.code()))
-            .filter(statements::Column::Status.eq(StatementStatus::Paid.as_str()))
-            .count(self.txn)
-            .await?;
-        Ok(paid > 0)
+        let affiliate = AffiliateId::from_uuid(affiliate);
+        let status = statement_status(self.txn, self.tenant, affiliate, row.amount.currency, month).await?;
+        Ok(status == Some(StatementStatus::Paid))
     }
 
     /// Ledger entries never change amount: a balance that differs from what earlier runs
@@ -181,7 +175,7 @@ impl Run<'_> {
         }
         for month in opened {
             let paid = self.paid(affiliate, month, row).await?;
-            if let Err(message) = Opening::may_change_carryover(month, paid) {
+            if let Err(message) = migration::carryover_may_change(month, paid) {
                 self.fail(migration::BALANCES, row.line, message);
                 return Ok(None);
             }
