@@ -11,7 +11,7 @@ use hyper::header::{AUTHORIZATION, HOST, HeaderValue, USER_AGENT};
 use hyper::{Request, StatusCode};
 
 use crate::load::{MakeRequest, Outcome, closed_loop};
-use crate::report::{self, Clicks, Drain, PostbackKind, PostbackLoad, Postbacks, RulesOff};
+use crate::report::{self, BaselineTurn, Clicks, Drain, PostbackKind, PostbackLoad, Postbacks, RulesOff};
 use crate::server::{Database, Process, SERVER_READY_PREFIX, server_args};
 use crate::{BenchArgs, Result, Scenario, baseline, cpu, latency, pgbench, setup, stats};
 
@@ -125,6 +125,7 @@ async fn scenarios(
             // two take turns (on, off, off, on; each half the window), so that what drifts over
             // the run (the database growing, background load) weighs on both alike: measured
             // one after the other, "off" ran on a bigger database and looked dearer than "on".
+            let baseline = postbacks_baseline(args, bench_exe, dir, &tenant.codes).await?;
             let half = args.duration() / 2;
             let (mut on, mut off): (Vec<[PostbackLoad; 2]>, Vec<[PostbackLoad; 2]>) =
                 (Vec::new(), Vec::new());
@@ -143,7 +144,7 @@ async fn scenarios(
                 Database::Postgres { url, .. } => Some(pgbench::inserts_per_second(url, args, dir).await),
                 Database::Sqlite { .. } => None,
             };
-            results.postbacks = Some(Postbacks { deposits, registrations, rules_off, pgbench });
+            results.postbacks = Some(Postbacks { deposits, registrations, rules_off, baseline, pgbench });
         }
         if args.scenario.includes(Scenario::Latency) {
             eprintln!(
@@ -220,14 +221,7 @@ async fn clicks(
     bench_exe: &Path,
     dir: &Path,
 ) -> Result<Clicks> {
-    let baseline = Process::spawn(
-        "baseline",
-        bench_exe,
-        &["baseline".to_owned(), "--listen".to_owned(), "127.0.0.1:0".to_owned()],
-        dir.join("baseline.log"),
-        baseline::READY_PREFIX,
-    )
-    .await?;
+    let baseline = spawn_baseline(bench_exe, dir).await?;
     // The two targets take turns, so that a change in what else the machine is doing hits
     // both alike. The baseline goes first in each round, while the server is idle; after each
     // server turn the write-behind has to finish persisting its clicks before the next turn.
@@ -267,6 +261,32 @@ async fn clicks(
         baseline_cpu: cpu::mean(&baseline_cpu),
         drain,
     })
+}
+
+/// The bench's bare poem 302 server (`clickledger-bench baseline`): how fast this machine is.
+async fn spawn_baseline(bench_exe: &Path, dir: &Path) -> Result<Process> {
+    Process::spawn(
+        "baseline",
+        bench_exe,
+        &["baseline".to_owned(), "--listen".to_owned(), "127.0.0.1:0".to_owned()],
+        dir.join("baseline.log"),
+        baseline::READY_PREFIX,
+    )
+    .await
+}
+
+/// The postbacks scenario's baseline: the bare 302 under the click load, for half a window,
+/// so that its figures can be read against the machine they were measured on.
+async fn postbacks_baseline(
+    args: &BenchArgs,
+    bench_exe: &Path,
+    dir: &Path,
+    codes: &[String],
+) -> Result<BaselineTurn> {
+    let baseline = spawn_baseline(bench_exe, dir).await?;
+    let (outcome, cpu) = click_turn(args, &baseline, codes, args.duration() / 2).await;
+    baseline.stop().await;
+    Ok(BaselineTurn { connections: args.click_connections, outcome, cpu })
 }
 
 /// One warm-up and measured window of click load on one target.
