@@ -552,7 +552,8 @@ up a tenant through GraphQL, then runs three scenarios (`--scenario clicks|postb
    200 an error, twice: `deposit`s with a unique `txn_id`, then `registration`s that each bind a
    new player (unique `player_id`), both on real click IDs taken from redirects' Locations, each
    carrying fraud signals (`ip`, `device_id`, `email_hash`, `user_agent`, distinct per postback,
-   so every rule's lookup runs and finds nothing), with every fraud rule of the tenant on and
+   so every rule's lookup runs and finds nothing; the loads start once the click IDs, minted at
+   setup, are older than the click-injection floors), with every fraud rule of the tenant on and
    off (`updateFraudSettings`) in turns: on, off, off, on, each turn half the window, so that
    the database growing over the run weighs on both alike; target: rules on ÷ rules off ≥ 90 %
    for each kind.
