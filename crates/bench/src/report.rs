@@ -558,7 +558,9 @@ up a tenant through GraphQL, then runs three scenarios (`--scenario clicks|postb
    the database growing over the run weighs on both alike; target: rules on ÷ rules off ≥ 90 %
    for each kind.
    Before the loads, the bare 302 of scenario 1 runs for half a window: the same run's measure of
-   how fast the machine is (the targets must hold where it reaches 69,000/s). Each load's server
+   how fast the machine is (the targets must hold where it reaches 69,000/s). Then one unmeasured
+   turn of each kind, and on PostgreSQL an `ANALYZE` (a fresh database's tables are planned as
+   if empty until autovacuum analyzes them, a minute or more in). Each load's server
    CPU per answered postback is reported, which does not depend on the machine's headroom.
    Target on SQLite: ≥ 10,000/s each. On PostgreSQL the same run also measures `pgbench` (shipped
    with PostgreSQL) inserting single rows, one transaction each, from 16 clients into a scratch

@@ -72,6 +72,18 @@ impl Database {
         }
     }
 
+    /// Refreshes PostgreSQL's planner statistics of the bench's database, as autovacuum does
+    /// about a minute after a table's first writes. SQLite plans without them.
+    pub async fn analyze(&self) -> Result {
+        if let Database::Postgres { url, .. } = self {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(url).await?;
+            sqlx::query("ANALYZE").execute(&mut conn).await?;
+            conn.close().await?;
+        }
+        Ok(())
+    }
+
     /// Drops the PostgreSQL database (forcibly: the server may still hold connections).
     pub async fn drop_database(&self) {
         if let Database::Postgres { admin_url, name, .. } = self {

@@ -215,10 +215,15 @@ pub fn registration_path(click_id: &str, player_id: &str) -> String {
     format!("/postback?click_id={click_id}&event=registration&player_id={player_id}")
 }
 
+/// Addresses handed out to postbacks so far, over the whole run: one each, from 10.0.0.0/8.
+static ADDRESSES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// The fraud signals a postback of the postbacks scenario carries, all distinct per postback
-/// (`unique`): every rule's lookup runs and finds nothing, as for honest traffic.
-pub fn fraud_signals(unique: &str, seq: u64) -> String {
-    let [_, b, c, d] = (seq as u32).to_be_bytes();
+/// (`unique`, and an address of its own): every rule's lookup runs and finds nothing, as for
+/// honest traffic. (Addresses were once taken from each worker's sequence number, so hundreds
+/// of registrations shared each one and the velocity rule flagged them.)
+pub fn fraud_signals(unique: &str) -> String {
+    let [_, b, c, d] = ADDRESSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_be_bytes();
     format!(
         "&ip=10.{b}.{c}.{d}&device_id=dev-{unique}&email_hash=mail-{unique}&user_agent=Mozilla%2F5.0%20(iPhone)"
     )

@@ -10,7 +10,7 @@ use clickledger_domain::ids::{AffiliateId, LedgerEntryId};
 use clickledger_domain::migration::{self, Opening, OpeningKind};
 use clickledger_domain::period::Period;
 use rust_decimal::Decimal;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use super::{Change, Refs, Run};
 use crate::Result;
