@@ -13,9 +13,11 @@
 //! it is parsed and planned anew each time (on PostgreSQL 20 ms for a batch's `UNION ALL`):
 //! PostgreSQL gets one text for any batch, the probes as one JSON parameter, each run as a
 //! `LATERAL` limited read; SQLite, which has no `LATERAL`, a `UNION ALL` padded to a power of
-//! two, a handful of texts that each connection prepares once. The batch's own signals are written at its
-//! end ([`super::fraud::BatchSignals`]), so these reads see exactly what a read per
-//! conversion would have seen, and the batch's earlier conversions are found in memory.
+//! two, a handful of texts that each connection prepares once.
+//!
+//! The batch's own signals are written at its end ([`super::fraud::BatchSignals`]), so these
+//! reads see exactly what a read per conversion would have seen, and the batch's earlier
+//! conversions are found in memory.
 
 use std::collections::{HashMap, HashSet};
 
@@ -334,7 +336,8 @@ mod tests {
         assert!(one.contains("ORDER BY created_at ASC LIMIT p.lim"));
         let (windowed, values) = statement(DbBackend::Postgres, &[probe(Some(Utc::now()))]);
         assert!(windowed.contains("AND created_at > p.since ORDER BY created_at DESC"));
-        assert!(values[0].to_string().contains("since"));
+        let Value::String(Some(json)) = &values[0] else { panic!("a JSON text: {values:?}") };
+        assert!(json.contains(r#""since":"20"#), "{json}");
     }
 
     #[test]
