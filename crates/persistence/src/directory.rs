@@ -224,8 +224,9 @@ impl Directory<'_> {
         }
         if row.is_changed() {
             let txn = self.db.writer().begin().await?;
-            // The row first: a postback's transaction locks it before it takes the rollups'
-            // shared lock, so taking the rollups' lock first here could deadlock with one.
+            // The row first: a postback's transaction holds it from its start and reads the
+            // zone there, so the two run one after the other. Click batches, which do not touch
+            // the row, meet this change on the rollups' advisory lock, taken next.
             row.update(&txn).await?;
             // The daily report rows are kept by local day: they move with the zone.
             if let Some(zone) = moved {

@@ -23,7 +23,8 @@ use std::str::FromStr;
 use chrono::{DateTime, NaiveDate, Utc};
 use clickledger_domain::commission::{EntryKind, PlanVersion};
 use clickledger_domain::ids::{
-    AffiliateId, CampaignId, ConversionId, LedgerEntryId, PlanAssignmentId, PlanId, StatementId, TenantId, UserId,
+    AffiliateId, CampaignId, ConversionId, LedgerEntryId, PlanAssignmentId, PlanId, StatementId, TenantId,
+    UserId,
 };
 use clickledger_domain::money::{Currency, Money};
 use rust_decimal::Decimal;

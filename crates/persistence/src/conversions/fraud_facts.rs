@@ -346,7 +346,9 @@ mod tests {
         let (padded, values) = statement(DbBackend::Sqlite, &three);
         assert_eq!(padded.matches(" UNION ALL ").count(), 3, "three probes pad to four");
         assert_eq!(padded.matches('?').count(), 16);
-        assert!(padded.contains("tenant_id = ? AND signal = ? AND value = ? ORDER BY created_at ASC LIMIT ?"));
+        assert!(
+            padded.contains("tenant_id = ? AND signal = ? AND value = ? ORDER BY created_at ASC LIMIT ?")
+        );
         assert_eq!(values[12], Value::from(Uuid::nil()), "the filler probes the nil tenant");
         let four = [probe(None), probe(None), probe(None), probe(None)];
         assert_eq!(statement(DbBackend::Sqlite, &four).0, padded);

@@ -7,9 +7,10 @@
 //! meet on an advisory lock per tenant (writers share it, the rebuild holds it alone): a writer
 //! that read the old zone commits before the rebuild reads the hourly rows (whose daily rows
 //! the rebuild then replaces), and one that asks for the lock during the rebuild waits, then
-//! reads the new zone. The zone change updates the tenant row before it takes the lock, as a
-//! postback's transaction does (it reserves event numbers on that row first), so the two never
-//! wait for each other in a cycle. SQLite has one writer at a time.
+//! reads the new zone. A postback's transaction needs neither the lock nor a second read: it
+//! reserves its event numbers on the tenant row first, reading the zone there, and the zone
+//! change updates that row before it takes the lock, so the two run one after the other and
+//! never wait for each other in a cycle. SQLite has one writer at a time.
 
 use std::collections::{BTreeMap, HashMap};
 

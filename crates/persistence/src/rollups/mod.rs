@@ -23,9 +23,9 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
 use uuid::Uuid;
 
-pub(crate) use self::coarse::rebuild_daily;
-pub(crate) use self::coarse::Zones;
 use self::coarse::Coarse;
+pub(crate) use self::coarse::Zones;
+pub(crate) use self::coarse::rebuild_daily;
 pub(crate) use self::raw::ClickWriterConn;
 pub use self::read::Stats;
 use crate::conversions::{ClickRow, Conversion, ConversionEvent};
