@@ -2,6 +2,7 @@
 //! signed per the Standard Webhooks specification, stored before they are tried, retried on a
 //! fixed schedule, and never sent to a non-public address.
 
+mod alert_scan;
 pub mod clock;
 pub mod mail;
 pub mod postback;

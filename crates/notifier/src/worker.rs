@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use clickledger_domain::ids::{EndpointId, TenantId};
+use clickledger_domain::ids::EndpointId;
 use clickledger_persistence::Db;
 use clickledger_persistence::conversions::{events_after, flagged_created_after};
 use clickledger_persistence::fraud_alert_mail;
@@ -22,6 +22,7 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER, USER_AGENT};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
+use crate::alert_scan::{self, ScanCursors};
 use crate::clock::Clock;
 use crate::mail::{self, Mailer, templates};
 use crate::schedule;
@@ -30,6 +31,8 @@ use crate::ssrf::{AddressPolicy, GuardedResolver, Lookup, system_lookup};
 
 /// Events read per tenant per pass.
 const EVENT_BATCH: u64 = 500;
+/// The shortest time from one pass's start to the next one's.
+const PASS_SPACING: Duration = Duration::from_millis(50);
 /// Deliveries considered per pass.
 const DUE_BATCH: u64 = 200;
 /// Bytes of a response body kept in the delivery log.
@@ -78,6 +81,8 @@ pub struct Notifier {
     wake: Arc<Notify>,
     in_flight: Arc<Semaphore>,
     per_endpoint: Mutex<HashMap<EndpointId, (u32, Arc<Semaphore>)>>,
+    /// How far the fraud alerts have read past their stored cursors.
+    alert_scan: ScanCursors,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +111,7 @@ impl Notifier {
             config,
             wake: Arc::new(Notify::new()),
             per_endpoint: Mutex::new(HashMap::new()),
+            alert_scan: ScanCursors::default(),
         }))
     }
 
@@ -126,6 +132,7 @@ impl Notifier {
             let mut sends = JoinSet::new();
             let mut digests_done_for = None;
             loop {
+                let pass_started = tokio::time::Instant::now();
                 let today = notifier.clock.now().date_naive();
                 if digests_done_for != Some(today) {
                     match notifier.queue_daily_digests().await {
@@ -149,6 +156,13 @@ impl Notifier {
                 tokio::select! {
                     () = notifier.wake.notified() => {}
                     () = tokio::time::sleep(notifier.config.poll_interval) => {}
+                    _ = stopped.changed() => break,
+                }
+                // Every committed batch of postbacks wakes the worker, and each pass reads
+                // every tenant's cursors: under load, passes at most every PASS_SPACING, each
+                // taking all the events committed since.
+                tokio::select! {
+                    () = tokio::time::sleep_until(pass_started + PASS_SPACING) => {}
                     _ = stopped.changed() => break,
                 }
             }
@@ -217,15 +231,26 @@ impl Notifier {
     /// Reads every tenant's events past its fraud-alert cursor and, for each flagged new
     /// conversion, queues the alert to the tenant's owners, at most one an hour per (rule,
     /// affiliate); the rest are counted for the daily digest. Returns the alerts mailed.
+    ///
+    /// A pass reads up to each tenant's last event as it was when the pass began: events
+    /// committed meanwhile wait for the next one, which their commit wakes. (Chasing them
+    /// kept this loop running for as long as postbacks kept coming, and the deliveries behind
+    /// it waiting.)
     pub async fn queue_fraud_alerts(&self) -> Result<usize, Error> {
         let mut mailed = 0;
-        for (tenant, mut cursor) in fraud_alert_mail::tenants_behind(&self.db).await? {
-            loop {
+        'tenants: for behind in fraud_alert_mail::tenants_behind(&self.db).await? {
+            let fraud_alert_mail::Behind { tenant, cursor: mut stored, through } = behind;
+            let mut cursor = self.alert_scan.resume(tenant.id, stored);
+            while cursor < through {
                 let (events, last) = flagged_created_after(&self.db, tenant.id, cursor, EVENT_BATCH).await?;
                 if last <= cursor {
                     break;
                 }
                 let alerts = fraud_alert_mail::alerts_of(&self.db, tenant.id, &events).await?;
+                if alerts.is_empty() && !alert_scan::worth_saving(stored, last) {
+                    cursor = last;
+                    continue;
+                }
                 let message = |alert: &fraud_alert_mail::Alert| {
                     let detail = format!(
                         "Conversion {} (score {}): {}",
@@ -234,33 +259,40 @@ impl Notifier {
                     templates::fraud_alert(&tenant.name, &alert.affiliate_name, alert.rule.as_str(), &detail)
                 };
                 let now = self.clock.now();
-                match fraud_alert_mail::apply(&self.db, tenant.id, &alerts, (cursor, last), now, message)
+                match fraud_alert_mail::apply(&self.db, tenant.id, &alerts, (stored, last), now, message)
                     .await?
                 {
                     Some((sent, _held)) => mailed += sent,
-                    // Another replica got there first.
-                    None => break,
+                    // Another replica got there first: the next pass starts from its cursor.
+                    None => {
+                        self.alert_scan.forget(tenant.id);
+                        continue 'tenants;
+                    }
                 }
-                cursor = last;
+                (stored, cursor) = (last, last);
             }
+            self.alert_scan.remember(tenant.id, stored, cursor);
         }
         Ok(mailed)
     }
 
-    /// Reads every tenant's events past its cursor and stores the deliveries they call for.
+    /// Reads every tenant's events past its cursor and stores the deliveries they call for:
+    /// up to the tenant's last event as the pass began (as for the fraud alerts, the events
+    /// committed meanwhile wake the next pass).
     pub async fn enqueue_new_events(&self) -> Result<(), Error> {
-        for (tenant, cursor) in work::tenants_behind(&self.db).await? {
-            self.enqueue_tenant(tenant, cursor).await?;
+        for behind in work::tenants_behind(&self.db).await? {
+            self.enqueue_tenant(behind).await?;
         }
         Ok(())
     }
 
-    async fn enqueue_tenant(&self, tenant: TenantId, mut cursor: i64) -> Result<(), Error> {
+    async fn enqueue_tenant(&self, behind: work::Behind) -> Result<(), Error> {
+        let work::Behind { tenant, mut cursor, through } = behind;
         let endpoints = work::endpoints(&self.db, tenant).await?;
-        loop {
+        while cursor < through {
             let (events, last) = events_after(&self.db, tenant, cursor, EVENT_BATCH).await?;
             if last <= cursor {
-                return Ok(());
+                break;
             }
             let mut deliveries = Vec::new();
             for event in &events {
@@ -280,6 +312,7 @@ impl Notifier {
             }
             cursor = last;
         }
+        Ok(())
     }
 
     fn endpoint_semaphore(&self, endpoint: &Endpoint) -> Arc<Semaphore> {

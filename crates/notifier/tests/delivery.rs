@@ -51,9 +51,14 @@ async fn endpoint(db: &Db, w: &World, url_template: String, method: &str) -> End
 
 /// Stores a conversion through the real ingest path; returns its click ID.
 async fn convert(db: &Db, w: &World, txn: &str) -> String {
+    convert_clicked_at(db, w, txn, Utc::now()).await
+}
+
+/// As [`convert`], for a click made at `clicked_at` (an hour before now: no rule flags it).
+async fn convert_clicked_at(db: &Db, w: &World, txn: &str, clicked_at: chrono::DateTime<Utc>) -> String {
     let target = tracking::link_target(db, &w.link.code).await.unwrap().unwrap();
     let secret = ClickSecret::from_bytes(&target.click_secret).unwrap();
-    let click = ClickId::mint(target.click_tag, target.link_tag, Utc::now()).encode(&secret);
+    let click = ClickId::mint(target.click_tag, target.link_tag, clicked_at).encode(&secret);
     let setup =
         AttributionSetup { keys: tracking::click_keys(db, w.tenant.id).await.unwrap(), data_driven: None };
     let parsed = postback::parse(
@@ -642,6 +647,43 @@ async fn daily_digests_go_once_per_tenant_and_day() {
     .unwrap();
     assert_eq!(affiliates.len(), 1, "{affiliates:?}");
     assert_eq!((affiliates[0].email.as_str(), affiliates[0].conversions), ("partner@digest.test", 2));
+}
+
+#[tokio::test]
+async fn reading_events_without_alerts_writes_nothing_and_an_alert_is_still_mailed_once() {
+    use clickledger_persistence::fraud_alert_mail::tenants_behind;
+    let t = fresh_db("notifier").await;
+    let w = world(&t.db, "quiet").await;
+    let clock = start_clock();
+    let notifier = Notifier::new(t.db.clone(), loopback_allowed(), Arc::new(clock.clone())).unwrap();
+    let stored_cursor = || async {
+        let behind = tenants_behind(&t.db).await.unwrap();
+        behind.into_iter().find(|b| b.tenant.id == w.tenant.id).map(|b| b.cursor)
+    };
+    let an_hour_ago = Utc::now() - chrono::Duration::hours(1);
+    for n in 0..3 {
+        convert_clicked_at(&t.db, &w, &format!("Q-{n}"), an_hour_ago).await;
+    }
+    assert_eq!(notifier.queue_fraud_alerts().await.unwrap(), 0);
+    let cursor = stored_cursor().await.expect("three events past the stored cursor");
+    assert_eq!(cursor, 0, "no alert: the stored cursor did not move (no write per pass)");
+
+    // A flagged one (click injection: converted at once) after them is mailed, once, and
+    // moves the stored cursor past everything read.
+    convert(&t.db, &w, "Q-flagged").await;
+    assert_eq!(notifier.queue_fraud_alerts().await.unwrap(), 1);
+    assert!(stored_cursor().await.is_none(), "the stored cursor is at the last event");
+    assert_eq!(notifier.queue_fraud_alerts().await.unwrap(), 0);
+    let again = Notifier::new(t.db.clone(), loopback_allowed(), Arc::new(clock.clone())).unwrap();
+    assert_eq!(again.queue_fraud_alerts().await.unwrap(), 0, "once across restarts");
+
+    // Quiet events read by this process and not stored are read again after a restart,
+    // and again yield nothing.
+    convert_clicked_at(&t.db, &w, "Q-late", an_hour_ago).await;
+    assert_eq!(notifier.queue_fraud_alerts().await.unwrap(), 0);
+    assert_eq!(again.queue_fraud_alerts().await.unwrap(), 0);
+    let mails = clickledger_persistence::mail::work::emails_of(&t.db, w.tenant.id).await.unwrap();
+    assert_eq!(mails.iter().filter(|m| m.kind == "fraud_alert").count(), 1);
 }
 
 #[tokio::test]

@@ -32,9 +32,19 @@ pub struct Alert {
     pub evidence: String,
 }
 
-/// Tenants whose event log has moved past the fraud-alert cursor, with that cursor (a tenant
-/// without one starts from its first event: the migration gave every older tenant one).
-pub async fn tenants_behind(db: &Db) -> Result<Vec<(Tenant, i64)>> {
+/// A tenant whose event log has moved past its stored fraud-alert cursor.
+#[derive(Debug, Clone)]
+pub struct Behind {
+    pub tenant: Tenant,
+    /// The stored cursor (a tenant without one starts from its first event: the migration
+    /// gave every older tenant one).
+    pub cursor: i64,
+    /// The tenant's last event when this was read.
+    pub through: i64,
+}
+
+/// Tenants whose event log has moved past the stored fraud-alert cursor.
+pub async fn tenants_behind(db: &Db) -> Result<Vec<Behind>> {
     let cursors: HashMap<uuid::Uuid, i64> = fraud_alert_cursors::Entity::find()
         .all(db.reader())
         .await?
@@ -47,7 +57,8 @@ pub async fn tenants_behind(db: &Db) -> Result<Vec<(Tenant, i64)>> {
         .into_iter()
         .filter_map(|tenant| {
             let cursor = cursors.get(&tenant.id).copied().unwrap_or(0);
-            (tenant.event_seq > cursor).then(|| (Tenant::from(tenant), cursor))
+            let through = tenant.event_seq;
+            (through > cursor).then(|| Behind { tenant: Tenant::from(tenant), cursor, through })
         })
         .collect())
 }

@@ -519,11 +519,20 @@ impl<'a> Endpoints<'a> {
 pub mod work {
     use super::*;
 
-    /// Tenants whose event log has moved past the notifier's cursor, with that cursor.
-    /// Reads here go to the reader pool (on SQLite the single writer stays free for ingest);
+    /// A tenant whose event log has moved past the notifier's cursor.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Behind {
+        pub tenant: TenantId,
+        /// The last event the notifier has turned into deliveries.
+        pub cursor: i64,
+        /// The tenant's last event when this was read.
+        pub through: i64,
+    }
+
+    /// Tenants whose event log has moved past the notifier's cursor. Reads here go to the reader pool (on SQLite the single writer stays free for ingest);
     /// a slightly stale answer only means a repeat, which the unique index and the claim's
     /// compare-and-set absorb.
-    pub async fn tenants_behind(db: &Db) -> Result<Vec<(TenantId, i64)>> {
+    pub async fn tenants_behind(db: &Db) -> Result<Vec<Behind>> {
         let with_endpoints: Vec<uuid::Uuid> = postback_endpoints::Entity::find()
             .select_only()
             .column(postback_endpoints::Column::TenantId)
@@ -547,7 +556,11 @@ pub mod work {
             .filter_map(|tenant| {
                 let cursor =
                     cursors.iter().find(|c| c.tenant_id == tenant.id).map(|c| c.last_seq).unwrap_or(0);
-                (tenant.event_seq > cursor).then_some((TenantId::from_uuid(tenant.id), cursor))
+                (tenant.event_seq > cursor).then_some(Behind {
+                    tenant: TenantId::from_uuid(tenant.id),
+                    cursor,
+                    through: tenant.event_seq,
+                })
             })
             .collect())
     }
