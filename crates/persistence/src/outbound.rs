@@ -529,9 +529,10 @@ pub mod work {
         pub through: i64,
     }
 
-    /// Tenants whose event log has moved past the notifier's cursor. Reads here go to the reader pool (on SQLite the single writer stays free for ingest);
-    /// a slightly stale answer only means a repeat, which the unique index and the claim's
-    /// compare-and-set absorb.
+    /// Tenants whose event log has moved past the notifier's cursor. Reads here go to the
+    /// reader pool (on SQLite the single writer stays free for ingest); a slightly stale
+    /// answer only means a repeat, which the unique index and the claim's compare-and-set
+    /// absorb.
     pub async fn tenants_behind(db: &Db) -> Result<Vec<Behind>> {
         let with_endpoints: Vec<uuid::Uuid> = postback_endpoints::Entity::find()
             .select_only()
