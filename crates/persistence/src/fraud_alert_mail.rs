@@ -32,16 +32,9 @@ pub struct Alert {
     pub evidence: String,
 }
 
-/// A tenant whose event log has moved past its stored fraud-alert cursor.
-#[derive(Debug, Clone)]
-pub struct Behind {
-    pub tenant: Tenant,
-    /// The stored cursor (a tenant without one starts from its first event: the migration
-    /// gave every older tenant one).
-    pub cursor: i64,
-    /// The tenant's last event when this was read.
-    pub through: i64,
-}
+/// A tenant whose event log has moved past its stored fraud-alert cursor (the migration gave
+/// every older tenant one).
+pub type Behind = crate::event_cursor::Behind<Tenant>;
 
 /// Tenants whose event log has moved past the stored fraud-alert cursor.
 pub async fn tenants_behind(db: &Db) -> Result<Vec<Behind>> {
@@ -51,16 +44,8 @@ pub async fn tenants_behind(db: &Db) -> Result<Vec<Behind>> {
         .into_iter()
         .map(|cursor| (cursor.tenant_id, cursor.last_seq))
         .collect();
-    Ok(tenants::Entity::find()
-        .all(db.reader())
-        .await?
-        .into_iter()
-        .filter_map(|tenant| {
-            let cursor = cursors.get(&tenant.id).copied().unwrap_or(0);
-            let through = tenant.event_seq;
-            (through > cursor).then(|| Behind { tenant: Tenant::from(tenant), cursor, through })
-        })
-        .collect())
+    let tenants = tenants::Entity::find().all(db.reader()).await?;
+    Ok(crate::event_cursor::behind(tenants, &cursors, Tenant::from))
 }
 
 /// The alerts of a batch of events: each flagged new conversion, per rule and credited

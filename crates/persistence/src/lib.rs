@@ -13,6 +13,7 @@ mod db;
 pub mod directory;
 mod entities;
 mod error;
+pub mod event_cursor;
 pub mod fraud;
 pub mod fraud_alert_mail;
 pub mod fraud_report;

@@ -519,15 +519,9 @@ impl<'a> Endpoints<'a> {
 pub mod work {
     use super::*;
 
-    /// A tenant whose event log has moved past the notifier's cursor.
-    #[derive(Debug, Clone, Copy)]
-    pub struct Behind {
-        pub tenant: TenantId,
-        /// The last event the notifier has turned into deliveries.
-        pub cursor: i64,
-        /// The tenant's last event when this was read.
-        pub through: i64,
-    }
+    /// A tenant whose event log has moved past the last event the notifier has turned into
+    /// deliveries.
+    pub type Behind = crate::event_cursor::Behind<TenantId>;
 
     /// Tenants whose event log has moved past the notifier's cursor. Reads here go to the
     /// reader pool (on SQLite the single writer stays free for ingest); a slightly stale
@@ -548,22 +542,14 @@ pub mod work {
             .filter(tenants::Column::Id.is_in(with_endpoints.clone()))
             .all(db.reader())
             .await?;
-        let cursors = notifier_cursors::Entity::find()
+        let cursors: std::collections::HashMap<uuid::Uuid, i64> = notifier_cursors::Entity::find()
             .filter(notifier_cursors::Column::TenantId.is_in(with_endpoints))
             .all(db.reader())
-            .await?;
-        Ok(tenants
+            .await?
             .into_iter()
-            .filter_map(|tenant| {
-                let cursor =
-                    cursors.iter().find(|c| c.tenant_id == tenant.id).map(|c| c.last_seq).unwrap_or(0);
-                (tenant.event_seq > cursor).then_some(Behind {
-                    tenant: TenantId::from_uuid(tenant.id),
-                    cursor,
-                    through: tenant.event_seq,
-                })
-            })
-            .collect())
+            .map(|cursor| (cursor.tenant_id, cursor.last_seq))
+            .collect();
+        Ok(crate::event_cursor::behind(tenants, &cursors, |tenant| TenantId::from_uuid(tenant.id)))
     }
 
     /// A tenant's endpoints, enabled or not (deliveries for a disabled one wait until it is
