@@ -550,3 +550,39 @@ async fn replicas_on_one_postgres_database_fan_out_to_each_other() {
     ws.close().await;
     ws2.close().await;
 }
+
+/// A replica publishes the postbacks it stores from what its writer committed; only the other
+/// replicas read them back from the database. (It read its own back too whenever its listener
+/// heard the `NOTIFY` before the writer had published: a quarter of PostgreSQL's time at full
+/// postback load.)
+#[tokio::test]
+async fn a_replica_reads_back_only_the_events_of_other_replicas() {
+    let app = spawn_app!().await;
+    if !app.is_postgres() {
+        eprintln!("skipped: two replicas need PostgreSQL (set TEST_DATABASE_URL)");
+        return;
+    }
+    let replica = app.spawn_replica().await;
+    let tenant = Tenant::create(&app, "read-back").await;
+    const POSTBACKS: usize = 40;
+    let answers = futures_util::future::join_all((0..POSTBACKS).map(|n| {
+        let tenant = &tenant;
+        async move {
+            let player = format!("player-{n}");
+            tenant.postback_ok(&[("event", "registration"), ("player_id", &player)]).await
+        }
+    }))
+    .await;
+    assert_eq!(answers.len(), POSTBACKS);
+
+    let deadline = Instant::now() + PATIENCE;
+    while replica.metric("live_events_read_back_total").await < POSTBACKS as f64 {
+        assert!(Instant::now() < deadline, "the other replica did not read the {POSTBACKS} events");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        app.metric("live_events_read_back_total").await,
+        0.0,
+        "the writer's own replica read them back"
+    );
+}

@@ -4,13 +4,17 @@ use std::time::{Duration, Instant};
 
 use clickledger_domain::ids::TenantId;
 use clickledger_persistence::Db;
-use clickledger_persistence::conversions::{ConversionEvent, EventListener, events_after};
+use clickledger_persistence::conversions::{ConversionEvent, EventListener, NewEvents, events_after};
 use tokio::sync::broadcast;
 
 /// Events buffered for slow subscribers before they are told they lagged (and then catch up
 /// from the database). Bounded: a slow subscriber never holds back ingest or the others.
 const BROADCAST_CAPACITY: usize = 4_096;
 const CATCH_UP_BATCH: u64 = 500;
+/// Events the listener read from the database to publish: other replicas' (and the few
+/// events written outside the ingest writer).
+static EVENTS_READ_BACK: std::sync::LazyLock<metrics::Counter> =
+    std::sync::LazyLock::new(|| metrics::counter!("live_events_read_back_total"));
 
 pub struct Live {
     tx: broadcast::Sender<Arc<ConversionEvent>>,
@@ -72,17 +76,21 @@ impl Live {
     async fn listen(&self, db: &Db) -> Result<(), clickledger_persistence::Error> {
         let Some(mut listener) = EventListener::connect(db).await? else { return Ok(()) };
         loop {
-            let Some((tenant, seq)) = listener.next().await? else {
+            let Some(NewEvents { tenant, seq, published_here }) = listener.next().await? else {
                 // Reconnected: notifications may have been lost; subscribers detect gaps and
                 // read the table, so nothing more to do here.
                 continue;
             };
+            if published_here {
+                continue;
+            }
             let after = match self.last_published(tenant) {
                 Some(last) if last >= seq => continue,
                 Some(last) => last,
                 None => seq - 1,
             };
             let (events, _) = events_after(db, tenant, after, CATCH_UP_BATCH).await?;
+            EVENTS_READ_BACK.increment(events.len() as u64);
             for event in events {
                 let lag = (chrono::Utc::now() - event.created_at).to_std().unwrap_or_default();
                 metrics::histogram!("postback_to_publish_seconds").record(lag.as_secs_f64());

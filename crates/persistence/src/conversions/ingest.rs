@@ -69,6 +69,9 @@ pub async fn prepare(
 /// batch fails as a whole (say, a replica stored the same transaction meanwhile), it is stored
 /// again one postback per savepoint, so one failing postback does not fail its neighbours.
 /// The outer error is for the commit itself: then none of them was stored.
+///
+/// The caller publishes the events of the outcomes to this process's live feeds: other
+/// replicas hear of them from PostgreSQL, this process's listener skips them.
 pub async fn commit_batch(db: &Db, batch: Vec<Prepared>) -> Result<Vec<Result<IngestOutcome>>> {
     let txn = db.writer().begin().await?;
     let lists = crate::ip_lists::current(db.ip_lists(), &txn).await?;
@@ -313,7 +316,7 @@ async fn repeat(
             ))
             .exec_without_returning(txn)
             .await?;
-            super::notify::notify(txn, backend, tenant, seq).await?;
+            super::notify::notify(txn, backend, tenant, seq, super::notify::Publisher::Writer).await?;
             let conversion = load_conversion(txn, tenant, id).await?;
             crate::rollups::record_status_change(
                 txn,

@@ -104,4 +104,4 @@ pub const EVENT_CREATED: &str = "conversion.created";
 pub const EVENT_STATUS_CHANGED: &str = "conversion.status_changed";
 
 mod notify;
-pub use notify::EventListener;
+pub use notify::{EventListener, NewEvents};

@@ -200,7 +200,8 @@ impl<'a> Review<'a> {
             events::Entity::insert(event_row(tenant, seq, id, EVENT_STATUS_CHANGED, plan.status, now))
                 .exec_without_returning(&txn)
                 .await?;
-            super::notify::notify(&txn, self.db.backend(), tenant, seq).await?;
+            super::notify::notify(&txn, self.db.backend(), tenant, seq, super::notify::Publisher::Listeners)
+                .await?;
         }
         let after = load_conversion(&txn, tenant, id).await?;
         if plan.status != before.status || plan.steps.contains(&Step::Book) {

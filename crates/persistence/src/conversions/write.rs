@@ -143,7 +143,14 @@ pub(super) async fn write_new(
         first_seq.entry(event.tenant_id.uuid()).or_insert(event.seq);
     }
     for (tenant, seq) in first_seq {
-        super::notify::notify(txn, backend, TenantId::from_uuid(tenant), seq).await?;
+        super::notify::notify(
+            txn,
+            backend,
+            TenantId::from_uuid(tenant),
+            seq,
+            super::notify::Publisher::Writer,
+        )
+        .await?;
     }
     Ok(created)
 }
