@@ -30,6 +30,7 @@ mod m20261207_000023_player_signals_by_player;
 pub mod m20261207_000024_coarse_rollups;
 mod m20261207_000025_opening_carryovers;
 mod m20261207_000026_imported_cpa_paid;
+mod m20261208_000027_flagged_events;
 mod util;
 
 pub struct Migrator;
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000024_coarse_rollups::Migration),
             Box::new(m20261207_000025_opening_carryovers::Migration),
             Box::new(m20261207_000026_imported_cpa_paid::Migration),
+            Box::new(m20261208_000027_flagged_events::Migration),
         ]
     }
 }

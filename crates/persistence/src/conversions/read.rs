@@ -219,15 +219,12 @@ pub async fn events_after(
     limit: u64,
 ) -> Result<(Vec<ConversionEvent>, i64)> {
     let (rows, last) = event_rows_after(db, tenant, after_seq, limit).await?;
-    Ok((with_conversions(db, tenant, rows, false).await?, last))
+    Ok((with_conversions(db, tenant, rows).await?, last))
 }
-
-/// How a conversion without fraud flags stores them (an empty JSON list, the column's default).
-const NO_FLAGS: &str = "[]";
 
 /// Among a tenant's events after `after_seq` (at most `limit` read), those announcing a new
 /// conversion with fraud flags, and the last sequence number read: for the fraud alerts, which
-/// load only the flagged conversions (most have none), not every conversion again.
+/// load only the flagged conversions (most have none; the event says), not every conversion.
 pub async fn flagged_created_after(
     db: &Db,
     tenant: TenantId,
@@ -235,8 +232,8 @@ pub async fn flagged_created_after(
     limit: u64,
 ) -> Result<(Vec<ConversionEvent>, i64)> {
     let (rows, last) = event_rows_after(db, tenant, after_seq, limit).await?;
-    let created = rows.into_iter().filter(|row| row.kind == super::EVENT_CREATED).collect();
-    Ok((with_conversions(db, tenant, created, true).await?, last))
+    let flagged = rows.into_iter().filter(|row| row.flagged && row.kind == super::EVENT_CREATED).collect();
+    Ok((with_conversions(db, tenant, flagged).await?, last))
 }
 
 /// The event rows after `after_seq` (at most `limit`), and the last sequence number read.
@@ -257,25 +254,21 @@ async fn event_rows_after(
     Ok((rows, last))
 }
 
-/// The events of `rows` with their conversions as of each event; only those with fraud flags
-/// when `flagged_only` (the rest are not loaded).
+/// The events of `rows` with their conversions as of each event.
 async fn with_conversions(
     db: &Db,
     tenant: TenantId,
     rows: Vec<events::Model>,
-    flagged_only: bool,
 ) -> Result<Vec<ConversionEvent>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<uuid::Uuid> = rows.iter().map(|e| e.conversion_id).collect();
-    let mut found = conversions::Entity::find()
+    let conversion_rows = conversions::Entity::find()
         .filter(conversions::Column::TenantId.eq(tenant.uuid()))
-        .filter(conversions::Column::Id.is_in(ids));
-    if flagged_only {
-        found = found.filter(conversions::Column::FraudFlags.ne(NO_FLAGS));
-    }
-    let conversion_rows = found.all(db.reader()).await?;
+        .filter(conversions::Column::Id.is_in(ids))
+        .all(db.reader())
+        .await?;
     let by_id: HashMap<ConversionId, Conversion> =
         with_credits(db.reader(), tenant, conversion_rows).await?.into_iter().map(|c| (c.id, c)).collect();
     let mut out = Vec::with_capacity(by_id.len());

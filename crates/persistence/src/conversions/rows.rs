@@ -164,6 +164,23 @@ pub(super) fn event_row(
         kind: Set(kind.to_owned()),
         status: Set(status.as_str().to_owned()),
         created_at: Set(at),
+        flagged: Set(false),
+    }
+}
+
+/// The `conversion.created` event of conversion `event`; flagged when a fraud rule flagged it.
+pub(super) fn created_event_row(event: &ConversionEvent) -> events::ActiveModel {
+    let conversion = &event.conversion;
+    events::ActiveModel {
+        flagged: Set(!conversion.fraud.flags.is_empty()),
+        ..event_row(
+            event.tenant_id,
+            event.seq,
+            conversion.id,
+            EVENT_CREATED,
+            conversion.status,
+            event.created_at,
+        )
     }
 }
 

@@ -13,13 +13,13 @@ use clickledger_domain::ids::{ConversionId, TenantId};
 use sea_orm::{DatabaseTransaction, EntityTrait};
 use uuid::Uuid;
 
+use super::ConversionEvent;
 use super::affiliate_days::DayCounts;
 use super::fraud;
 use super::fraud_facts::StoredFacts;
 use super::ingest::Prepared;
 use super::late_chargeback;
-use super::rows::{Identity, NewConversion, created_event, event_row};
-use super::{ConversionEvent, EVENT_CREATED};
+use super::rows::{Identity, NewConversion, created_event, created_event_row};
 use crate::commission;
 use crate::entities::{conversion_credits, conversion_history, conversions, events, players};
 use crate::ip_lists::IpLists;
@@ -128,12 +128,7 @@ pub(super) async fn write_new(
         .collect();
     late_chargeback::apply_waiting(txn, backend, arrived).await?;
 
-    let event_rows: Vec<_> = created
-        .iter()
-        .map(|e| {
-            event_row(e.tenant_id, e.seq, e.conversion.id, EVENT_CREATED, e.conversion.status, e.created_at)
-        })
-        .collect();
+    let event_rows: Vec<_> = created.iter().map(created_event_row).collect();
     for chunk in in_chunks(event_rows) {
         events::Entity::insert_many(chunk).exec_without_returning(txn).await?;
     }

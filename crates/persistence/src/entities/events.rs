@@ -11,6 +11,8 @@ pub struct Model {
     pub kind: String,
     pub status: String,
     pub created_at: DateTimeUtc,
+    /// A `conversion.created` event of a conversion with fraud flags (what the alerts follow).
+    pub flagged: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
