@@ -553,8 +553,8 @@ async fn replicas_on_one_postgres_database_fan_out_to_each_other() {
 
 /// A replica publishes the postbacks it stores from what its writer committed; only the other
 /// replicas read them back from the database. (It read its own back too whenever its listener
-/// heard the `NOTIFY` before the writer had published: a quarter of PostgreSQL's time at full
-/// postback load.)
+/// heard the `NOTIFY` before the writer had published: a fifth of PostgreSQL's statement time at
+/// full postback load.)
 #[tokio::test]
 async fn a_replica_reads_back_only_the_events_of_other_replicas() {
     let app = spawn_app!().await;

@@ -21,7 +21,7 @@ static THIS_PROCESS: LazyLock<String> = LazyLock::new(|| uuid::Uuid::new_v4().si
 pub(super) enum Publisher {
     /// The ingest writer, from the events the transaction returns: this process's listener
     /// skips them instead of reading back what it already has (on PostgreSQL that read-back
-    /// was a quarter of the database's time at full postback load).
+    /// was a fifth of the database's statement time at full postback load).
     Writer,
     /// Every replica's listener, this process's included.
     Listeners,
